@@ -1,0 +1,349 @@
+"""Billing records and pure billing arithmetic: periods, prorations, invoice and credit totals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from simulators.common.clock import add_months
+from simulators.common.money import div_round_half_up
+
+DAY = 86400
+
+
+# --- records ------------------------------------------------------------------------------
+@dataclass
+class Customer:
+    id: str
+    created: int
+    email: str | None = None
+    name: str | None = None
+    description: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    balance: int = 0  # negative is credit the customer holds
+    currency: str | None = None
+    default_payment_method: str | None = None
+    test_clock: str | None = None
+    deleted: bool = False
+
+
+@dataclass
+class PaymentMethod:
+    id: str
+    created: int
+    brand: str
+    last4: str
+    decline_code: str | None = None  # set for Stripe's declining test cards
+    funding: str = "credit"
+    customer: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Product:
+    id: str
+    created: int
+    name: str
+    active: bool = True
+    description: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    updated: int = 0
+    default_price: str | None = None
+
+
+@dataclass
+class Recurring:
+    interval: str  # day | week | month | year
+    interval_count: int = 1
+    usage_type: str = "licensed"  # licensed | metered
+    meter: str | None = None
+
+
+@dataclass
+class Price:
+    id: str
+    created: int
+    product: str
+    currency: str
+    unit_amount: int
+    recurring: Recurring | None = None
+    active: bool = True
+    lookup_key: str | None = None
+    nickname: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    tax_behavior: str = "unspecified"
+
+    @property
+    def metered(self) -> bool:
+        return self.recurring is not None and self.recurring.usage_type == "metered"
+
+
+@dataclass
+class SubscriptionItem:
+    id: str
+    subscription: str
+    price: str
+    quantity: int
+    created: int
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Subscription:
+    id: str
+    customer: str
+    currency: str
+    created: int
+    start_date: int
+    billing_cycle_anchor: int
+    current_period_start: int
+    current_period_end: int
+    items: list[str] = field(default_factory=list)
+    status: str = "incomplete"
+    cancel_at_period_end: bool = False
+    cancel_at: int | None = None
+    canceled_at: int | None = None
+    ended_at: int | None = None
+    latest_invoice: str | None = None
+    default_payment_method: str | None = None
+    collection_method: str = "charge_automatically"
+    days_until_due: int | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    test_clock: str | None = None
+    cycles: int = 0  # renewals so far: the period end is anchor + (cycles + 1) intervals
+    cancellation_reason: str | None = None
+
+
+@dataclass
+class InvoiceItem:
+    id: str
+    customer: str
+    amount: int
+    currency: str
+    date: int
+    period_start: int
+    period_end: int
+    description: str | None = None
+    quantity: int = 1
+    price: str | None = None
+    proration: bool = False
+    subscription: str | None = None
+    subscription_item: str | None = None
+    invoice: str | None = None  # None while pending
+    metadata: dict[str, str] = field(default_factory=dict)
+    test_clock: str | None = None
+    deleted: bool = False
+
+
+@dataclass
+class InvoiceLine:
+    id: str
+    invoice: str
+    amount: int
+    currency: str
+    description: str
+    quantity: int
+    period_start: int
+    period_end: int
+    price: str | None = None
+    product: str | None = None
+    proration: bool = False
+    subscription: str | None = None
+    subscription_item: str | None = None
+    invoice_item: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Invoice:
+    id: str
+    customer: str
+    currency: str
+    created: int
+    period_start: int
+    period_end: int
+    billing_reason: str
+    collection_method: str = "charge_automatically"
+    subscription: str | None = None
+    status: str = "draft"
+    lines: list[InvoiceLine] = field(default_factory=list)
+    number: str | None = None
+    description: str | None = None
+    auto_advance: bool = True
+    starting_balance: int = 0
+    ending_balance: int | None = None
+    applied_balance: int = 0  # negative: customer credit used; positive: debt added
+    amount_due: int = 0
+    amount_paid: int = 0
+    pre_payment_credit_notes_amount: int = 0
+    post_payment_credit_notes_amount: int = 0
+    attempt_count: int = 0
+    attempted: bool = False
+    next_payment_attempt: int | None = None
+    due_date: int | None = None
+    finalized_at: int | None = None
+    paid_at: int | None = None
+    voided_at: int | None = None
+    marked_uncollectible_at: int | None = None
+    paid_out_of_band: bool = False
+    metadata: dict[str, str] = field(default_factory=dict)
+    test_clock: str | None = None
+
+    @property
+    def subtotal(self) -> int:
+        return sum(line.amount for line in self.lines)
+
+    @property
+    def total(self) -> int:
+        # No tax or discounts in this subset: total = subtotal − discounts + tax.
+        return self.subtotal
+
+    @property
+    def amount_remaining(self) -> int:
+        if self.status in ("draft", "void"):
+            return self.amount_due if self.status == "draft" else 0
+        return max(0, self.amount_due - self.amount_paid)
+
+
+@dataclass
+class CreditNoteLine:
+    id: str
+    amount: int
+    type: str
+    description: str | None
+    quantity: int | None
+    unit_amount: int | None
+    invoice_line_item: str | None
+
+
+@dataclass
+class CreditNote:
+    id: str
+    invoice: str
+    customer: str
+    number: str
+    currency: str
+    created: int
+    lines: list[CreditNoteLine]
+    type: str  # pre_payment | post_payment
+    pre_payment_amount: int = 0
+    refund_amount: int = 0
+    credit_amount: int = 0
+    out_of_band_amount: int = 0
+    status: str = "issued"
+    reason: str | None = None
+    memo: str | None = None
+    voided_at: int | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(line.amount for line in self.lines)
+
+    @property
+    def post_payment_amount(self) -> int:
+        return self.refund_amount + self.credit_amount + self.out_of_band_amount
+
+
+@dataclass
+class Meter:
+    id: str
+    created: int
+    display_name: str
+    event_name: str
+    formula: str = "sum"
+    customer_key: str = "stripe_customer_id"
+    value_key: str = "value"
+    status: str = "active"
+    updated: int = 0
+
+
+@dataclass
+class MeterEvent:
+    event_name: str
+    identifier: str
+    customer: str
+    value: float
+    timestamp: int
+    created: int
+    payload: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class TestClock:
+    id: str
+    created: int
+    frozen_time: int
+    name: str | None = None
+    status: str = "ready"
+    deleted: bool = False
+
+    __test__ = False  # not a pytest class
+
+
+@dataclass
+class Event:
+    id: str
+    type: str
+    created: int
+    data: dict[str, Any]
+    previous_attributes: dict[str, Any] | None = None
+    request_id: str | None = None
+    idempotency_key: str | None = None
+    seq: int = 0
+
+
+@dataclass
+class WebhookEndpointRecord:
+    id: str
+    created: int
+    url: str
+    enabled_events: list[str]
+    secret: str
+    status: str = "enabled"
+    description: str | None = None
+    api_version: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    deleted: bool = False
+
+
+# --- pure arithmetic ----------------------------------------------------------------------
+def period_end(anchor: int, recurring: Recurring, cycles: int) -> int:
+    """End of the period after ``cycles`` renewals: computed from the anchor, so day clamping
+    (Jan 31 → Feb 28) never drifts (Mar 31 follows, not Mar 28)."""
+    n = (cycles + 1) * recurring.interval_count
+    if recurring.interval == "month":
+        return add_months(anchor, n)
+    if recurring.interval == "year":
+        return add_months(anchor, 12 * n)
+    if recurring.interval == "week":
+        return anchor + 7 * DAY * n
+    return anchor + DAY * n
+
+
+def proration(amount: int, start: int, end: int, at: int) -> int:
+    """The share of ``amount`` for the unused time [at, end) of the period [start, end),
+    to the second, rounded half-up per line (our documented choice)."""
+    if not start <= at <= end or end <= start:
+        raise ValueError("proration time must lie within the period")
+    return div_round_half_up(amount * (end - at), end - start)
+
+
+def apply_balance(total: int, balance: int) -> int:
+    """How much of a customer balance an invoice of ``total`` uses (negative = credit used).
+
+    A credit (negative balance) covers at most the total; a debt (positive) is added whole;
+    a total of zero or less never draws on the balance — it adds credit when finalised."""
+    if total <= 0:
+        return 0
+    if balance < 0:
+        return max(balance, -total)
+    return balance
+
+
+def aggregate(values: list[float], formula: str) -> float:
+    if formula == "count":
+        return float(len(values))
+    if formula == "last":
+        return values[-1] if values else 0.0
+    return float(sum(values))

@@ -1,0 +1,104 @@
+"""The simulated clock: the only source of business time, forward only."""
+
+from __future__ import annotations
+
+import calendar
+import re
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+Listener = Callable[[int, int], None]
+
+
+class ClockError(ValueError):
+    """Raised when asked to move the clock backwards."""
+
+
+def parse_instant(value: str | int | datetime) -> int:
+    """Unix seconds from an ISO-8601 string (UTC when no offset), a datetime or an int."""
+    if isinstance(value, bool):
+        raise ClockError(f"not an instant: {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith("Z"):
+            text = text[:-1] + "+00:00"
+        try:
+            value = datetime.fromisoformat(text)
+        except ValueError as exc:
+            raise ClockError(f"not an ISO-8601 instant: {value!r}") from exc
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return int(value.timestamp())
+
+
+def iso(at: int) -> str:
+    """ISO-8601 UTC text for unix seconds."""
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class SimClock:
+    """Unix-second clock that only moves when told to, and tells listeners when it does."""
+
+    def __init__(self, start_at: int) -> None:
+        self._now = start_at
+        self._listeners: list[Listener] = []
+        # Listeners may advance other clocks; a lock keeps one advance atomic across threads.
+        self._lock = threading.RLock()
+
+    def now(self) -> int:
+        return self._now
+
+    def subscribe(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def advance(self, seconds: int) -> int:
+        if seconds < 0:
+            raise ClockError(f"the clock only moves forward (asked to move {seconds} s)")
+        return self.set(self._now + seconds)
+
+    def set(self, at: int) -> int:
+        with self._lock:
+            if at < self._now:
+                raise ClockError(
+                    f"the clock only moves forward: {iso(at)} is before {iso(self._now)}"
+                )
+            before, self._now = self._now, at
+            if at != before:
+                for listener in list(self._listeners):
+                    listener(before, at)
+            return self._now
+
+    def restore(self, at: int) -> None:
+        """Set the time without notifying listeners (snapshot restore only)."""
+        self._now = at
+
+
+def add_months(at: int, months: int) -> int:
+    """Same day and time ``months`` later, clamped to the month's last day (Jan 31 + 1 → Feb 28)."""
+    moment = datetime.fromtimestamp(at, UTC)
+    index = moment.month - 1 + months
+    year, month = moment.year + index // 12, index % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return int(moment.replace(year=year, month=month, day=day).timestamp())
+
+
+_DURATION = re.compile(
+    r"^P(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
+    r"(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?$"
+)
+
+
+def after_duration(at: int, duration: str) -> int:
+    """The instant an ISO-8601 duration after ``at``; years and months are calendar months."""
+    match = _DURATION.match(duration.strip().upper())
+    if not match or duration.strip().upper() in ("P", "PT"):
+        raise ClockError(f"not an ISO-8601 duration: {duration!r} (try P14D, PT1H, P1M)")
+    part = {k: int(v) if v else 0 for k, v in match.groupdict().items()}
+    moved = add_months(at, part["years"] * 12 + part["months"])
+    return moved + (
+        part["weeks"] * 7 * 86400 + part["days"] * 86400 + part["hours"] * 3600
+        + part["minutes"] * 60 + part["seconds"]
+    )

@@ -1,0 +1,78 @@
+"""The request journal: every request a simulator answered, with its contract violations."""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class JournalEntry:
+    seq: int
+    request_id: str
+    system: str
+    method: str
+    path: str
+    query: str
+    operation_id: str | None
+    sim_at: int
+    status: int = 0
+    duration_ms: float = 0.0
+    idempotency_key: str | None = None
+    violations: list[str] = field(default_factory=list)
+    faults: list[str] = field(default_factory=list)
+    replayed: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Journal:
+    """A bounded, append-only log; the bound keeps a week-long soak from growing without end."""
+
+    def __init__(self, system: str, capacity: int = 100_000) -> None:
+        self.system = system
+        self._entries: deque[JournalEntry] = deque(maxlen=capacity)
+        self._seq = itertools.count(1)
+        self.total = 0
+        self.in_flight = 0
+
+    def open(
+        self, request_id: str, method: str, path: str, query: str, sim_at: int
+    ) -> JournalEntry:
+        self.in_flight += 1
+        entry = JournalEntry(next(self._seq), request_id, self.system, method, path, query, None,
+                             sim_at)
+        return entry
+
+    def close(self, entry: JournalEntry) -> None:
+        self.in_flight -= 1
+        self.total += 1
+        self._entries.append(entry)
+
+    def entries(
+        self,
+        *,
+        since_seq: int = 0,
+        operation_id: str | None = None,
+        violations_only: bool = False,
+        limit: int | None = None,
+    ) -> Iterator[JournalEntry]:
+        count = 0
+        for entry in self._entries:
+            if entry.seq <= since_seq:
+                continue
+            if operation_id and entry.operation_id != operation_id:
+                continue
+            if violations_only and not entry.violations:
+                continue
+            yield entry
+            count += 1
+            if limit is not None and count >= limit:
+                return
+
+    def clear(self) -> None:
+        self._entries.clear()

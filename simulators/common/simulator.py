@@ -1,0 +1,128 @@
+"""The base every simulator extends: its contract, handlers, credentials, errors and state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+from starlette.datastructures import Headers
+
+from simulators.common.errors import Renderer, SimError, render_problem
+from simulators.common.faults import FaultRule
+from simulators.common.idempotency import IdempotencyCache
+from simulators.common.journal import Journal
+from simulators.common.webhooks import Endpoint, hmac_signature
+from simulators.common.world import World
+
+CONTRACTS = Path(__file__).resolve().parents[2] / "contracts" / "openapi"
+
+
+class RequestViolation(Exception):
+    """A request that breaks the contract; ``problem`` is unknown, missing, invalid or malformed."""
+
+    def __init__(self, problem: str, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.problem = problem
+        self.message = message
+        self.param = param
+
+
+class Simulator:
+    """One vendor system in a world. Subclasses set the class attributes and the hooks."""
+
+    name: ClassVar[str]
+    contract_file: ClassVar[str]
+    render: ClassVar[Renderer] = staticmethod(render_problem)
+    # Header carrying idempotency keys on POST; None when the vendor has none on sync writes.
+    idempotency_header: ClassVar[str | None] = None
+    # Reject query parameters the contract does not declare (Stripe does).
+    strict_parameters: ClassVar[bool] = False
+    max_body_bytes: ClassVar[int] = 1 << 20
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.journal = Journal(self.name)
+        self.idempotency = IdempotencyCache()
+        self.handlers: Any = None
+        # Endpoints registered through the control plane (billing uses its own Stripe objects).
+        self.endpoints: dict[str, Endpoint] = {}
+        world.register(self)
+
+    @property
+    def contract(self) -> Path:
+        return CONTRACTS / self.contract_file
+
+    # identity ----------------------------------------------------------------------------
+    def credentials(self) -> dict[str, str]:
+        return {}
+
+    def authenticate(self, headers: Headers) -> SimError | None:
+        """None when the request carries valid credentials, else the vendor's auth error."""
+        return None
+
+    def response_headers(self) -> dict[str, str]:
+        """Headers the vendor adds to every response (limits, versions)."""
+        return {}
+
+    # webhooks ----------------------------------------------------------------------------
+    def webhook_endpoints(self) -> list[Endpoint]:
+        return list(self.endpoints.values())
+
+    def sign_webhook(self, endpoint: Endpoint, payload: bytes, timestamp: int) -> dict[str, str]:
+        """Headers that let the receiver verify a delivery (``timestamp`` is wall-clock unix s)."""
+        signature = hmac_signature(endpoint.secret, payload, timestamp)
+        return {"X-Sim-Signature": f"t={timestamp},v1={signature}"}
+
+    # errors in the vendor's words --------------------------------------------------------
+    def violation_error(self, violation: RequestViolation) -> SimError:
+        return SimError(400, violation.problem, violation.message, violation.param)
+
+    def not_found_error(self, method: str, path: str) -> SimError:
+        return SimError(404, "not_found", f"Unrecognized request URL ({method}: {path}).")
+
+    def unauthorized_error(self) -> SimError:
+        return SimError(401, "unauthorized", "Missing or invalid credentials.")
+
+    def throttle_error(self, rule: FaultRule) -> SimError:
+        return SimError(429, "rate_limited", "Too many requests.",
+                        headers=_retry_after(rule, 1))
+
+    def outage_error(self, rule: FaultRule) -> SimError:
+        return SimError(503, "unavailable", "The service is unavailable.",
+                        headers=_retry_after(rule, 30))
+
+    def fault_error(self, rule: FaultRule) -> SimError:
+        return SimError(rule.status, "injected_error", f"Injected error {rule.status}.",
+                        headers=_retry_after(rule, None))
+
+    def internal_error(self) -> SimError:
+        return SimError(500, "internal_error", "The simulator failed on this request.")
+
+    def idempotency_mismatch_error(self, key: str) -> SimError:
+        return SimError(400, "idempotency_error", f"Idempotency key {key!r} was used with "
+                        "different parameters.", kind="idempotency_error")
+
+    def idempotency_in_flight_error(self, key: str) -> SimError:
+        return SimError(409, "idempotency_key_in_use", f"A request with idempotency key {key!r} "
+                        "is still in progress.")
+
+    # state -------------------------------------------------------------------------------
+    def reset(self) -> None:
+        self.journal.clear()
+        self.idempotency = IdempotencyCache()
+        self.endpoints.clear()
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "idempotency": self.idempotency.snapshot(),
+            "endpoints": [e.as_json() for e in self.endpoints.values()],
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.idempotency.restore(state.get("idempotency", []))
+        self.endpoints = {e["id"]: Endpoint(**e) for e in state.get("endpoints", [])}
+
+
+def _retry_after(rule: FaultRule, default: int | None) -> dict[str, str]:
+    value = rule.retry_after_s if rule.retry_after_s is not None else default
+    return {} if value is None else {"Retry-After": str(value)}

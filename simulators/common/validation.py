@@ -1,0 +1,223 @@
+"""Contract validation compiled once per operation: parameters, bodies and responses."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import Any, ClassVar
+
+import orjson
+from connexion.datastructures import MediaTypeDict
+from connexion.json_schema import Draft4RequestValidator, Draft4ResponseValidator
+from connexion.validators import AbstractRequestBodyValidator, JSONResponseBodyValidator
+from jsonschema import Draft4Validator
+from jsonschema.exceptions import ValidationError, best_match
+from starlette.types import Receive, Scope
+
+from simulators.common.formcodec import FormDecodeError, coerce, decode_form
+from simulators.common.simulator import RequestViolation
+
+_FORMATS = Draft4Validator.FORMAT_CHECKER
+_QUOTED = re.compile(r"'([^']+)'")
+
+
+def param_name(path: Iterable[Any]) -> str:
+    """A JSON path in the bracket notation vendors use: ``items[0][price]``."""
+    parts = [str(p) for p in path]
+    if not parts:
+        return ""
+    return parts[0] + "".join(f"[{p}]" for p in parts[1:])
+
+
+def violation_from(error: ValidationError, prefix: Iterable[Any] = ()) -> RequestViolation:
+    """Turn the most relevant jsonschema error into a violation naming the parameter."""
+    path = [*prefix, *error.absolute_path]
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = set(error.schema.get("properties", {}))
+        extra = sorted(k for k in error.instance if k not in allowed)
+        if extra:
+            return RequestViolation("unknown", f"unknown parameter {param_name([*path, extra[0]])}",
+                                    param_name([*path, extra[0]]))
+    if error.validator == "required" and isinstance(error.instance, dict):
+        missing = [k for k in error.validator_value if k not in error.instance]
+        if missing:
+            name = param_name([*path, missing[0]])
+            return RequestViolation("missing", f"missing required parameter {name}", name)
+    name = param_name(path)
+    message = error.message if len(error.message) <= 300 else error.message[:300] + "…"
+    return RequestViolation("invalid", f"invalid value for {name or 'body'}: {message}",
+                            name or None)
+
+
+class _Compiled:
+    """A cache of compiled validators keyed by the identity of the schema object."""
+
+    def __init__(self, cls: Any) -> None:
+        self._cls = cls
+        self._cache: dict[int, tuple[Any, Any]] = {}
+
+    def get(self, schema: Mapping[str, Any]) -> Any:
+        hit = self._cache.get(id(schema))
+        if hit is None:
+            # Keep the schema alive so its id is never reused by another object.
+            hit = (schema, self._cls(schema, format_checker=_FORMATS))
+            self._cache[id(schema)] = hit
+        return hit[1]
+
+
+def check(validator: Any, value: Any, prefix: Iterable[Any] = ()) -> None:
+    if not validator.is_valid(value):
+        raise violation_from(best_match(validator.iter_errors(value)), prefix)  # type: ignore[arg-type]
+
+
+class _ParameterPlan:
+    def __init__(self, parameters: list[dict[str, Any]], compiled: _Compiled) -> None:
+        self.parameters = parameters  # pinned: the cache is keyed by its id
+        self.query = [(p["name"], p.get("required", False), p.get("schema", {}),
+                       compiled.get(p.get("schema", {}))) for p in parameters if p["in"] == "query"]
+        self.path = [(p["name"], p.get("schema", {}), compiled.get(p.get("schema", {})))
+                     for p in parameters if p["in"] == "path"]
+        self.header = [(p["name"].lower(), p.get("required", False), p.get("schema", {}),
+                        compiled.get(p.get("schema", {}))) for p in parameters
+                       if p["in"] == "header"]
+        self.names = {name for name, *_ in self.query}
+
+
+class ParameterValidator:
+    """Decodes the query string (bracket nesting as Stripe sends it) and checks every parameter."""
+
+    compiled: ClassVar[_Compiled]
+    plans: ClassVar[dict[int, _ParameterPlan]]
+    strict: ClassVar[bool]
+    ignored: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, parameters: list[dict[str, Any]], *_: Any, **__: Any) -> None:
+        plan = self.plans.get(id(parameters))
+        if plan is None:
+            plan = self.plans[id(parameters)] = _ParameterPlan(parameters, self.compiled)
+        self.plan = plan
+
+    def validate(self, scope: Scope) -> None:
+        plan = self.plan
+        raw = scope.get("query_string", b"")
+        try:
+            query = decode_form(raw) if raw else {}
+        except FormDecodeError as exc:
+            raise RequestViolation("malformed", exc.message, exc.param) from None
+        values: dict[str, Any] = {}
+        for name, required, schema, validator in plan.query:
+            if name not in query:
+                if required:
+                    raise RequestViolation("missing", f"missing required parameter {name}", name)
+                if "default" in schema:
+                    values[name] = schema["default"]
+                continue
+            value = coerce(query[name], schema, param=name)
+            if schema.get("type") == "array" and not isinstance(value, list):
+                value = [value]
+            check(validator, value, [name])
+            values[name] = value
+        if self.strict:
+            for name in query:
+                if name not in plan.names and name not in self.ignored:
+                    raise RequestViolation("unknown", f"unknown parameter {name}", name)
+        path_params = scope.get("path_params", {})
+        for name, schema, validator in plan.path:
+            value = coerce(path_params.get(name, ""), schema, param=name)
+            check(validator, value, [name])
+        if plan.header:
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                       for k, v in scope.get("headers", [])}
+            for name, required, schema, validator in plan.header:
+                if name not in headers:
+                    if required:
+                        raise RequestViolation("missing", f"missing required header {name}", name)
+                    continue
+                check(validator, coerce(headers[name], schema, param=name), [name])
+        scope["extensions"]["sim"].query = values
+
+
+class BodyValidator(AbstractRequestBodyValidator):
+    """Reads, decodes (JSON or bracketed form), coerces and validates a request body once."""
+
+    compiled: ClassVar[_Compiled]
+    form: ClassVar[bool] = False
+    max_bytes: ClassVar[int] = 1 << 20
+
+    def __init__(self, *, schema: dict[str, Any], required: bool = False, nullable: bool = False,
+                 encoding: str = "utf-8", **_: Any) -> None:
+        self._schema = schema
+        self._required = required
+        self._nullable = nullable
+
+    async def wrap_receive(self, receive: Receive, *, scope: Scope) -> tuple[Receive, Scope]:
+        messages: list[Any] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            messages.append(message)
+            size += len(message.get("body", b""))
+            if size > self.max_bytes:
+                raise RequestViolation("too_large",
+                                       f"request body is larger than {self.max_bytes} bytes")
+            more = message.get("more_body", False)
+        raw = b"".join(m.get("body", b"") for m in messages)
+        body = self._decode(raw)
+        scope["extensions"]["sim"].body = body
+        return self._insert_messages(receive, messages=messages), scope
+
+    def _decode(self, raw: bytes) -> Any:
+        if not raw.strip():
+            if self._required and not self.form:
+                raise RequestViolation("missing", "a request body is required")
+            body: Any = {}
+        elif self.form:
+            try:
+                body = coerce(decode_form(raw), self._schema)
+            except FormDecodeError as exc:
+                raise RequestViolation("malformed", exc.message, exc.param) from None
+        else:
+            try:
+                body = orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                raise RequestViolation("malformed", f"request body is not valid JSON: {exc}") \
+                    from None
+        if body is None and self._nullable:
+            return None
+        check(self.compiled.get(self._schema), body)
+        return body
+
+    async def _parse(self, stream: AsyncIterator[bytes], scope: Scope) -> Any:  # pragma: no cover
+        raise NotImplementedError  # wrap_receive does the work
+
+
+class ResponseValidator(JSONResponseBodyValidator):
+    """connexion's JSON response validator with the schema compiled once."""
+
+    compiled: ClassVar[_Compiled]
+
+    @property
+    def _validator(self) -> Any:
+        return self.compiled.get(self._schema)
+
+
+def validator_map(*, strict_parameters: bool, max_body_bytes: int,
+                  ignored_parameters: Iterable[str] = ()) -> dict[str, Any]:
+    """Per-app validator classes, each with its own caches (no state shared between apps)."""
+    request = _Compiled(Draft4RequestValidator)
+    response = _Compiled(Draft4ResponseValidator)
+    params = type("AppParameterValidator", (ParameterValidator,), {
+        "compiled": request, "plans": {}, "strict": strict_parameters,
+        "ignored": frozenset(ignored_parameters)})
+    json_body = type("AppJSONBodyValidator", (BodyValidator,), {
+        "compiled": request, "form": False, "max_bytes": max_body_bytes})
+    form_body = type("AppFormBodyValidator", (BodyValidator,), {
+        "compiled": request, "form": True, "max_bytes": max_body_bytes})
+    responses = type("AppResponseValidator", (ResponseValidator,), {"compiled": response})
+    return {
+        "parameter": params,
+        "body": MediaTypeDict({"*/*json": json_body,
+                               "application/x-www-form-urlencoded": form_body}),
+        "response": MediaTypeDict({"*/*json": responses}),
+    }

@@ -1,0 +1,666 @@
+"""Outbound webhooks: endpoints, signatures and the at-least-once dispatcher with its faults."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import dataclasses
+import fnmatch
+import hashlib
+import hmac
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import httpx
+
+if TYPE_CHECKING:
+    from simulators.common.faults import FaultRule
+    from simulators.common.world import World
+
+log = logging.getLogger("simulators.webhooks")
+
+
+@dataclass
+class Endpoint:
+    """Where a system pushes its events; ``events`` are globs over event types (``*`` is all)."""
+
+    id: str
+    system: str
+    url: str
+    secret: str
+    events: list[str] = field(default_factory=lambda: ["*"])
+    enabled: bool = True
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def hmac_signature(secret: str, payload: bytes, timestamp: int) -> str:
+    """HMAC-SHA256 over ``"<timestamp>.<payload>"``, hex: Stripe's v1 scheme, reused by all."""
+    signed = f"{timestamp}.".encode() + payload
+    return hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+
+
+# Seconds to wait after the n-th failed attempt, shaped like Stripe's exponential backoff
+# (retries for up to three days); the delivery gives up after the last entry.
+DEFAULT_SCHEDULE_S: tuple[float, ...] = (
+    60.0,
+    300.0,
+    1800.0,
+    3600.0,
+    3 * 3600.0,
+    6 * 3600.0,
+    12 * 3600.0,
+    24 * 3600.0,
+    24 * 3600.0,
+)
+# Wall seconds a reordered delivery waits for the next delivery to its endpoint. Not scaled by
+# time_scale: the next event comes at the pace of the caller's requests, not of the retry
+# schedule, and a scaled bound (60 us at 1e-6) would release the hold before the next publish.
+DEFAULT_REORDER_HOLD_S = 2.0
+USER_AGENT = "finsim-webhooks/1.0"
+
+DeliveryStatus = Literal["pending", "delivered", "dropped", "gave_up"]
+TERMINAL: frozenset[str] = frozenset({"delivered", "dropped", "gave_up"})
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try at a delivery; ``fault`` names the rule whose injected failure this was."""
+
+    at_wall: float
+    sim_at: int
+    status_code: int | None
+    error: str | None
+    duration_ms: float
+    fault: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.status_code is not None and 200 <= self.status_code < 300
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Delivery:
+    """One event on its way to one endpoint (a duplicated event has several)."""
+
+    id: str
+    system: str
+    endpoint_id: str
+    url: str
+    event_id: str
+    event_type: str
+    created_sim_at: int
+    status: DeliveryStatus = "pending"
+    attempts: list[Attempt] = field(default_factory=list)
+    faults: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Delivery:
+        fields = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in fields}
+        values["attempts"] = [Attempt(**a) for a in data.get("attempts", [])]
+        values["faults"] = list(data.get("faults", []))
+        return cls(**values)
+
+    def copy(self) -> Delivery:
+        # Attempts are frozen, so copying the lists is enough to detach from the runner.
+        return dataclasses.replace(self, attempts=list(self.attempts), faults=list(self.faults))
+
+
+Lane = tuple[str, str]
+
+
+@dataclass
+class _Job:
+    """Runner state of a pending delivery; the payload lives only as long as the job."""
+
+    delivery: Delivery
+    seq: int
+    endpoint: Endpoint
+    payload: bytes
+    due: float
+    injected_left: int = 0
+    inject_rule: str | None = None
+    # Reorder: held until a later delivery to the same endpoint is attempted or this deadline.
+    held_until: float | None = None
+    in_flight: bool = False
+
+    @property
+    def lane(self) -> Lane:
+        return (self.delivery.system, self.delivery.endpoint_id)
+
+    def ready_at(self) -> float:
+        return self.due if self.held_until is None else max(self.due, self.held_until)
+
+
+class Dispatcher:
+    """At-least-once delivery of events to webhook endpoints, with the world's outbound faults.
+
+    ``publish`` is synchronous and thread-safe; ``run`` is the runner task living in the
+    server's event loop. Timing is wall time (``monotonic``), scaled by ``time_scale``; the
+    business clock only stamps ``sim_at`` and selects fault windows. Deliveries to one endpoint
+    go one at a time in enqueue order among those that are due; a delivery waiting for a retry,
+    a delay or a reorder does not hold back later ones, like Stripe, which never promises order.
+    """
+
+    def __init__(
+        self,
+        world: World,
+        *,
+        time_scale: float = 1.0,
+        schedule_s: Sequence[float] = DEFAULT_SCHEDULE_S,
+        timeout_s: float = 10.0,
+        max_concurrency: int = 16,
+        reorder_hold_s: float = DEFAULT_REORDER_HOLD_S,
+        monotonic: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        if time_scale <= 0:
+            raise ValueError("time_scale must be positive")
+        if any(s < 0 for s in schedule_s):
+            raise ValueError("schedule_s delays must not be negative")
+        if timeout_s <= 0 or max_concurrency < 1 or reorder_hold_s < 0:
+            raise ValueError("timeout_s, max_concurrency and reorder_hold_s must be positive")
+        self.world = world
+        self.time_scale = time_scale
+        self.schedule_s = tuple(float(s) for s in schedule_s)
+        self.timeout_s = timeout_s
+        self.max_concurrency = max_concurrency
+        self.reorder_hold_s = reorder_hold_s
+        self._monotonic = monotonic
+        self._wall = wall
+        # A plain lock, not the world's: publish may run under world.lock in a handler while
+        # the runner thread needs this one, and the runner never takes world.lock while holding
+        # it, so there is no lock-order cycle.
+        self._lock = threading.RLock()
+        self._drained_cond = threading.Condition(self._lock)
+        self._deliveries: dict[str, Delivery] = {}
+        self._jobs: dict[str, _Job] = {}
+        self._lanes: dict[Lane, list[_Job]] = {}
+        self._busy: set[Lane] = set()
+        self._pending: Counter[str] = Counter()
+        self._next_id = 0
+        self._next_seq = 0
+        # Bumped by reset/restore so attempts started before them are not recorded after.
+        self._epoch = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake_event: asyncio.Event | None = None
+        self._wake_scheduled = False
+        self._drain_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[bool]]] = []
+
+    # publishing --------------------------------------------------------------------------
+    def publish(
+        self, system: str, event_id: str, event_type: str, payload: bytes
+    ) -> list[Delivery]:
+        """Enqueue ``payload`` for every matching endpoint of ``system``; returns the records."""
+        if not isinstance(payload, bytes):
+            raise TypeError("payload must be bytes")
+        sim = self.world.systems.get(system)
+        if sim is None:
+            raise KeyError(f"no {system!r} simulator in this world")
+        # Outside our lock: a simulator may consult its own state (under world.lock) here.
+        endpoints = [
+            e
+            for e in sim.webhook_endpoints()
+            if e.enabled and any(fnmatch.fnmatchcase(event_type, g) for g in e.events)
+        ]
+        if not endpoints:
+            return []
+        sim_at = self.world.clock.now()
+        created: list[Delivery] = []
+        with self._lock:
+            # Decisions and ids under one lock so one publish is atomic against another.
+            for endpoint in endpoints:
+                rules = self.world.faults.decide(
+                    system, event_type, sim_at, inbound=False, detail=f"{event_id} -> {endpoint.id}"
+                )
+                created.extend(
+                    self._enqueue(system, endpoint, event_id, event_type, payload, sim_at, rules)
+                )
+            result = [d.copy() for d in created]
+        self._wake()
+        return result
+
+    def _enqueue(
+        self,
+        system: str,
+        endpoint: Endpoint,
+        event_id: str,
+        event_type: str,
+        payload: bytes,
+        sim_at: int,
+        rules: list[FaultRule],
+    ) -> list[Delivery]:
+        first: dict[str, FaultRule] = {}
+        for rule in rules:
+            # The first fired rule of a kind applies; every fired rule is listed on the record.
+            first.setdefault(rule.kind, rule)
+        fault_ids = [r.id for r in rules]
+        endpoint = Endpoint(**endpoint.as_json())
+
+        def record() -> Delivery:
+            self._next_id += 1
+            return Delivery(
+                id=f"dlv_{self._next_id}",
+                system=system,
+                endpoint_id=endpoint.id,
+                url=endpoint.url,
+                event_id=event_id,
+                event_type=event_type,
+                created_sim_at=sim_at,
+                faults=list(fault_ids),
+            )
+
+        if "drop" in first:
+            # One record whatever else fired: the event never leaves, pollers still see it.
+            dropped = record()
+            dropped.status = "dropped"
+            self._deliveries[dropped.id] = dropped
+            return [dropped]
+        now = self._monotonic()
+        copies = first["duplicate"].copies if "duplicate" in first else 1
+        delay = first["delay"].delay_s * self.time_scale if "delay" in first else 0.0
+        fail_first = first.get("fail_first")
+        created: list[Delivery] = []
+        for _ in range(copies):
+            delivery = record()
+            self._next_seq += 1
+            job = _Job(
+                delivery,
+                self._next_seq,
+                endpoint,
+                payload,
+                due=now + delay,
+                injected_left=fail_first.attempts if fail_first else 0,
+                inject_rule=fail_first.id if fail_first else None,
+                held_until=now + self.reorder_hold_s if "reorder" in first else None,
+            )
+            self._add_job(job)
+            created.append(delivery)
+        return created
+
+    def _add_job(self, job: _Job) -> None:
+        self._deliveries[job.delivery.id] = job.delivery
+        self._jobs[job.delivery.id] = job
+        lane = self._lanes.setdefault(job.lane, [])
+        lane.append(job)
+        if len(lane) > 1 and lane[-2].seq > job.seq:
+            lane.sort(key=lambda j: j.seq)
+        self._pending[job.delivery.system] += 1
+
+    def _wake(self) -> None:
+        """Tell the runner to rescan, from its own loop or from any other thread."""
+        with self._lock:
+            loop, event = self._loop, self._wake_event
+            if loop is None or event is None or self._wake_scheduled:
+                return
+            self._wake_scheduled = True
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            event.set()
+        else:
+            with contextlib.suppress(RuntimeError):  # loop closed: the runner is gone
+                loop.call_soon_threadsafe(event.set)
+
+    # the runner --------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Deliver forever; start as a background task of the server loop, cancel to stop.
+
+        The client skips TLS verification (receivers are loopback test apps, often with
+        self-signed certificates) and ignores proxy environment variables, so a CI proxy never
+        intercepts deliveries to 127.0.0.1.
+        """
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if self._loop is not None:
+                raise RuntimeError("the dispatcher is already running")
+            self._loop = loop
+            self._wake_event = asyncio.Event()
+            self._wake_scheduled = False
+        tasks: set[asyncio.Task[None]] = set()
+        try:
+            limits = httpx.Limits(
+                max_connections=self.max_concurrency, max_keepalive_connections=self.max_concurrency
+            )
+            async with httpx.AsyncClient(
+                verify=False,
+                trust_env=False,
+                follow_redirects=False,
+                timeout=httpx.Timeout(self.timeout_s),
+                limits=limits,
+            ) as client:
+                try:
+                    await self._serve(client, tasks)
+                finally:
+                    for task in tasks:
+                        task.cancel()
+                    if tasks:
+                        await asyncio.wait(tasks)
+        finally:
+            with self._lock:
+                # Interrupted attempts stay pending and are sent again by the next runner.
+                for job in self._jobs.values():
+                    job.in_flight = False
+                self._busy.clear()
+                self._loop = None
+                self._wake_event = None
+
+    async def _serve(self, client: httpx.AsyncClient, tasks: set[asyncio.Task[None]]) -> None:
+        event = self._wake_event
+        assert event is not None
+        while True:
+            event.clear()
+            with self._lock:
+                self._wake_scheduled = False
+                epoch = self._epoch
+                jobs, next_at = self._take_due(self.max_concurrency - len(tasks))
+            for job in jobs:
+                task = asyncio.create_task(self._attempt(client, job, epoch))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+            if next_at is None:
+                await event.wait()
+            else:
+                wait = next_at - self._monotonic()
+                if wait > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(event.wait(), wait)
+
+    def _take_due(self, capacity: int) -> tuple[list[_Job], float | None]:
+        """Due jobs to start now (one per idle lane) and when the next waiting one is due.
+
+        Jobs that are ready but blocked by a busy lane or by capacity add no deadline: the
+        attempt that blocks them wakes the runner when it ends.
+        """
+        now = self._monotonic()
+        ready: list[_Job] = []
+        next_at: float | None = None
+        for lane, jobs in self._lanes.items():
+            if lane in self._busy:
+                continue
+            for job in jobs:
+                at = job.ready_at()
+                if at <= now:
+                    ready.append(job)
+                    break
+                next_at = at if next_at is None else min(next_at, at)
+        ready.sort(key=lambda j: j.seq)
+        started = ready[: max(capacity, 0)]
+        for job in started:
+            job.in_flight = True
+            self._busy.add(job.lane)
+        return started, next_at
+
+    async def _attempt(self, client: httpx.AsyncClient, job: _Job, epoch: int) -> None:
+        try:
+            attempt = await self._send(client, job)
+        except Exception as exc:  # a bug in signing, say: record it rather than kill the runner
+            log.exception("webhook delivery %s failed inside the dispatcher", job.delivery.id)
+            attempt = Attempt(self._wall(), self.world.clock.now(), None, f"internal: {exc!r}", 0.0)
+        self._finish(job, attempt, epoch)
+
+    async def _send(self, client: httpx.AsyncClient, job: _Job) -> Attempt:
+        at_wall, sim_at = self._wall(), self.world.clock.now()
+        if job.injected_left > 0:
+            return Attempt(at_wall, sim_at, None, "injected", 0.0, job.inject_rule)
+        delivery = job.delivery
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "User-Agent": USER_AGENT,
+            "X-Sim-Delivery-Id": delivery.id,
+            "X-Sim-Event-Id": delivery.event_id,
+            "X-Sim-Event-Type": delivery.event_type,
+        }
+        # Real unix time, signed per attempt: receivers check the timestamp against their own
+        # clock (Stripe's construct_event allows 300 s), which the simulated clock is not.
+        sim = self.world.systems[delivery.system]
+        headers.update(sim.sign_webhook(job.endpoint, job.payload, int(self._wall())))
+        started = self._monotonic()
+        status_code: int | None = None
+        error: str | None = None
+        try:
+            # httpx's timeout is per phase; this bounds a receiver that trickles its answer.
+            async with asyncio.timeout(self.timeout_s):
+                response = await client.post(job.endpoint.url, content=job.payload, headers=headers)
+            status_code = response.status_code
+            if not 200 <= status_code < 300:
+                error = f"HTTP {status_code}"
+        except (TimeoutError, httpx.TimeoutException):
+            error = "timeout"
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}".rstrip(": ")
+        duration_ms = round((self._monotonic() - started) * 1000, 3)
+        return Attempt(at_wall, sim_at, status_code, error, duration_ms)
+
+    def _finish(self, job: _Job, attempt: Attempt, epoch: int) -> None:
+        with self._lock:
+            if epoch != self._epoch or self._jobs.get(job.delivery.id) is not job:
+                return
+            job.in_flight = False
+            self._busy.discard(job.lane)
+            delivery = job.delivery
+            delivery.attempts.append(attempt)
+            if attempt.fault is not None:
+                job.injected_left -= 1
+            for other in self._lanes.get(job.lane, []):
+                if other.seq >= job.seq:
+                    break
+                other.held_until = None
+            if attempt.ok:
+                self._settle(job, "delivered")
+            elif len(delivery.attempts) > len(self.schedule_s):
+                log.info("webhook %s to %s gave up", delivery.id, delivery.url)
+                self._settle(job, "gave_up")
+            else:
+                backoff = self.schedule_s[len(delivery.attempts) - 1] * self.time_scale
+                job.due = self._monotonic() + backoff
+        self._wake()
+
+    def _settle(self, job: _Job, status: DeliveryStatus) -> None:
+        job.delivery.status = status
+        del self._jobs[job.delivery.id]
+        lane = self._lanes[job.lane]
+        lane.remove(job)
+        if not lane:
+            del self._lanes[job.lane]
+        self._pending[job.delivery.system] -= 1
+        if self._pending[job.delivery.system] <= 0:
+            del self._pending[job.delivery.system]
+        if not self._pending:
+            self._notify_drained()
+
+    # draining ----------------------------------------------------------------------------
+    def pending(self, system: str | None = None) -> int:
+        """Deliveries not yet delivered, dropped or given up (in flight and held included)."""
+        with self._lock:
+            return self._pending[system] if system is not None else sum(self._pending.values())
+
+    def drained(self) -> bool:
+        return self.pending() == 0
+
+    def _notify_drained(self) -> None:
+        self._drained_cond.notify_all()
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for loop, future in waiters:
+            with contextlib.suppress(RuntimeError):  # the waiter's loop is closed
+                loop.call_soon_threadsafe(_resolve, future)
+
+    async def wait_drained(self, timeout_s: float | None = None) -> bool:
+        """True once nothing is pending; False if ``timeout_s`` passes first.
+
+        Needs a runner (the server's, or ``run_until_drained``) to make progress.
+        """
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if not self._pending:
+                return True
+            future: asyncio.Future[bool] = loop.create_future()
+            self._drain_waiters.append((loop, future))
+        try:
+            return await asyncio.wait_for(future, timeout_s)
+        except TimeoutError:
+            return self.drained()
+        finally:
+            with self._lock, contextlib.suppress(ValueError):
+                self._drain_waiters.remove((loop, future))
+
+    def wait_drained_threadsafe(self, timeout_s: float | None = None) -> bool:
+        """``wait_drained`` for a thread other than the runner's (it would block the runner)."""
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is not None and running is self._loop:
+            raise RuntimeError("on the dispatcher's loop, await wait_drained() instead")
+        with self._drained_cond:
+            return self._drained_cond.wait_for(lambda: not self._pending, timeout_s)
+
+    async def run_until_drained(self, timeout_s: float | None = None) -> bool:
+        """Deliver in this loop until nothing is pending or ``timeout_s`` passes (no server)."""
+        with self._lock:
+            running = self._loop is not None
+        if running:
+            return await self.wait_drained(timeout_s)
+        runner = asyncio.create_task(self.run())
+        try:
+            return await self.wait_drained(timeout_s)
+        finally:
+            runner.cancel()
+            await asyncio.wait([runner])
+            if not runner.cancelled() and runner.exception() is not None:
+                raise RuntimeError("the webhook runner failed") from runner.exception()
+
+    # records -----------------------------------------------------------------------------
+    def delivery(self, delivery_id: str) -> Delivery | None:
+        with self._lock:
+            found = self._deliveries.get(delivery_id)
+            return found.copy() if found is not None else None
+
+    def deliveries(
+        self,
+        *,
+        system: str | None = None,
+        event_id: str | None = None,
+        status: str | None = None,
+        limit: int | None = None,
+    ) -> list[Delivery]:
+        """Copies of the matching records, oldest first; ``limit`` keeps the newest ``limit``."""
+        with self._lock:
+            found = [
+                d
+                for d in self._deliveries.values()
+                if (system is None or d.system == system)
+                and (event_id is None or d.event_id == event_id)
+                and (status is None or d.status == status)
+            ]
+            if limit is not None:
+                found = found[-limit:] if limit > 0 else []
+            return [d.copy() for d in found]
+
+    def reset(self) -> None:
+        """Forget every delivery, pending ones included; attempts in flight are not recorded."""
+        with self._lock:
+            self._clear()
+            self._next_id = 0
+            self._next_seq = 0
+            self._notify_drained()
+        self._wake()
+
+    def _clear(self) -> None:
+        self._epoch += 1
+        self._deliveries.clear()
+        self._jobs.clear()
+        self._lanes.clear()
+        self._busy.clear()
+        self._pending.clear()
+
+    def snapshot(self) -> dict[str, Any]:
+        """JSON-ready state; pending deliveries carry their payload and remaining wait."""
+        with self._lock:
+            now = self._monotonic()
+            items: list[dict[str, Any]] = []
+            for delivery in self._deliveries.values():
+                item = delivery.as_json()
+                job = self._jobs.get(delivery.id)
+                if job is not None:
+                    item["job"] = _job_json(job, now)
+                items.append(item)
+            return {"next_id": self._next_id, "next_seq": self._next_seq, "deliveries": items}
+
+    def restore(self, data: dict[str, Any]) -> None:
+        """Replace all state; pending deliveries resume, due after the wait they had left."""
+        with self._lock:
+            self._clear()
+            now = self._monotonic()
+            self._next_id = int(data.get("next_id", 0))
+            self._next_seq = int(data.get("next_seq", 0))
+            for item in data.get("deliveries", []):
+                delivery = Delivery.from_json(item)
+                job_data = item.get("job")
+                if delivery.status in TERMINAL or job_data is None:
+                    if delivery.status not in TERMINAL:
+                        # A pending record without its payload cannot be sent again.
+                        delivery.status = "gave_up"
+                    self._deliveries[delivery.id] = delivery
+                    continue
+                self._add_job(_job_from_json(delivery, job_data, now))
+            if not self._pending:
+                self._notify_drained()
+        self._wake()
+
+
+def _resolve(future: asyncio.Future[bool]) -> None:
+    if not future.done():
+        future.set_result(True)
+
+
+def _job_json(job: _Job, now: float) -> dict[str, Any]:
+    try:
+        payload, encoding = job.payload.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        payload, encoding = base64.b64encode(job.payload).decode("ascii"), "base64"
+    return {
+        "seq": job.seq,
+        "endpoint": job.endpoint.as_json(),
+        "payload": payload,
+        "payload_encoding": encoding,
+        "due_in_s": max(0.0, job.due - now),
+        "held_for_s": None if job.held_until is None else max(0.0, job.held_until - now),
+        "injected_left": job.injected_left,
+        "inject_rule": job.inject_rule,
+    }
+
+
+def _job_from_json(delivery: Delivery, data: dict[str, Any], now: float) -> _Job:
+    text: str = data["payload"]
+    if data.get("payload_encoding", "utf-8") == "base64":
+        payload = base64.b64decode(text)
+    else:
+        payload = text.encode("utf-8")
+    held = data.get("held_for_s")
+    return _Job(
+        delivery,
+        int(data["seq"]),
+        Endpoint(**data["endpoint"]),
+        payload,
+        due=now + float(data.get("due_in_s", 0.0)),
+        injected_left=int(data.get("injected_left", 0)),
+        inject_rule=data.get("inject_rule"),
+        held_until=None if held is None else now + float(held),
+    )

@@ -1,0 +1,265 @@
+"""Real-socket tests for the multi-site uvicorn server, the local CA and connection aborts."""
+
+from __future__ import annotations
+
+import asyncio
+import select
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from simulators.common.server import (
+    ConnectionRegistry,
+    MultiServer,
+    Site,
+    ThreadedServer,
+    abort_connection,
+)
+from simulators.common.tls import LocalCA
+
+REPO = Path(__file__).resolve().parents[2]
+CONNECTION_ERRORS = (httpx.RemoteProtocolError, httpx.ReadError, httpx.ConnectError)
+TIMEOUT = httpx.Timeout(5.0)
+
+
+class Recorder:
+    """Per-test observations made inside the app, which runs on the server thread."""
+
+    def __init__(self) -> None:
+        self.aborted: list[bool] = []
+        self.hanging = threading.Event()
+
+
+def make_app(body: str, recorder: Recorder | None = None) -> Starlette:
+    rec = recorder or Recorder()
+
+    async def hello(request: Request) -> Response:
+        return PlainTextResponse(body)
+
+    async def abort(request: Request) -> Response:
+        rec.aborted.append(abort_connection(request.scope))
+        return PlainTextResponse("not aborted")
+
+    async def hang(request: Request) -> Response:
+        rec.hanging.set()
+        await asyncio.Event().wait()
+        return PlainTextResponse("unreachable")
+
+    return Starlette(
+        routes=[Route("/", hello), Route("/abort", abort), Route("/hang", hang)],
+    )
+
+
+@pytest.fixture
+def ca(tmp_path: Path) -> LocalCA:
+    return LocalCA.create(tmp_path / "ca")
+
+
+def test_local_ca_writes_pem_files(ca: LocalCA) -> None:
+    assert ca.ca_path.read_bytes().startswith(b"-----BEGIN CERTIFICATE-----")
+    assert ca.cert_path.read_bytes().startswith(b"-----BEGIN CERTIFICATE-----")
+    assert b"PRIVATE KEY" in ca.key_path.read_bytes()
+    assert ca.ssl_context_for_clients().verify_mode == ssl.CERT_REQUIRED
+
+
+def test_two_sites_served_from_one_loop() -> None:
+    sites = [Site("stripe", make_app("from stripe")), Site("netsuite", make_app("from netsuite"))]
+    with ThreadedServer(sites) as srv, httpx.Client(timeout=TIMEOUT) as client:
+        ports = {name: httpx.URL(url).port for name, url in srv.urls.items()}
+        assert set(ports) == {"stripe", "netsuite"}
+        assert all(ports.values()) and ports["stripe"] != ports["netsuite"]
+        assert client.get(srv.urls["stripe"]).text == "from stripe"
+        assert client.get(srv.urls["netsuite"]).text == "from netsuite"
+
+        async def running_loop() -> asyncio.AbstractEventLoop:
+            return asyncio.get_running_loop()
+
+        assert srv.run(running_loop(), timeout=5) is srv.loop
+
+
+def test_tls_site_verifies_only_against_local_ca(ca: LocalCA) -> None:
+    with ThreadedServer([Site("sf", make_app("secure"), tls=True)], ca=ca) as srv:
+        url = srv.urls["sf"]
+        assert url.startswith("https://127.0.0.1:")
+        trusting = ssl.create_default_context(cafile=str(ca.ca_path))
+        with httpx.Client(verify=trusting, timeout=TIMEOUT) as client:
+            assert client.get(url).text == "secure"
+        with (
+            httpx.Client(timeout=TIMEOUT) as client,
+            pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"),
+        ):
+            client.get(url)
+
+
+def test_tls_site_requires_ca() -> None:
+    with pytest.raises(ValueError, match="LocalCA"):
+        MultiServer([Site("sf", make_app("x"), tls=True)])
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
+def test_abort_connection_resets_only_that_connection(ca: LocalCA, tls: bool) -> None:
+    rec = Recorder()
+    with (
+        ThreadedServer([Site("sim", make_app("ok", rec), tls=tls)], ca=ca) as srv,
+        httpx.Client(verify=ca.ssl_context_for_clients(), timeout=TIMEOUT) as client,
+    ):
+        url = srv.urls["sim"]
+        # Warm a keep-alive connection first so the abort hits a reused connection.
+        assert client.get(url).text == "ok"
+        assert len(srv.connections) == 1
+        with pytest.raises(CONNECTION_ERRORS):
+            client.get(f"{url}/abort")
+        assert rec.aborted == [True]
+        assert client.get(url).text == "ok"
+
+
+def test_abort_connection_without_registry_is_false() -> None:
+    assert abort_connection({"type": "http", "client": ("127.0.0.1", 1)}) is False
+    unknown = {"type": "http", "server": ("127.0.0.1", 2), "client": ("127.0.0.1", 1)}
+    assert ConnectionRegistry().abort_connection(unknown) is False
+
+    rec = Recorder()
+
+    async def in_process() -> str:
+        transport = httpx.ASGITransport(app=make_app("ok", rec))
+        async with httpx.AsyncClient(transport=transport, base_url="http://sim") as client:
+            return (await client.get("/abort")).text
+
+    assert asyncio.run(in_process()) == "not aborted"
+    assert rec.aborted == [False]
+
+
+def test_background_starts_after_startup_and_is_cancelled_at_stop() -> None:
+    events: list[str] = []
+
+    async def scenario() -> None:
+        server: MultiServer
+
+        async def poller() -> None:
+            # Only possible if the sites are already accepting requests.
+            async with httpx.AsyncClient(timeout=TIMEOUT) as client:
+                events.append((await client.get(server.urls["sim"])).text)
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                events.append("cancelled")
+                raise
+
+        server = MultiServer([Site("sim", make_app("up"))], background=[poller])
+        await server.start()
+        for _ in range(50):
+            if events:
+                break
+            await asyncio.sleep(0.1)
+        assert events == ["up"]
+        await asyncio.wait_for(server.stop(), timeout=5)
+        assert events == ["up", "cancelled"]
+
+    asyncio.run(scenario())
+
+
+def test_exit_is_prompt_with_idle_keepalive_connections(ca: LocalCA) -> None:
+    sites = [Site("plain", make_app("a")), Site("secure", make_app("b"), tls=True)]
+    with httpx.Client(verify=ca.ssl_context_for_clients(), timeout=TIMEOUT) as client:
+        # A generous deadline, so only waiting on idle clients (not the deadline) could pass.
+        with ThreadedServer(sites, ca=ca, shutdown_timeout=5.0) as srv:
+            urls = srv.urls
+            assert client.get(urls["plain"]).text == "a"
+            assert client.get(urls["secure"]).text == "b"
+            assert len(srv.connections) == 2
+            started = time.monotonic()
+        assert time.monotonic() - started < 1.5
+        with pytest.raises(CONNECTION_ERRORS):
+            client.get(urls["plain"])
+
+
+def test_exit_is_bounded_with_a_request_in_flight() -> None:
+    rec = Recorder()
+    outcomes: list[int | BaseException] = []
+    with ThreadedServer([Site("sim", make_app("x", rec))], shutdown_timeout=0.5) as srv:
+        url = f"{srv.urls['sim']}/hang"
+
+        def call() -> None:
+            try:
+                outcomes.append(httpx.get(url, timeout=10.0).status_code)
+            except httpx.HTTPError as exc:
+                outcomes.append(exc)
+
+        caller = threading.Thread(target=call)
+        caller.start()
+        assert rec.hanging.wait(5)
+        started = time.monotonic()
+    assert time.monotonic() - started < 3.0
+    caller.join(5)
+    assert not caller.is_alive()
+    # uvicorn answers a request whose task it cancelled with a 500 when it still can.
+    assert len(outcomes) == 1
+    assert outcomes[0] == 500 or isinstance(outcomes[0], CONNECTION_ERRORS)
+
+
+def test_port_in_use_propagates_from_startup() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        srv = ThreadedServer([Site("a", make_app("a")), Site("b", make_app("b"), port=port)])
+        with pytest.raises(OSError), srv:
+            pass
+        assert not [t for t in threading.enumerate() if t.name == "sim-servers"]
+
+
+SERVE_FOREVER_SCRIPT = textwrap.dedent(
+    """
+    import asyncio, signal
+    from starlette.responses import PlainTextResponse
+    from simulators.common.server import MultiServer, Site, new_event_loop
+
+    async def main() -> None:
+        server = MultiServer([Site("a", PlainTextResponse("up"))])
+        await server.start()
+        print(server.urls["a"], flush=True)
+        await server.serve_forever()
+        print("stopped", signal.getsignal(signal.SIGTERM) is signal.SIG_DFL, flush=True)
+
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        runner.run(main())
+    """
+)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_serve_forever_exits_cleanly_on_signal(sig: signal.Signals) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SERVE_FOREVER_SCRIPT],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], 15)
+        assert ready, "child never printed its URL"
+        url = proc.stdout.readline().strip()
+        assert httpx.get(url, timeout=TIMEOUT).text == "up"
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=10)
+        assert proc.returncode == 0, err
+        assert out.strip() == "stopped True"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
