@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
+from operator import itemgetter
 from typing import Any
 from urllib.parse import quote_plus, unquote_plus
 
@@ -95,32 +96,36 @@ def _unquote(s: str, param: str | None) -> str:
     except UnicodeDecodeError:
         what = "Value" if param is not None else "Parameter name"
         raise FormDecodeError(
-            f"{what} is not valid UTF-8 after percent-decoding.", param if param else s
+            f"{what} is not valid UTF-8 after percent-decoding.", s if param is None else param
         ) from None
 
 
 def _split_key(key: str) -> list[str]:
     """["items", "0", "price"] for "items[0][price]"; a trailing "" means "append" ("a[]")."""
-    if "[" not in key:
-        if not key or "]" in key:
+    open_at = key.find("[")
+    if open_at == -1:
+        if not key:
             raise FormDecodeError(f"Malformed parameter name {key!r}.", key)
         return [key]
-    # count() first so a hostile key cannot make split() allocate millions of parts.
-    if key.count("[") > MAX_DEPTH:
+    depth = key.count("[")
+    if depth > MAX_DEPTH:
         raise FormDecodeError(f"Parameter nested deeper than {MAX_DEPTH} levels.", key)
-    names = key.split("[")
-    if not names[0] or "]" in names[0]:
-        raise FormDecodeError(f"Malformed parameter name {key!r}.", key)
-    last = len(names) - 1
-    for i in range(1, last + 1):
-        part = names[i]
-        # Each part must be "seg]" exactly: this rejects a[b, a[b]c, a[b]], a[b[c]] alike.
-        if not part.endswith("]") or part.count("]") != 1:
-            raise FormDecodeError(f"Malformed parameter name {key!r}: unbalanced brackets.", key)
-        if part == "]" and i != last:
-            # Rack guesses what a[][b] means; the SDK never sends it, so refuse to guess.
-            raise FormDecodeError(f"Malformed parameter name {key!r}: '[]' must be last.", key)
-        names[i] = part[:-1]
+    # Counting instead of walking the brackets keeps this in C: with n '[' and no ']' before the
+    # first, the key is base[s1]...[sn] iff it ends in ']' and has n ']' and n-1 '][' pairs.
+    if (
+        open_at == 0
+        or not key.endswith("]")
+        or key.count("]") != depth
+        or key.count("][") != depth - 1
+        or key.find("]") < open_at
+    ):
+        raise FormDecodeError(f"Malformed parameter name {key!r}: unbalanced brackets.", key)
+    empty = key.find("[]")
+    if empty != -1 and empty != len(key) - 2:
+        # Rack guesses what a[][b] means; the SDK never sends it, so refuse to guess.
+        raise FormDecodeError(f"Malformed parameter name {key!r}: '[]' must be last.", key)
+    names = key[open_at + 1 : -1].split("][")
+    names.insert(0, key[:open_at])
     return names
 
 
@@ -161,19 +166,23 @@ def _insert(root: dict[str, Any], key: str, names: list[str], value: str) -> Non
 
 
 def _finalize(node: dict[str, Any], path: str) -> dict[str, Any] | list[Any]:
-    out = {k: _finalize(v, f"{path}[{k}]") if type(v) is dict else v for k, v in node.items()}
-    if not all(k.isascii() and k.isdigit() for k in out):
-        return out
+    for k, v in node.items():
+        if type(v) is dict:
+            node[k] = _finalize(v, f"{path}[{k}]")
+    keys = "".join(node)  # keys are never empty, so this is all-digits iff every key is
+    if not (keys.isdigit() and keys.isascii()):
+        return node
     indexed: list[tuple[int, Any]] = []
-    for k, v in out.items():
-        # lstrip first: int() on a huge digit string is slow or raises (int_max_str_digits).
-        if len(k.lstrip("0")) > _INDEX_DIGITS or int(k) >= MAX_INDEX:
+    for k, v in node.items():
+        # Strip before int(): a huge digit string is slow to convert or over int_max_str_digits.
+        digits = k.lstrip("0") or "0"
+        if len(digits) > _INDEX_DIGITS or int(digits) >= MAX_INDEX:
             raise FormDecodeError(
                 f"Array index {k} is too large (max {MAX_INDEX - 1}).", f"{path}[{k}]"
             )
-        indexed.append((int(k), v))
+        indexed.append((int(digits), v))
     # Gaps are compacted, as Rack does: indexes only order the elements.
-    indexed.sort(key=lambda iv: iv[0])
+    indexed.sort(key=itemgetter(0))
     return [v for _, v in indexed]
 
 
@@ -204,6 +213,10 @@ def _coerce(value: Any, schema: Any, depth: int, chain: tuple[int, ...]) -> Any:
             inner = (*chain, id(schema))
             for branch in branches:
                 if isinstance(branch, Mapping) and id(branch) not in inner:
+                    if not _constrains_type(branch):
+                        # A branch such as {required: [x]} says nothing about types: the
+                        # schema's own type and properties decide the conversion.
+                        continue
                     candidate = _coerce(value, branch, depth + 1, inner)
                     if _matches(candidate, branch, depth + 1, inner):
                         return candidate
@@ -212,6 +225,11 @@ def _coerce(value: Any, schema: Any, depth: int, chain: tuple[int, ...]) -> Any:
         return None
     convert = _CONVERTERS.get(kind) if kind is not None else None
     return value if convert is None else convert(value, schema, depth)
+
+
+def _constrains_type(schema: Mapping[str, Any]) -> bool:
+    return (_kind(schema) is not None or "enum" in schema or "anyOf" in schema
+            or "oneOf" in schema)
 
 
 def _kind(schema: Mapping[str, Any]) -> str | None:

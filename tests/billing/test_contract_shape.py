@@ -126,7 +126,9 @@ def spec() -> Specification:
 
 @pytest.fixture(scope="module")
 def resolved(spec: Specification) -> dict[str, Any]:
-    return spec.spec  # every $ref inlined by connexion
+    doc = spec.spec  # every $ref inlined by connexion
+    assert isinstance(doc, dict)
+    return doc
 
 
 # helpers -----------------------------------------------------------------------------------
@@ -163,7 +165,9 @@ def walk(node: Any, trail: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ..
             yield from walk(value, (*trail, str(index)))
 
 
-def object_schemas(schema: Any, trail: tuple[str, ...] = ()) -> Iterator[tuple[str, dict[str, Any]]]:
+def object_schemas(
+    schema: Any, trail: tuple[str, ...] = ()
+) -> Iterator[tuple[str, dict[str, Any]]]:
     """Every object schema with properties inside an (already resolved) request schema."""
     if not isinstance(schema, dict):
         return
@@ -208,7 +212,11 @@ def test_security_schemes(raw: dict[str, Any]) -> None:
 
 
 def test_every_ref_resolves(raw: dict[str, Any]) -> None:
-    refs = [(trail, node["$ref"]) for trail, node in walk(raw) if isinstance(node, dict) and "$ref" in node]
+    refs = [
+        (trail, node["$ref"])
+        for trail, node in walk(raw)
+        if isinstance(node, dict) and "$ref" in node
+    ]
     assert refs
     for trail, ref in refs:
         assert isinstance(ref, str), trail
@@ -265,9 +273,9 @@ def test_path_parameters_are_declared(resolved: dict[str, Any]) -> None:
 
 # request bodies ----------------------------------------------------------------------------
 def test_post_bodies_are_closed_forms_with_expand(resolved: dict[str, Any]) -> None:
-    posts = [(path, op) for path, method, op in operations(resolved) if method == "post"]
+    posts = [op for _, method, op in operations(resolved) if method == "post"]
     assert len(posts) == sum(1 for method, _ in EXPECTED.values() if method == "post")
-    for path, op in posts:
+    for op in posts:
         name = op["operationId"]
         body = op.get("requestBody")
         assert body is not None, name
@@ -447,7 +455,10 @@ def test_throttle_and_outage_headers(raw: dict[str, Any]) -> None:
         throttled = deref(raw, op["responses"]["429"])
         headers = {k: deref(raw, v) for k, v in throttled["headers"].items()}
         assert headers["Retry-After"]["schema"]["type"] == "integer"
-        assert headers["Stripe-Should-Retry"]["schema"] == {"type": "string", "enum": ["true", "false"]}
+        assert headers["Stripe-Should-Retry"]["schema"] == {
+            "type": "string",
+            "enum": ["true", "false"],
+        }
         assert "fault layer" in throttled["description"]
         outage = deref(raw, op["responses"]["503"])
         assert deref(raw, outage["headers"]["Retry-After"])["schema"]["type"] == "integer"

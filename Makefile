@@ -1,0 +1,36 @@
+# The front door: every target sets itself up from nothing (a fresh clone, no .venv).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test check format lint types bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/harness demo
+
+test: $(STAMP)
+	$(PY) -m pytest -n 2 -q
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format simulators harness tests bench
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check simulators harness tests bench
+
+types: $(STAMP)
+	$(VENV)/bin/mypy
+
+check: format lint types test
+
+bench: $(STAMP)
+	$(PY) -m bench.http_bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
