@@ -762,14 +762,22 @@ class BillingBackend:
                                          "payment_method")
                 pm.customer = inv.customer
                 decline = pm.decline_code
+                if not inv.attempted:
+                    inv.attempt_count += 1
                 inv.attempted = True
-                inv.attempt_count += 1
                 if decline is None:
                     self._mark_paid(inv, now)
                 else:
                     self.event("invoice.payment_failed", render.invoice(self.store, inv), now)
-            elif not self._attempt_payment(inv, now):
-                pass
+            elif inv.attempted:
+                # After the first attempt, manual payments neither count as attempts nor move
+                # the retry schedule (Stripe's attempt_count).
+                if self._decline_code(inv) is None:
+                    self._mark_paid(inv, now)
+                else:
+                    self.event("invoice.payment_failed", render.invoice(self.store, inv), now)
+            else:
+                self._attempt_payment(inv, now)
             if inv.status != "paid":
                 raise errors.card_declined(self._decline_code(inv) or "generic_decline")
         self._settle_subscription(inv, now)

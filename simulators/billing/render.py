@@ -137,7 +137,7 @@ def invoice_line(s: BillingStore, line: InvoiceLine) -> Json:
     }
 
 
-def _unit_decimal(line: InvoiceLine) -> str | None:
+def _unit_decimal(line: InvoiceLine | InvoiceItem) -> str | None:
     if not line.quantity:
         return None
     return str(round(line.amount / line.quantity, 12)).rstrip("0").rstrip(".") or "0"
@@ -181,8 +181,9 @@ def invoice_item(s: BillingStore, ii: InvoiceItem) -> Json:
         return {"id": ii.id, "object": "invoiceitem", "deleted": True}
     pricing = None
     if ii.price is not None:
-        pricing = {"price_details": {"price": ii.price, "product": s.prices[ii.price].product},
-                   "unit_amount_decimal": str(ii.amount // max(ii.quantity, 1))}
+        pricing = {"type": "price_details",
+                   "price_details": {"price": ii.price, "product": s.prices[ii.price].product},
+                   "unit_amount_decimal": _unit_decimal(ii)}
     parent = None
     if ii.subscription is not None:
         parent = {"type": "subscription_details",
@@ -274,9 +275,14 @@ def envelope(data: list[Json], url: str, has_more: bool = False) -> Json:
 
 def page(rows: Iterable[Any], render: Callable[[Any], Json], url: str, *, limit: int,
          starting_after: str | None, ending_before: str | None) -> Json:
-    """Newest first; cursors are ids of rows in the same ordering."""
-    ordered = sorted(enumerate(rows), key=lambda p: (p[1].created, p[0]), reverse=True)
-    items = [row for _, row in ordered]
+    """Newest first; cursors are ids of rows in the same ordering.
+
+    Rows without a timestamp (invoice lines) keep the order they are given in; invoice items
+    are dated by ``date``, not ``created``."""
+    items = list(rows)
+    if all(_stamp(row) is not None for row in items):
+        ordered = sorted(enumerate(items), key=lambda p: (_stamp(p[1]), p[0]), reverse=True)
+        items = [row for _, row in ordered]
     if starting_after:
         index = next((n for n, r in enumerate(items) if r.id == starting_after), None)
         if index is None:
@@ -296,3 +302,10 @@ def page(rows: Iterable[Any], render: Callable[[Any], Json], url: str, *, limit:
         chosen = before[-limit:]
         return envelope([render(r) for r in chosen], url, len(before) > limit)
     return envelope([render(r) for r in items[:limit]], url, len(items) > limit)
+
+
+def _stamp(row: Any) -> int | None:
+    stamp: int | None = getattr(row, "created", None)
+    if stamp is None:
+        stamp = getattr(row, "date", None)
+    return stamp

@@ -13,7 +13,7 @@ from simulators.billing.backend import BillingBackend
 from simulators.billing.handlers import BillingHandlers
 from simulators.billing.models import Event
 from simulators.billing.store import BillingStore
-from simulators.common.errors import SimError, render_stripe
+from simulators.common.errors import Rendered, SimError, render_stripe
 from simulators.common.faults import FaultRule
 from simulators.common.simulator import RequestViolation, Simulator
 from simulators.common.webhooks import Endpoint, hmac_signature
@@ -23,7 +23,6 @@ from simulators.common.world import World
 class BillingSimulator(Simulator):
     name = "billing"
     contract_file = "billing.yaml"
-    render = staticmethod(render_stripe)
     idempotency_header = "Idempotency-Key"
     strict_parameters = True
 
@@ -33,6 +32,9 @@ class BillingSimulator(Simulator):
         self.store = BillingStore()
         self.backend = BillingBackend(world, self.store, self._publish)
         self.handlers = BillingHandlers(self.backend, self.store)
+
+    def render(self, error: SimError) -> Rendered:
+        return render_stripe(error)
 
     def _publish(self, event: Event) -> None:
         payload = orjson.dumps(render.event(self.store, event))

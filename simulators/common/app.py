@@ -345,7 +345,7 @@ class Dispatch:
             rendered = self.sim.render(exc)
             return rendered.status, rendered.headers, rendered.body
         payload, status = reply[0], reply[1]
-        headers = dict(reply[2]) if len(reply) == 3 else {}  # type: ignore[misc]
+        headers = dict(reply[2]) if len(reply) == 3 else {}
         if payload is None:
             return status, headers, b""
         if isinstance(payload, bytes):
@@ -417,7 +417,8 @@ def build_app(sim: Simulator, *, validate_responses: bool = True) -> ASGIApp:
     )
     app.add_api(vendor_spec, base_path="")
     app.add_api(control_spec, base_path="")
-    return app
+    asgi: ASGIApp = app
+    return asgi
 
 
 def _unused() -> None:  # pragma: no cover - connexion wants a callable per operation

@@ -70,7 +70,7 @@ class ControlHandlers:
             raise _bad("give exactly one of seconds or duration")
         try:
             now = self.world.clock.now()
-            target = now + seconds if seconds is not None else after_duration(now, duration)
+            target = now + seconds if seconds is not None else after_duration(now, str(duration))
             self.world.clock.set(target)
         except ClockError as exc:
             raise _bad(str(exc), "duration") from None

@@ -104,7 +104,7 @@ def _split_key(key: str) -> list[str]:
     """["items", "0", "price"] for "items[0][price]"; a trailing "" means "append" ("a[]")."""
     open_at = key.find("[")
     if open_at == -1:
-        if not key:
+        if not key or "]" in key:
             raise FormDecodeError(f"Malformed parameter name {key!r}.", key)
         return [key]
     depth = key.count("[")
@@ -228,8 +228,7 @@ def _coerce(value: Any, schema: Any, depth: int, chain: tuple[int, ...]) -> Any:
 
 
 def _constrains_type(schema: Mapping[str, Any]) -> bool:
-    return (_kind(schema) is not None or "enum" in schema or "anyOf" in schema
-            or "oneOf" in schema)
+    return _kind(schema) is not None or "enum" in schema or "anyOf" in schema or "oneOf" in schema
 
 
 def _kind(schema: Mapping[str, Any]) -> str | None:

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from starlette.datastructures import Headers
 
-from simulators.common.errors import Renderer, SimError, render_problem
+from simulators.common.errors import Rendered, SimError, render_problem
 from simulators.common.faults import FaultRule
 from simulators.common.idempotency import IdempotencyCache
 from simulators.common.journal import Journal
@@ -32,7 +32,6 @@ class Simulator:
 
     name: ClassVar[str]
     contract_file: ClassVar[str]
-    render: ClassVar[Renderer] = staticmethod(render_problem)
     # Header carrying idempotency keys on POST; None when the vendor has none on sync writes.
     idempotency_header: ClassVar[str | None] = None
     # Reject query parameters the contract does not declare (Stripe does).
@@ -51,6 +50,10 @@ class Simulator:
     @property
     def contract(self) -> Path:
         return CONTRACTS / self.contract_file
+
+    def render(self, error: SimError) -> Rendered:
+        """The error in this vendor's envelope."""
+        return render_problem(error)
 
     # identity ----------------------------------------------------------------------------
     def credentials(self) -> dict[str, str]:

@@ -67,7 +67,7 @@ class _Compiled:
 
 def check(validator: Any, value: Any, prefix: Iterable[Any] = ()) -> None:
     if not validator.is_valid(value):
-        raise violation_from(best_match(validator.iter_errors(value)), prefix)  # type: ignore[arg-type]
+        raise violation_from(best_match(validator.iter_errors(value)), prefix)
 
 
 class _ParameterPlan:
@@ -112,9 +112,10 @@ class ParameterValidator:
                 if "default" in schema:
                     values[name] = schema["default"]
                 continue
-            value = coerce(query[name], schema, param=name)
-            if schema.get("type") == "array" and not isinstance(value, list):
-                value = [value]
+            raw_value = query[name]
+            if schema.get("type") == "array" and not isinstance(raw_value, list):
+                raw_value = [raw_value]
+            value = coerce(raw_value, schema, param=name)
             check(validator, value, [name])
             values[name] = value
         if self.strict:
@@ -137,7 +138,7 @@ class ParameterValidator:
         scope["extensions"]["sim"].query = values
 
 
-class BodyValidator(AbstractRequestBodyValidator):
+class BodyValidator(AbstractRequestBodyValidator):  # type: ignore[misc]
     """Reads, decodes (JSON or bracketed form), coerces and validates a request body once."""
 
     compiled: ClassVar[_Compiled]
@@ -192,7 +193,7 @@ class BodyValidator(AbstractRequestBodyValidator):
         raise NotImplementedError  # wrap_receive does the work
 
 
-class ResponseValidator(JSONResponseBodyValidator):
+class ResponseValidator(JSONResponseBodyValidator):  # type: ignore[misc]
     """connexion's JSON response validator with the schema compiled once."""
 
     compiled: ClassVar[_Compiled]

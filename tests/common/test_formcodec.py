@@ -432,6 +432,16 @@ def test_coerce_any_of_order_and_typeless_branches() -> None:
     assert coerce("true", {"anyOf": [{"anyOf": [BOOL]}, INT]}) is True
 
 
+def test_coerce_ignores_any_of_branches_that_do_not_constrain_type() -> None:
+    # Stripe-style "one of these fields is required": the object's own properties still apply.
+    schema = {
+        "type": "object",
+        "properties": {"a": INT, "b": BOOL},
+        "anyOf": [{"required": ["a"]}, {"required": ["b"]}],
+    }
+    assert coerce({"a": "1", "b": "true"}, schema) == {"a": 1, "b": True}
+
+
 def test_coerce_nullable() -> None:
     assert coerce("", {"type": "object", "nullable": True}) is None
     assert coerce("", {"type": "integer", "nullable": True}) is None
