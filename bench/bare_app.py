@@ -31,12 +31,21 @@ def make_app() -> Starlette:
     async def retrieve_customer(request: Request) -> Response:
         return reply(render.customer(store, backend.customer(request.path_params["id"])))
 
-    return Starlette(routes=[
-        Route("/v1/customers", create_customer, methods=["POST"]),
-        Route("/v1/customers/{id}", retrieve_customer, methods=["GET"]),
-    ])
+    return Starlette(
+        routes=[
+            Route("/v1/customers", create_customer, methods=["POST"]),
+            Route("/v1/customers/{id}", retrieve_customer, methods=["GET"]),
+        ]
+    )
 
 
 if __name__ == "__main__":
-    uvicorn.run(make_app(), host="127.0.0.1", port=int(sys.argv[1]), log_level="warning",
-                access_log=False, http="httptools", loop="uvloop")
+    uvicorn.run(
+        make_app(),
+        host="127.0.0.1",
+        port=int(sys.argv[1]),
+        log_level="warning",
+        access_log=False,
+        http="httptools",
+        loop="uvloop",
+    )

@@ -46,16 +46,29 @@ def _wait(url: str, headers: dict[str, str]) -> None:
 
 
 def _wrk(url: str, method: str, body: str, headers: dict[str, str]) -> dict[str, float]:
-    script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
+    script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)  # noqa: SIM115
     lines = [f'wrk.method = "{method}"']
     if body:
         lines.append(f"wrk.body = {json.dumps(body)}")
     lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]
     script.write("\n".join(lines))
     script.close()
-    out = subprocess.run([*_pin(1), "wrk", "-t1", f"-c{CONNECTIONS}", f"-d{DURATION_S}s",
-                          "--latency", "-s", script.name, url],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [
+            *_pin(1),
+            "wrk",
+            "-t1",
+            f"-c{CONNECTIONS}",
+            f"-d{DURATION_S}s",
+            "--latency",
+            "-s",
+            script.name,
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     os.unlink(script.name)
 
     def ms(label: str) -> float:
@@ -67,45 +80,90 @@ def _wrk(url: str, method: str, body: str, headers: dict[str, str]) -> dict[str,
 
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": rps, "p50_ms": ms("50"), "p99_ms": ms("99"),
-            "errors": float(non2xx.group(1)) if non2xx else 0.0}
+    return {
+        "rps": rps,
+        "p50_ms": ms("50"),
+        "p99_ms": ms("99"),
+        "errors": float(non2xx.group(1)) if non2xx else 0.0,
+    }
 
 
 def _seed(url: str, key: str) -> dict[str, str]:
     h = {"Authorization": f"Bearer {key}"}
     with httpx.Client(base_url=url, headers=h) as c:
-        cus = c.post("/v1/customers", data={"name": "Bench", "payment_method": "pm_card_visa",
-                                            "invoice_settings[default_payment_method]":
-                                            "pm_card_visa"}).json()["id"]
+        cus = c.post(
+            "/v1/customers",
+            data={
+                "name": "Bench",
+                "payment_method": "pm_card_visa",
+                "invoice_settings[default_payment_method]": "pm_card_visa",
+            },
+        ).json()["id"]
         prod = c.post("/v1/products", data={"name": "Seats"}).json()["id"]
-        price = c.post("/v1/prices", data={"product": prod, "currency": "usd",
-                                           "unit_amount": "1000",
-                                           "recurring[interval]": "month"}).json()["id"]
-        meter = c.post("/v1/billing/meters", data={"display_name": "API calls",
-                                                   "event_name": "api_call",
-                                                   "default_aggregation[formula]": "sum"}).json()
-        sub = c.post("/v1/subscriptions", data={"customer": cus, "items[0][price]": price,
-                                                "items[0][quantity]": "2"}).json()
+        price = c.post(
+            "/v1/prices",
+            data={
+                "product": prod,
+                "currency": "usd",
+                "unit_amount": "1000",
+                "recurring[interval]": "month",
+            },
+        ).json()["id"]
+        meter = c.post(
+            "/v1/billing/meters",
+            data={
+                "display_name": "API calls",
+                "event_name": "api_call",
+                "default_aggregation[formula]": "sum",
+            },
+        ).json()
+        sub = c.post(
+            "/v1/subscriptions",
+            data={"customer": cus, "items[0][price]": price, "items[0][quantity]": "2"},
+        ).json()
         for n in range(30):
             c.post("/v1/customers", data={"name": f"Filler {n}"})
-        return {"customer": cus, "price": price, "invoice": sub["latest_invoice"],
-                "meter": meter["id"]}
+        return {
+            "customer": cus,
+            "price": price,
+            "invoice": sub["latest_invoice"],
+            "meter": meter["id"],
+        }
 
 
 def main() -> int:
     if not shutil.which("wrk"):
         print("make bench needs wrk (Debian package 'wrk'): apt-get install -y wrk")
         return 2
-    results: dict[str, Any] = {"duration_s": DURATION_S, "connections": CONNECTIONS,
-                               "cpus": os.cpu_count(), "operations": {}}
+    results: dict[str, Any] = {
+        "duration_s": DURATION_S,
+        "connections": CONNECTIONS,
+        "cpus": os.cpu_count(),
+        "operations": {},
+    }
     ready = Path(tempfile.mkdtemp()) / "ready.json"
-    server = subprocess.Popen([*_pin(0), str(ROOT / ".venv/bin/harness"), "up", "--systems",
-                               "billing", "--port", "billing=0", "--ready-json", str(ready),
-                               "--no-response-validation", "--seed", "1"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [
+            *_pin(0),
+            str(ROOT / ".venv/bin/harness"),
+            "up",
+            "--systems",
+            "billing",
+            "--port",
+            "billing=0",
+            "--ready-json",
+            str(ready),
+            "--no-response-validation",
+            "--seed",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     bare_port = _free_port()
-    bare = subprocess.Popen([*_pin(0), sys.executable, "-m", "bench.bare_app", str(bare_port)],
-                            cwd=ROOT)
+    bare = subprocess.Popen(
+        [*_pin(0), sys.executable, "-m", "bench.bare_app", str(bare_port)], cwd=ROOT
+    )
     try:
         deadline = time.monotonic() + 30
         while not ready.exists() and time.monotonic() < deadline:
@@ -115,8 +173,7 @@ def main() -> int:
         key = info["systems"]["billing"]["credentials"]["api_key"]
         control = {"X-Sim-Control-Token": info["control_token"]}
         # The fault layer on with a rule that never fires here: its matching cost is measured.
-        httpx.post(f"{url}/_sim/faults", json={"system": "crm", "kind": "outage"},
-                   headers=control)
+        httpx.post(f"{url}/_sim/faults", json={"system": "crm", "kind": "outage"}, headers=control)
         ids = _seed(url, key)
         auth = {"Authorization": f"Bearer {key}"}
         form = {**auth, "Content-Type": "application/x-www-form-urlencoded"}
@@ -125,26 +182,42 @@ def main() -> int:
             "retrieve customer (GET)": ("GET", f"/v1/customers/{ids['customer']}", "", auth),
             "retrieve invoice (GET)": ("GET", f"/v1/invoices/{ids['invoice']}", "", auth),
             "list customers, page 2 (GET)": (
-                "GET", f"/v1/customers?limit=10&starting_after={ids['customer']}", "", auth),
-            "meter event (POST)": ("POST", "/v1/billing/meter_events",
-                                   f"event_name=api_call&payload[stripe_customer_id]="
-                                   f"{ids['customer']}&payload[value]=1", form),
-            "create subscription (POST)": ("POST", "/v1/subscriptions",
-                                           f"customer={ids['customer']}&items[0][price]="
-                                           f"{ids['price']}", form),
+                "GET",
+                f"/v1/customers?limit=10&starting_after={ids['customer']}",
+                "",
+                auth,
+            ),
+            "meter event (POST)": (
+                "POST",
+                "/v1/billing/meter_events",
+                f"event_name=api_call&payload[stripe_customer_id]="
+                f"{ids['customer']}&payload[value]=1",
+                form,
+            ),
+            "create subscription (POST)": (
+                "POST",
+                "/v1/subscriptions",
+                f"customer={ids['customer']}&items[0][price]={ids['price']}",
+                form,
+            ),
         }
         for name, (method, path, body, headers) in ops.items():
             results["operations"][name] = _wrk(url + path, method, body, headers)
         _wait(f"http://127.0.0.1:{bare_port}/", {})
         results["bare"] = {
-            "create customer (POST)": _wrk(f"http://127.0.0.1:{bare_port}/v1/customers", "POST",
-                                           "name=Load", {"Content-Type":
-                                                         "application/x-www-form-urlencoded"}),
+            "create customer (POST)": _wrk(
+                f"http://127.0.0.1:{bare_port}/v1/customers",
+                "POST",
+                "name=Load",
+                {"Content-Type": "application/x-www-form-urlencoded"},
+            ),
         }
-        bare_cus = httpx.post(f"http://127.0.0.1:{bare_port}/v1/customers",
-                              data={"name": "x"}).json()["id"]
+        bare_cus = httpx.post(
+            f"http://127.0.0.1:{bare_port}/v1/customers", data={"name": "x"}
+        ).json()["id"]
         results["bare"]["retrieve customer (GET)"] = _wrk(
-            f"http://127.0.0.1:{bare_port}/v1/customers/{bare_cus}", "GET", "", {})
+            f"http://127.0.0.1:{bare_port}/v1/customers/{bare_cus}", "GET", "", {}
+        )
     finally:
         for proc in (server, bare):
             proc.terminate()
@@ -157,16 +230,22 @@ def main() -> int:
 
 
 def _report(results: dict[str, Any]) -> None:
-    print(f"billing simulator, {CONNECTIONS} connections, {DURATION_S} s per operation, "
-          "request validation + journal + fault layer on, response validation off")
-    print(f"{'operation':34} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'target':>8} "
-          f"{'vs target':>9} {'vs bare':>8}")
+    print(
+        f"billing simulator, {CONNECTIONS} connections, {DURATION_S} s per operation, "
+        "request validation + journal + fault layer on, response validation off"
+    )
+    print(
+        f"{'operation':34} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'target':>8} "
+        f"{'vs target':>9} {'vs bare':>8}"
+    )
     for name, r in results["operations"].items():
         target = TARGET_POST if "POST" in name else TARGET_GET
         bare = results["bare"].get(name)
         ratio_bare = f"{r['rps'] / bare['rps']:.2f}" if bare else "-"
-        print(f"{name:34} {r['rps']:8.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {target:8d} "
-              f"{r['rps'] / target:9.2f} {ratio_bare:>8}")
+        print(
+            f"{name:34} {r['rps']:8.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {target:8d} "
+            f"{r['rps'] / target:9.2f} {ratio_bare:>8}"
+        )
     for name, r in results["bare"].items():
         print(f"bare Starlette: {name:26} {r['rps']:8.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f}")
 

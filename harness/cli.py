@@ -20,11 +20,15 @@ def _up_options(args: argparse.Namespace) -> UpOptions:
     for item in args.port or []:
         name, _, value = item.partition("=")
         if name not in DEFAULT_PORTS or not value.isdigit():
-            raise SystemExit(f"--port takes SYSTEM=PORT with SYSTEM in {', '.join(DEFAULT_PORTS)}"
-                             f" (got {item!r})")
+            raise SystemExit(
+                f"--port takes SYSTEM=PORT with SYSTEM in {', '.join(DEFAULT_PORTS)} (got {item!r})"
+            )
         ports[name] = int(value)
     return UpOptions(
-        seed=args.seed, start_at=args.start_at, host=args.host, ports=ports,
+        seed=args.seed,
+        start_at=args.start_at,
+        host=args.host,
+        ports=ports,
         tls=set(filter(None, (args.tls or "").split(","))),
         systems=list(filter(None, args.systems.split(","))),
         webhook_time_scale=args.webhook_time_scale,
@@ -65,16 +69,27 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--seed", type=int, default=0)
     up.add_argument("--start-at", default=DEFAULT_START, help="ISO-8601 start of sim time")
     up.add_argument("--host", default="127.0.0.1")
-    up.add_argument("--port", action="append", metavar="SYSTEM=PORT",
-                    help="port per system (0 picks a free one); repeatable")
+    up.add_argument(
+        "--port",
+        action="append",
+        metavar="SYSTEM=PORT",
+        help="port per system (0 picks a free one); repeatable",
+    )
     up.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated systems")
     up.add_argument("--tls", default="", help="comma-separated systems to serve over HTTPS")
     up.add_argument("--ca-dir", help="where to write the local CA (default: a temp dir)")
     up.add_argument("--ready-json", help="write URLs, credentials and token here when ready")
-    up.add_argument("--webhook-time-scale", type=float, default=1.0,
-                    help="multiply webhook retry delays (0.001 for CI)")
-    up.add_argument("--no-response-validation", action="store_true",
-                    help="skip response validation (faster; load runs)")
+    up.add_argument(
+        "--webhook-time-scale",
+        type=float,
+        default=1.0,
+        help="multiply webhook retry delays (0.001 for CI)",
+    )
+    up.add_argument(
+        "--no-response-validation",
+        action="store_true",
+        help="skip response validation (faster; load runs)",
+    )
     up.set_defaults(func=cmd_up)
 
     demo = sub.add_parser("demo", help="serve billing and drive a lifecycle with the stripe SDK")

@@ -47,8 +47,11 @@ class Stack:
         urls = self.server.urls
         return {
             "systems": {
-                name: {"url": urls[name], "credentials": sim.credentials(),
-                       "webhook_endpoints": [e.as_json() for e in sim.webhook_endpoints()]}
+                name: {
+                    "url": urls[name],
+                    "credentials": sim.credentials(),
+                    "webhook_endpoints": [e.as_json() for e in sim.webhook_endpoints()],
+                }
                 for name, sim in self.sims.items()
             },
             "ca_bundle": str(self.ca.ca_path) if self.ca else None,
@@ -60,17 +63,24 @@ class Stack:
 def build_stack(options: UpOptions) -> Stack:
     unknown = set(options.systems) - set(SYSTEMS)
     if unknown:
-        raise SystemExit(f"unknown system(s): {', '.join(sorted(unknown))}; "
-                         f"available: {', '.join(SYSTEMS)}")
+        raise SystemExit(
+            f"unknown system(s): {', '.join(sorted(unknown))}; available: {', '.join(SYSTEMS)}"
+        )
     world = World(options.seed, options.start_at, webhook_time_scale=options.webhook_time_scale)
     sims = {name: SYSTEMS[name](world) for name in options.systems}
     ca = None
     if options.tls:
         directory = options.ca_dir or Path(tempfile.mkdtemp(prefix="finsim-ca-"))
         ca = LocalCA.create(directory)
-    sites = [Site(name, build_app(sim, validate_responses=options.validate_responses),
-                  options.ports.get(name, 0), name in options.tls)
-             for name, sim in sims.items()]
+    sites = [
+        Site(
+            name,
+            build_app(sim, validate_responses=options.validate_responses),
+            options.ports.get(name, 0),
+            name in options.tls,
+        )
+        for name, sim in sims.items()
+    ]
     server = MultiServer(sites, host=options.host, ca=ca, background=[world.dispatcher.run])
     return Stack(world, sims, server, ca)
 

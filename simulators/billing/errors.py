@@ -31,5 +31,11 @@ def card_declined(decline_code: str) -> SimError:
         "insufficient_funds": "Your card has insufficient funds.",
         "expired_card": "Your card has expired.",
     }
-    return SimError(402, "card_declined", messages.get(decline_code, "Your card was declined."),
-                    None, kind="card_error", extra={"decline_code": decline_code})
+    return SimError(
+        402,
+        "card_declined",
+        messages.get(decline_code, "Your card was declined."),
+        None,
+        kind="card_error",
+        extra={"decline_code": decline_code},
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -9,14 +10,21 @@ from simulators.billing import errors, render
 from simulators.billing.backend import BillingBackend
 from simulators.billing.store import BillingStore
 from simulators.common.app import Call, Reply
+from simulators.common.validation import param_name
 
 Json = dict[str, Any]
+INT64 = 1 << 63
 
 
 class BillingHandlers:
     def __init__(self, backend: BillingBackend, store: BillingStore) -> None:
         self.b = backend
         self.s = store
+        # Stripe's integers are 64-bit: a larger one is refused before anything is stored
+        # (otherwise it is kept, and every later rendering of it fails with a 500).
+        for name in dir(type(self)):
+            if not name.startswith("_"):
+                setattr(self, name, _int64_only(getattr(self, name)))
 
     # helpers ---------------------------------------------------------------------------
     def _ok(self, call: Call, obj: Json) -> Reply:
@@ -27,9 +35,14 @@ class BillingHandlers:
 
     def _page(self, call: Call, rows: Any, fn: Callable[[Any], Json], url: str) -> Reply:
         q = call.query
-        body = render.page(rows, fn, url, limit=q.get("limit", 10),
-                           starting_after=q.get("starting_after"),
-                           ending_before=q.get("ending_before"))
+        body = render.page(
+            rows,
+            fn,
+            url,
+            limit=q.get("limit", 10),
+            starting_after=q.get("starting_after"),
+            ending_before=q.get("ending_before"),
+        )
         return self._ok(call, body)
 
     @staticmethod
@@ -38,10 +51,12 @@ class BillingHandlers:
         if isinstance(bounds, int):
             return bool(row.created == bounds)
         created: int = row.created
-        return ((bounds.get("gt") is None or created > bounds["gt"])
-                and (bounds.get("gte") is None or created >= bounds["gte"])
-                and (bounds.get("lt") is None or created < bounds["lt"])
-                and (bounds.get("lte") is None or created <= bounds["lte"]))
+        return (
+            (bounds.get("gt") is None or created > bounds["gt"])
+            and (bounds.get("gte") is None or created >= bounds["gte"])
+            and (bounds.get("lt") is None or created < bounds["lt"])
+            and (bounds.get("lte") is None or created <= bounds["lte"])
+        )
 
     # customers -------------------------------------------------------------------------
     def create_customer(self, call: Call) -> Reply:
@@ -49,9 +64,14 @@ class BillingHandlers:
 
     def list_customers(self, call: Call) -> Reply:
         q = call.query
-        rows = [c for c in self.s.customers.values() if not c.deleted and self._created(c, call)
-                and q.get("email") in (None, c.email)
-                and q.get("test_clock") in (None, c.test_clock)]
+        rows = [
+            c
+            for c in self.s.customers.values()
+            if not c.deleted
+            and self._created(c, call)
+            and q.get("email") in (None, c.email)
+            and q.get("test_clock") in (None, c.test_clock)
+        ]
         return self._page(call, rows, lambda c: render.customer(self.s, c), "/v1/customers")
 
     def retrieve_customer(self, call: Call) -> Reply:
@@ -71,8 +91,12 @@ class BillingHandlers:
     def list_customer_payment_methods(self, call: Call) -> Reply:
         c = self.b.customer(call.path["customer"])
         rows = [p for p in self.s.payment_methods.values() if p.customer == c.id]
-        return self._page(call, rows, lambda p: render.payment_method(self.s, p),
-                          f"/v1/customers/{c.id}/payment_methods")
+        return self._page(
+            call,
+            rows,
+            lambda p: render.payment_method(self.s, p),
+            f"/v1/customers/{c.id}/payment_methods",
+        )
 
     def retrieve_payment_method(self, call: Call) -> Reply:
         pm = self.b.payment_method(call.path["payment_method"])
@@ -92,8 +116,11 @@ class BillingHandlers:
 
     def list_products(self, call: Call) -> Reply:
         active = call.query.get("active")
-        rows = [p for p in self.s.products.values() if active in (None, p.active)
-                and self._created(p, call)]
+        rows = [
+            p
+            for p in self.s.products.values()
+            if active in (None, p.active) and self._created(p, call)
+        ]
         return self._page(call, rows, lambda p: render.product(self.s, p), "/v1/products")
 
     def retrieve_product(self, call: Call) -> Reply:
@@ -103,8 +130,9 @@ class BillingHandlers:
         return self._ok(call, render.product(self.s, prod))
 
     def update_product(self, call: Call) -> Reply:
-        return self._ok(call, render.product(self.s, self.b.update_product(call.path["id"],
-                                                                          call.body)))
+        return self._ok(
+            call, render.product(self.s, self.b.update_product(call.path["id"], call.body))
+        )
 
     def create_price(self, call: Call) -> Reply:
         return self._ok(call, render.price(self.s, self.b.create_price(call.body)))
@@ -112,18 +140,24 @@ class BillingHandlers:
     def list_prices(self, call: Call) -> Reply:
         q = call.query
         keys = q.get("lookup_keys")
-        rows = [p for p in self.s.prices.values() if self._created(p, call)
-                and q.get("product") in (None, p.product) and q.get("active") in (None, p.active)
-                and q.get("type") in (None, "recurring" if p.recurring else "one_time")
-                and (not keys or p.lookup_key in keys)]
+        rows = [
+            p
+            for p in self.s.prices.values()
+            if self._created(p, call)
+            and q.get("product") in (None, p.product)
+            and q.get("active") in (None, p.active)
+            and q.get("type") in (None, "recurring" if p.recurring else "one_time")
+            and (not keys or p.lookup_key in keys)
+        ]
         return self._page(call, rows, lambda p: render.price(self.s, p), "/v1/prices")
 
     def retrieve_price(self, call: Call) -> Reply:
         return self._ok(call, render.price(self.s, self.b.price(call.path["price"])))
 
     def update_price(self, call: Call) -> Reply:
-        return self._ok(call, render.price(self.s, self.b.update_price(call.path["price"],
-                                                                      call.body)))
+        return self._ok(
+            call, render.price(self.s, self.b.update_price(call.path["price"], call.body))
+        )
 
     # subscriptions ---------------------------------------------------------------------
     def create_subscription(self, call: Call) -> Reply:
@@ -132,20 +166,28 @@ class BillingHandlers:
     def list_subscriptions(self, call: Call) -> Reply:
         q = call.query
         status = q.get("status")
-        rows = [sub for sub in self.s.subscriptions.values() if self._created(sub, call)
-                and q.get("customer") in (None, sub.customer)
-                and q.get("test_clock") in (None, sub.test_clock)
-                and (status == "all" or (status is None and sub.status not in
-                                         ("canceled", "incomplete_expired"))
-                     or status == sub.status)
-                and (q.get("price") is None or any(self.s.subscription_items[i].price
-                                                   == q["price"] for i in sub.items))]
-        return self._page(call, rows, lambda sub: render.subscription(self.s, sub),
-                          "/v1/subscriptions")
+        rows = [
+            sub
+            for sub in self.s.subscriptions.values()
+            if self._created(sub, call)
+            and q.get("customer") in (None, sub.customer)
+            and q.get("test_clock") in (None, sub.test_clock)
+            and (
+                status == "all"
+                or (status is None and sub.status not in ("canceled", "incomplete_expired"))
+                or status == sub.status
+            )
+            and (
+                q.get("price") is None
+                or any(self.s.subscription_items[i].price == q["price"] for i in sub.items)
+            )
+        ]
+        return self._page(
+            call, rows, lambda sub: render.subscription(self.s, sub), "/v1/subscriptions"
+        )
 
     def retrieve_subscription(self, call: Call) -> Reply:
-        sub = self.b.subscription(call.path["subscription_exposed_id"],
-                                  "subscription_exposed_id")
+        sub = self.b.subscription(call.path["subscription_exposed_id"], "subscription_exposed_id")
         return self._ok(call, render.subscription(self.s, sub))
 
     def update_subscription(self, call: Call) -> Reply:
@@ -153,9 +195,11 @@ class BillingHandlers:
         return self._ok(call, render.subscription(self.s, sub))
 
     def cancel_subscription(self, call: Call) -> Reply:
-        sub = self.b.cancel_subscription(call.path["subscription_exposed_id"],
-                                         bool(call.query.get("invoice_now", False)),
-                                         bool(call.query.get("prorate", False)))
+        sub = self.b.cancel_subscription(
+            call.path["subscription_exposed_id"],
+            bool(call.query.get("invoice_now", False)),
+            bool(call.query.get("prorate", False)),
+        )
         return self._ok(call, render.subscription(self.s, sub))
 
     def create_subscription_item(self, call: Call) -> Reply:
@@ -165,8 +209,9 @@ class BillingHandlers:
     def list_subscription_items(self, call: Call) -> Reply:
         sub = self.b.subscription(call.query["subscription"])
         rows = [self.s.subscription_items[i] for i in sub.items]
-        return self._page(call, rows, lambda si: render.subscription_item(self.s, si),
-                          "/v1/subscription_items")
+        return self._page(
+            call, rows, lambda si: render.subscription_item(self.s, si), "/v1/subscription_items"
+        )
 
     def retrieve_subscription_item(self, call: Call) -> Reply:
         return self._ok(call, render.subscription_item(self.s, self.b._item(call.path["item"])))
@@ -185,10 +230,14 @@ class BillingHandlers:
 
     def list_invoices(self, call: Call) -> Reply:
         q = call.query
-        rows = [i for i in self.s.invoices.values() if self._created(i, call)
-                and q.get("customer") in (None, i.customer)
-                and q.get("subscription") in (None, i.subscription)
-                and q.get("status") in (None, i.status)]
+        rows = [
+            i
+            for i in self.s.invoices.values()
+            if self._created(i, call)
+            and q.get("customer") in (None, i.customer)
+            and q.get("subscription") in (None, i.subscription)
+            and q.get("status") in (None, i.status)
+        ]
         return self._page(call, rows, lambda i: render.invoice(self.s, i), "/v1/invoices")
 
     def retrieve_invoice(self, call: Call) -> Reply:
@@ -203,8 +252,9 @@ class BillingHandlers:
         return self._ok(call, render.invoice(self.s, inv))
 
     def pay_invoice(self, call: Call) -> Reply:
-        return self._ok(call, render.invoice(self.s, self.b.pay_invoice(call.path["invoice"],
-                                                                        call.body)))
+        return self._ok(
+            call, render.invoice(self.s, self.b.pay_invoice(call.path["invoice"], call.body))
+        )
 
     def void_invoice(self, call: Call) -> Reply:
         return self._ok(call, render.invoice(self.s, self.b.void_invoice(call.path["invoice"])))
@@ -216,14 +266,20 @@ class BillingHandlers:
     def create_invoice_preview(self, call: Call) -> Reply:
         # Rendered inside the preview so the throw-away state is still there.
         box: list[Json] = []
-        self.b.preview_invoice(call.body, lambda inv: box.append(
-            render.invoice(self.s, inv, preview_id=f"upcoming_{inv.id}")))
+        self.b.preview_invoice(
+            call.body,
+            lambda inv: box.append(render.invoice(self.s, inv, preview_id=f"upcoming_{inv.id}")),
+        )
         return self._ok(call, box[0])
 
     def list_invoice_line_items(self, call: Call) -> Reply:
         inv = self.b.invoice(call.path["invoice"])
-        return self._page(call, inv.lines, lambda line: render.invoice_line(self.s, line),
-                          f"/v1/invoices/{inv.id}/lines")
+        return self._page(
+            call,
+            inv.lines,
+            lambda line: render.invoice_line(self.s, line),
+            f"/v1/invoices/{inv.id}/lines",
+        )
 
     def create_invoice_item(self, call: Call) -> Reply:
         return self._ok(call, render.invoice_item(self.s, self.b.create_invoice_item(call.body)))
@@ -231,12 +287,17 @@ class BillingHandlers:
     def list_invoice_items(self, call: Call) -> Reply:
         q = call.query
         pending = q.get("pending")
-        rows = [ii for ii in self.s.invoice_items.values() if not ii.deleted
-                and q.get("customer") in (None, ii.customer)
-                and q.get("invoice") in (None, ii.invoice)
-                and (pending is None or pending == (ii.invoice is None))]
-        return self._page(call, rows, lambda ii: render.invoice_item(self.s, ii),
-                          "/v1/invoiceitems")
+        rows = [
+            ii
+            for ii in self.s.invoice_items.values()
+            if not ii.deleted
+            and q.get("customer") in (None, ii.customer)
+            and q.get("invoice") in (None, ii.invoice)
+            and (pending is None or pending == (ii.invoice is None))
+        ]
+        return self._page(
+            call, rows, lambda ii: render.invoice_item(self.s, ii), "/v1/invoiceitems"
+        )
 
     def retrieve_invoice_item(self, call: Call) -> Reply:
         ii = self.s.invoice_items.get(call.path["invoiceitem"])
@@ -254,11 +315,12 @@ class BillingHandlers:
 
     def list_credit_notes(self, call: Call) -> Reply:
         q = call.query
-        rows = [cn for cn in self.s.credit_notes.values()
-                if q.get("invoice") in (None, cn.invoice)
-                and q.get("customer") in (None, cn.customer)]
-        return self._page(call, rows, lambda cn: render.credit_note(self.s, cn),
-                          "/v1/credit_notes")
+        rows = [
+            cn
+            for cn in self.s.credit_notes.values()
+            if q.get("invoice") in (None, cn.invoice) and q.get("customer") in (None, cn.customer)
+        ]
+        return self._page(call, rows, lambda cn: render.credit_note(self.s, cn), "/v1/credit_notes")
 
     def retrieve_credit_note(self, call: Call) -> Reply:
         cn = self.s.credit_notes.get(call.path["id"])
@@ -274,8 +336,12 @@ class BillingHandlers:
         return self._ok(call, render.meter(self.s, self.b.create_meter(call.body)))
 
     def list_billing_meters(self, call: Call) -> Reply:
-        return self._page(call, list(self.s.meters.values()),
-                          lambda m: render.meter(self.s, m), "/v1/billing/meters")
+        return self._page(
+            call,
+            list(self.s.meters.values()),
+            lambda m: render.meter(self.s, m),
+            "/v1/billing/meters",
+        )
 
     def retrieve_billing_meter(self, call: Call) -> Reply:
         m = self.s.meters.get(call.path["id"])
@@ -292,9 +358,15 @@ class BillingHandlers:
         start, end = q["start_time"], q["end_time"]
         if end <= start:
             raise errors.invalid("end_time must be after start_time.", "end_time")
-        summary = {"id": f"mtrusg_{m.id[4:]}_{start}", "object": "billing.meter_event_summary",
-                   "aggregated_value": self.b.usage(m, c.id, start, end), "start_time": start,
-                   "end_time": end, "meter": m.id, "livemode": False}
+        summary = {
+            "id": f"mtrusg_{m.id[4:]}_{start}",
+            "object": "billing.meter_event_summary",
+            "aggregated_value": self.b.usage(m, c.id, start, end),
+            "start_time": start,
+            "end_time": end,
+            "meter": m.id,
+            "livemode": False,
+        }
         return render.envelope([summary], f"/v1/billing/meters/{m.id}/event_summaries"), 200
 
     def create_billing_meter_event(self, call: Call) -> Reply:
@@ -306,8 +378,9 @@ class BillingHandlers:
 
     def list_test_clocks(self, call: Call) -> Reply:
         rows = [c for c in self.s.test_clocks.values() if not c.deleted]
-        return self._page(call, rows, lambda c: render.test_clock(self.s, c),
-                          "/v1/test_helpers/test_clocks")
+        return self._page(
+            call, rows, lambda c: render.test_clock(self.s, c), "/v1/test_helpers/test_clocks"
+        )
 
     def retrieve_test_clock(self, call: Call) -> Reply:
         clock = self.b.test_clock(call.path["test_clock"])
@@ -340,8 +413,9 @@ class BillingHandlers:
 
     def list_webhook_endpoints(self, call: Call) -> Reply:
         rows = [w for w in self.s.webhook_endpoints.values() if not w.deleted]
-        return self._page(call, rows, lambda w: render.webhook_endpoint(self.s, w),
-                          "/v1/webhook_endpoints")
+        return self._page(
+            call, rows, lambda w: render.webhook_endpoint(self.s, w), "/v1/webhook_endpoints"
+        )
 
     def retrieve_webhook_endpoint(self, call: Call) -> Reply:
         w = self.b.webhook_endpoint(call.path["webhook_endpoint"])
@@ -354,6 +428,39 @@ class BillingHandlers:
     def delete_webhook_endpoint(self, call: Call) -> Reply:
         w = self.b.delete_webhook_endpoint(call.path["webhook_endpoint"])
         return render.webhook_endpoint(self.s, w), 200
+
+
+def _int64_only(handler: Callable[[Call], Reply]) -> Callable[[Call], Reply]:
+    @functools.wraps(handler)
+    def checked(call: Call) -> Reply:
+        for params in (call.query, call.body):
+            found = _out_of_range(params, [])
+            if found is not None:
+                raise errors.invalid(
+                    f"Invalid integer: {found[1]}", found[0], code="parameter_invalid_integer"
+                )
+        return handler(call)
+
+    return checked
+
+
+def _out_of_range(value: Any, path: list[Any]) -> tuple[str, int] | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return None if -INT64 <= value < INT64 else (param_name(path), value)
+    children = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for key, child in children:
+        found = _out_of_range(child, [*path, key])
+        if found is not None:
+            return found
+    return None
 
 
 # expand ----------------------------------------------------------------------------------

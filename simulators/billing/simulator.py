@@ -58,8 +58,12 @@ class BillingSimulator(Simulator):
         if key == self.api_key:
             return None
         if not auth:
-            return SimError(401, "", "You did not provide an API key. You need to provide your "
-                            "API key in the Authorization header, using Bearer auth.")
+            return SimError(
+                401,
+                "",
+                "You did not provide an API key. You need to provide your "
+                "API key in the Authorization header, using Bearer auth.",
+            )
         shown = (key or "")[:8] + "*" * max(0, len(key or "") - 12) + (key or "")[-4:]
         return SimError(401, "api_key_invalid", f"Invalid API Key provided: {shown}")
 
@@ -70,19 +74,28 @@ class BillingSimulator(Simulator):
     def violation_error(self, violation: RequestViolation) -> SimError:
         param = violation.param
         if violation.problem == "unknown" and param:
-            return SimError(400, "parameter_unknown", f"Received unknown parameter: {param}",
-                            param)
+            return SimError(400, "parameter_unknown", f"Received unknown parameter: {param}", param)
         if violation.problem == "missing" and param:
-            return SimError(400, "parameter_missing", f"Missing required param: {param}.",
-                            param)
+            return SimError(400, "parameter_missing", f"Missing required param: {param}.", param)
+        if violation.problem == "invalid" and "64-bit" in violation.message:
+            return SimError(
+                400,
+                "parameter_invalid_integer",
+                f"Invalid integer: {violation.param} is out of range.",
+                param,
+            )
         if violation.problem == "too_large":
             return SimError(413, "request_too_large", violation.message)
         code = "parameter_invalid" if param else "invalid_request"
         return SimError(400, code, violation.message[:1].upper() + violation.message[1:], param)
 
     def not_found_error(self, method: str, path: str) -> SimError:
-        return SimError(404, "", f"Unrecognized request URL ({method}: {path}). Please see "
-                        "https://docs.stripe.com or we can help at https://support.stripe.com/.")
+        return SimError(
+            404,
+            "",
+            f"Unrecognized request URL ({method}: {path}). Please see "
+            "https://docs.stripe.com or we can help at https://support.stripe.com/.",
+        )
 
     def throttle_error(self, rule: FaultRule) -> SimError:
         headers = {}
@@ -90,48 +103,84 @@ class BillingSimulator(Simulator):
             headers["Stripe-Should-Retry"] = "true" if rule.should_retry else "false"
         if rule.retry_after_s is not None:
             headers["Retry-After"] = str(rule.retry_after_s)
-        return SimError(429, "rate_limit", "Request rate limit exceeded. Learn more about rate "
-                        "limits here https://stripe.com/docs/rate-limits.", headers=headers)
+        return SimError(
+            429,
+            "rate_limit",
+            "Request rate limit exceeded. Learn more about rate "
+            "limits here https://stripe.com/docs/rate-limits.",
+            headers=headers,
+        )
 
     def outage_error(self, rule: FaultRule) -> SimError:
-        return SimError(503, "", "Stripe is temporarily unavailable.", kind="api_error",
-                        headers={"Retry-After": str(rule.retry_after_s or 1)})
+        return SimError(
+            503,
+            "",
+            "Stripe is temporarily unavailable.",
+            kind="api_error",
+            headers={"Retry-After": str(rule.retry_after_s or 1)},
+        )
 
     def fault_error(self, rule: FaultRule) -> SimError:
         headers = {"Retry-After": str(rule.retry_after_s)} if rule.retry_after_s else {}
         kind = "api_error" if rule.status >= 500 else "invalid_request_error"
-        return SimError(rule.status, "", "An error occurred with our connection to Stripe.",
-                        kind=kind, headers=headers)
+        return SimError(
+            rule.status,
+            "",
+            "An error occurred with our connection to Stripe.",
+            kind=kind,
+            headers=headers,
+        )
 
     def internal_error(self) -> SimError:
-        return SimError(500, "", "An unknown error occurred.", kind="api_error",
-                        headers={"Stripe-Should-Retry": "false"})
+        return SimError(
+            500,
+            "",
+            "An unknown error occurred.",
+            kind="api_error",
+            headers={"Stripe-Should-Retry": "false"},
+        )
 
     def idempotency_mismatch_error(self, key: str) -> SimError:
-        return SimError(400, "idempotency_key_in_use",
-                        "Keys for idempotent requests can only be used with the same parameters "
-                        f"they were first used with. Try using a key other than '{key}' if you "
-                        "meant to execute a different request.", kind="idempotency_error")
+        return SimError(
+            400,
+            "idempotency_key_in_use",
+            "Keys for idempotent requests can only be used with the same parameters "
+            f"they were first used with. Try using a key other than '{key}' if you "
+            "meant to execute a different request.",
+            kind="idempotency_error",
+        )
 
     def idempotency_in_flight_error(self, key: str) -> SimError:
-        return SimError(409, "idempotency_key_in_use",
-                        "There is currently another in-progress request using this Stripe API "
-                        f"key and idempotency key '{key}'. Please try again later.",
-                        kind="invalid_request_error")
+        return SimError(
+            409,
+            "idempotency_key_in_use",
+            "There is currently another in-progress request using this Stripe API "
+            f"key and idempotency key '{key}'. Please try again later.",
+            kind="invalid_request_error",
+        )
 
     # webhooks ----------------------------------------------------------------------------
     def webhook_endpoints(self) -> list[Endpoint]:
         stripe_endpoints = [
-            Endpoint(w.id, self.name, w.url, w.secret, list(w.enabled_events),
-                     enabled=w.status == "enabled")
-            for w in self.store.webhook_endpoints.values() if not w.deleted
+            Endpoint(
+                w.id,
+                self.name,
+                w.url,
+                w.secret,
+                list(w.enabled_events),
+                enabled=w.status == "enabled",
+            )
+            for w in self.store.webhook_endpoints.values()
+            if not w.deleted
         ]
         return stripe_endpoints + super().webhook_endpoints()
 
     def sign_webhook(self, endpoint: Endpoint, payload: bytes, timestamp: int) -> dict[str, str]:
         signature = hmac_signature(endpoint.secret, payload, timestamp)
-        return {"Stripe-Signature": f"t={timestamp},v1={signature}",
-                "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)"}
+        return {
+            "Stripe-Signature": f"t={timestamp},v1={signature}",
+            "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+        }
 
     # state -------------------------------------------------------------------------------
     def reset(self) -> None:

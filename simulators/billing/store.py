@@ -73,8 +73,7 @@ class BillingStore:
 
     def snapshot(self) -> dict[str, Any]:
         data: dict[str, Any] = {
-            name: [dataclasses.asdict(row) for row in self.table(name).values()]
-            for name in TABLES
+            name: [dataclasses.asdict(row) for row in self.table(name).values()] for name in TABLES
         }
         data["events"] = [dataclasses.asdict(e) for e in self.events]
         data["meter_events"] = [dataclasses.asdict(m) for m in self.meter_events]

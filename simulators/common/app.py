@@ -68,7 +68,7 @@ Reply = tuple[Any, int] | tuple[Any, int, dict[str, str]]
 
 
 def snake(operation_id: str) -> str:
-    """camelCase operationId to the snake_case handler name: ``createCustomer`` → create_customer."""
+    """The handler name for an operationId: ``createCustomer`` → ``create_customer``."""
     return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", operation_id).lower()
 
 
@@ -110,8 +110,9 @@ class EdgeMiddleware:
         scope["extensions"] = dict(scope.get("extensions") or {})
         request_id = f"req_{sim.world.ids.token('request')}"
         query = scope.get("query_string", b"").decode("latin-1")
-        entry = sim.journal.open(request_id, scope["method"], scope["path"], query,
-                                 sim.world.clock.now())
+        entry = sim.journal.open(
+            request_id, scope["method"], scope["path"], query, sim.world.clock.now()
+        )
         scope["extensions"]["sim"] = RequestContext(sim, request_id, entry)
         extra = {"Request-Id": request_id, **sim.response_headers()}
         started = time.perf_counter()
@@ -146,8 +147,11 @@ class EdgeMiddleware:
             entry.violations.append(f"{exc.title}: {exc.detail}")
             error = SimError(exc.status or 400, "invalid_request", str(exc.detail or exc.title))
         except HTTPException as exc:
-            error = (sim.not_found_error(scope["method"], scope["path"]) if exc.status_code == 404
-                     else SimError(exc.status_code, "method_not_allowed", str(exc.detail)))
+            error = (
+                sim.not_found_error(scope["method"], scope["path"])
+                if exc.status_code == 404
+                else SimError(exc.status_code, "method_not_allowed", str(exc.detail))
+            )
         except Exception:
             log.exception("%s simulator failed on %s %s", sim.name, scope["method"], scope["path"])
             error = sim.internal_error()
@@ -190,8 +194,13 @@ class FaultMiddleware:
             return
         _check_size(scope, headers, sim)
         if op is not None and sim.world.faults:
-            rules = sim.world.faults.decide(sim.name, op, sim.world.clock.now(), inbound=True,
-                                            detail=f"{scope['method']} {scope['path']}")
+            rules = sim.world.faults.decide(
+                sim.name,
+                op,
+                sim.world.clock.now(),
+                inbound=True,
+                detail=f"{scope['method']} {scope['path']}",
+            )
             if rules:
                 context(scope).entry.faults.extend(r.id for r in rules)
                 send = await self._apply(rules, scope, send)
@@ -208,8 +217,11 @@ class FaultMiddleware:
             kind = rule.kind
             if kind == "latency":
                 high = rule.latency_max_ms if rule.latency_max_ms is not None else rule.latency_ms
-                delay_ms = sim.world.faults.uniform(rule.latency_ms, high) if high > rule.latency_ms \
+                delay_ms = (
+                    sim.world.faults.uniform(rule.latency_ms, high)
+                    if high > rule.latency_ms
                     else rule.latency_ms
+                )
                 await asyncio.sleep(delay_ms / 1000)
             elif kind == "hang":
                 await asyncio.sleep(rule.hang_s)
@@ -232,8 +244,9 @@ class FaultMiddleware:
 def _check_size(scope: Scope, headers: Headers, sim: Simulator) -> None:
     length = headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > sim.max_body_bytes:
-        raise RequestViolation("too_large", f"request body is larger than {sim.max_body_bytes} "
-                               "bytes")
+        raise RequestViolation(
+            "too_large", f"request body is larger than {sim.max_body_bytes} bytes"
+        )
 
 
 def _drop(scope: Scope) -> None:
@@ -271,8 +284,9 @@ def _corrupt(send: Send, scope: Scope, *, truncate: bool) -> Send:
             # Promise the whole body, send half, then close: a truncated read on the client.
             start["headers"] = [*headers, (b"content-length", str(len(body)).encode())]
             await send(start)
-            await send({"type": "http.response.body", "body": body[: len(body) // 2],
-                        "more_body": True})
+            await send(
+                {"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True}
+            )
             _drop(scope)
         else:
             broken = body[: max(1, len(body) // 2)] + b"\x00<html>upstream error"
@@ -297,8 +311,14 @@ class Dispatch:
             raise sim.not_found_error(scope["method"], scope["path"])
         ctx = context(scope)
         headers = Headers(scope=scope)
-        call = Call(op, dict(scope.get("path_params", {})), ctx.query,
-                    ctx.body if isinstance(ctx.body, dict) else {}, headers, ctx.request_id)
+        call = Call(
+            op,
+            dict(scope.get("path_params", {})),
+            ctx.query,
+            ctx.body if isinstance(ctx.body, dict) else {},
+            headers,
+            ctx.request_id,
+        )
         handler = self.handlers[op]
         key = None
         if sim.idempotency_header and scope["method"] == "POST":
@@ -319,8 +339,12 @@ class Dispatch:
         if outcome is Outcome.REPLAY:
             assert stored is not None
             ctx.entry.replayed = True
-            await _send(send, stored.status, {**dict(stored.headers), "Idempotent-Replayed": "true"},
-                        stored.body)
+            await _send(
+                send,
+                stored.status,
+                {**dict(stored.headers), "Idempotent-Replayed": "true"},
+                stored.body,
+            )
             return
         ctx.entry.idempotency_key = key
         try:
@@ -329,12 +353,14 @@ class Dispatch:
             sim.idempotency.abandon(key)
             raise
         with sim.world.lock:
-            sim.idempotency.finish(key, StoredResponse(fingerprint, status,
-                                                       tuple(response_headers.items()), body, now))
+            sim.idempotency.finish(
+                key, StoredResponse(fingerprint, status, tuple(response_headers.items()), body, now)
+            )
         await _send(send, status, response_headers, body)
 
-    async def _run(self, handler: Callable[[Call], Any], call: Call) -> tuple[int, dict[str, str],
-                                                                               bytes]:
+    async def _run(
+        self, handler: Callable[[Call], Any], call: Call
+    ) -> tuple[int, dict[str, str], bytes]:
         try:
             with self.sim.world.lock:
                 reply = handler(call)
@@ -354,8 +380,9 @@ class Dispatch:
         return status, headers, orjson.dumps(payload)
 
 
-def handler_table(*providers: Any, specs: list[dict[str, Any]]) -> dict[str, Callable[[Call],
-                                                                                         Reply]]:
+def handler_table(
+    *providers: Any, specs: list[dict[str, Any]]
+) -> dict[str, Callable[[Call], Reply]]:
     """Map every operationId in the specs to the provider method of the same name in snake_case."""
     table: dict[str, Callable[[Call], Reply]] = {}
     missing = []
@@ -412,8 +439,9 @@ def build_app(sim: Simulator, *, validate_responses: bool = True) -> ASGIApp:
         middlewares=middlewares,
         resolver=Resolver(lambda _op: _unused),
         validate_responses=validate_responses,
-        validator_map=validator_map(strict_parameters=sim.strict_parameters,
-                                    max_body_bytes=sim.max_body_bytes),
+        validator_map=validator_map(
+            strict_parameters=sim.strict_parameters, max_body_bytes=sim.max_body_bytes
+        ),
     )
     app.add_api(vendor_spec, base_path="")
     app.add_api(control_spec, base_path="")

@@ -99,6 +99,9 @@ def after_duration(at: int, duration: str) -> int:
     part = {k: int(v) if v else 0 for k, v in match.groupdict().items()}
     moved = add_months(at, part["years"] * 12 + part["months"])
     return moved + (
-        part["weeks"] * 7 * 86400 + part["days"] * 86400 + part["hours"] * 3600
-        + part["minutes"] * 60 + part["seconds"]
+        part["weeks"] * 7 * 86400
+        + part["days"] * 86400
+        + part["hours"] * 3600
+        + part["minutes"] * 60
+        + part["seconds"]
     )

@@ -132,10 +132,16 @@ class ControlHandlers:
 
     def sim_list_deliveries(self, call: Call) -> Reply:
         q = call.query
-        found = self.world.dispatcher.deliveries(system=self.sim.name, event_id=q.get("event_id"),
-                                                 status=q.get("status"), limit=q.get("limit"))
-        return {"pending": self.world.dispatcher.pending(self.sim.name),
-                "data": [d.as_json() for d in found]}, 200
+        found = self.world.dispatcher.deliveries(
+            system=self.sim.name,
+            event_id=q.get("event_id"),
+            status=q.get("status"),
+            limit=q.get("limit"),
+        )
+        return {
+            "pending": self.world.dispatcher.pending(self.sim.name),
+            "data": [d.as_json() for d in found],
+        }, 200
 
     async def sim_drain_webhooks(self, call: Call) -> Reply:
         timeout = float(call.body.get("timeout_s", 10.0))
@@ -144,12 +150,17 @@ class ControlHandlers:
 
     def sim_journal(self, call: Call) -> Reply:
         q = call.query
-        entries = self.sim.journal.entries(since_seq=q.get("since_seq", 0),
-                                           operation_id=q.get("operation_id"),
-                                           violations_only=q.get("violations_only", False),
-                                           limit=q.get("limit", 1000))
-        return {"total": self.sim.journal.total, "in_flight": self.sim.journal.in_flight,
-                "data": [e.as_json() for e in entries]}, 200
+        entries = self.sim.journal.entries(
+            since_seq=q.get("since_seq", 0),
+            operation_id=q.get("operation_id"),
+            violations_only=q.get("violations_only", False),
+            limit=q.get("limit", 1000),
+        )
+        return {
+            "total": self.sim.journal.total,
+            "in_flight": self.sim.journal.in_flight,
+            "data": [e.as_json() for e in entries],
+        }, 200
 
     def sim_snapshot(self, call: Call) -> Reply:
         return self.world.snapshot(), 200
@@ -160,4 +171,3 @@ class ControlHandlers:
         except (KeyError, TypeError, ValueError) as exc:
             raise _bad(f"not a snapshot of this world: {exc}") from None
         return self._health(), 200
-

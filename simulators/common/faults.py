@@ -1,4 +1,4 @@
-"""The fault plan: rules as data, decided by the world's seeded random source, every hit recorded."""
+"""The fault plan: rules as data, decided by the world's seeded random stream, hits recorded."""
 
 from __future__ import annotations
 
@@ -165,14 +165,18 @@ class FaultPlan:
                     continue
                 if rule.probability < 1.0 and self._rng.random() >= rule.probability:
                     continue
-                if rule.kind == "throttle" and rule.rate_per_s is not None:
-                    if self._take_token(state):
-                        continue
+                if (
+                    rule.kind == "throttle"
+                    and rule.rate_per_s is not None
+                    and self._take_token(state)
+                ):
+                    continue
                 state.hits += 1
                 fired.append(rule)
                 self._hits.append(
-                    FaultHit(len(self._hits) + 1, rule.id, rule.kind, system, operation, sim_at,
-                             detail)
+                    FaultHit(
+                        len(self._hits) + 1, rule.id, rule.kind, system, operation, sim_at, detail
+                    )
                 )
         return fired
 
@@ -221,8 +225,13 @@ class FaultPlan:
             for item in data.get("rules", []):
                 rule = FaultRule.model_validate(item["rule"])
                 self._rules.append(
-                    _RuleState(rule, seen=item["seen"], hits=item["hits"],
-                               tokens=float(rule.burst or 0), refilled_at=self._wall())
+                    _RuleState(
+                        rule,
+                        seen=item["seen"],
+                        hits=item["hits"],
+                        tokens=float(rule.burst or 0),
+                        refilled_at=self._wall(),
+                    )
                 )
             self._hits = [FaultHit(**h) for h in data.get("hits", [])]
             self._next_id = data.get("next_id", 0)

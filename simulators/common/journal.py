@@ -44,8 +44,9 @@ class Journal:
         self, request_id: str, method: str, path: str, query: str, sim_at: int
     ) -> JournalEntry:
         self.in_flight += 1
-        entry = JournalEntry(next(self._seq), request_id, self.system, method, path, query, None,
-                             sim_at)
+        entry = JournalEntry(
+            next(self._seq), request_id, self.system, method, path, query, None, sim_at
+        )
         return entry
 
     def close(self, entry: JournalEntry) -> None:

@@ -6,11 +6,11 @@ from decimal import ROUND_HALF_UP, Decimal
 
 # ISO 4217 minor-unit exponents that differ from 2 (Stripe's zero-decimal list plus the
 # three-decimal dinars); every other currency has two decimals.
+_ZERO_DECIMAL = "bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf"
+_THREE_DECIMALS = "bhd jod kwd omr tnd"
 _EXPONENTS: dict[str, int] = {
-    **dict.fromkeys(
-        "bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split(), 0
-    ),
-    **dict.fromkeys("bhd jod kwd omr tnd".split(), 3),
+    **dict.fromkeys(_ZERO_DECIMAL.split(), 0),
+    **dict.fromkeys(_THREE_DECIMALS.split(), 3),
 }
 
 

@@ -87,27 +87,38 @@ class Simulator:
         return SimError(401, "unauthorized", "Missing or invalid credentials.")
 
     def throttle_error(self, rule: FaultRule) -> SimError:
-        return SimError(429, "rate_limited", "Too many requests.",
-                        headers=_retry_after(rule, 1))
+        return SimError(429, "rate_limited", "Too many requests.", headers=_retry_after(rule, 1))
 
     def outage_error(self, rule: FaultRule) -> SimError:
-        return SimError(503, "unavailable", "The service is unavailable.",
-                        headers=_retry_after(rule, 30))
+        return SimError(
+            503, "unavailable", "The service is unavailable.", headers=_retry_after(rule, 30)
+        )
 
     def fault_error(self, rule: FaultRule) -> SimError:
-        return SimError(rule.status, "injected_error", f"Injected error {rule.status}.",
-                        headers=_retry_after(rule, None))
+        return SimError(
+            rule.status,
+            "injected_error",
+            f"Injected error {rule.status}.",
+            headers=_retry_after(rule, None),
+        )
 
     def internal_error(self) -> SimError:
         return SimError(500, "internal_error", "The simulator failed on this request.")
 
     def idempotency_mismatch_error(self, key: str) -> SimError:
-        return SimError(400, "idempotency_error", f"Idempotency key {key!r} was used with "
-                        "different parameters.", kind="idempotency_error")
+        return SimError(
+            400,
+            "idempotency_error",
+            f"Idempotency key {key!r} was used with different parameters.",
+            kind="idempotency_error",
+        )
 
     def idempotency_in_flight_error(self, key: str) -> SimError:
-        return SimError(409, "idempotency_key_in_use", f"A request with idempotency key {key!r} "
-                        "is still in progress.")
+        return SimError(
+            409,
+            "idempotency_key_in_use",
+            f"A request with idempotency key {key!r} is still in progress.",
+        )
 
     # state -------------------------------------------------------------------------------
     def reset(self) -> None:

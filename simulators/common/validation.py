@@ -36,8 +36,11 @@ def violation_from(error: ValidationError, prefix: Iterable[Any] = ()) -> Reques
         allowed = set(error.schema.get("properties", {}))
         extra = sorted(k for k in error.instance if k not in allowed)
         if extra:
-            return RequestViolation("unknown", f"unknown parameter {param_name([*path, extra[0]])}",
-                                    param_name([*path, extra[0]]))
+            return RequestViolation(
+                "unknown",
+                f"unknown parameter {param_name([*path, extra[0]])}",
+                param_name([*path, extra[0]]),
+            )
     if error.validator == "required" and isinstance(error.instance, dict):
         missing = [k for k in error.validator_value if k not in error.instance]
         if missing:
@@ -45,8 +48,9 @@ def violation_from(error: ValidationError, prefix: Iterable[Any] = ()) -> Reques
             return RequestViolation("missing", f"missing required parameter {name}", name)
     name = param_name(path)
     message = error.message if len(error.message) <= 300 else error.message[:300] + "…"
-    return RequestViolation("invalid", f"invalid value for {name or 'body'}: {message}",
-                            name or None)
+    return RequestViolation(
+        "invalid", f"invalid value for {name or 'body'}: {message}", name or None
+    )
 
 
 class _Compiled:
@@ -65,7 +69,29 @@ class _Compiled:
         return hit[1]
 
 
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _int64_only(value: Any, path: list[Any]) -> None:
+    """Vendors store 64-bit integers; a larger one is invalid input, never a crash later."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not _INT64[0] <= value <= _INT64[1]:
+            name = param_name(path)
+            raise RequestViolation(
+                "invalid",
+                f"invalid integer for {name or 'body'}: out of the 64-bit range",
+                name or None,
+            )
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _int64_only(item, [*path, key])
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _int64_only(item, [*path, index])
+
+
 def check(validator: Any, value: Any, prefix: Iterable[Any] = ()) -> None:
+    _int64_only(value, list(prefix))
     if not validator.is_valid(value):
         raise violation_from(best_match(validator.iter_errors(value)), prefix)
 
@@ -73,13 +99,31 @@ def check(validator: Any, value: Any, prefix: Iterable[Any] = ()) -> None:
 class _ParameterPlan:
     def __init__(self, parameters: list[dict[str, Any]], compiled: _Compiled) -> None:
         self.parameters = parameters  # pinned: the cache is keyed by its id
-        self.query = [(p["name"], p.get("required", False), p.get("schema", {}),
-                       compiled.get(p.get("schema", {}))) for p in parameters if p["in"] == "query"]
-        self.path = [(p["name"], p.get("schema", {}), compiled.get(p.get("schema", {})))
-                     for p in parameters if p["in"] == "path"]
-        self.header = [(p["name"].lower(), p.get("required", False), p.get("schema", {}),
-                        compiled.get(p.get("schema", {}))) for p in parameters
-                       if p["in"] == "header"]
+        self.query = [
+            (
+                p["name"],
+                p.get("required", False),
+                p.get("schema", {}),
+                compiled.get(p.get("schema", {})),
+            )
+            for p in parameters
+            if p["in"] == "query"
+        ]
+        self.path = [
+            (p["name"], p.get("schema", {}), compiled.get(p.get("schema", {})))
+            for p in parameters
+            if p["in"] == "path"
+        ]
+        self.header = [
+            (
+                p["name"].lower(),
+                p.get("required", False),
+                p.get("schema", {}),
+                compiled.get(p.get("schema", {})),
+            )
+            for p in parameters
+            if p["in"] == "header"
+        ]
         self.names = {name for name, *_ in self.query}
 
 
@@ -127,8 +171,10 @@ class ParameterValidator:
             value = coerce(path_params.get(name, ""), schema, param=name)
             check(validator, value, [name])
         if plan.header:
-            headers = {k.decode("latin-1").lower(): v.decode("latin-1")
-                       for k, v in scope.get("headers", [])}
+            headers = {
+                k.decode("latin-1").lower(): v.decode("latin-1")
+                for k, v in scope.get("headers", [])
+            }
             for name, required, schema, validator in plan.header:
                 if name not in headers:
                     if required:
@@ -145,8 +191,15 @@ class BodyValidator(AbstractRequestBodyValidator):  # type: ignore[misc]
     form: ClassVar[bool] = False
     max_bytes: ClassVar[int] = 1 << 20
 
-    def __init__(self, *, schema: dict[str, Any], required: bool = False, nullable: bool = False,
-                 encoding: str = "utf-8", **_: Any) -> None:
+    def __init__(
+        self,
+        *,
+        schema: dict[str, Any],
+        required: bool = False,
+        nullable: bool = False,
+        encoding: str = "utf-8",
+        **_: Any,
+    ) -> None:
         self._schema = schema
         self._required = required
         self._nullable = nullable
@@ -160,8 +213,9 @@ class BodyValidator(AbstractRequestBodyValidator):  # type: ignore[misc]
             messages.append(message)
             size += len(message.get("body", b""))
             if size > self.max_bytes:
-                raise RequestViolation("too_large",
-                                       f"request body is larger than {self.max_bytes} bytes")
+                raise RequestViolation(
+                    "too_large", f"request body is larger than {self.max_bytes} bytes"
+                )
             more = message.get("more_body", False)
         raw = b"".join(m.get("body", b"") for m in messages)
         body = self._decode(raw)
@@ -182,8 +236,9 @@ class BodyValidator(AbstractRequestBodyValidator):  # type: ignore[misc]
             try:
                 body = orjson.loads(raw)
             except orjson.JSONDecodeError as exc:
-                raise RequestViolation("malformed", f"request body is not valid JSON: {exc}") \
-                    from None
+                raise RequestViolation(
+                    "malformed", f"request body is not valid JSON: {exc}"
+                ) from None
         if body is None and self._nullable:
             return None
         check(self.compiled.get(self._schema), body)
@@ -203,22 +258,37 @@ class ResponseValidator(JSONResponseBodyValidator):  # type: ignore[misc]
         return self.compiled.get(self._schema)
 
 
-def validator_map(*, strict_parameters: bool, max_body_bytes: int,
-                  ignored_parameters: Iterable[str] = ()) -> dict[str, Any]:
+def validator_map(
+    *, strict_parameters: bool, max_body_bytes: int, ignored_parameters: Iterable[str] = ()
+) -> dict[str, Any]:
     """Per-app validator classes, each with its own caches (no state shared between apps)."""
     request = _Compiled(Draft4RequestValidator)
     response = _Compiled(Draft4ResponseValidator)
-    params = type("AppParameterValidator", (ParameterValidator,), {
-        "compiled": request, "plans": {}, "strict": strict_parameters,
-        "ignored": frozenset(ignored_parameters)})
-    json_body = type("AppJSONBodyValidator", (BodyValidator,), {
-        "compiled": request, "form": False, "max_bytes": max_body_bytes})
-    form_body = type("AppFormBodyValidator", (BodyValidator,), {
-        "compiled": request, "form": True, "max_bytes": max_body_bytes})
+    params = type(
+        "AppParameterValidator",
+        (ParameterValidator,),
+        {
+            "compiled": request,
+            "plans": {},
+            "strict": strict_parameters,
+            "ignored": frozenset(ignored_parameters),
+        },
+    )
+    json_body = type(
+        "AppJSONBodyValidator",
+        (BodyValidator,),
+        {"compiled": request, "form": False, "max_bytes": max_body_bytes},
+    )
+    form_body = type(
+        "AppFormBodyValidator",
+        (BodyValidator,),
+        {"compiled": request, "form": True, "max_bytes": max_body_bytes},
+    )
     responses = type("AppResponseValidator", (ResponseValidator,), {"compiled": response})
     return {
         "parameter": params,
-        "body": MediaTypeDict({"*/*json": json_body,
-                               "application/x-www-form-urlencoded": form_body}),
+        "body": MediaTypeDict(
+            {"*/*json": json_body, "application/x-www-form-urlencoded": form_body}
+        ),
         "response": MediaTypeDict({"*/*json": responses}),
     }

@@ -7,6 +7,7 @@ import base64
 import contextlib
 import dataclasses
 import fnmatch
+import functools
 import hashlib
 import hmac
 import logging
@@ -152,8 +153,10 @@ class Dispatcher:
     ``publish`` is synchronous and thread-safe; ``run`` is the runner task living in the
     server's event loop. Timing is wall time (``monotonic``), scaled by ``time_scale``; the
     business clock only stamps ``sim_at`` and selects fault windows. Deliveries to one endpoint
-    go one at a time in enqueue order among those that are due; a delivery waiting for a retry,
-    a delay or a reorder does not hold back later ones, like Stripe, which never promises order.
+    go one at a time in enqueue order among those that are due; one waiting for a retry, a delay
+    or a reorder does not hold back later ones (Stripe promises no order either, and one bad
+    event must not block an endpoint for the three days of its retries). A delivery is bound to
+    the endpoint (URL, secret) as it was at publish; only ``reset`` cancels queued deliveries.
     """
 
     def __init__(
@@ -172,8 +175,10 @@ class Dispatcher:
             raise ValueError("time_scale must be positive")
         if any(s < 0 for s in schedule_s):
             raise ValueError("schedule_s delays must not be negative")
-        if timeout_s <= 0 or max_concurrency < 1 or reorder_hold_s < 0:
-            raise ValueError("timeout_s, max_concurrency and reorder_hold_s must be positive")
+        if timeout_s <= 0 or max_concurrency < 1:
+            raise ValueError("timeout_s and max_concurrency must be positive")
+        if reorder_hold_s < 0:
+            raise ValueError("reorder_hold_s must not be negative")
         self.world = world
         self.time_scale = time_scale
         self.schedule_s = tuple(float(s) for s in schedule_s)
@@ -182,9 +187,8 @@ class Dispatcher:
         self.reorder_hold_s = reorder_hold_s
         self._monotonic = monotonic
         self._wall = wall
-        # A plain lock, not the world's: publish may run under world.lock in a handler while
-        # the runner thread needs this one, and the runner never takes world.lock while holding
-        # it, so there is no lock-order cycle.
+        # Our own lock, not the world's: handlers publish while holding world.lock, and since
+        # nothing here takes world.lock while holding this one, there is no lock-order cycle.
         self._lock = threading.RLock()
         self._drained_cond = threading.Condition(self._lock)
         self._deliveries: dict[str, Delivery] = {}
@@ -231,7 +235,7 @@ class Dispatcher:
                     self._enqueue(system, endpoint, event_id, event_type, payload, sim_at, rules)
                 )
             result = [d.copy() for d in created]
-        self._wake()
+        self.wake()
         return result
 
     def _enqueue(
@@ -301,8 +305,8 @@ class Dispatcher:
             lane.sort(key=lambda j: j.seq)
         self._pending[job.delivery.system] += 1
 
-    def _wake(self) -> None:
-        """Tell the runner to rescan, from its own loop or from any other thread."""
+    def wake(self) -> None:
+        """Make the runner rescan now, from any thread (e.g. after moving an injected clock)."""
         with self._lock:
             loop, event = self._loop, self._wake_event
             if loop is None or event is None or self._wake_scheduled:
@@ -364,6 +368,7 @@ class Dispatcher:
     async def _serve(self, client: httpx.AsyncClient, tasks: set[asyncio.Task[None]]) -> None:
         event = self._wake_event
         assert event is not None
+        loop = asyncio.get_running_loop()
         while True:
             event.clear()
             with self._lock:
@@ -373,14 +378,19 @@ class Dispatcher:
             for job in jobs:
                 task = asyncio.create_task(self._attempt(client, job, epoch))
                 tasks.add(task)
-                task.add_done_callback(tasks.discard)
-            if next_at is None:
+                task.add_done_callback(functools.partial(_free_slot, tasks, event))
+            wait = None if next_at is None else next_at - self._monotonic()
+            if wait is not None and wait <= 0:
+                continue
+            # A timer setting the event rather than wait_for: on 3.11, wait_for swallows a
+            # cancel that lands while the event is being set (a publish racing server stop),
+            # which left the runner looping after stop.
+            timer = None if wait is None else loop.call_later(wait, event.set)
+            try:
                 await event.wait()
-            else:
-                wait = next_at - self._monotonic()
-                if wait > 0:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(event.wait(), wait)
+            finally:
+                if timer is not None:
+                    timer.cancel()
 
     def _take_due(self, capacity: int) -> tuple[list[_Job], float | None]:
         """Due jobs to start now (one per idle lane) and when the next waiting one is due.
@@ -443,7 +453,7 @@ class Dispatcher:
                 error = f"HTTP {status_code}"
         except (TimeoutError, httpx.TimeoutException):
             error = "timeout"
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             error = f"{type(exc).__name__}: {exc}".rstrip(": ")
         duration_ms = round((self._monotonic() - started) * 1000, 3)
         return Attempt(at_wall, sim_at, status_code, error, duration_ms)
@@ -470,7 +480,7 @@ class Dispatcher:
             else:
                 backoff = self.schedule_s[len(delivery.attempts) - 1] * self.time_scale
                 job.due = self._monotonic() + backoff
-        self._wake()
+        self.wake()
 
     def _settle(self, job: _Job, status: DeliveryStatus) -> None:
         job.delivery.status = status
@@ -486,6 +496,12 @@ class Dispatcher:
             self._notify_drained()
 
     # draining ----------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        """Whether a runner (``run``) is active in some event loop."""
+        with self._lock:
+            return self._loop is not None
+
     def pending(self, system: str | None = None) -> int:
         """Deliveries not yet delivered, dropped or given up (in flight and held included)."""
         with self._lock:
@@ -513,7 +529,9 @@ class Dispatcher:
             future: asyncio.Future[bool] = loop.create_future()
             self._drain_waiters.append((loop, future))
         try:
-            return await asyncio.wait_for(future, timeout_s)
+            # asyncio.timeout, not wait_for, which on 3.11 can swallow a concurrent cancel.
+            async with asyncio.timeout(timeout_s):
+                return await future
         except TimeoutError:
             return self.drained()
         finally:
@@ -533,9 +551,7 @@ class Dispatcher:
 
     async def run_until_drained(self, timeout_s: float | None = None) -> bool:
         """Deliver in this loop until nothing is pending or ``timeout_s`` passes (no server)."""
-        with self._lock:
-            running = self._loop is not None
-        if running:
+        if self.running:
             return await self.wait_drained(timeout_s)
         runner = asyncio.create_task(self.run())
         try:
@@ -580,7 +596,7 @@ class Dispatcher:
             self._next_id = 0
             self._next_seq = 0
             self._notify_drained()
-        self._wake()
+        self.wake()
 
     def _clear(self) -> None:
         self._epoch += 1
@@ -622,7 +638,16 @@ class Dispatcher:
                 self._add_job(_job_from_json(delivery, job_data, now))
             if not self._pending:
                 self._notify_drained()
-        self._wake()
+        self.wake()
+
+
+def _free_slot(
+    tasks: set[asyncio.Task[None]], event: asyncio.Event, task: asyncio.Task[None]
+) -> None:
+    # The attempt wakes the runner before its task is done, so the runner may rescan while the
+    # slot still looks taken; waking again here keeps a full pool from stalling.
+    tasks.discard(task)
+    event.set()
 
 
 def _resolve(future: asyncio.Future[bool]) -> None:

@@ -54,8 +54,10 @@ class Receiver:
             body = await request.body()
             with self._lock:
                 self.deliveries.append(
-                    Delivery(request.url.path, body, {k.lower(): v for k, v in
-                                                      request.headers.items()}))
+                    Delivery(
+                        request.url.path, body, {k.lower(): v for k, v in request.headers.items()}
+                    )
+                )
             return Response(status_code=200)
 
         return Starlette(routes=[Route("/{path:path}", hook, methods=["POST"])])
@@ -77,17 +79,23 @@ class Harness(NamedTuple):
 
     def control(self, method: str, path: str, json: Any = None) -> Any:
         """Call the control plane (``/_sim/...``) and return its JSON; fails on non-2xx."""
-        response = httpx.request(method, f"{self.url}{path}", json=json, timeout=30,
-                                 headers={"X-Sim-Control-Token": self.world.control_token},
-                                 trust_env=False)
+        response = httpx.request(
+            method,
+            f"{self.url}{path}",
+            json=json,
+            timeout=30,
+            headers={"X-Sim-Control-Token": self.world.control_token},
+            trust_env=False,
+        )
         assert response.is_success, (response.status_code, response.text)
         return response.json()
 
     def raw(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """A raw vendor-API request with the API key, for what the SDK cannot send or show."""
         headers = {"Authorization": f"Bearer {self.sim.api_key}", **kwargs.pop("headers", {})}
-        return httpx.request(method, f"{self.url}{path}", headers=headers, timeout=30,
-                             trust_env=False, **kwargs)
+        return httpx.request(
+            method, f"{self.url}{path}", headers=headers, timeout=30, trust_env=False, **kwargs
+        )
 
     def store(self) -> dict[str, Any]:
         """The billing store part of ``GET /_sim/snapshot``."""
@@ -99,9 +107,12 @@ class Harness(NamedTuple):
 def sdk_client(api_key: str, base: str, retries: int = 2) -> stripe.StripeClient:
     session = requests.Session()
     session.trust_env = False  # loopback only: never through a proxy from the environment
-    return stripe.StripeClient(api_key, base_addresses={"api": base},
-                               max_network_retries=retries,
-                               http_client=stripe.RequestsClient(session=session))
+    return stripe.StripeClient(
+        api_key,
+        base_addresses={"api": base},
+        max_network_retries=retries,
+        http_client=stripe.RequestsClient(session=session),
+    )
 
 
 @pytest.fixture

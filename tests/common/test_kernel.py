@@ -36,16 +36,19 @@ def customer_count(b: InProcess) -> int:
 
 
 # --- contract parity -----------------------------------------------------------------------
-@pytest.mark.parametrize("contract, provider", [("billing.yaml", "billing"),
-                                                ("control.yaml", "control")])
-def test_every_operation_has_a_handler_and_every_handler_an_operation(contract: str,
-                                                                      provider: str) -> None:
+@pytest.mark.parametrize(
+    "contract, provider", [("billing.yaml", "billing"), ("control.yaml", "control")]
+)
+def test_every_operation_has_a_handler_and_every_handler_an_operation(
+    contract: str, provider: str
+) -> None:
     spec = yaml.safe_load((CONTRACTS / contract).read_text())
     ops = {snake(op) for op in operation_ids(spec)}
     sim = BillingSimulator(World())
     target = sim.handlers if provider == "billing" else ControlHandlers(sim)
-    methods = {name for name in dir(target)
-               if not name.startswith("_") and callable(getattr(target, name))}
+    methods = {
+        name for name in dir(target) if not name.startswith("_") and callable(getattr(target, name))
+    }
     assert ops - methods == set(), "operations without a handler"
     assert methods - ops == set(), "handlers without an operation"
 
@@ -73,7 +76,8 @@ async def test_control_plane_needs_its_token(billing: InProcess) -> None:
 
 
 async def test_every_response_carries_a_request_id_and_the_journal_records_it(
-        billing: InProcess) -> None:
+    billing: InProcess,
+) -> None:
     r = await create_customer(billing)
     rid = r.headers["request-id"]
     assert rid.startswith("req_")
@@ -88,8 +92,15 @@ async def test_every_response_carries_a_request_id_and_the_journal_records_it(
 
 # --- inbound faults --------------------------------------------------------------------------
 async def test_throttle_answers_stripes_rate_limit_with_retry_headers(billing: InProcess) -> None:
-    rule = await add_rule(billing, system="billing", operation="createCustomer", kind="throttle",
-                          max_hits=1, retry_after_s=2, should_retry=True)
+    rule = await add_rule(
+        billing,
+        system="billing",
+        operation="createCustomer",
+        kind="throttle",
+        max_hits=1,
+        retry_after_s=2,
+        should_retry=True,
+    )
     r = await create_customer(billing)
     assert r.status_code == 429
     assert r.json()["error"]["code"] == "rate_limit"
@@ -98,15 +109,16 @@ async def test_throttle_answers_stripes_rate_limit_with_retry_headers(billing: I
     assert (await create_customer(billing)).status_code == 200  # max_hits used up
     hits = (await billing.client.get("/_sim/faults", headers=billing.control)).json()["hits"]
     assert [(h["rule_id"], h["operation"], h["sim_at"]) for h in hits] == [
-        (rule["id"], "createCustomer", billing.world.clock.now())]
+        (rule["id"], "createCustomer", billing.world.clock.now())
+    ]
 
 
-async def test_token_bucket_throttle_lets_the_burst_through_then_limits(
-        billing: InProcess) -> None:
-    await add_rule(billing, operation="listCustomers", kind="throttle", rate_per_s=0.001,
-                   burst=3)
-    statuses = [(await billing.client.get("/v1/customers", headers=billing.auth)).status_code
-                for _ in range(5)]
+async def test_token_bucket_throttle_lets_the_burst_through_then_limits(billing: InProcess) -> None:
+    await add_rule(billing, operation="listCustomers", kind="throttle", rate_per_s=0.001, burst=3)
+    statuses = [
+        (await billing.client.get("/v1/customers", headers=billing.auth)).status_code
+        for _ in range(5)
+    ]
     assert statuses == [200, 200, 200, 429, 429]
 
 
@@ -128,8 +140,9 @@ async def test_latency_delays_the_answer(billing: InProcess) -> None:
 
 
 @pytest.mark.parametrize("kind", ["reset", "hang"])
-async def test_reset_and_hang_drop_the_connection_without_applying(billing: InProcess,
-                                                                   kind: str) -> None:
+async def test_reset_and_hang_drop_the_connection_without_applying(
+    billing: InProcess, kind: str
+) -> None:
     await add_rule(billing, operation="createCustomer", kind=kind, hang_s=0.2)
     with pytest.raises(DroppedConnection):
         await create_customer(billing)
@@ -137,7 +150,8 @@ async def test_reset_and_hang_drop_the_connection_without_applying(billing: InPr
 
 
 async def test_ambiguous_commit_applies_the_write_and_a_keyed_retry_replays_it(
-        billing: InProcess) -> None:
+    billing: InProcess,
+) -> None:
     await add_rule(billing, operation="createCustomer", kind="ambiguous_commit", max_hits=1)
     with pytest.raises(DroppedConnection):
         await create_customer(billing, key="k-ambiguous")
@@ -158,18 +172,31 @@ async def test_malformed_body_is_not_json(billing: InProcess) -> None:
 
 async def test_rules_respect_window_after_calls_and_max_hits(billing: InProcess) -> None:
     now = billing.world.clock.now()
-    await add_rule(billing, operation="listCustomers", kind="error", status=500,
-                   after_calls=1, max_hits=2, start_at=now, end_at=now + 60)
-    codes = [(await billing.client.get("/v1/customers", headers=billing.auth)).status_code
-             for _ in range(4)]
+    await add_rule(
+        billing,
+        operation="listCustomers",
+        kind="error",
+        status=500,
+        after_calls=1,
+        max_hits=2,
+        start_at=now,
+        end_at=now + 60,
+    )
+    codes = [
+        (await billing.client.get("/v1/customers", headers=billing.auth)).status_code
+        for _ in range(4)
+    ]
     assert codes == [200, 500, 500, 200]
-    await billing.client.post("/_sim/faults", json={"operation": "retrieveCustomer",
-                                                     "kind": "outage", "start_at": now + 3600},
-                              headers=billing.control)
+    await billing.client.post(
+        "/_sim/faults",
+        json={"operation": "retrieveCustomer", "kind": "outage", "start_at": now + 3600},
+        headers=billing.control,
+    )
     r = await billing.client.get("/v1/customers/cus_missing", headers=billing.auth)
     assert r.status_code == 404  # the outage window has not opened yet
-    await billing.client.post("/_sim/clock/advance", json={"duration": "PT1H"},
-                              headers=billing.control)
+    await billing.client.post(
+        "/_sim/clock/advance", json={"duration": "PT1H"}, headers=billing.control
+    )
     r = await billing.client.get("/v1/customers/cus_missing", headers=billing.auth)
     assert r.status_code == 503
 
@@ -179,11 +206,13 @@ async def _pattern(seed: int) -> list[int]:
     sim = BillingSimulator(world)
     transport = httpx.ASGITransport(app=build_app(sim))
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-        await client.post("/_sim/faults", json={"kind": "error", "probability": 0.5},
-                          headers={"X-Sim-Control-Token": world.control_token})
+        await client.post(
+            "/_sim/faults",
+            json={"kind": "error", "probability": 0.5},
+            headers={"X-Sim-Control-Token": world.control_token},
+        )
         headers = {"Authorization": f"Bearer {sim.api_key}"}
-        return [(await client.get("/v1/customers", headers=headers)).status_code
-                for _ in range(40)]
+        return [(await client.get("/v1/customers", headers=headers)).status_code for _ in range(40)]
 
 
 async def test_same_seed_same_faults_other_seed_other_faults() -> None:
@@ -194,14 +223,13 @@ async def test_same_seed_same_faults_other_seed_other_faults() -> None:
 
 
 async def test_bad_fault_rules_are_refused_clearly(billing: InProcess) -> None:
-    r = await billing.client.post("/_sim/faults", json={"kind": "explode"},
-                                  headers=billing.control)
+    r = await billing.client.post("/_sim/faults", json={"kind": "explode"}, headers=billing.control)
     assert r.status_code == 400 and r.json()["error"]["param"] == "kind"
-    r = await billing.client.post("/_sim/faults", json={"kind": "error", "start_at": 10,
-                                                        "end_at": 5}, headers=billing.control)
+    r = await billing.client.post(
+        "/_sim/faults", json={"kind": "error", "start_at": 10, "end_at": 5}, headers=billing.control
+    )
     assert r.status_code == 400
-    assert (await billing.client.get("/_sim/faults", headers=billing.control)).json()[
-        "rules"] == []
+    assert (await billing.client.get("/_sim/faults", headers=billing.control)).json()["rules"] == []
 
 
 # --- idempotency -----------------------------------------------------------------------------
@@ -217,12 +245,19 @@ async def test_idempotent_replay_and_mismatch(billing: InProcess) -> None:
 
 
 async def test_errors_after_execution_are_replayed_but_validation_errors_are_not(
-        billing: InProcess) -> None:
-    missing = await billing.client.post("/v1/customers/cus_nope", data={"name": "x"},
-                                        headers={**billing.auth, "Idempotency-Key": "k404"})
+    billing: InProcess,
+) -> None:
+    missing = await billing.client.post(
+        "/v1/customers/cus_nope",
+        data={"name": "x"},
+        headers={**billing.auth, "Idempotency-Key": "k404"},
+    )
     assert missing.status_code == 404
-    again = await billing.client.post("/v1/customers/cus_nope", data={"name": "x"},
-                                      headers={**billing.auth, "Idempotency-Key": "k404"})
+    again = await billing.client.post(
+        "/v1/customers/cus_nope",
+        data={"name": "x"},
+        headers={**billing.auth, "Idempotency-Key": "k404"},
+    )
     assert again.status_code == 404 and again.headers["idempotent-replayed"] == "true"
     invalid = await create_customer(billing, key="kbad", bogus="1")
     assert invalid.status_code == 400
@@ -240,11 +275,11 @@ async def test_a_key_in_flight_gets_409(billing: InProcess) -> None:
 
 async def test_keys_expire_after_24_hours_of_sim_time(billing: InProcess) -> None:
     await create_customer(billing, key="k-day", name="A")
-    await billing.client.post("/_sim/clock/advance", json={"seconds": 24 * 3600 - 1},
-                              headers=billing.control)
+    await billing.client.post(
+        "/_sim/clock/advance", json={"seconds": 24 * 3600 - 1}, headers=billing.control
+    )
     assert (await create_customer(billing, key="k-day", name="B")).status_code == 400
-    await billing.client.post("/_sim/clock/advance", json={"seconds": 1},
-                              headers=billing.control)
+    await billing.client.post("/_sim/clock/advance", json={"seconds": 1}, headers=billing.control)
     later = await create_customer(billing, key="k-day", name="B")
     assert later.status_code == 200 and later.json()["name"] == "B"
     assert customer_count(billing) == 2
@@ -253,17 +288,21 @@ async def test_keys_expire_after_24_hours_of_sim_time(billing: InProcess) -> Non
 # --- control plane ---------------------------------------------------------------------------
 async def test_clock_moves_forward_only(billing: InProcess) -> None:
     start = billing.world.clock.now()
-    r = await billing.client.post("/_sim/clock/advance", json={"duration": "P1M"},
-                                  headers=billing.control)
+    r = await billing.client.post(
+        "/_sim/clock/advance", json={"duration": "P1M"}, headers=billing.control
+    )
     assert r.json()["iso"] == "2026-04-01T00:00:00Z"
-    r = await billing.client.post("/_sim/clock/set", json={"to": iso(start)},
-                                  headers=billing.control)
+    r = await billing.client.post(
+        "/_sim/clock/set", json={"to": iso(start)}, headers=billing.control
+    )
     assert r.status_code == 400
-    r = await billing.client.post("/_sim/clock/set", json={"to": "2026-05-02T03:04:05Z"},
-                                  headers=billing.control)
+    r = await billing.client.post(
+        "/_sim/clock/set", json={"to": "2026-05-02T03:04:05Z"}, headers=billing.control
+    )
     assert r.json()["now"] == parse_instant("2026-05-02T03:04:05Z")
-    r = await billing.client.post("/_sim/clock/advance", json={"duration": "soon"},
-                                  headers=billing.control)
+    r = await billing.client.post(
+        "/_sim/clock/advance", json={"duration": "soon"}, headers=billing.control
+    )
     assert r.status_code == 400
 
 
