@@ -205,6 +205,8 @@ class FaultMiddleware:
                 context(scope).entry.faults.extend(r.id for r in rules)
                 send = await self._apply(rules, scope, send)
         denied = sim.authenticate(headers)
+        if denied is None and op is not None:
+            denied = sim.admit(op, headers)
         if denied is not None:
             raise denied
         await self.app(scope, receive, send)

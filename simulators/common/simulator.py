@@ -63,6 +63,12 @@ class Simulator:
         """None when the request carries valid credentials, else the vendor's auth error."""
         return None
 
+    def admit(self, operation_id: str, headers: Headers) -> SimError | None:
+        """After authentication: the vendor's own limits (API quotas, concurrency caps).
+
+        ``self.journal.in_flight`` counts this request and every other one being served."""
+        return None
+
     def response_headers(self) -> dict[str, str]:
         """Headers the vendor adds to every response (limits, versions)."""
         return {}

@@ -71,6 +71,7 @@ class World:
                 "now": self.clock.now(),
                 "ids": self.ids.snapshot(),
                 "faults": self.faults.snapshot(),
+                "webhooks": self.dispatcher.snapshot(),
                 "systems": {name: sim.snapshot() for name, sim in self.systems.items()},
             }
 
@@ -79,6 +80,8 @@ class World:
             self.clock.restore(int(data["now"]))
             self.ids.restore(data["ids"])
             self.faults.restore(data["faults"])
+            if "webhooks" in data:
+                self.dispatcher.restore(data["webhooks"])
             for name, state in data["systems"].items():
                 if name in self.systems:
                     self.systems[name].restore(state)
