@@ -56,7 +56,7 @@ def _rule(world: World, url: str, ca: LocalCA, **rule: object) -> None:
 
 
 def test_billing_serves_https_with_the_local_ca(served: tuple) -> None:
-    world, sim, url, ca = served
+    _, sim, url, ca = served
     assert url.startswith("https://127.0.0.1:")
     with _client(url, ca, sim) as client:
         assert client.get("/v1/customers").status_code == 200
