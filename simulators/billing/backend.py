@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -58,6 +58,7 @@ FUTURE_S = 300  # and at most 5 minutes in the future
 
 Json = dict[str, Any]
 Emit = Callable[[Event], None]
+T = TypeVar("T")
 
 
 class BillingBackend:
@@ -100,29 +101,23 @@ class BillingBackend:
         return evt
 
     # lookups ---------------------------------------------------------------------------
+    def _get(self, table: dict[str, T], object_id: str, kind: str, param: str) -> T:
+        row = table.get(object_id)
+        if row is None or getattr(row, "deleted", False):
+            raise errors.no_such(kind, object_id, param)
+        return row
+
     def customer(self, customer_id: str, param: str = "customer") -> Customer:
-        c = self.store.customers.get(customer_id)
-        if c is None or c.deleted:
-            raise errors.no_such("customer", customer_id, param)
-        return c
+        return self._get(self.store.customers, customer_id, "customer", param)
 
     def price(self, price_id: str, param: str = "price") -> Price:
-        p = self.store.prices.get(price_id)
-        if p is None:
-            raise errors.no_such("price", price_id, param)
-        return p
+        return self._get(self.store.prices, price_id, "price", param)
 
     def subscription(self, sub_id: str, param: str = "subscription") -> Subscription:
-        sub = self.store.subscriptions.get(sub_id)
-        if sub is None:
-            raise errors.no_such("subscription", sub_id, param)
-        return sub
+        return self._get(self.store.subscriptions, sub_id, "subscription", param)
 
     def invoice(self, invoice_id: str, param: str = "invoice") -> Invoice:
-        inv = self.store.invoices.get(invoice_id)
-        if inv is None:
-            raise errors.no_such("invoice", invoice_id, param)
-        return inv
+        return self._get(self.store.invoices, invoice_id, "invoice", param)
 
     def payment_method(self, pm_id: str, param: str = "payment_method") -> PaymentMethod:
         pm = self.store.payment_methods.get(pm_id)
@@ -1598,10 +1593,7 @@ class BillingBackend:
         return clock
 
     def test_clock(self, clock_id: str) -> TestClock:
-        clock = self.store.test_clocks.get(clock_id)
-        if clock is None or clock.deleted:
-            raise errors.no_such("test_clock", clock_id, "test_clock")
-        return clock
+        return self._get(self.store.test_clocks, clock_id, "test_clock", "test_clock")
 
     def advance_test_clock(self, clock_id: str, frozen_time: int) -> TestClock:
         clock = self.test_clock(clock_id)
@@ -1649,10 +1641,9 @@ class BillingBackend:
         return w
 
     def webhook_endpoint(self, endpoint_id: str) -> WebhookEndpointRecord:
-        w = self.store.webhook_endpoints.get(endpoint_id)
-        if w is None or w.deleted:
-            raise errors.no_such("webhook endpoint", endpoint_id, "webhook_endpoint")
-        return w
+        return self._get(
+            self.store.webhook_endpoints, endpoint_id, "webhook endpoint", "webhook_endpoint"
+        )
 
     def update_webhook_endpoint(self, endpoint_id: str, p: Json) -> WebhookEndpointRecord:
         w = self.webhook_endpoint(endpoint_id)

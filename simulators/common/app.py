@@ -83,9 +83,8 @@ def operation_id(scope: Scope) -> str | None:
     return op
 
 
-async def _send_rendered(send: Send, rendered: Rendered, extra: dict[str, str]) -> None:
-    headers = {**rendered.headers, **extra}
-    await _send(send, rendered.status, headers, rendered.body)
+async def _send_rendered(send: Send, rendered: Rendered) -> None:
+    await _send(send, rendered.status, rendered.headers, rendered.body)
 
 
 async def _send(send: Send, status: int, headers: dict[str, str], body: bytes) -> None:
@@ -95,12 +94,14 @@ async def _send(send: Send, status: int, headers: dict[str, str], body: bytes) -
     await send({"type": "http.response.body", "body": body})
 
 
-class EdgeMiddleware:
-    """Outermost: request id, journal, and every error rendered in the vendor's envelope."""
-
+class _SimMiddleware:
     def __init__(self, app: ASGIApp, *, sim: Simulator) -> None:
         self.app = app
         self.sim = sim
+
+
+class EdgeMiddleware(_SimMiddleware):
+    """Outermost: request id, journal, and every error rendered in the vendor's envelope."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -164,21 +165,13 @@ class EdgeMiddleware:
                     # Half a response cannot be mended; the client sees a dropped connection.
                     abort_connection(scope)
                 else:
-                    await send_with_headers_rendered(send_with_headers, sim.render(error))
+                    await _send_rendered(send_with_headers, sim.render(error))
         finally:
             sim.journal.close(entry)
 
 
-async def send_with_headers_rendered(send: Send, rendered: Rendered) -> None:
-    await _send_rendered(send, rendered, {})
-
-
-class FaultMiddleware:
+class FaultMiddleware(_SimMiddleware):
     """After routing: control-plane auth, vendor auth, and the world's inbound fault rules."""
-
-    def __init__(self, app: ASGIApp, *, sim: Simulator) -> None:
-        self.app = app
-        self.sim = sim
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
