@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,10 @@ from harness.up import DEFAULT_PORTS, SYSTEMS, Stack, UpOptions, serve
 from simulators.common.world import DEFAULT_START
 
 console = Console()
+CONTRACT_COMMANDS = (
+    "harness.contracts.conformance",  # harness contracts test
+    "harness.contracts.diff_cli",  # harness contracts diff
+)
 
 
 def _up_options(args: argparse.Namespace) -> UpOptions:
@@ -91,6 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip response validation (faster; load runs)",
     )
     up.set_defaults(func=cmd_up)
+
+    contracts = sub.add_parser("contracts", help="contract conformance and breaking changes")
+    contract_commands = contracts.add_subparsers(dest="contracts_command", required=True)
+    for module in CONTRACT_COMMANDS:
+        # Each contract command registers its own parser: `register(subparsers)`.
+        importlib.import_module(module).register(contract_commands)
 
     demo = sub.add_parser("demo", help="serve billing and drive a lifecycle with the stripe SDK")
     demo.add_argument("--seed", type=int, default=42)

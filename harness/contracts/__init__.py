@@ -1,0 +1,1 @@
+"""Contract checks: conformance of simulators and APIs, and breaking-change diffs."""
