@@ -5,10 +5,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-import warnings
-
-# connexion imports starlette's test client at import time; its notice is noise for users.
-warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
 from pathlib import Path
 from typing import Any
 
