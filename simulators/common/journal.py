@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from simulators.common.activity import Activity
+
 
 @dataclass
 class JournalEntry:
@@ -33,8 +35,11 @@ class JournalEntry:
 class Journal:
     """A bounded, append-only log; the bound keeps a week-long soak from growing without end."""
 
-    def __init__(self, system: str, capacity: int = 100_000) -> None:
+    def __init__(
+        self, system: str, capacity: int = 100_000, activity: Activity | None = None
+    ) -> None:
         self.system = system
+        self._activity = activity
         self._entries: deque[JournalEntry] = deque(maxlen=capacity)
         self._seq = itertools.count(1)
         self.total = 0
@@ -44,6 +49,8 @@ class Journal:
         self, request_id: str, method: str, path: str, query: str, sim_at: int
     ) -> JournalEntry:
         self.in_flight += 1
+        if self._activity is not None:
+            self._activity.begin()
         entry = JournalEntry(
             next(self._seq), request_id, self.system, method, path, query, None, sim_at
         )
@@ -52,6 +59,8 @@ class Journal:
     def close(self, entry: JournalEntry) -> None:
         self.in_flight -= 1
         self.total += 1
+        if self._activity is not None:
+            self._activity.end()
         self._entries.append(entry)
 
     def entries(

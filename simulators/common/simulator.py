@@ -40,7 +40,7 @@ class Simulator:
 
     def __init__(self, world: World) -> None:
         self.world = world
-        self.journal = Journal(self.name)
+        self.journal = Journal(self.name, activity=world.activity)
         self.idempotency = IdempotencyCache()
         self.handlers: Any = None
         # Endpoints registered through the control plane (billing uses its own Stripe objects).

@@ -6,6 +6,7 @@ import random
 import threading
 from typing import TYPE_CHECKING, Any
 
+from simulators.common.activity import Activity
 from simulators.common.clock import SimClock, parse_instant
 from simulators.common.faults import FaultPlan
 from simulators.common.ids import IdFactory
@@ -35,6 +36,7 @@ class World:
         self.faults = FaultPlan(self.random("faults"))
         # One lock for all state: the event loop and a test thread may both touch a world.
         self.lock = threading.RLock()
+        self.activity = Activity()
         self.systems: dict[str, Simulator] = {}
         self.control_token = control_token or f"simctl_{self.ids.token('control', 24)}"
         from simulators.common.webhooks import Dispatcher
