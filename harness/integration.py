@@ -1,0 +1,168 @@
+"""The integration under test as a child process: start, readiness, output, stop, kill -9."""
+
+from __future__ import annotations
+
+import collections
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from harness.config import IntegrationConfig, Probe
+
+
+class IntegrationError(RuntimeError):
+    """The integration could not start or died; carries its last lines of output."""
+
+    def __init__(self, message: str, output: list[str]) -> None:
+        tail = "\n".join(f"  | {line}" for line in output[-30:]) or "  | (no output)"
+        super().__init__(f"{message}\nlast output of the integration:\n{tail}")
+        self.output = output
+
+
+class IntegrationProcess:
+    """One integration process at a time; its output is kept across restarts for the report."""
+
+    def __init__(
+        self,
+        config: IntegrationConfig,
+        env: dict[str, str],
+        cwd: Path,
+        context: dict[str, str] | None = None,
+    ) -> None:
+        self.config = config
+        self.env = env
+        self.cwd = cwd
+        self.context = context or {}
+        self.lines: collections.deque[str] = collections.deque(maxlen=5000)
+        self._new_line = threading.Condition()
+        self._total = 0  # lines ever read, so a probe only looks at this run's output
+        self._proc: subprocess.Popen[str] | None = None
+        self._reader: threading.Thread | None = None
+        self.starts = 0
+        self._started_at_line = 0
+
+    # lifecycle -----------------------------------------------------------------------------
+    def start(self) -> None:
+        if self.running:
+            raise IntegrationError("the integration is already running", self.output())
+        try:
+            self._proc = subprocess.Popen(
+                self.config.command,
+                cwd=self.cwd,
+                env={**os.environ, **self.env},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                bufsize=1,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise IntegrationError(
+                f"cannot start {self.config.command!r} in {self.cwd}: {exc.strerror}", self.output()
+            ) from None
+        self.starts += 1
+        self._started_at_line = self._total
+        self._reader = threading.Thread(target=self._read, args=(self._proc,), daemon=True)
+        self._reader.start()
+        self.wait(self.config.ready, "ready")
+
+    def stop(self) -> int | None:
+        """SIGTERM, then SIGKILL after the stop timeout; the exit code."""
+        return self._end(signal.SIGTERM, self.config.stop_timeout_s)
+
+    def kill(self) -> int | None:
+        """kill -9: no chance to flush or clean up, as a crashed host."""
+        return self._end(signal.SIGKILL, 5.0)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def output(self) -> list[str]:
+        with self._new_line:
+            return list(self.lines)
+
+    # probes ----------------------------------------------------------------------------------
+    def wait(self, probe: Probe, what: str) -> None:
+        """Wait until the probe passes; a dead process or the timeout is an IntegrationError."""
+        deadline = time.monotonic() + probe.timeout_s
+        seen = self._started_at_line
+        pattern = re.compile(probe.log) if probe.log else None
+        while True:
+            if pattern is not None:
+                fresh, seen = self._lines_since(seen)
+                if any(pattern.search(line) for line in fresh):
+                    return
+            elif probe.http is not None and self._http_ok(probe.http):
+                return
+            if not self.running:
+                code = self._proc.returncode if self._proc else None
+                raise IntegrationError(
+                    f"the integration exited (code {code}) before it was {what}", self.output()
+                )
+            if time.monotonic() >= deadline:
+                raise IntegrationError(
+                    f"the integration was not {what} within {probe.timeout_s:g} s", self.output()
+                )
+            with self._new_line:
+                # A new line of output or a short beat, whichever comes first.
+                self._new_line.wait(timeout=0.05)
+
+    def idle(self) -> bool:
+        """The declared idle probe answers now (True when none is declared)."""
+        probe = self.config.idle
+        if probe is None or probe.http is None:
+            return True
+        return self._http_ok(probe.http)
+
+    def _lines_since(self, index: int) -> tuple[list[str], int]:
+        with self._new_line:
+            kept_from = self._total - len(self.lines)
+            fresh = list(self.lines)[max(0, index - kept_from) :]
+            return fresh, self._total
+
+    def _http_ok(self, url: str) -> bool:
+        try:
+            return httpx.get(url, timeout=1.0, trust_env=False).is_success
+        except httpx.HTTPError:
+            return False
+
+    # internals -------------------------------------------------------------------------------
+    def _read(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            with self._new_line:
+                self.lines.append(line.rstrip("\n"))
+                self._total += 1
+                self._new_line.notify_all()
+        with self._new_line:
+            self._new_line.notify_all()
+
+    def _end(self, sig: signal.Signals, timeout_s: float) -> int | None:
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            return None if proc is None else proc.returncode
+        try:
+            # The whole process group: an integration may run workers of its own.
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            code = proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            code = proc.wait(timeout=5.0)
+        if self._reader is not None:
+            self._reader.join(timeout=2.0)
+        return code
