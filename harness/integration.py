@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import re
 import signal
@@ -153,11 +154,9 @@ class IntegrationProcess:
         proc = self._proc
         if proc is None or proc.poll() is not None:
             return None if proc is None else proc.returncode
-        try:
+        with contextlib.suppress(ProcessLookupError):
             # The whole process group: an integration may run workers of its own.
             os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            pass
         try:
             code = proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:

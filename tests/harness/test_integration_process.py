@@ -89,7 +89,7 @@ def test_a_missing_command_and_a_silent_one_fail_clearly(tmp_path: Path) -> None
     silent = _process(
         tmp_path, "import time\ntime.sleep(30)\n", Probe(log="ready", timeout_s=0.5), {}
     )
-    with pytest.raises(IntegrationError, match="not ready within 0.5 s"):
+    with pytest.raises(IntegrationError, match=r"not ready within 0\.5 s"):
         silent.start()
     silent.kill()
 
