@@ -175,6 +175,18 @@ class BillingSimulator(Simulator):
         ]
         return stripe_endpoints + super().webhook_endpoints()
 
+    def register_webhook(
+        self, url: str, events: list[str] | None = None, secret: str | None = None
+    ) -> Endpoint:
+        """Billing receivers are Stripe webhook endpoints, listable through the Stripe API."""
+        with self.world.lock:
+            record = self.backend.create_webhook_endpoint(
+                {"url": url, "enabled_events": list(events or ["*"])}
+            )
+            if secret:
+                record.secret = secret
+        return next(e for e in self.webhook_endpoints() if e.id == record.id)
+
     def sign_webhook(self, endpoint: Endpoint, payload: bytes, timestamp: int) -> dict[str, str]:
         signature = hmac_signature(endpoint.secret, payload, timestamp)
         return {

@@ -9,7 +9,6 @@ from pydantic import ValidationError
 from simulators.common.clock import ClockError, after_duration, iso, parse_instant
 from simulators.common.errors import SimError
 from simulators.common.faults import FaultRule
-from simulators.common.webhooks import Endpoint
 
 if TYPE_CHECKING:
     from simulators.common.app import Call, Reply
@@ -114,15 +113,9 @@ class ControlHandlers:
         return {"data": [e.as_json() for e in self.sim.webhook_endpoints()]}, 200
 
     def sim_add_webhook_endpoint(self, call: Call) -> Reply:
-        ids = self.world.ids
-        endpoint = Endpoint(
-            id=ids.next("sim_we"),
-            system=self.sim.name,
-            url=call.body["url"],
-            secret=call.body.get("secret") or f"whsec_{ids.token('whsec', 32)}",
-            events=list(call.body.get("events") or ["*"]),
+        endpoint = self.sim.register_webhook(
+            call.body["url"], call.body.get("events"), call.body.get("secret")
         )
-        self.sim.endpoints[endpoint.id] = endpoint
         return endpoint.as_json(), 201
 
     def sim_remove_webhook_endpoint(self, call: Call) -> Reply:

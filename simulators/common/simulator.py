@@ -77,6 +77,21 @@ class Simulator:
     def webhook_endpoints(self) -> list[Endpoint]:
         return list(self.endpoints.values())
 
+    def register_webhook(
+        self, url: str, events: list[str] | None = None, secret: str | None = None
+    ) -> Endpoint:
+        """A receiver for this system's events, with the secret that signs its deliveries."""
+        ids = self.world.ids
+        endpoint = Endpoint(
+            id=ids.next("sim_we"),
+            system=self.name,
+            url=url,
+            secret=secret or f"whsec_{ids.token('whsec', 32)}",
+            events=list(events or ["*"]),
+        )
+        self.endpoints[endpoint.id] = endpoint
+        return endpoint
+
     def sign_webhook(self, endpoint: Endpoint, payload: bytes, timestamp: int) -> dict[str, str]:
         """Headers that let the receiver verify a delivery (``timestamp`` is wall-clock unix s)."""
         signature = hmac_signature(endpoint.secret, payload, timestamp)

@@ -1,0 +1,162 @@
+"""A served world plus the integration under test, and waiting for the two to settle."""
+
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.config import HarnessConfig, render_template
+from harness.integration import IntegrationProcess
+from harness.up import SYSTEMS, Stack, UpOptions, build_stack
+from simulators.common.server import ThreadedServer
+
+
+@dataclass
+class SettleResult:
+    settled: bool
+    waited_s: float
+    pending_webhooks: int
+    in_flight: int
+    idle: bool
+
+    def __str__(self) -> str:
+        state = "settled" if self.settled else "did not settle"
+        return (
+            f"{state} after {self.waited_s:.2f} s (webhooks pending {self.pending_webhooks}, "
+            f"requests in flight {self.in_flight}, integration idle {self.idle})"
+        )
+
+
+@dataclass
+class Session:
+    """Everything one scenario runs against; a context manager that always cleans up."""
+
+    stack: Stack
+    server: ThreadedServer
+    integration: IntegrationProcess | None
+    context: dict[str, Any] = field(default_factory=dict)
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.integration is not None:
+            self.integration.stop()
+        self.server.stop()
+
+    def settle(self, window_s: float = 0.2, timeout_s: float = 30.0) -> SettleResult:
+        """Wait until outboxes are drained, no request was in flight for ``window_s`` and the
+        idle probe (if declared) agrees — all at once — or until ``timeout_s``."""
+        world = self.stack.world
+        started = time.monotonic()
+        deadline = started + timeout_s
+        idle = False
+        while True:
+            remaining = max(0.0, deadline - time.monotonic())
+            drained = world.dispatcher.wait_drained_threadsafe(remaining)
+            remaining = max(0.0, deadline - time.monotonic())
+            quiet = drained and world.activity.wait_quiet(window_s, remaining)
+            idle = quiet and (self.integration is None or self.integration.idle())
+            # Delivering or serving anything since the checks means look again.
+            if idle and world.dispatcher.pending() == 0 and world.activity.in_flight == 0:
+                return self._result(True, started, idle)
+            if time.monotonic() >= deadline:
+                return self._result(False, started, idle)
+            if quiet and not idle:
+                # Only the integration's own probe says busy: it has no event to wait on.
+                time.sleep(min(window_s, max(0.0, deadline - time.monotonic())))
+
+    def _result(self, settled: bool, started: float, idle: bool) -> SettleResult:
+        world = self.stack.world
+        return SettleResult(
+            settled,
+            time.monotonic() - started,
+            world.dispatcher.pending(),
+            world.activity.in_flight,
+            idle,
+        )
+
+
+def open_session(
+    config: HarnessConfig,
+    *,
+    cwd: Path,
+    seed: int | None = None,
+    start_at: str | None = None,
+    ca_dir: Path | None = None,
+) -> Session:
+    """Serve the configured simulators, register the integration's receivers, start it."""
+    sims = config.simulators
+    systems = [name for name in sims.systems if name in SYSTEMS]
+    options = UpOptions(
+        seed=sims.seed if seed is None else seed,
+        start_at=start_at or sims.start_at,
+        ports={name: sims.ports.get(name, 0) for name in systems},
+        tls={name for name in sims.tls if name in systems},
+        systems=systems,
+        webhook_time_scale=sims.webhook_time_scale,
+        ca_dir=ca_dir,
+    )
+    stack = build_stack(options)
+    server = ThreadedServer(
+        stack.server.sites, ca=stack.ca, background=[stack.world.dispatcher.run]
+    )
+    server.start()
+    session = Session(stack, server, None)
+    try:
+        session.context = _context(stack, server, config)
+        spec = config.integration
+        if spec is not None:
+            for system, receiver in spec.webhooks.items():
+                if system not in stack.sims:
+                    continue
+                url = render_template(receiver.url, session.context)
+                endpoint = stack.sims[system].register_webhook(url, receiver.events)
+                session.context[system]["webhook_secret"] = endpoint.secret
+            env = {key: render_template(value, session.context) for key, value in spec.env.items()}
+            rendered = spec.model_copy(
+                update={
+                    "ready": spec.ready.model_copy(
+                        update={"http": _render(spec.ready.http, session.context)}
+                    ),
+                    "idle": None
+                    if spec.idle is None
+                    else spec.idle.model_copy(
+                        update={"http": _render(spec.idle.http, session.context)}
+                    ),
+                }
+            )
+            session.integration = IntegrationProcess(rendered, env, cwd / spec.cwd)
+            session.integration.start()
+    except BaseException:
+        session.close()
+        raise
+    return session
+
+
+def _render(template: str | None, context: dict[str, Any]) -> str | None:
+    return None if template is None else render_template(template, context)
+
+
+def _context(stack: Stack, server: ThreadedServer, config: HarnessConfig) -> dict[str, Any]:
+    port = config.integration.port if config.integration else 0
+    context: dict[str, Any] = {
+        "port": port or _free_port(),
+        "ca_bundle": str(stack.ca.ca_path) if stack.ca else "",
+        "control_token": stack.world.control_token,
+    }
+    for name, sim in stack.sims.items():
+        context[name] = {"url": server.urls[name], **sim.credentials()}
+    return context
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
