@@ -27,6 +27,7 @@ class JournalEntry:
     violations: list[str] = field(default_factory=list)
     faults: list[str] = field(default_factory=list)
     replayed: bool = False
+    actor: str = "integration"  # or "harness": requests the harness made as the vendor's users
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)

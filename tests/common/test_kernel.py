@@ -325,3 +325,22 @@ async def test_two_worlds_never_share_state() -> None:
     assert sim_b.store.customers == {} and b.clock.now() == a.clock.now() - 3600
     # Same seed, same ids: determinism without shared state.
     assert sim_b.backend.create_customer({"name": "b"}).id == next(iter(sim_a.store.customers))
+
+
+async def test_the_harness_acting_as_a_user_is_exempt_from_faults(billing: InProcess) -> None:
+    await add_rule(billing, operation="createCustomer", kind="outage")
+    assert (await create_customer(billing)).status_code == 503
+    as_harness = {**billing.auth, **billing.control, "X-Sim-Actor": "harness"}
+    r = await billing.client.post("/v1/customers", data={"name": "by hand"}, headers=as_harness)
+    assert r.status_code == 200
+    # The actor header alone, without the control token, earns nothing.
+    r = await billing.client.post(
+        "/v1/customers", data={"name": "x"}, headers={**billing.auth, "X-Sim-Actor": "harness"}
+    )
+    assert r.status_code == 503
+    journal = (await billing.client.get("/_sim/journal", headers=billing.control)).json()["data"]
+    assert [e["actor"] for e in journal if e["operation_id"] == "createCustomer"] == [
+        "integration",
+        "harness",
+        "integration",
+    ]
