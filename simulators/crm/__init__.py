@@ -1,0 +1,1 @@
+"""CRM simulator: a Salesforce REST API subset on the shared kernel."""

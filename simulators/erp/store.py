@@ -1,0 +1,154 @@
+"""ERP tables, the ledger and async jobs; indexes, reset, snapshot and restore — no rules."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from typing import Any
+
+from simulators.erp.models import (
+    TRANSACTION_KINDS,
+    Account,
+    Application,
+    Currency,
+    CurrencyRate,
+    Customer,
+    GlLine,
+    Item,
+    ItemLine,
+    Job,
+    JournalLine,
+    Period,
+    Subsidiary,
+    Transaction,
+)
+
+# Record kind (NetSuite's record type name) → table attribute and row class.
+TABLES: dict[str, tuple[str, type[Any]]] = {
+    "currency": ("currencies", Currency),
+    "currencyRate": ("currency_rates", CurrencyRate),
+    "subsidiary": ("subsidiaries", Subsidiary),
+    "account": ("accounts", Account),
+    "item": ("items", Item),
+    "accountingPeriod": ("periods", Period),
+    "customer": ("customers", Customer),
+    "transaction": ("transactions", Transaction),
+}
+
+
+def table_of(kind: str) -> str:
+    return "transaction" if kind in TRANSACTION_KINDS else kind
+
+
+class ErpStore:
+    """Rows by id in creation order; external ids are unique per record kind (NetSuite's rule)."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.currencies: dict[str, Currency] = {}
+        self.currency_rates: dict[str, CurrencyRate] = {}
+        self.subsidiaries: dict[str, Subsidiary] = {}
+        self.accounts: dict[str, Account] = {}
+        self.items: dict[str, Item] = {}
+        self.periods: dict[str, Period] = {}
+        self.customers: dict[str, Customer] = {}
+        self.transactions: dict[str, Transaction] = {}
+        self.gl: dict[str, list[GlLine]] = {}  # transaction id → its ledger lines
+        self.jobs: dict[str, Job] = {}
+        self.idempotency_keys: dict[str, str] = {}  # key → job id
+        self.roles: dict[str, str] = {}  # account role → account id
+        self.first_period: str = ""  # YYYY-MM of the earliest period
+        self.periods_ahead: int = 12
+        self._external: dict[str, dict[str, str]] = {}
+        self._period_index: dict[tuple[str, str], str] = {}
+
+    # tables ------------------------------------------------------------------------------
+    def table(self, kind: str) -> dict[str, Any]:
+        table: dict[str, Any] = getattr(self, TABLES[table_of(kind)][0])
+        return table
+
+    def get(self, kind: str, record_id: str) -> Any:
+        row = self.table(kind).get(record_id)
+        if row is not None and kind in TRANSACTION_KINDS and row.kind != kind:
+            return None
+        return row
+
+    def rows(self, kind: str) -> list[Any]:
+        rows = list(self.table(kind).values())
+        if kind in TRANSACTION_KINDS:
+            rows = [t for t in rows if t.kind == kind]
+        return rows
+
+    def add(self, kind: str, row: Any) -> None:
+        self.table(kind)[row.id] = row
+        self._index(kind, row)
+
+    def remove(self, kind: str, row: Any) -> None:
+        self.table(kind).pop(row.id, None)
+        if row.external_id is not None:
+            self._external.get(kind, {}).pop(row.external_id, None)
+        if kind == "accountingPeriod":
+            self._period_index.pop((row.subsidiary, row.ym), None)
+
+    def by_external_id(self, kind: str, external_id: str) -> Any:
+        record_id = self._external.get(kind, {}).get(external_id)
+        return None if record_id is None else self.get(kind, record_id)
+
+    def set_external_id(self, kind: str, row: Any, external_id: str | None) -> None:
+        if row.external_id is not None:
+            self._external.get(kind, {}).pop(row.external_id, None)
+        row.external_id = external_id
+        self._index(kind, row)
+
+    def period_at(self, subsidiary: str, ym: str) -> Period | None:
+        period_id = self._period_index.get((subsidiary, ym))
+        return None if period_id is None else self.periods[period_id]
+
+    def _index(self, kind: str, row: Any) -> None:
+        if row.external_id is not None:
+            self._external.setdefault(kind, {})[row.external_id] = row.id
+        if kind == "accountingPeriod":
+            self._period_index[(row.subsidiary, row.ym)] = row.id
+
+    def gl_lines(self) -> Iterator[GlLine]:
+        for lines in self.gl.values():
+            yield from lines
+
+    # state -------------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            table: [dataclasses.asdict(row) for row in getattr(self, table).values()]
+            for table, _ in TABLES.values()
+        }
+        data["gl_lines"] = [dataclasses.asdict(line) for line in self.gl_lines()]
+        data["jobs"] = [dataclasses.asdict(job) for job in self.jobs.values()]
+        data["idempotency_keys"] = dict(self.idempotency_keys)
+        data["roles"] = dict(self.roles)
+        data["first_period"] = self.first_period
+        data["periods_ahead"] = self.periods_ahead
+        return data
+
+    def restore(self, data: dict[str, Any]) -> None:
+        self.reset()
+        for kind, (table, cls) in TABLES.items():
+            for row in data.get(table, []):
+                record = _build(cls, row)
+                self.add(record.kind if kind == "transaction" else kind, record)
+        for line in data.get("gl_lines", []):
+            self.gl.setdefault(line["transaction"], []).append(GlLine(**line))
+        self.jobs = {j["id"]: Job(**j) for j in data.get("jobs", [])}
+        self.idempotency_keys = dict(data.get("idempotency_keys", {}))
+        self.roles = dict(data.get("roles", {}))
+        self.first_period = data.get("first_period", "")
+        self.periods_ahead = int(data.get("periods_ahead", 12))
+
+
+def _build(cls: type[Any], row: dict[str, Any]) -> Any:
+    row = dict(row)
+    if cls is Transaction:
+        row["items"] = [ItemLine(**line) for line in row.get("items", [])]
+        row["lines"] = [JournalLine(**line) for line in row.get("lines", [])]
+        row["applies"] = [Application(**a) for a in row.get("applies", [])]
+    return cls(**row)
