@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="port per system (0 picks a free one); repeatable",
     )
     up.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated systems")
-    up.add_argument("--tls", default="", help="comma-separated systems to serve over HTTPS")
+    up.add_argument("--tls", default="crm", help="comma-separated systems to serve over HTTPS")
     up.add_argument("--ca-dir", help="where to write the local CA (default: a temp dir)")
     up.add_argument("--ready-json", help="write URLs, credentials and token here when ready")
     up.add_argument(

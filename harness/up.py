@@ -15,8 +15,16 @@ from simulators.common.server import MultiServer, Site, new_event_loop
 from simulators.common.simulator import Simulator
 from simulators.common.tls import LocalCA
 from simulators.common.world import DEFAULT_START, World
+from simulators.crm.simulator import CrmSimulator
+from simulators.erp.simulator import ErpSimulator
+from simulators.revrec.simulator import RevrecSimulator
 
-SYSTEMS: dict[str, type[Simulator]] = {"billing": BillingSimulator}
+SYSTEMS: dict[str, type[Simulator]] = {
+    "billing": BillingSimulator,
+    "crm": CrmSimulator,
+    "erp": ErpSimulator,
+    "revrec": RevrecSimulator,
+}
 DEFAULT_PORTS = {"billing": 12111, "crm": 12112, "erp": 12113, "revrec": 12114}
 
 
@@ -26,7 +34,8 @@ class UpOptions:
     start_at: str = DEFAULT_START
     host: str = "127.0.0.1"
     ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
-    tls: set[str] = field(default_factory=set)
+    # simple-salesforce builds https URLs only, so the CRM is served over TLS by default.
+    tls: set[str] = field(default_factory=lambda: {"crm"})
     systems: list[str] = field(default_factory=lambda: list(SYSTEMS))
     webhook_time_scale: float = 1.0
     validate_responses: bool = True
@@ -69,7 +78,7 @@ def build_stack(options: UpOptions) -> Stack:
     world = World(options.seed, options.start_at, webhook_time_scale=options.webhook_time_scale)
     sims = {name: SYSTEMS[name](world) for name in options.systems}
     ca = None
-    if options.tls:
+    if options.tls & set(sims):
         directory = options.ca_dir or Path(tempfile.mkdtemp(prefix="finsim-ca-"))
         ca = LocalCA.create(directory)
     sites = [

@@ -63,6 +63,8 @@ class Call:
     body: dict[str, Any]
     headers: Headers
     request_id: str
+    method: str = "GET"
+    base_url: str = ""  # scheme://host:port the client used, for absolute links
 
 
 Reply = tuple[Any, int] | tuple[Any, int, dict[str, str]]
@@ -110,13 +112,17 @@ class EdgeMiddleware(_SimMiddleware):
             return
         sim = self.sim
         scope["extensions"] = dict(scope.get("extensions") or {})
-        request_id = f"req_{sim.world.ids.token('request')}"
+        request_id = f"req_{sim.request_ids.token('request')}"
         query = scope.get("query_string", b"").decode("latin-1")
         entry = sim.journal.open(
-            request_id, scope["method"], scope["path"], query, sim.world.clock.now()
+            request_id,
+            scope["method"],
+            scope["path"],
+            query,
+            sim.world.clock.now(),
+            control=scope["path"].startswith(CONTROL_PREFIX),
         )
         scope["extensions"]["sim"] = RequestContext(sim, request_id, entry)
-        extra = {"Request-Id": request_id, **sim.response_headers()}
         started = time.perf_counter()
         response_started = False
 
@@ -125,6 +131,8 @@ class EdgeMiddleware(_SimMiddleware):
             if message["type"] == "http.response.start":
                 response_started = True
                 entry.status = message["status"]
+                # Asked as the response leaves, so limits count this request too.
+                extra = {"Request-Id": request_id, **sim.response_headers()}
                 message["headers"] = [
                     *message.get("headers", []),
                     *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()),
@@ -152,7 +160,7 @@ class EdgeMiddleware(_SimMiddleware):
             error = (
                 sim.not_found_error(scope["method"], scope["path"])
                 if exc.status_code == 404
-                else SimError(exc.status_code, "method_not_allowed", str(exc.detail))
+                else sim.method_not_allowed_error(scope["method"], scope["path"])
             )
         except Exception:
             log.exception("%s simulator failed on %s %s", sim.name, scope["method"], scope["path"])
@@ -254,7 +262,9 @@ def _check_size(scope: Scope, headers: Headers, sim: Simulator) -> None:
     length = headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > sim.max_body_bytes:
         raise RequestViolation(
-            "too_large", f"request body is larger than {sim.max_body_bytes} bytes"
+            "too_large",
+            f"request body is larger than {sim.max_body_bytes} bytes",
+            location="body",
         )
 
 
@@ -327,6 +337,8 @@ class Dispatch:
             ctx.body if isinstance(ctx.body, dict) else {},
             headers,
             ctx.request_id,
+            scope["method"],
+            _base_url(scope, headers),
         )
         handler = self.handlers[op]
         key = None
@@ -389,6 +401,14 @@ class Dispatch:
         return status, headers, orjson.dumps(payload)
 
 
+def _base_url(scope: Scope, headers: Headers) -> str:
+    host = headers.get("host")
+    if host is None and scope.get("server"):
+        server_host, port = scope["server"]
+        host = f"{server_host}:{port}"
+    return f"{scope.get('scheme', 'http')}://{host or 'localhost'}"
+
+
 def handler_table(
     *providers: Any, specs: list[dict[str, Any]]
 ) -> dict[str, Callable[[Call], Reply]]:
@@ -422,7 +442,10 @@ def load_spec(path: Any) -> dict[str, Any]:
     import yaml
 
     with open(path, encoding="utf-8") as handle:
-        spec: dict[str, Any] = yaml.safe_load(handle)
+        loaded = yaml.safe_load(handle)
+    # YAML aliases share objects, and connexion merges path-level parameters into operations
+    # in place: a round trip through JSON gives every operation lists of its own.
+    spec: dict[str, Any] = orjson.loads(orjson.dumps(loaded, option=orjson.OPT_NON_STR_KEYS))
     return spec
 
 

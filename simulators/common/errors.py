@@ -62,8 +62,9 @@ def render_stripe(err: SimError) -> Rendered:
 def render_salesforce(err: SimError) -> Rendered:
     """Salesforce: a JSON array ``[{"message", "errorCode", "fields"}]``."""
     item: dict[str, Any] = {"message": err.message, "errorCode": err.code}
-    if err.param:
-        item["fields"] = [err.param]
+    fields = err.extra.get("fields") or ([err.param] if err.param else [])
+    if fields:
+        item["fields"] = list(fields)
     return _json(err.status, [item], err.headers, "application/json")
 
 

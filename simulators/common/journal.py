@@ -28,6 +28,7 @@ class JournalEntry:
     faults: list[str] = field(default_factory=list)
     replayed: bool = False
     actor: str = "integration"  # or "harness": requests the harness made as the vendor's users
+    control: bool = False  # a /_sim control-plane call
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -47,21 +48,33 @@ class Journal:
         self.in_flight = 0
 
     def open(
-        self, request_id: str, method: str, path: str, query: str, sim_at: int
+        self,
+        request_id: str,
+        method: str,
+        path: str,
+        query: str,
+        sim_at: int,
+        *,
+        control: bool = False,
     ) -> JournalEntry:
-        self.in_flight += 1
-        if self._activity is not None:
-            self._activity.begin()
         entry = JournalEntry(
             next(self._seq), request_id, self.system, method, path, query, None, sim_at
         )
+        entry.control = control
+        # Control-plane calls (a runner waiting on /_sim/webhooks/drain) are neither vendor
+        # load for concurrency caps nor activity that keeps a world from settling.
+        if not control:
+            self.in_flight += 1
+            if self._activity is not None:
+                self._activity.begin()
         return entry
 
     def close(self, entry: JournalEntry) -> None:
-        self.in_flight -= 1
         self.total += 1
-        if self._activity is not None:
-            self._activity.end()
+        if not entry.control:
+            self.in_flight -= 1
+            if self._activity is not None:
+                self._activity.end()
         self._entries.append(entry)
 
     def entries(

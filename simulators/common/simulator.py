@@ -10,6 +10,7 @@ from starlette.datastructures import Headers
 from simulators.common.errors import Rendered, SimError, render_problem
 from simulators.common.faults import FaultRule
 from simulators.common.idempotency import IdempotencyCache
+from simulators.common.ids import IdFactory
 from simulators.common.journal import Journal
 from simulators.common.webhooks import Endpoint, hmac_signature
 from simulators.common.world import World
@@ -20,11 +21,15 @@ CONTRACTS = Path(__file__).resolve().parents[2] / "contracts" / "openapi"
 class RequestViolation(Exception):
     """A request that breaks the contract; ``problem`` is unknown, missing, invalid or malformed."""
 
-    def __init__(self, problem: str, message: str, param: str | None = None) -> None:
+    def __init__(
+        self, problem: str, message: str, param: str | None = None, location: str | None = None
+    ) -> None:
         super().__init__(message)
         self.problem = problem
         self.message = message
         self.param = param
+        # query, path, header or body: an unknown query parameter is not an unknown field.
+        self.location = location
 
 
 class Simulator:
@@ -41,6 +46,8 @@ class Simulator:
     def __init__(self, world: World) -> None:
         self.world = world
         self.journal = Journal(self.name, activity=world.activity)
+        # Request ids are deterministic but not world state: serving a GET changes no snapshot.
+        self.request_ids = IdFactory(world.seed)
         self.idempotency = IdempotencyCache()
         self.handlers: Any = None
         # Endpoints registered through the control plane (billing uses its own Stripe objects).
@@ -99,7 +106,19 @@ class Simulator:
 
     # errors in the vendor's words --------------------------------------------------------
     def violation_error(self, violation: RequestViolation) -> SimError:
-        return SimError(400, violation.problem, violation.message, violation.param)
+        if violation.problem == "too_large":
+            return SimError(413, "request_too_large", violation.message)
+        code = {
+            "unknown": "parameter_unknown",
+            "missing": "parameter_missing",
+            "malformed": "malformed_body"
+            if violation.location == "body"
+            else "malformed_parameter",
+        }.get(violation.problem, "parameter_invalid")
+        return SimError(400, code, violation.message, violation.param)
+
+    def method_not_allowed_error(self, method: str, path: str) -> SimError:
+        return SimError(405, "method_not_allowed", f"{method} is not allowed on {path}.")
 
     def not_found_error(self, method: str, path: str) -> SimError:
         return SimError(404, "not_found", f"Unrecognized request URL ({method}: {path}).")

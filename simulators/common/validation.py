@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from typing import Any, ClassVar
 
 import orjson
@@ -90,6 +91,16 @@ def _int64_only(value: Any, path: list[Any]) -> None:
             _int64_only(item, [*path, index])
 
 
+@contextlib.contextmanager
+def _located(location: str) -> Iterator[None]:
+    """Say where in the request a violation was found (query, path, header, body)."""
+    try:
+        yield
+    except RequestViolation as violation:
+        violation.location = violation.location or location
+        raise
+
+
 def check(validator: Any, value: Any, prefix: Iterable[Any] = ()) -> None:
     _int64_only(value, list(prefix))
     if not validator.is_valid(value):
@@ -142,6 +153,17 @@ class ParameterValidator:
         self.plan = plan
 
     def validate(self, scope: Scope) -> None:
+        with _located("query"):
+            values = self._query(scope)
+        with _located("path"):
+            path_params = scope.get("path_params", {})
+            for name, schema, validator in self.plan.path:
+                check(validator, coerce(path_params.get(name, ""), schema, param=name), [name])
+        with _located("header"):
+            self._headers(scope)
+        scope["extensions"]["sim"].query = values
+
+    def _query(self, scope: Scope) -> dict[str, Any]:
         plan = self.plan
         raw = scope.get("query_string", b"")
         try:
@@ -166,10 +188,10 @@ class ParameterValidator:
             for name in query:
                 if name not in plan.names and name not in self.ignored:
                     raise RequestViolation("unknown", f"unknown parameter {name}", name)
-        path_params = scope.get("path_params", {})
-        for name, schema, validator in plan.path:
-            value = coerce(path_params.get(name, ""), schema, param=name)
-            check(validator, value, [name])
+        return values
+
+    def _headers(self, scope: Scope) -> None:
+        plan = self.plan
         if plan.header:
             headers = {
                 k.decode("latin-1").lower(): v.decode("latin-1")
@@ -181,7 +203,6 @@ class ParameterValidator:
                         raise RequestViolation("missing", f"missing required header {name}", name)
                     continue
                 check(validator, coerce(headers[name], schema, param=name), [name])
-        scope["extensions"]["sim"].query = values
 
 
 class BodyValidator(AbstractRequestBodyValidator):  # type: ignore[misc]
@@ -214,11 +235,14 @@ class BodyValidator(AbstractRequestBodyValidator):  # type: ignore[misc]
             size += len(message.get("body", b""))
             if size > self.max_bytes:
                 raise RequestViolation(
-                    "too_large", f"request body is larger than {self.max_bytes} bytes"
+                    "too_large",
+                    f"request body is larger than {self.max_bytes} bytes",
+                    location="body",
                 )
             more = message.get("more_body", False)
         raw = b"".join(m.get("body", b"") for m in messages)
-        body = self._decode(raw)
+        with _located("body"):
+            body = self._decode(raw)
         scope["extensions"]["sim"].body = body
         return self._insert_messages(receive, messages=messages), scope
 
