@@ -32,7 +32,7 @@ class IdFactory:
     def token(self, namespace: str, width: int = 14) -> str:
         """Next opaque token for a namespace: hashed so ids do not reveal creation order."""
         n = self.counter(namespace)
-        digest = hashlib.blake2b(f"{self._seed}:{namespace}:{n}".encode(), digest_size=16)
+        digest = hashlib.blake2b(f"{self._seed}:{namespace}:{n}".encode(), digest_size=32)
         return _base62(int.from_bytes(digest.digest(), "big"), width)
 
     def next(self, prefix: str, width: int = 14) -> str:

@@ -619,6 +619,14 @@ class RevrecBackend:
             )
         return rows
 
+    def checked_period(self, period: str) -> str:
+        """A period name from a request, refused with a 400 when it names no usable month."""
+        try:
+            parse_period(period)
+        except ValueError as exc:
+            raise errors.unprocessable("parameter_invalid", str(exc), "period") from None
+        return period
+
     def close_period(self, entity_id: str, period: str) -> PeriodClose:
         entity = self.entity(entity_id)
         month = parse_period(period)

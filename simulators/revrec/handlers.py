@@ -114,12 +114,13 @@ class RevrecHandlers:
     # periods ---------------------------------------------------------------------------
     def close_period(self, call: Call) -> Reply:
         entity = self.b.entity(call.path["entity"])
-        close = self.b.close_period(entity.id, call.path["period"])
+        close = self.b.close_period(entity.id, self.b.checked_period(call.path["period"]))
         return render.period(self.b, entity, parse_period(close.period)), 200
 
     def retrieve_period(self, call: Call) -> Reply:
         entity = self.b.entity(call.path["entity"])
-        return render.period(self.b, entity, parse_period(call.path["period"])), 200
+        month = parse_period(self.b.checked_period(call.path["period"]))
+        return render.period(self.b, entity, month), 200
 
     # reports and events ----------------------------------------------------------------
     def retrieve_balances_report(self, call: Call) -> Reply:

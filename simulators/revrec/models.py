@@ -49,6 +49,10 @@ def parse_period(name: str) -> int:
         raise ValueError(f"not a period (YYYY-MM): {name!r}")
     if not 1 <= int(month) <= 12:
         raise ValueError(f"not a period (YYYY-MM): {name!r}")
+    # Unix time and the calendar module bound what a period can be: 1970-01 up to 9998-12,
+    # so the month after it still has a start instant.
+    if not 1970 <= int(year) <= 9998:
+        raise ValueError(f"periods run from 1970-01 to 9998-12, not {name!r}")
     return int(year) * 12 + int(month) - 1
 
 
