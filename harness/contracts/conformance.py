@@ -172,43 +172,6 @@ KNOWN_FAILURES: tuple[KnownFailure, ...] = (
         "percent-encoded) with its own text/plain 400, outside the vendor envelope",
         _parser_rejection,
     ),
-    KnownFailure(
-        frozenset({"unsupported_method"}),
-        frozenset(),
-        "kernel app.py EdgeMiddleware: the 405 for an undeclared method has no Allow header",
-        _no_allow_header,
-    ),
-    KnownFailure(
-        SERVER_ERROR_CHECKS,
-        frozenset({"POST /_sim/snapshot"}),
-        "kernel world.py World.restore: a schema-valid snapshot with odd ids/faults/systems "
-        "raises outside (KeyError, TypeError, ValueError) after half-restoring the world",
-        _server_error,
-    ),
-    KnownFailure(
-        SERVER_ERROR_CHECKS,
-        frozenset({"POST /_sim/clock/advance"}),
-        "kernel clock.py: a duration past year 9999 raises a plain ValueError (add_months) "
-        "and control.py sim_advance_clock catches only ClockError",
-        _advance_past_year_9999,
-    ),
-    KnownFailure(
-        SERVER_ERROR_CHECKS,
-        frozenset(),
-        "kernel clock.py: SimClock.set/restore accept instants past year 9999 (advance by "
-        "seconds, an ISO instant with an offset, a restore), then iso() fails in every reply",
-        _clock_out_of_range,
-    ),
-    KnownFailure(
-        frozenset({"ensure_resource_availability"}),
-        # The check names the creating call; the failing request is the DELETE.
-        frozenset(
-            {"POST /_sim/webhooks/endpoints", "DELETE /_sim/webhooks/endpoints/{endpoint_id}"}
-        ),
-        "kernel control.py sim_remove_webhook_endpoint pops Simulator.endpoints only, but "
-        "billing registers control-plane receivers as Stripe webhook endpoints",
-        _not_found,
-    ),
 )
 
 

@@ -187,6 +187,13 @@ class BillingSimulator(Simulator):
                 record.secret = secret
         return next(e for e in self.webhook_endpoints() if e.id == record.id)
 
+    def unregister_webhook(self, endpoint_id: str) -> bool:
+        record = self.store.webhook_endpoints.get(endpoint_id)
+        if record is not None and not record.deleted:
+            record.deleted = True
+            return True
+        return super().unregister_webhook(endpoint_id)
+
     def sign_webhook(self, endpoint: Endpoint, payload: bytes, timestamp: int) -> dict[str, str]:
         signature = hmac_signature(endpoint.secret, payload, timestamp)
         return {

@@ -106,6 +106,22 @@ class _SimMiddleware:
 class EdgeMiddleware(_SimMiddleware):
     """Outermost: request id, journal, and every error rendered in the vendor's envelope."""
 
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        sim: Simulator,
+        methods: list[tuple[re.Pattern[str], list[str]]] | None = None,
+    ) -> None:
+        super().__init__(app, sim=sim)
+        self._methods = methods or []
+
+    def allowed(self, path: str) -> list[str]:
+        for pattern, methods in self._methods:
+            if pattern.fullmatch(path):
+                return methods
+        return []
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -157,11 +173,15 @@ class EdgeMiddleware(_SimMiddleware):
             entry.violations.append(f"{exc.title}: {exc.detail}")
             error = SimError(exc.status or 400, "invalid_request", str(exc.detail or exc.title))
         except HTTPException as exc:
-            error = (
-                sim.not_found_error(scope["method"], scope["path"])
-                if exc.status_code == 404
-                else sim.method_not_allowed_error(scope["method"], scope["path"])
-            )
+            if exc.status_code == 404:
+                error = sim.not_found_error(scope["method"], scope["path"])
+            else:
+                error = sim.method_not_allowed_error(scope["method"], scope["path"])
+                # RFC 9110: a 405 names the methods the resource does allow (all of them:
+                # the router only knows the one route it matched).
+                allowed = self.allowed(scope["path"])
+                if allowed:
+                    error.headers = {**error.headers, "Allow": ", ".join(allowed)}
         except Exception:
             log.exception("%s simulator failed on %s %s", sim.name, scope["method"], scope["path"])
             error = sim.internal_error()
@@ -429,6 +449,21 @@ def handler_table(
     return table
 
 
+def path_methods(spec: dict[str, Any]) -> list[tuple[re.Pattern[str], list[str]]]:
+    """Each path template as a pattern, with the methods the contract declares on it."""
+    found = []
+    for template, item in spec.get("paths", {}).items():
+        verbs = sorted(m.upper() for m in item if m in _METHODS)
+        pattern = re.compile(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)))
+        found.append((pattern, verbs))
+    # Literal segments before parameters: /v1/invoices/create_preview wins over {invoice}.
+    found.sort(key=lambda p: p[0].pattern.count("[^/]+"))
+    return found
+
+
+_METHODS = {"get", "post", "put", "patch", "delete", "head", "options"}
+
+
 def operation_ids(spec: dict[str, Any]) -> list[str]:
     ops = []
     for item in spec.get("paths", {}).values():
@@ -457,8 +492,9 @@ def build_app(sim: Simulator, *, validate_responses: bool = True) -> ASGIApp:
     control_spec = load_spec(CONTRACTS / "control.yaml")
     table = handler_table(sim.handlers, specs=[vendor_spec])
     table.update(handler_table(ControlHandlers(sim), specs=[control_spec]))
+    methods = path_methods(vendor_spec) + path_methods(control_spec)
     middlewares: list[Any] = [
-        functools.partial(EdgeMiddleware, sim=sim),
+        functools.partial(EdgeMiddleware, sim=sim, methods=methods),
         RoutingMiddleware,
         functools.partial(FaultMiddleware, sim=sim),
         RequestValidationMiddleware,

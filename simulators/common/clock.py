@@ -9,6 +9,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 Listener = Callable[[int, int], None]
+# ISO-8601 text (and Python's datetime) stops at the end of year 9999.
+LATEST = 253402300799
 
 
 class ClockError(ValueError):
@@ -20,6 +22,7 @@ def parse_instant(value: str | int | datetime) -> int:
     if isinstance(value, bool):
         raise ClockError(f"not an instant: {value!r}")
     if isinstance(value, int):
+        _in_range(value)
         return value
     if isinstance(value, str):
         text = value.strip()
@@ -31,7 +34,9 @@ def parse_instant(value: str | int | datetime) -> int:
             raise ClockError(f"not an ISO-8601 instant: {value!r}") from exc
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return int(value.timestamp())
+    at = int(value.timestamp())
+    _in_range(at)
+    return at
 
 
 def iso(at: int) -> str:
@@ -60,6 +65,7 @@ class SimClock:
         return self.set(self._now + seconds)
 
     def set(self, at: int) -> int:
+        _in_range(at)
         with self._lock:
             if at < self._now:
                 raise ClockError(
@@ -73,7 +79,13 @@ class SimClock:
 
     def restore(self, at: int) -> None:
         """Set the time without notifying listeners (snapshot restore only)."""
+        _in_range(at)
         self._now = at
+
+
+def _in_range(at: int) -> None:
+    if not 0 <= at <= LATEST:
+        raise ClockError(f"instants run from 1970-01-01 to 9999-12-31 (got {at})")
 
 
 def add_months(at: int, months: int) -> int:
@@ -97,7 +109,10 @@ def after_duration(at: int, duration: str) -> int:
     if not match or duration.strip().upper() in ("P", "PT"):
         raise ClockError(f"not an ISO-8601 duration: {duration!r} (try P14D, PT1H, P1M)")
     part = {k: int(v) if v else 0 for k, v in match.groupdict().items()}
-    moved = add_months(at, part["years"] * 12 + part["months"])
+    try:
+        moved = add_months(at, part["years"] * 12 + part["months"])
+    except (ValueError, OverflowError):
+        raise ClockError(f"{duration} after {iso(at)} is past 9999-12-31") from None
     return moved + (
         part["weeks"] * 7 * 86400
         + part["days"] * 86400

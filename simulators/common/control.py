@@ -119,7 +119,7 @@ class ControlHandlers:
         return endpoint.as_json(), 201
 
     def sim_remove_webhook_endpoint(self, call: Call) -> Reply:
-        if self.sim.endpoints.pop(call.path["endpoint_id"], None) is None:
+        if not self.sim.unregister_webhook(call.path["endpoint_id"]):
             raise SimError(404, "not_found", f"no endpoint {call.path['endpoint_id']!r}")
         return {"removed": 1}, 200
 

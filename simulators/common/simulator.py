@@ -99,6 +99,9 @@ class Simulator:
         self.endpoints[endpoint.id] = endpoint
         return endpoint
 
+    def unregister_webhook(self, endpoint_id: str) -> bool:
+        return self.endpoints.pop(endpoint_id, None) is not None
+
     def sign_webhook(self, endpoint: Endpoint, payload: bytes, timestamp: int) -> dict[str, str]:
         """Headers that let the receiver verify a delivery (``timestamp`` is wall-clock unix s)."""
         signature = hmac_signature(endpoint.secret, payload, timestamp)

@@ -78,12 +78,21 @@ class World:
             }
 
     def restore(self, data: dict[str, Any]) -> None:
+        """All or nothing: a snapshot that fails part-way leaves the world as it was."""
         with self.lock:
-            self.clock.restore(int(data["now"]))
-            self.ids.restore(data["ids"])
-            self.faults.restore(data["faults"])
-            if "webhooks" in data:
-                self.dispatcher.restore(data["webhooks"])
-            for name, state in data["systems"].items():
-                if name in self.systems:
-                    self.systems[name].restore(state)
+            before = self.snapshot()
+            try:
+                self._restore(data)
+            except Exception as exc:
+                self._restore(before)
+                raise ValueError(f"not a snapshot of this world: {exc!r}") from exc
+
+    def _restore(self, data: dict[str, Any]) -> None:
+        self.clock.restore(int(data["now"]))
+        self.ids.restore(data["ids"])
+        self.faults.restore(data["faults"])
+        if "webhooks" in data:
+            self.dispatcher.restore(data["webhooks"])
+        for name, state in data["systems"].items():
+            if name in self.systems:
+                self.systems[name].restore(state)

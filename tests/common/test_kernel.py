@@ -344,3 +344,31 @@ async def test_the_harness_acting_as_a_user_is_exempt_from_faults(billing: InPro
         "harness",
         "integration",
     ]
+
+
+async def test_405_lists_every_method_the_contract_allows(billing: InProcess) -> None:
+    r = await billing.client.request("PUT", "/v1/customers/cus_x", headers=billing.auth)
+    assert r.status_code == 405
+    assert r.headers["allow"] == "DELETE, GET, POST"
+    assert r.json()["error"]["type"] == "invalid_request_error"
+
+
+async def test_the_clock_stops_at_the_end_of_year_9999(billing: InProcess) -> None:
+    r = await billing.client.post(
+        "/_sim/clock/set", json={"to": "9999-12-31T23:59:59Z"}, headers=billing.control
+    )
+    assert r.status_code == 200
+    for body in ({"seconds": 1}, {"duration": "P1M"}):
+        r = await billing.client.post("/_sim/clock/advance", json=body, headers=billing.control)
+        assert r.status_code == 400, body
+    assert (await billing.client.get("/_sim/clock", headers=billing.control)).status_code == 200
+
+
+async def test_a_broken_snapshot_changes_nothing(billing: InProcess) -> None:
+    await create_customer(billing, name="Kept")
+    good = (await billing.client.get("/_sim/snapshot", headers=billing.control)).json()
+    broken = {**good, "now": good["now"] + 3600, "ids": ["not", "a", "mapping"]}
+    r = await billing.client.post("/_sim/snapshot", json=broken, headers=billing.control)
+    assert r.status_code == 400
+    after = (await billing.client.get("/_sim/snapshot", headers=billing.control)).json()
+    assert after == good
