@@ -17,6 +17,7 @@ console = Console()
 CONTRACT_COMMANDS = (
     "harness.contracts.conformance",  # harness contracts test
     "harness.contracts.diff_cli",  # harness contracts diff
+    "harness.contracts.usage",  # harness contracts usage
 )
 
 

@@ -29,6 +29,8 @@ class JournalEntry:
     replayed: bool = False
     actor: str = "integration"  # or "harness": requests the harness made as the vendor's users
     control: bool = False  # a /_sim control-plane call
+    fields: list[str] = field(default_factory=list)  # body fields sent, as contract paths
+    parameters: list[str] = field(default_factory=list)  # declared query parameters sent
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -91,6 +91,43 @@ def _int64_only(value: Any, path: list[Any]) -> None:
             _int64_only(item, [*path, index])
 
 
+def field_paths(value: Any, schema: Any, prefix: str = "") -> set[str]:
+    """Dotted paths of every field in ``value``, named as the contract names them: ``[]`` for
+    array items, ``*`` for the values of a free-form map (``items[].price``, ``metadata.*``)."""
+    schema = _branch_for(value, schema)
+    found: set[str] = set()
+    if isinstance(value, dict):
+        properties = schema.get("properties", {})
+        extra = schema.get("additionalProperties")
+        for key, item in value.items():
+            if key in properties:
+                name, sub = key, properties[key]
+            elif isinstance(extra, dict):
+                name, sub = "*", extra
+            else:
+                name, sub = key, {}
+            path = f"{prefix}.{name}" if prefix else name
+            found.add(path)
+            found |= field_paths(item, sub, path)
+    elif isinstance(value, list):
+        for item in value:
+            found |= field_paths(item, schema.get("items", {}), f"{prefix}[]")
+    return found
+
+
+def _branch_for(value: Any, schema: Any) -> dict[str, Any]:
+    if not isinstance(schema, dict):
+        return {}
+    for keyword in ("anyOf", "oneOf"):
+        for branch in schema.get(keyword) or []:
+            kind = branch.get("type") if isinstance(branch, dict) else None
+            if (kind == "object" and isinstance(value, dict)) or (
+                kind == "array" and isinstance(value, list)
+            ):
+                return dict(branch)
+    return schema
+
+
 @contextlib.contextmanager
 def _located(location: str) -> Iterator[None]:
     """Say where in the request a violation was found (query, path, header, body)."""
@@ -165,6 +202,7 @@ class ParameterValidator:
 
     def _query(self, scope: Scope) -> dict[str, Any]:
         plan = self.plan
+        sent: list[str] = scope["extensions"]["sim"].entry.parameters
         raw = scope.get("query_string", b"")
         try:
             query = decode_form(raw) if raw else {}
@@ -184,6 +222,7 @@ class ParameterValidator:
             value = coerce(raw_value, schema, param=name)
             check(validator, value, [name])
             values[name] = value
+            sent.append(name)
         if self.strict:
             for name in query:
                 if name not in plan.names and name not in self.ignored:
@@ -243,7 +282,10 @@ class BodyValidator(AbstractRequestBodyValidator):  # type: ignore[misc]
         raw = b"".join(m.get("body", b"") for m in messages)
         with _located("body"):
             body = self._decode(raw)
-        scope["extensions"]["sim"].body = body
+        ctx = scope["extensions"]["sim"]
+        ctx.body = body
+        # What the client sent, by contract field: the consumer view of `contracts usage`.
+        ctx.entry.fields = sorted(field_paths(body, self._schema))
         return self._insert_messages(receive, messages=messages), scope
 
     def _decode(self, raw: bytes) -> Any:
