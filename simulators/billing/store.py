@@ -24,6 +24,7 @@ from simulators.billing.models import (
     TestClock,
     WebhookEndpointRecord,
 )
+from simulators.common.tables import dump_tables, load_tables
 
 T = TypeVar("T")
 
@@ -72,20 +73,14 @@ class BillingStore:
         return table
 
     def snapshot(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            name: [dataclasses.asdict(row) for row in self.table(name).values()] for name in TABLES
-        }
+        data = dump_tables(self, TABLES)
         data["events"] = [dataclasses.asdict(e) for e in self.events]
         data["meter_events"] = [dataclasses.asdict(m) for m in self.meter_events]
         return data
 
     def restore(self, data: dict[str, Any]) -> None:
         self.reset()
-        for name, cls in TABLES.items():
-            table = self.table(name)
-            for row in data.get(name, []):
-                record = _build(cls, row)
-                table[record.id] = record
+        load_tables(self, TABLES, data, _build)
         self.events = [Event(**e) for e in data.get("events", [])]
         self.events_by_id = {e.id: e for e in self.events}
         self.meter_events = [MeterEvent(**m) for m in data.get("meter_events", [])]

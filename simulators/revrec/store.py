@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from simulators.common.tables import dump_tables, load_tables
 from simulators.revrec.models import (
     BillingEntry,
     BillingEvent,
@@ -58,20 +59,14 @@ class RevrecStore:
         return table
 
     def snapshot(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            name: [dataclasses.asdict(row) for row in self.table(name).values()] for name in TABLES
-        }
+        data = dump_tables(self, TABLES)
         data["events"] = [dataclasses.asdict(e) for e in self.events]
         data["seq"] = self.seq
         return data
 
     def restore(self, data: dict[str, Any]) -> None:
         self.reset()
-        for name, cls in TABLES.items():
-            table = self.table(name)
-            for row in data.get(name, []):
-                record = _build(cls, row)
-                table[record.id] = record
+        load_tables(self, TABLES, data, _build)
         self.events = [Event(**e) for e in data.get("events", [])]
         self.seq = int(data.get("seq", 0))
         self.contract_by_external_id = {c.external_id: c.id for c in self.contracts.values()}
