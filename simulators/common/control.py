@@ -141,6 +141,11 @@ class ControlHandlers:
         drained = await self.world.dispatcher.wait_drained(timeout)
         return {"drained": drained, "pending": self.world.dispatcher.pending()}, 200
 
+    def sim_set_period(self, call: Call) -> Reply:
+        entity, period = call.path["entity"], call.path["period"]
+        state = self.sim.set_period(entity, period, call.body["state"])
+        return {"system": self.sim.name, "entity": entity, "period": period, "state": state}, 200
+
     def sim_journal(self, call: Call) -> Reply:
         q = call.query
         entries = self.sim.journal.entries(

@@ -107,6 +107,11 @@ class Simulator:
         signature = hmac_signature(endpoint.secret, payload, timestamp)
         return {"X-Sim-Signature": f"t={timestamp},v1={signature}"}
 
+    # periods ---------------------------------------------------------------------------
+    def set_period(self, entity: str, period: str, state: str) -> str:
+        """Open, lock or close a period (``YYYY-MM``) of an entity; the state it ends in."""
+        raise SimError(404, "not_supported", f"the {self.name} simulator has no periods")
+
     # errors in the vendor's words --------------------------------------------------------
     def violation_error(self, violation: RequestViolation) -> SimError:
         if violation.problem == "too_large":

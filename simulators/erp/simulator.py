@@ -74,6 +74,18 @@ class ErpSimulator(Simulator):
         self.backend.load_seed()
         self.handlers = ErpHandlers(self.backend, self.store, self.role)
 
+    def set_period(self, entity: str, period: str, state: str) -> str:
+        """Period control for the harness, with the administrator's rights (no token needed)."""
+        self.backend.ensure_periods()
+        record = self.backend.find("accountingPeriod", f"eid:{entity}-{period}")
+        change = {
+            "open": {"closed": False, "allLocked": False, "arLocked": False},
+            "locked": {"allLocked": True},
+            "closed": {"closed": True},
+        }[state]
+        self.backend.update_period(record, change, ADMINISTRATOR)
+        return "closed" if record.closed else "locked" if record.all_locked else "open"
+
     def render(self, error: SimError) -> Rendered:
         if error.code == "method_not_allowed":
             error = SimError(

@@ -51,6 +51,20 @@ class RevrecSimulator(Simulator):
         self.world.dispatcher.publish(self.name, event.id, event.type, payload)
 
     # identity ----------------------------------------------------------------------------
+    def set_period(self, entity: str, period: str, state: str) -> str:
+        """Revenue periods only close (closed periods are never restated)."""
+        if state != "closed":
+            raise SimError(
+                409,
+                "period_state_unsupported",
+                "revenue periods close and never reopen; locking is not a revrec state",
+                "state",
+            )
+        self.backend.close_period(
+            self.backend.entity(entity).id, self.backend.checked_period(period)
+        )
+        return "closed"
+
     def credentials(self) -> dict[str, str]:
         return {"token": self.token}
 
