@@ -104,6 +104,32 @@ class Harness(NamedTuple):
         return store
 
 
+def monthly_price(
+    client: stripe.StripeClient, name: str, unit_amount: int, currency: str = "usd"
+) -> Any:
+    """A new product with one licensed monthly price; the price."""
+    product = client.v1.products.create(params={"name": name})
+    return client.v1.prices.create(
+        params={
+            "product": product.id,
+            "currency": currency,
+            "unit_amount": unit_amount,
+            "recurring": {"interval": "month"},
+        }
+    )
+
+
+def paying_customer(client: stripe.StripeClient, **extra: Any) -> Any:
+    """A customer whose default payment method is Stripe's always-succeeding test card."""
+    return client.v1.customers.create(
+        params={
+            "payment_method": "pm_card_visa",
+            "invoice_settings": {"default_payment_method": "pm_card_visa"},
+            **extra,
+        }
+    )
+
+
 def sdk_client(api_key: str, base: str, retries: int = 2) -> stripe.StripeClient:
     session = requests.Session()
     session.trust_env = False  # loopback only: never through a proxy from the environment

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import stripe
 
-from tests.billing.conftest import Harness, Receiver
+from tests.billing.conftest import Harness, Receiver, monthly_price, paying_customer
 
 DAY = 86400
 HOUR = 3600
@@ -322,15 +322,7 @@ def test_full_lifecycle_on_a_test_clock(billing: Harness) -> None:
 def test_credit_notes_and_immediate_cancellation(billing: Harness) -> None:
     client = billing.client
     t0 = ts("2026-01-15T00:00:00Z")
-    product = client.v1.products.create(params={"name": "Plan"})
-    price = client.v1.prices.create(
-        params={
-            "product": product.id,
-            "currency": "usd",
-            "unit_amount": 1000,
-            "recurring": {"interval": "month"},
-        }
-    )
+    price = monthly_price(client, "Plan", 1000)
 
     # Pre-payment: a send_invoice subscription leaves its first invoice open.
     payer = client.v1.customers.create(params={"email": "ap@example.com"})
@@ -409,12 +401,7 @@ def test_credit_notes_and_immediate_cancellation(billing: Harness) -> None:
     assert too_much.value.code == "credit_note_amount_too_large"
 
     # Cancel immediately with a prorated credit, invoiced now: the credit becomes balance.
-    customer = client.v1.customers.create(
-        params={
-            "payment_method": "pm_card_visa",
-            "invoice_settings": {"default_payment_method": "pm_card_visa"},
-        }
-    )
+    customer = paying_customer(client)
     sub = client.v1.subscriptions.create(
         params={"customer": customer.id, "items": [{"price": price.id, "quantity": 3}]}
     )
@@ -444,22 +431,8 @@ def test_month_end_anchor_clamps_without_drifting(billing: Harness) -> None:
     expected = [ts("2026-02-28T12:00:00Z"), ts("2026-03-31T12:00:00Z"), ts("2026-04-30T12:00:00Z")]
     assert expected == [add_months(t0, n) for n in (1, 2, 3)]
     clock = client.v1.test_helpers.test_clocks.create(params={"frozen_time": t0})
-    product = client.v1.products.create(params={"name": "Monthly"})
-    price = client.v1.prices.create(
-        params={
-            "product": product.id,
-            "currency": "usd",
-            "unit_amount": 1234,
-            "recurring": {"interval": "month"},
-        }
-    )
-    customer = client.v1.customers.create(
-        params={
-            "test_clock": clock.id,
-            "payment_method": "pm_card_visa",
-            "invoice_settings": {"default_payment_method": "pm_card_visa"},
-        }
-    )
+    price = monthly_price(client, "Monthly", 1234)
+    customer = paying_customer(client, test_clock=clock.id)
     sub = client.v1.subscriptions.create(
         params={"customer": customer.id, "items": [{"price": price.id}]}
     )
@@ -489,21 +462,8 @@ def test_month_end_anchor_clamps_without_drifting(billing: Harness) -> None:
 def test_payment_failure_then_recovery(billing: Harness) -> None:
     client = billing.client
     t0 = billing.world.clock.now()
-    product = client.v1.products.create(params={"name": "Plan"})
-    price = client.v1.prices.create(
-        params={
-            "product": product.id,
-            "currency": "usd",
-            "unit_amount": 1500,
-            "recurring": {"interval": "month"},
-        }
-    )
-    customer = client.v1.customers.create(
-        params={
-            "payment_method": "pm_card_visa",
-            "invoice_settings": {"default_payment_method": "pm_card_visa"},
-        }
-    )
+    price = monthly_price(client, "Plan", 1500)
+    customer = paying_customer(client)
     sub = client.v1.subscriptions.create(
         params={"customer": customer.id, "items": [{"price": price.id}]}
     )
@@ -590,21 +550,8 @@ def test_webhook_deliveries_verify_with_the_sdk(billing: Harness, receiver: Rece
     )
     assert everything.secret.startswith("whsec_") and everything.secret != filtered.secret
 
-    product = client.v1.products.create(params={"name": "Hooks"})
-    price = client.v1.prices.create(
-        params={
-            "product": product.id,
-            "currency": "usd",
-            "unit_amount": 700,
-            "recurring": {"interval": "month"},
-        }
-    )
-    customer = client.v1.customers.create(
-        params={
-            "payment_method": "pm_card_visa",
-            "invoice_settings": {"default_payment_method": "pm_card_visa"},
-        }
-    )
+    price = monthly_price(client, "Hooks", 700)
+    customer = paying_customer(client)
     client.v1.subscriptions.create(params={"customer": customer.id, "items": [{"price": price.id}]})
 
     drained = billing.control("POST", "/_sim/webhooks/drain", {"timeout_s": 10})
@@ -760,21 +707,8 @@ def test_faults_are_survived_by_the_sdk_retries(billing: Harness) -> None:
 # --- 7. bad input -------------------------------------------------------------------------
 def test_bad_input_is_a_4xx_and_changes_nothing(billing: Harness) -> None:
     client = billing.client
-    product = client.v1.products.create(params={"name": "Plan"})
-    price = client.v1.prices.create(
-        params={
-            "product": product.id,
-            "currency": "usd",
-            "unit_amount": 1000,
-            "recurring": {"interval": "month"},
-        }
-    )
-    customer = client.v1.customers.create(
-        params={
-            "payment_method": "pm_card_visa",
-            "invoice_settings": {"default_payment_method": "pm_card_visa"},
-        }
-    )
+    price = monthly_price(client, "Plan", 1000)
+    customer = paying_customer(client)
     sub = client.v1.subscriptions.create(
         params={"customer": customer.id, "items": [{"price": price.id, "quantity": 2}]}
     )

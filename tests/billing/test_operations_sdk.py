@@ -7,7 +7,7 @@ from fractions import Fraction
 import pytest
 import stripe
 
-from tests.billing.conftest import Harness
+from tests.billing.conftest import Harness, monthly_price, paying_customer
 
 DAY = 86400
 
@@ -19,28 +19,12 @@ def _half_up(value: Fraction) -> int:
 
 
 def _plan(billing: Harness, unit_amount: int = 1000) -> tuple[str, str]:
-    client = billing.client
-    product = client.v1.products.create(params={"name": "Seat"})
-    price = client.v1.prices.create(
-        params={
-            "product": product.id,
-            "currency": "usd",
-            "unit_amount": unit_amount,
-            "recurring": {"interval": "month"},
-        }
-    )
-    return product.id, price.id
+    price = monthly_price(billing.client, "Seat", unit_amount)
+    return str(price.product), str(price.id)
 
 
 def _paying_customer(billing: Harness, **extra: object) -> str:
-    customer = billing.client.v1.customers.create(
-        params={
-            "payment_method": "pm_card_visa",
-            "invoice_settings": {"default_payment_method": "pm_card_visa"},
-            **extra,
-        }
-    )
-    return str(customer.id)
+    return str(paying_customer(billing.client, **extra).id)
 
 
 def test_pagination_with_cursors_and_sdk_auto_paging(billing: Harness) -> None:
