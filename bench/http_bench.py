@@ -48,9 +48,20 @@ def _wait(url: str, headers: dict[str, str]) -> None:
 def _wrk(url: str, method: str, body: str, headers: dict[str, str]) -> dict[str, float]:
     script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)  # noqa: SIM115
     lines = [f'wrk.method = "{method}"']
-    if body:
-        lines.append(f"wrk.body = {json.dumps(body)}")
     lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]
+    if "{n}" in body:
+        # A counter per request: creates that need unique keys never collide.
+        lines += [
+            f"template = {json.dumps(body)}",
+            "counter = 0",
+            "request = function()",
+            "  counter = counter + 1",
+            '  local body = template:gsub("{n}", tostring(counter))',
+            "  return wrk.format(nil, nil, nil, body)",
+            "end",
+        ]
+    elif body:
+        lines.append(f"wrk.body = {json.dumps(body)}")
     script.write("\n".join(lines))
     script.close()
     out = subprocess.run(
@@ -147,10 +158,11 @@ def main() -> int:
             *_pin(0),
             str(ROOT / ".venv/bin/harness"),
             "up",
-            "--systems",
-            "billing",
-            "--port",
-            "billing=0",
+            *(
+                arg
+                for name in ("billing", "crm", "erp", "revrec")
+                for arg in ("--port", f"{name}=0")
+            ),
             "--ready-json",
             str(ready),
             "--no-response-validation",
@@ -202,10 +214,12 @@ def main() -> int:
             ),
         }
         for name, (method, path, body, headers) in ops.items():
-            results["operations"][name] = _wrk(url + path, method, body, headers)
+            results["operations"][f"billing: {name}"] = _wrk(url + path, method, body, headers)
+        for name, (base, method, path, body, headers) in _other_systems(info).items():
+            results["operations"][name] = _wrk(base + path, method, body, headers)
         _wait(f"http://127.0.0.1:{bare_port}/", {})
         results["bare"] = {
-            "create customer (POST)": _wrk(
+            "billing: create customer (POST)": _wrk(
                 f"http://127.0.0.1:{bare_port}/v1/customers",
                 "POST",
                 "name=Load",
@@ -215,7 +229,7 @@ def main() -> int:
         bare_cus = httpx.post(
             f"http://127.0.0.1:{bare_port}/v1/customers", data={"name": "x"}
         ).json()["id"]
-        results["bare"]["retrieve customer (GET)"] = _wrk(
+        results["bare"]["billing: retrieve customer (GET)"] = _wrk(
             f"http://127.0.0.1:{bare_port}/v1/customers/{bare_cus}", "GET", "", {}
         )
     finally:
@@ -229,25 +243,131 @@ def main() -> int:
     return 0
 
 
+def _other_systems(info: dict[str, Any]) -> dict[str, tuple[str, str, str, str, dict[str, str]]]:
+    """Hot operations of CRM, ERP and revrec, with the same counters and fault layer."""
+    systems = info["systems"]
+    crm, erp, rr = systems["crm"], systems["erp"], systems["revrec"]
+    crm_auth = {
+        "Authorization": f"Bearer {crm['credentials']['session_id']}",
+        "Content-Type": "application/json",
+    }
+    erp_auth = {
+        "Authorization": f"Bearer {erp['credentials']['token']}",
+        "Content-Type": "application/json",
+    }
+    rr_auth = {
+        "Authorization": f"Bearer {rr['credentials']['token']}",
+        "Content-Type": "application/json",
+    }
+    sobjects = "/services/data/v60.0/sobjects"
+    record = "/services/rest/record/v1"
+    with httpx.Client(verify=False, trust_env=False, timeout=10) as c:
+        c.post(f"{crm['url']}{sobjects}/Account", json={"Name": "Seed"}, headers=crm_auth)
+        c.put(f"{rr['url']}/v1/entities/us", json={"functional_currency": "usd"}, headers=rr_auth)
+        contract = c.post(
+            f"{rr['url']}/v1/contracts",
+            headers=rr_auth,
+            json={
+                "external_id": "seed",
+                "customer": "cus_1",
+                "entity": "us",
+                "currency": "usd",
+                "lines": [
+                    {
+                        "external_id": "l1",
+                        "product": "pro",
+                        "pattern": "ratable",
+                        "unit_price_minor": 120000,
+                        "service_start_at": 1767225600,
+                        "service_end_at": 1798761600,
+                    }
+                ],
+            },
+        ).json()
+    contract_id = contract.get("id", "seed")
+    line = (
+        '{"external_id": "l{n}", "product": "pro", "pattern": "ratable", '
+        '"unit_price_minor": 120000, "service_start_at": 1767225600, '
+        '"service_end_at": 1798761600}'
+    )
+    journal = (
+        '{"subsidiary": {"externalId": "US"}, "line": {"items": ['
+        '{"account": {"externalId": "1000"}, "debit": 10.01}, '
+        '{"account": {"externalId": "4000"}, "credit": 10.01}]}}'
+    )
+    return {
+        "crm: create Account (POST)": (
+            crm["url"],
+            "POST",
+            f"{sobjects}/Account",
+            '{"Name": "Load {n}"}',
+            crm_auth,
+        ),
+        "crm: SOQL query (GET)": (
+            crm["url"],
+            "GET",
+            "/services/data/v60.0/query?q=SELECT+Id,Name+FROM+Account+LIMIT+10",
+            "",
+            crm_auth,
+        ),
+        "erp: create customer (POST)": (
+            erp["url"],
+            "POST",
+            f"{record}/customer",
+            '{"companyName": "Load {n}", "subsidiary": {"externalId": "US"}}',
+            erp_auth,
+        ),
+        "erp: journal entry (POST)": (
+            erp["url"],
+            "POST",
+            f"{record}/journalEntry",
+            journal,
+            erp_auth,
+        ),
+        "erp: SuiteQL (POST)": (
+            erp["url"],
+            "POST",
+            "/services/rest/query/v1/suiteql",
+            '{"q": "SELECT id, companyname FROM customer WHERE id < 11"}',
+            {**erp_auth, "Prefer": "transient"},
+        ),
+        "revrec: create contract (POST)": (
+            rr["url"],
+            "POST",
+            "/v1/contracts",
+            '{"external_id": "c{n}", "customer": "cus_1", '
+            '"entity": "us", "currency": "usd", "lines": [' + line + "]}",
+            rr_auth,
+        ),
+        "revrec: schedule (GET)": (
+            rr["url"],
+            "GET",
+            f"/v1/contracts/{contract_id}/schedule",
+            "",
+            rr_auth,
+        ),
+    }
+
+
 def _report(results: dict[str, Any]) -> None:
     print(
-        f"billing simulator, {CONNECTIONS} connections, {DURATION_S} s per operation, "
+        f"simulators on one core, {CONNECTIONS} connections, {DURATION_S} s per operation, "
         "request validation + journal + fault layer on, response validation off"
     )
     print(
-        f"{'operation':34} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'target':>8} "
-        f"{'vs target':>9} {'vs bare':>8}"
+        f"{'operation':40} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>8} {'errors':>6} "
+        f"{'target':>6} {'vs target':>9} {'vs bare':>7}"
     )
     for name, r in results["operations"].items():
         target = TARGET_POST if "POST" in name else TARGET_GET
         bare = results["bare"].get(name)
         ratio_bare = f"{r['rps'] / bare['rps']:.2f}" if bare else "-"
         print(
-            f"{name:34} {r['rps']:8.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {target:8d} "
-            f"{r['rps'] / target:9.2f} {ratio_bare:>8}"
+            f"{name:40} {r['rps']:7.0f} {r['p50_ms']:7.2f} {r['p99_ms']:8.2f} "
+            f"{r['errors']:6.0f} {target:6d} {r['rps'] / target:9.2f} {ratio_bare:>7}"
         )
     for name, r in results["bare"].items():
-        print(f"bare Starlette: {name:26} {r['rps']:8.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f}")
+        print(f"bare Starlette, {name:32} {r['rps']:7.0f} {r['p50_ms']:7.2f} {r['p99_ms']:8.2f}")
 
 
 if __name__ == "__main__":
