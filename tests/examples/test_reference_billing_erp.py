@@ -191,3 +191,33 @@ def test_permanent_errors_are_not_retried_and_amounts_convert_once() -> None:
     assert to_amount(1005, "kwd") == Decimal("1.005")
     assert json_number(to_amount(1001, "usd")) == 10.01
     assert utc_date(1767225599, "finalized_at") == "2025-12-31"
+
+
+def test_kill_minus_nine_mid_queue_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+    with open_session(_config(tmp_path / "inbox.sqlite"), cwd=REPO) as session:
+        client = _stripe(session)
+        erp_url = session.context["erp"]["url"]
+        control = {"X-Sim-Control-Token": session.context["control_token"]}
+        # An ERP outage keeps every acknowledged event waiting in the inbox.
+        outage = httpx.post(
+            f"{erp_url}/_sim/faults",
+            headers=control,
+            trust_env=False,
+            json={"system": "erp", "kind": "outage"},
+        )
+        assert outage.is_success, outage.text
+        invoices = {_subscribe(client, f"Kill{n}", 1000 + n) for n in range(3)}
+        world = session.stack.world
+        assert world.dispatcher.wait_drained_threadsafe(10)  # all acknowledged by the inbox
+        assert session.integration is not None
+        assert session.integration.kill() == -9
+        httpx.delete(f"{erp_url}/_sim/faults", headers=control, trust_env=False)
+        assert (
+            _count(session, "SELECT id FROM transaction WHERE type = 'CustInvc'") == 0
+        )  # none yet
+        session.integration.start()
+        result = session.settle(window_s=0.3, timeout_s=60)
+        assert result.settled, result
+        totals = _erp_invoices(session)  # fails on any duplicate
+        assert set(totals) == invoices
+        assert _count(session, "SELECT id FROM transaction WHERE type = 'CustPymt'") == 3
