@@ -544,17 +544,24 @@ def _enum_values(ctx: Ctx, old: dict[str, Any], new: dict[str, Any]) -> Iterator
             yield from ctx.facet("enum-value-removed", f"enum value(s) removed: {_show(removed)}")
 
 
-@facet_check
-def _format(ctx: Ctx, old: dict[str, Any], new: dict[str, Any]) -> Iterator[Change]:
-    was, now = old.get("format"), new.get("format")
+def _keyword_facet(
+    ctx: Ctx, old: dict[str, Any], new: dict[str, Any], key: str, show: Any = str
+) -> Iterator[Change]:
+    """A keyword added, dropped or changed: rules ``<key>-added|removed|changed``."""
+    was, now = old.get(key), new.get(key)
     if was == now:
         return
     if was is None:
-        yield from ctx.facet("format-added", f"format {now} added")
+        yield from ctx.facet(f"{key}-added", f"{key} {show(now)} added")
     elif now is None:
-        yield from ctx.facet("format-removed", f"format {was} dropped")
+        yield from ctx.facet(f"{key}-removed", f"{key} {show(was)} dropped")
     else:
-        yield from ctx.facet("format-changed", f"format changed from {was} to {now}")
+        yield from ctx.facet(f"{key}-changed", f"{key} changed from {show(was)} to {show(now)}")
+
+
+@facet_check
+def _format(ctx: Ctx, old: dict[str, Any], new: dict[str, Any]) -> Iterator[Change]:
+    yield from _keyword_facet(ctx, old, new, "format")
 
 
 # keyword, its exclusive companion, upper bound?, family stem
@@ -619,15 +626,7 @@ def _bounds(ctx: Ctx, old: dict[str, Any], new: dict[str, Any]) -> Iterator[Chan
 
 @facet_check
 def _pattern(ctx: Ctx, old: dict[str, Any], new: dict[str, Any]) -> Iterator[Change]:
-    was, now = old.get("pattern"), new.get("pattern")
-    if was == now:
-        return
-    if was is None:
-        yield from ctx.facet("pattern-added", f"pattern {now!r} added")
-    elif now is None:
-        yield from ctx.facet("pattern-removed", f"pattern {was!r} dropped")
-    else:
-        yield from ctx.facet("pattern-changed", f"pattern changed from {was!r} to {now!r}")
+    yield from _keyword_facet(ctx, old, new, "pattern", repr)
 
 
 def _is_nullable(schema: dict[str, Any]) -> bool:
