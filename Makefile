@@ -13,16 +13,17 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/harness demo
+	$(VENV)/bin/harness run scenarios --quiet \
+		--junit out/demo/junit.xml --json out/demo/report.json --html out/demo/report.html
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 -q
 
 format: $(STAMP)
-	$(VENV)/bin/ruff format simulators harness tests bench
+	$(VENV)/bin/ruff format simulators harness tests bench examples loadtests
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check simulators harness tests bench
+	$(VENV)/bin/ruff check simulators harness tests bench examples loadtests
 
 types: $(STAMP)
 	$(VENV)/bin/mypy
@@ -31,6 +32,7 @@ check: format lint types test
 
 bench: $(STAMP)
 	$(PY) -m bench.http_bench
+	$(PY) -m bench.invariants_bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

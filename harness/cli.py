@@ -1,4 +1,4 @@
-"""The `harness` command line: serve the simulators, and run the demo."""
+"""The `harness` command line: serve, run scenarios, load-test, check contracts, demo."""
 
 from __future__ import annotations
 
@@ -18,6 +18,12 @@ CONTRACT_COMMANDS = (
     "harness.contracts.conformance",  # harness contracts test
     "harness.contracts.diff_cli",  # harness contracts diff
     "harness.contracts.usage",  # harness contracts usage
+)
+# Top-level commands that register their own parser: `register(subparsers)`.
+COMMANDS = (
+    "harness.run_cli",  # harness run
+    "harness.load",  # harness load
+    "harness.mutants",  # harness mutants
 )
 
 
@@ -103,6 +109,13 @@ def build_parser() -> argparse.ArgumentParser:
     for module in CONTRACT_COMMANDS:
         # Each contract command registers its own parser: `register(subparsers)`.
         importlib.import_module(module).register(contract_commands)
+
+    for module in COMMANDS:
+        try:
+            importlib.import_module(module).register(sub)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
 
     demo = sub.add_parser("demo", help="serve billing and drive a lifecycle with the stripe SDK")
     demo.add_argument("--seed", type=int, default=42)

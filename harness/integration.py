@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -54,7 +55,7 @@ class IntegrationProcess:
             raise IntegrationError("the integration is already running", self.output())
         try:
             self._proc = subprocess.Popen(
-                self.config.command,
+                command_line(self.config.command),
                 cwd=self.cwd,
                 env={**os.environ, **self.env},
                 stdout=subprocess.PIPE,
@@ -165,3 +166,11 @@ class IntegrationProcess:
         if self._reader is not None:
             self._reader.join(timeout=2.0)
         return code
+
+
+def command_line(command: list[str]) -> list[str]:
+    """``python`` (or ``python3``) means the harness's own interpreter, so an integration in
+    the same virtualenv starts without activating it."""
+    if command and command[0] in ("python", "python3"):
+        return [sys.executable, *command[1:]]
+    return command

@@ -15,6 +15,9 @@ from simulators.common.world import DEFAULT_START
 
 Name = str  # a name given by a fixture or an earlier step, used by later steps
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_CUSTOM = re.compile(r"^[A-Za-z][A-Za-z0-9]*(_[A-Za-z0-9]+)*__c$")
+_SOBJECTS = ("Account", "Opportunity", "OpportunityLineItem", "Product2")
+CrmValue = str | int | float | bool
 
 
 class ScenarioError(ValueError):
@@ -36,7 +39,11 @@ class Rate(_Strict):
     base: str = Field(pattern=r"^[a-z]{3}$")
     quote: str = Field(pattern=r"^[a-z]{3}$")
     rate: str = Field(pattern=r"^\d+(\.\d+)?$", description="quote per base, as a decimal")
-    on: str | None = Field(None, description="date the rate applies from (default: start)")
+    effective_on: str | None = Field(
+        None,
+        pattern=r"^\d{4}-\d{2}-\d{2}$",
+        description="YYYY-MM-DD it applies from (default: start)",
+    )
 
 
 class Product(_Strict):
@@ -70,7 +77,21 @@ class Fixtures(_Strict):
     products: list[Product] = Field(default_factory=list)
     prices: list[Price] = Field(default_factory=list)
     customers: list[Customer] = Field(default_factory=list)
-    crm_custom_fields: dict[str, list[str]] = Field(default_factory=dict)
+    crm_custom_fields: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="extra CRM text fields per sObject, e.g. {Opportunity: [Region__c]}",
+    )
+
+    @field_validator("crm_custom_fields")
+    @classmethod
+    def _custom_names(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for sobject, names in value.items():
+            if sobject not in _SOBJECTS:
+                raise ValueError(f"custom fields go on {', '.join(_SOBJECTS)}, not {sobject!r}")
+            bad = [n for n in names if not _CUSTOM.match(n)]
+            if bad:
+                raise ValueError(f"custom field names look like Name__c: {bad}")
+        return value
 
 
 # --- steps -----------------------------------------------------------------------------------
@@ -81,6 +102,9 @@ class Line(_Strict):
 
 class CreateAccount(_Strict):
     customer: Name
+    fields: dict[str, CrmValue] = Field(
+        default_factory=dict, description="custom field values (crm_custom_fields)"
+    )
 
 
 class CreateOpportunity(_Strict):
@@ -89,6 +113,10 @@ class CreateOpportunity(_Strict):
     lines: list[Line] = Field(min_length=1)
     kind: Literal["new", "amendment", "renewal"] = "new"
     amends: Name | None = Field(None, description="the opportunity this one changes")
+    term_months: int = Field(12, ge=1, le=120, description="the contract term (Term_Months__c)")
+    fields: dict[str, CrmValue] = Field(
+        default_factory=dict, description="custom field values (crm_custom_fields)"
+    )
 
 
 class CloseWon(_Strict):

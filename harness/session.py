@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,19 +48,35 @@ class Session:
         self.close()
 
     def close(self) -> None:
-        if self.integration is not None:
-            self.integration.stop()
-        self.server.stop()
+        try:
+            if self.integration is not None:
+                self.integration.stop()
+            self.server.stop()
+        finally:
+            run_dir = self.context.get("run_dir")
+            if run_dir:
+                shutil.rmtree(run_dir, ignore_errors=True)
 
-    def settle(self, window_s: float = 0.2, timeout_s: float = 30.0) -> SettleResult:
+    def settle(
+        self, window_s: float = 0.2, timeout_s: float = 30.0, *, wait_for_integration: bool = True
+    ) -> SettleResult:
         """Wait until outboxes are drained, no request was in flight for ``window_s`` and the
-        idle probe (if declared) agrees — all at once — or until ``timeout_s``."""
+        idle probe (if declared) agrees — all at once — or until ``timeout_s``. With the
+        integration down (``wait_for_integration=False``) its webhooks cannot drain: only the
+        requests in flight are waited for."""
         world = self.stack.world
         started = time.monotonic()
         deadline = started + timeout_s
         idle = False
+        if not wait_for_integration:
+            quiet = world.activity.wait_quiet(window_s, timeout_s)
+            return self._result(quiet, started, False)
         while True:
-            remaining = max(0.0, deadline - time.monotonic())
+            if self.integration is not None and not self.integration.running:
+                # It died: nothing will drain or turn idle; the caller reports the death.
+                return self._result(False, started, False)
+            # In slices, so a death while webhooks are being retried is noticed at once.
+            remaining = min(1.0, max(0.0, deadline - time.monotonic()))
             drained = world.dispatcher.wait_drained_threadsafe(remaining)
             remaining = max(0.0, deadline - time.monotonic())
             quiet = drained and world.activity.wait_quiet(window_s, remaining)
@@ -90,6 +108,7 @@ def open_session(
     seed: int | None = None,
     start_at: str | None = None,
     ca_dir: Path | None = None,
+    crm_custom_fields: dict[str, list[str]] | None = None,
 ) -> Session:
     """Serve the configured simulators, register the integration's receivers, start it."""
     sims = config.simulators
@@ -102,6 +121,7 @@ def open_session(
         systems=systems,
         webhook_time_scale=sims.webhook_time_scale,
         ca_dir=ca_dir,
+        crm_custom_fields=crm_custom_fields or {},
     )
     stack = build_stack(options)
     server = ThreadedServer(
@@ -148,6 +168,10 @@ def _context(stack: Stack, server: ThreadedServer, config: HarnessConfig) -> dic
     port = config.integration.port if config.integration else 0
     context: dict[str, Any] = {
         "port": port or _free_port(),
+        # A fresh directory per session for the integration's durable state: ids repeat from
+        # run to run (one seed, one set of event ids), so an inbox left by an earlier run
+        # would swallow this run's events as duplicates. A restart keeps it, as a host would.
+        "run_dir": tempfile.mkdtemp(prefix="finsim-run-"),
         "ca_bundle": str(stack.ca.ca_path) if stack.ca else "",
         "control_token": stack.world.control_token,
     }

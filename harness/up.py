@@ -15,6 +15,7 @@ from simulators.common.server import MultiServer, Site, new_event_loop
 from simulators.common.simulator import Simulator
 from simulators.common.tls import LocalCA
 from simulators.common.world import DEFAULT_START, World
+from simulators.crm.schema import DEFAULT_CUSTOM_FIELDS, CustomField
 from simulators.crm.simulator import CrmSimulator
 from simulators.erp.simulator import ErpSimulator
 from simulators.revrec.simulator import RevrecSimulator
@@ -40,6 +41,8 @@ class UpOptions:
     webhook_time_scale: float = 1.0
     validate_responses: bool = True
     ca_dir: Path | None = None
+    # Custom fields beyond the defaults, per sObject (a scenario's crm_custom_fields).
+    crm_custom_fields: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -69,6 +72,18 @@ class Stack:
         }
 
 
+def crm_fields(extra: dict[str, list[str]]) -> dict[str, tuple[CustomField, ...]]:
+    """The default custom fields plus text fields named by a scenario."""
+    fields = {sobject: tuple(defs) for sobject, defs in DEFAULT_CUSTOM_FIELDS.items()}
+    for sobject, names in extra.items():
+        known = {f.name for f in fields.get(sobject, ())}
+        fields[sobject] = (
+            *fields.get(sobject, ()),
+            *(CustomField(n) for n in names if n not in known),
+        )
+    return fields
+
+
 def build_stack(options: UpOptions) -> Stack:
     unknown = set(options.systems) - set(SYSTEMS)
     if unknown:
@@ -76,7 +91,12 @@ def build_stack(options: UpOptions) -> Stack:
             f"unknown system(s): {', '.join(sorted(unknown))}; available: {', '.join(SYSTEMS)}"
         )
     world = World(options.seed, options.start_at, webhook_time_scale=options.webhook_time_scale)
-    sims = {name: SYSTEMS[name](world) for name in options.systems}
+    sims = {
+        name: CrmSimulator(world, custom_fields=crm_fields(options.crm_custom_fields))
+        if name == "crm"
+        else SYSTEMS[name](world)
+        for name in options.systems
+    }
     ca = None
     if options.tls & set(sims):
         directory = options.ca_dir or Path(tempfile.mkdtemp(prefix="finsim-ca-"))

@@ -36,5 +36,6 @@ async def billing() -> AsyncIterator[InProcess]:
     async with httpx.AsyncClient(transport=transport, base_url="http://billing.test") as client:
         yield InProcess(world, sim, client)
 
+
 # The contract-diff corpus prints its accuracy at the end of the run; the hook lives with it.
 from tests.contracts.summary import pytest_terminal_summary  # noqa: E402, F401

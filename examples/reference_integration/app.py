@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 import os
@@ -9,6 +11,7 @@ import socket
 import sys
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,9 +23,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from examples.reference_integration.crm import Crm
 from examples.reference_integration.erp import NetSuite
 from examples.reference_integration.inbox import Inbox
 from examples.reference_integration.retry import PermanentError, TransientError
+from examples.reference_integration.revrec import Revrec
 from examples.reference_integration.sync import Syncer
 
 log = logging.getLogger("reference_integration")
@@ -38,6 +43,12 @@ class Settings:
     netsuite_token: str
     inbox_path: Path
     ca_bundle: str
+    revrec_url: str
+    revrec_token: str
+    revrec_webhook_secret: str
+    sf_instance_url: str
+    sf_session_id: str
+    crm_webhook_secret: str
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -53,7 +64,44 @@ class Settings:
             netsuite_token=env["NETSUITE_TOKEN"],
             inbox_path=Path(env.get("INBOX_PATH") or default_inbox),
             ca_bundle=env.get("REQUESTS_CA_BUNDLE", ""),
+            # The subledger and the CRM are optional: without them the Stripe → ERP slice runs.
+            revrec_url=env.get("REVREC_URL", ""),
+            revrec_token=env.get("REVREC_TOKEN", ""),
+            revrec_webhook_secret=env.get("REVREC_WEBHOOK_SECRET", ""),
+            sf_instance_url=env.get("SF_INSTANCE_URL", ""),
+            sf_session_id=env.get("SF_SESSION_ID", ""),
+            crm_webhook_secret=env.get("CRM_WEBHOOK_SECRET", ""),
         )
+
+
+# Stripe's tolerance for a signature's age, applied to the simulators' own signatures too.
+SIGNATURE_TOLERANCE_S = 300
+# Pushes worth keeping; the rest are acknowledged and dropped (the subledger sends many).
+HANDLED = {"crm": {"opportunity.closed"}, "revrec": {"period.closed"}}
+
+
+def verify_sim_signature(secret: str, header: str, body: bytes, now_s: float) -> bool:
+    """`X-Sim-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "t.body")>`, fresh and matching."""
+    if not secret:
+        return False
+    parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
+    try:
+        stamp = int(parts.get("t", ""))
+    except ValueError:
+        return False
+    if abs(now_s - stamp) > SIGNATURE_TOLERANCE_S:
+        return False
+    expected = hmac.new(secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, parts.get("v1", ""))
+
+
+# The runner settles within 30 s of a fault ending: a retry must come well inside that.
+RETRY_CAP_S = 5.0
+
+
+def backoff_s(attempts: int) -> float:
+    """The pause before retrying an event that failed ``attempts`` times: doubling, capped."""
+    return min(RETRY_CAP_S, 0.5 * (1 << min(attempts, 6)))
 
 
 class Worker(threading.Thread):
@@ -76,7 +124,7 @@ class Worker(threading.Thread):
                 continue
             self.busy = True
             try:
-                self.syncer.handle(message.kind, message.payload)
+                self.syncer.handle(message.source, message.kind, message.payload)
                 self.inbox.done(message.seq)
                 log.info("processed %s %s", message.event_id, message.kind)
             except PermanentError as exc:
@@ -91,7 +139,7 @@ class Worker(threading.Thread):
                     "event %s (%s) will be retried: %r", message.event_id, message.kind, exc
                 )
                 self.inbox.failed(message.seq, repr(exc))
-                self._halt.wait(min(30.0, 0.5 * 2 ** min(message.attempts, 6)))
+                self._halt.wait(backoff_s(message.attempts))
             finally:
                 self.busy = False
 
@@ -112,6 +160,33 @@ def build_app(settings: Settings, inbox: Inbox, worker: Worker) -> Starlette:
         log.info("received %s %s%s", event.id, event.type, "" if fresh else " (duplicate)")
         return JSONResponse({"received": True, "duplicate": not fresh})
 
+    async def sim_webhook(request: Request, source: str, secret: str) -> Response:
+        body = await request.body()
+        signature = request.headers.get("X-Sim-Signature", "")
+        if not verify_sim_signature(secret, signature, body, time.time()):
+            log.warning("rejected %s webhook: bad signature", source)
+            return PlainTextResponse("bad signature", status_code=400)
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return PlainTextResponse("not JSON", status_code=400)
+        # The CRM's event id is the notification id; the subledger's is the event id.
+        event_id = str(data.get("notificationId") or data.get("id") or "")
+        kind = str(data.get("eventType") or data.get("type") or "")
+        if not event_id or not kind:
+            return PlainTextResponse("no event id or type", status_code=400)
+        if kind not in HANDLED[source]:
+            return JSONResponse({"received": True, "ignored": True})
+        fresh = await run_in_threadpool(inbox.put, source, event_id, kind, data)
+        log.info("received %s %s%s", event_id, kind, "" if fresh else " (duplicate)")
+        return JSONResponse({"received": True, "duplicate": not fresh})
+
+    async def crm_webhook(request: Request) -> Response:
+        return await sim_webhook(request, "crm", settings.crm_webhook_secret)
+
+    async def revrec_webhook(request: Request) -> Response:
+        return await sim_webhook(request, "revrec", settings.revrec_webhook_secret)
+
     async def healthz(_: Request) -> Response:
         return PlainTextResponse("ok")
 
@@ -124,6 +199,8 @@ def build_app(settings: Settings, inbox: Inbox, worker: Worker) -> Starlette:
     return Starlette(
         routes=[
             Route("/webhooks/stripe", stripe_webhook, methods=["POST"]),
+            Route("/webhooks/crm", crm_webhook, methods=["POST"]),
+            Route("/webhooks/revrec", revrec_webhook, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/idle", idle, methods=["GET"]),
         ]
@@ -147,7 +224,13 @@ def main() -> None:
     erp = NetSuite(
         settings.netsuite_url, settings.netsuite_token, verify=settings.ca_bundle or True
     )
-    worker = Worker(inbox, Syncer(client, erp))
+    revrec = Revrec(settings.revrec_url, settings.revrec_token) if settings.revrec_url else None
+    crm = (
+        Crm(settings.sf_instance_url, settings.sf_session_id, ca_bundle=settings.ca_bundle)
+        if settings.sf_instance_url
+        else None
+    )
+    worker = Worker(inbox, Syncer(client, erp, revrec, crm))
     worker.start()
     config = uvicorn.Config(
         build_app(settings, inbox, worker),
@@ -170,4 +253,6 @@ def main() -> None:
         worker.stop()
         worker.join(timeout=5)
         erp.close()
+        if revrec is not None:
+            revrec.close()
         inbox.close()

@@ -1,7 +1,10 @@
-"""A small NetSuite REST client: external-id upserts and SuiteQL, with retries."""
+"""A small NetSuite REST client: external-id upserts, voids, periods and SuiteQL, with retries."""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -14,6 +17,23 @@ from examples.reference_integration.retry import (
 )
 
 RECORD = "/services/rest/record/v1"
+# Invoices, credit memos and payments are AR postings: an AR lock refuses them too.
+AR_KINDS = frozenset({"invoice", "creditMemo", "customerPayment"})
+_SAFE = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+@dataclass(frozen=True)
+class Period:
+    external_id: str
+    start_on: str
+    end_on: str
+    closed: bool
+    all_locked: bool
+    ar_locked: bool
+
+    def refuses(self, kind: str) -> bool:
+        """True when the integration role cannot post a ``kind`` document here."""
+        return self.closed or self.all_locked or (self.ar_locked and kind in AR_KINDS)
 
 
 class NetSuite:
@@ -31,10 +51,78 @@ class NetSuite:
     def close(self) -> None:
         self._client.close()
 
-    def upsert(self, kind: str, external_id: str, body: dict[str, Any]) -> None:
-        """Create or update the record of ``kind`` with that external id."""
+    def upsert(self, kind: str, external_id: str, body: dict[str, Any]) -> str:
+        """Create or update the record of ``kind`` with that external id; its internal id."""
         path = f"{RECORD}/{kind}/eid:{external_id}"
-        with_retries(lambda: self._send("PUT", path, json=body), what=f"PUT {kind} {external_id}")
+        response = with_retries(
+            lambda: self._send("PUT", path, json=body), what=f"PUT {kind} {external_id}"
+        )
+        location: str = response.headers.get("Location", "")
+        return location.rstrip("/").rsplit("/", 1)[-1]
+
+    def get(self, kind: str, external_id: str, *, expand: bool = False) -> dict[str, Any] | None:
+        """The record with that external id (sublists' items too when ``expand``), or None."""
+        path = f"{RECORD}/{kind}/eid:{external_id}"
+        params = {"expandSubResources": "true"} if expand else None
+        response = with_retries(
+            lambda: self._send("GET", path, allow_404=True, params=params),
+            what=f"GET {kind} {external_id}",
+        )
+        if response.status_code == 404:
+            return None
+        record: dict[str, Any] = response.json()
+        return record
+
+    def void(self, kind: str, external_id: str) -> None:
+        path = f"{RECORD}/{kind}/eid:{external_id}/@void"
+        with_retries(lambda: self._send("POST", path), what=f"void {kind} {external_id}")
+
+    def periods(self, subsidiary: str) -> list[Period]:
+        """The subsidiary's accounting periods in date order (NetSuite's are per subsidiary)."""
+        rows = self.suiteql(
+            "SELECT p.externalid, p.startdate, p.enddate, p.closed, p.alllocked, p.arlocked"
+            " FROM accountingperiod p JOIN subsidiary s ON s.id = p.subsidiary"
+            f" WHERE s.externalid = '{quoted(subsidiary)}' ORDER BY p.startdate"
+        )
+        return [
+            Period(
+                row["externalid"],
+                row["startdate"],
+                row["enddate"],
+                row.get("closed") == "T",
+                row.get("alllocked") == "T",
+                row.get("arlocked") == "T",
+            )
+            for row in rows
+        ]
+
+    def posting_period(self, subsidiary: str, on: str, kind: str) -> str | None:
+        """None when the period holding ``on`` takes postings, else the first later one that
+        does (corrections land in the first open period; a closed one is never restated)."""
+        periods = self.periods(subsidiary)
+        later = [p for p in periods if p.end_on >= on]
+        if later and not later[0].refuses(kind) and later[0].start_on <= on:
+            return None
+        for period in later:
+            if not period.refuses(kind):
+                return period.external_id
+        raise TransientError(f"no open period on or after {on} in {subsidiary}", 60.0)
+
+    def rate(self, currency: str, base: str, on: str) -> Decimal:
+        """The dated rate NetSuite would use: one ``currency`` in ``base``, effective on ``on``."""
+        if currency.upper() == base.upper():
+            return Decimal(1)
+        rows = self.suiteql(
+            "SELECT r.exchangerate, r.effectivedate FROM currencyrate r"
+            " JOIN currency b ON b.id = r.basecurrency"
+            " JOIN currency t ON t.id = r.transactioncurrency"
+            f" WHERE b.externalid = '{quoted(base.upper())}'"
+            f" AND t.externalid = '{quoted(currency.upper())}'"
+            f" AND r.effectivedate <= '{quoted(on)}' ORDER BY r.effectivedate DESC, r.id DESC"
+        )
+        if not rows:
+            raise PermanentError(f"no {currency}->{base} rate on {on} in the ERP")
+        return Decimal(str(rows[0]["exchangerate"]))
 
     def suiteql(self, query: str) -> list[dict[str, Any]]:
         """Rows of a SuiteQL query (first page, up to 1000)."""
@@ -50,15 +138,26 @@ class NetSuite:
         items: list[dict[str, Any]] = response.json()["items"]
         return items
 
-    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def _send(
+        self, method: str, path: str, *, allow_404: bool = False, **kwargs: Any
+    ) -> httpx.Response:
         response = self._client.request(method, path, **kwargs)
         if response.status_code == 429 or response.status_code >= 500:
             raise TransientError(
                 f"netsuite {response.status_code} {method} {path}: {response.text[:300]}",
                 parse_retry_after(response.headers.get("Retry-After")),
             )
+        if response.status_code == 404 and allow_404:
+            return response
         if response.status_code >= 400:
             raise PermanentError(
                 f"netsuite {response.status_code} {method} {path}: {response.text[:500]}"
             )
         return response
+
+
+def quoted(value: str) -> str:
+    """A value safe to put between quotes in SuiteQL (ids only)."""
+    if not _SAFE.match(value):
+        raise PermanentError(f"unsafe SuiteQL literal {value!r}")
+    return value

@@ -1,27 +1,37 @@
-"""Stripe → NetSuite: re-fetch current Stripe state and upsert ERP records by external id."""
+"""The reference flow: re-fetch current state, then write by idempotency key and external id."""
 
 from __future__ import annotations
 
+import calendar
 import logging
+from collections import defaultdict
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import stripe
 
-from examples.reference_integration.erp import NetSuite
+from examples.reference_integration.crm import Crm
+from examples.reference_integration.erp import NetSuite, quoted
 from examples.reference_integration.retry import PermanentError, with_retries
+from examples.reference_integration.revrec import Revrec
 
 log = logging.getLogger("reference_integration")
 
-# Subsidiary external ids in the ERP seed (simulators/erp/seed.py), by Stripe currency.
-SUBSIDIARY_BY_CURRENCY = {"usd": "US", "gbp": "UK", "eur": "DE"}
 # ISO 4217 minor-unit exponents that are not 2 (Stripe's zero- and three-decimal currencies).
 _ZERO_DECIMAL = "bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf"
 _THREE_DECIMAL = "bhd jod kwd omr tnd"
 _EXPONENT = {code: 0 for code in _ZERO_DECIMAL.split()}
 _EXPONENT |= {code: 3 for code in _THREE_DECIMAL.split()}
-HANDLED = frozenset({"invoice.finalized", "invoice.paid"})
+# Subledger journal roles on the ERP chart of accounts (seed external ids = account numbers).
+ACCOUNT_BY_ROLE = {
+    "deferred_revenue": "2400",
+    "unbilled_receivable": "1150",
+    "revenue": "4000",
+    "fx_gain_loss": "7100",
+}
+_MONTHS_PER_INTERVAL = {"month": 1, "year": 12}
+_MONTH_OF_TERM = 12  # Term_Months__c when the opportunity leaves it empty
 
 
 def to_amount(minor: int, currency: str) -> Decimal:
@@ -34,11 +44,60 @@ def json_number(amount: Decimal) -> float | int:
     return int(amount) if amount == amount.to_integral_value() else float(amount)
 
 
+def erp_amount(minor: int, currency: str) -> float | int:
+    return json_number(to_amount(minor, currency))
+
+
 def utc_date(epoch_s: int | None, what: str) -> str:
-    """YYYY-MM-DD (UTC) of a Stripe timestamp; never the wall clock."""
+    """YYYY-MM-DD (UTC) of a document timestamp; never the wall clock."""
     if epoch_s is None:
         raise PermanentError(f"{what} is not set")
     return datetime.fromtimestamp(epoch_s, UTC).date().isoformat()
+
+
+def add_months(epoch_s: int, months: int) -> int:
+    """``months`` calendar months after an instant, clamping to the month's end (Jan 31 → Feb
+    28), as Stripe computes periods from the anchor."""
+    at = datetime.fromtimestamp(epoch_s, UTC)
+    index = at.year * 12 + at.month - 1 + months
+    year, month = divmod(index, 12)
+    day = min(at.day, calendar.monthrange(year, month + 1)[1])
+    return int(at.replace(year=year, month=month + 1, day=day).timestamp())
+
+
+def months_between(start_s: int, end_s: int) -> int:
+    """Whole calendar months from one anchor-aligned instant to another."""
+    a, b = datetime.fromtimestamp(start_s, UTC), datetime.fromtimestamp(end_s, UTC)
+    return (b.year - a.year) * 12 + b.month - a.month
+
+
+def prorated(amount_minor: int, start_s: int, end_s: int, at_s: int) -> int:
+    """Stripe's proration of ``amount_minor`` for [at, end) of [start, end): half-up per line."""
+    exact = Decimal(amount_minor) * (end_s - at_s) / (end_s - start_s)
+    return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def split_by_weight(total: int, weights: dict[str, int]) -> dict[str, int]:
+    """``total`` in proportion to positive weights, largest remainder: the parts sum to it."""
+    positive = {k: w for k, w in weights.items() if w > 0}
+    whole = sum(positive.values())
+    if whole <= 0:
+        raise PermanentError("nothing to allocate a credit to")
+    parts = {k: total * w // whole for k, w in positive.items()}
+    order = sorted(positive, key=lambda k: -((total * positive[k]) % whole))
+    for key in order[: total - sum(parts.values())]:
+        parts[key] += 1
+    return {k: v for k, v in parts.items() if v}
+
+
+def to_minor(amount: Any, currency: str) -> int:
+    """An ERP (decimal) amount back in minor units of ``currency``."""
+    return int(Decimal(str(amount)).scaleb(_EXPONENT.get(currency.lower(), 2)))
+
+
+def _applies(record: dict[str, Any]) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = (record.get("apply") or {}).get("items") or []
+    return items
 
 
 def item_for(line: dict[str, Any]) -> str:
@@ -49,101 +108,972 @@ def item_for(line: dict[str, Any]) -> str:
     return "SERVICES"
 
 
-class Syncer:
-    """Handles one inbox event at a time; every write is an idempotent eid upsert."""
+def subscription_item_of(line: dict[str, Any]) -> str | None:
+    details = (line.get("parent") or {}).get("subscription_item_details") or {}
+    item: str | None = details.get("subscription_item")
+    return item
 
-    def __init__(self, stripe_client: stripe.StripeClient, erp: NetSuite) -> None:
+
+def _is_proration(line: dict[str, Any]) -> bool:
+    parent = line.get("parent") or {}
+    details = parent.get("subscription_item_details") or parent.get("invoice_item_details") or {}
+    return bool(details.get("proration"))
+
+
+def _id_of(value: Any) -> str:
+    return value if isinstance(value, str) else str(value["id"])
+
+
+class Syncer:
+    """Handles one inbox event at a time; every write is an idempotent upsert or keyed call."""
+
+    def __init__(
+        self,
+        stripe_client: stripe.StripeClient,
+        erp: NetSuite,
+        revrec: Revrec | None = None,
+        crm: Crm | None = None,
+    ) -> None:
         self.stripe = stripe_client
         self.erp = erp
+        self.revrec = revrec
+        self.crm = crm
+        self._products: dict[str, dict[str, Any]] = {}
 
-    def handle(self, kind: str, payload: dict[str, Any]) -> None:
-        if kind not in HANDLED:
-            return
-        invoice_id = payload["data"]["object"]["id"]
-        invoice = with_retries(
+    def handle(self, source: str, kind: str, payload: dict[str, Any]) -> None:
+        if source == "stripe":
+            self.on_stripe(kind, payload)
+        elif source == "crm" and kind == "opportunity.closed":
+            self.on_opportunity_closed(payload)
+        elif source == "revrec" and kind == "period.closed":
+            self.on_period_closed(payload["data"]["object"])
+
+    # Stripe reads, retried ----------------------------------------------------------------
+    def _invoice(self, invoice_id: str) -> dict[str, Any]:
+        return with_retries(
             lambda: self.stripe.v1.invoices.retrieve(invoice_id).to_dict(),
             what=f"invoice {invoice_id}",
         )
-        status = invoice.get("status")
-        finalized_at = (invoice.get("status_transitions") or {}).get("finalized_at")
-        if status in ("draft", None):
-            log.info("invoice %s is still a draft; nothing to post", invoice_id)
-            return
-        if status == "void" and finalized_at is None:
-            return
-        self.sync_invoice(invoice)
-        if status == "paid" and invoice["amount_paid"] > 0:
-            self.sync_payment(invoice)
 
-    def sync_customer(self, customer_id: str, currency: str) -> None:
-        customer = with_retries(
+    def _customer(self, customer_id: str) -> dict[str, Any]:
+        return with_retries(
             lambda: self.stripe.v1.customers.retrieve(customer_id).to_dict(),
             what=f"customer {customer_id}",
         )
-        subsidiary = SUBSIDIARY_BY_CURRENCY.get(currency)
-        if subsidiary is None:
-            raise PermanentError(f"no subsidiary for currency {currency}")
+
+    def _subscription(self, sub_id: str) -> dict[str, Any]:
+        return with_retries(
+            lambda: self.stripe.v1.subscriptions.retrieve(sub_id).to_dict(),
+            what=f"subscription {sub_id}",
+        )
+
+    def _product(self, product_id: str) -> dict[str, Any]:
+        if product_id not in self._products:
+            self._products[product_id] = with_retries(
+                lambda: self.stripe.v1.products.retrieve(product_id).to_dict(),
+                what=f"product {product_id}",
+            )
+        return self._products[product_id]
+
+    def _lines(self, invoice_id: str) -> list[dict[str, Any]]:
+        return with_retries(
+            lambda: [
+                line.to_dict()
+                for line in self.stripe.v1.invoices.line_items.list(
+                    invoice_id, params={"limit": 100}
+                ).auto_paging_iter()
+            ],
+            what=f"lines of {invoice_id}",
+        )
+
+    def _entity(self, customer: dict[str, Any]) -> str:
+        """Routing is by the contracting entity the deal was signed with, never by currency."""
+        entity = (customer.get("metadata") or {}).get("entity")
+        if not entity:
+            raise PermanentError(f"customer {customer['id']} has no metadata.entity to route by")
+        return str(entity).upper()
+
+    # Stripe events -------------------------------------------------------------------------
+    def on_stripe(self, kind: str, payload: dict[str, Any]) -> None:
+        obj = payload["data"]["object"]
+        if kind in ("invoice.finalized", "invoice.paid", "invoice.voided"):
+            self.sync_invoice_state(obj["id"])
+        elif kind == "credit_note.created":
+            self.sync_credit_note(obj["id"])
+        elif kind in ("customer.subscription.updated", "customer.subscription.deleted"):
+            self.mirror_subscription(obj["id"], changed_at=int(payload["created"]))
+
+    def sync_invoice_state(self, invoice_id: str) -> None:
+        """Whatever event arrived, post what the invoice is now: finalised, paid or voided."""
+        invoice = self._invoice(invoice_id)
+        status = invoice.get("status")
+        if status in ("draft", None) or invoice["status_transitions"].get("finalized_at") is None:
+            log.info("invoice %s is not finalised; nothing to post", invoice_id)
+            return
+        customer = self._customer(_id_of(invoice["customer"]))
+        self.sync_invoice(invoice, customer)
+        self.bill_in_subledger(invoice)
+        if status == "paid" and invoice["amount_paid"] > 0:
+            self.sync_payment(invoice, customer)
+        if status == "void":
+            self.void_invoice(invoice)
+
+    def sync_customer(self, customer: dict[str, Any], currency: str) -> str:
+        """The ERP customer (external id = Stripe customer id) in the routed subsidiary."""
         body: dict[str, Any] = {
-            "companyName": customer.get("name") or customer.get("email") or customer_id,
-            "subsidiary": {"externalId": subsidiary},
+            "companyName": customer.get("name") or customer.get("email") or customer["id"],
+            "subsidiary": {"externalId": self._entity(customer)},
             "currency": {"externalId": currency.upper()},
         }
         if customer.get("email"):
             body["email"] = customer["email"]
-        self.erp.upsert("customer", customer_id, body)
+        return self.erp.upsert("customer", customer["id"], body)
 
-    def sync_invoice(self, invoice: dict[str, Any]) -> None:
+    def _dated(self, body: dict[str, Any], kind: str, subsidiary: str, on: str) -> dict[str, Any]:
+        """Dated by the document; a closed period's posting goes to the first open one."""
+        body["tranDate"] = on
+        period = self.erp.posting_period(subsidiary, on, kind)
+        if period is not None:
+            body["postingPeriod"] = {"externalId": period}
+        return body
+
+    def sync_invoice(self, invoice: dict[str, Any], customer: dict[str, Any]) -> None:
+        """A positive invoice becomes an ERP invoice, a negative one (a cancellation's credit
+        for unused time) an unapplied ERP credit memo, both under the invoice id; a zero one
+        posts nothing."""
+        invoice_id: str = invoice["id"]
         currency: str = invoice["currency"]
-        customer_id = _customer_id(invoice)
-        self.sync_customer(customer_id, currency)
-        lines = with_retries(
-            lambda: [
-                line.to_dict()
-                for line in self.stripe.v1.invoices.line_items.list(
-                    invoice["id"], params={"limit": 100}
-                ).auto_paging_iter()
-            ],
-            what=f"lines of {invoice['id']}",
-        )
+        entity = self._entity(customer)
+        self.sync_customer(customer, currency)
+        total: int = invoice["total"]
+        kind = "invoice" if total > 0 else "creditMemo"
+        if total == 0:
+            log.info("invoice %s totals 0; nothing to post", invoice_id)
+            return
+        if self.erp.get(kind, invoice_id) is None:
+            # A posted document is never re-posted (its period may be closed since).
+            self._post_invoice(invoice, customer, kind, entity)
+        if kind == "invoice":
+            self.apply_customer_credit(invoice, customer)
+
+    def _post_invoice(
+        self, invoice: dict[str, Any], customer: dict[str, Any], kind: str, entity: str
+    ) -> None:
+        invoice_id: str = invoice["id"]
+        currency: str = invoice["currency"]
+        sign = 1 if kind == "invoice" else -1
+        groups: dict[tuple[str, str], int] = defaultdict(int)
+        for line in self._lines(invoice_id):
+            key = subscription_item_of(line) or line["id"]
+            groups[(item_for(line), key)] += sign * line["amount"]
+        if any(amount < 0 for amount in groups.values()):
+            # NetSuite lines cannot be negative: net a credit line into its item's total.
+            netted: dict[tuple[str, str], int] = defaultdict(int)
+            for (item, _), amount in groups.items():
+                netted[(item, item)] += amount
+            groups = netted
+        if any(amount < 0 for amount in groups.values()):
+            # Still mixed: the whole document on the item carrying the most.
+            main = max(groups, key=lambda k: groups[k])
+            groups = {main: sum(groups.values())}
         items = [
-            {
-                "item": {"externalId": item_for(line)},
-                "amount": json_number(to_amount(line["amount"], currency)),
-                **({"description": line["description"][:250]} if line.get("description") else {}),
-            }
-            for line in lines
+            {"item": {"externalId": item}, "amount": erp_amount(amount, currency)}
+            for (item, _), amount in groups.items()
+            if amount
         ]
         body: dict[str, Any] = {
-            "entity": {"externalId": customer_id},
-            "subsidiary": {"externalId": SUBSIDIARY_BY_CURRENCY[currency]},
+            "entity": {"externalId": customer["id"]},
+            "subsidiary": {"externalId": entity},
             "currency": {"externalId": currency.upper()},
-            "tranDate": utc_date(invoice["status_transitions"]["finalized_at"], "finalized_at"),
             "item": {"items": items},
         }
         if invoice.get("number"):
             body["memo"] = f"Stripe {invoice['number']}"
-        self.erp.upsert("invoice", invoice["id"], body)
-        log.info("invoice %s -> ERP (%d lines)", invoice["id"], len(items))
+        finalized_on = utc_date(invoice["status_transitions"]["finalized_at"], "finalized_at")
+        self.erp.upsert(kind, invoice_id, self._dated(body, kind, entity, finalized_on))
+        log.info("invoice %s -> ERP %s %s (%d lines)", invoice_id, kind, entity, len(items))
 
-    def sync_payment(self, invoice: dict[str, Any]) -> None:
-        currency: str = invoice["currency"]
-        customer_id = _customer_id(invoice)
+    def apply_customer_credit(self, invoice: dict[str, Any], customer: dict[str, Any]) -> None:
+        """An invoice that drew on the customer's Stripe credit balance: apply that much of the
+        customer's unapplied ERP credit memos to it, oldest first, so open AR matches."""
+        total: int = invoice["total"]
+        starting, ending = invoice.get("starting_balance"), invoice.get("ending_balance")
+        if starting is None or ending is None or total <= 0:
+            return
+        used = ending - starting - min(total, 0)  # credit the invoice consumed
+        if used <= 0:
+            return
         invoice_id: str = invoice["id"]
-        amount = json_number(to_amount(invoice["amount_paid"], currency))
+        currency: str = invoice["currency"]
+        memos = self.erp.suiteql(
+            "SELECT t.externalid FROM transaction t JOIN customer c ON c.id = t.entity"
+            f" WHERE t.type = 'CustCred' AND c.externalid = '{quoted(customer['id'])}'"
+            " AND t.voided = 'F' ORDER BY t.trandate, t.id"
+        )
+        records = []
+        for row in memos:
+            if row.get("externalid"):
+                record = self.erp.get("creditMemo", row["externalid"], expand=True)
+                if record is not None:
+                    records.append((row["externalid"], record))
+        target = self.erp.get("invoice", invoice_id)
+        if target is None:
+            return
+        applied_here = 0
+        for _, record in records:
+            for app in _applies(record):
+                if str(app["doc"].get("id")) == str(target["id"]):
+                    applied_here += to_minor(app["amount"], currency)
+        wanted = used - applied_here
+        for external_id, record in records:
+            if wanted <= 0:
+                break
+            unapplied = to_minor(record.get("unapplied", 0), currency)
+            amount = min(unapplied, wanted)
+            if amount <= 0:
+                continue
+            existing = [
+                {"doc": {"id": str(a["doc"]["id"])}, "apply": True, "amount": a["amount"]}
+                for a in _applies(record)
+            ]
+            existing.append(
+                {
+                    "doc": {"externalId": invoice_id},
+                    "apply": True,
+                    "amount": erp_amount(amount, currency),
+                }
+            )
+            self.erp.upsert("creditMemo", external_id, {"apply": {"items": existing}})
+            wanted -= amount
+            log.info("credit memo %s applies %d to %s", external_id, amount, invoice_id)
+        if wanted > 0:
+            log.warning("invoice %s drew %d of credit the ERP has no memo for", invoice_id, wanted)
+
+    def sync_payment(self, invoice: dict[str, Any], customer: dict[str, Any]) -> None:
+        invoice_id: str = invoice["id"]
+        external_id = f"pay_{invoice_id}"
+        if self.erp.get("customerPayment", external_id) is not None:
+            return
+        currency: str = invoice["currency"]
+        entity = self._entity(customer)
+        amount = erp_amount(invoice["amount_paid"], currency)
         body: dict[str, Any] = {
-            "customer": {"externalId": customer_id},
-            "subsidiary": {"externalId": SUBSIDIARY_BY_CURRENCY[currency]},
+            "customer": {"externalId": customer["id"]},
+            "subsidiary": {"externalId": entity},
             "currency": {"externalId": currency.upper()},
-            "tranDate": utc_date(invoice["status_transitions"]["paid_at"], "paid_at"),
             "payment": amount,
             "apply": {
                 "items": [{"doc": {"externalId": invoice_id}, "apply": True, "amount": amount}]
             },
         }
-        self.erp.upsert("customerPayment", f"pay_{invoice_id}", body)
-        log.info("payment pay_%s -> ERP (%s %s)", invoice_id, amount, currency)
+        paid_on = utc_date(invoice["status_transitions"]["paid_at"], "paid_at")
+        self.erp.upsert(
+            "customerPayment", external_id, self._dated(body, "customerPayment", entity, paid_on)
+        )
+        log.info("payment %s -> ERP (%s %s)", external_id, amount, currency)
 
+    def void_invoice(self, invoice: dict[str, Any]) -> None:
+        invoice_id: str = invoice["id"]
+        record = self.erp.get("invoice", invoice_id)
+        if record is not None and record.get("status") != "Voided":
+            self.erp.void("invoice", invoice_id)
+            log.info("invoice %s voided in the ERP", invoice_id)
+        billed = self._billing_lines(invoice)
+        contract = self._contract_for(invoice)
+        if contract is not None and billed:
+            charged = {k: v for k, v in billed.items() if v > 0}
+            self._billing_event(
+                contract,
+                f"{invoice_id}-void",
+                "credit_note",
+                invoice,
+                invoice["voided_at"],
+                charged,
+            )
 
-def _customer_id(invoice: dict[str, Any]) -> str:
-    customer = invoice["customer"]
-    return customer if isinstance(customer, str) else str(customer["id"])
+    def sync_credit_note(self, credit_note_id: str) -> None:
+        note = with_retries(
+            lambda: self.stripe.v1.credit_notes.retrieve(credit_note_id).to_dict(),
+            what=f"credit note {credit_note_id}",
+        )
+        invoice = self._invoice(_id_of(note["invoice"]))
+        customer = self._customer(_id_of(note["customer"]))
+        self.sync_invoice(invoice, customer)  # the memo applies to it, so it must be there
+        self.bill_in_subledger(invoice)
+        lines = self._lines(invoice["id"])
+        by_line = {line["id"]: line for line in lines}
+        currency: str = note["currency"]
+        entity = self._entity(customer)
+        note_lines: list[dict[str, Any]] = note["lines"]["data"]
+        if self.erp.get("creditMemo", credit_note_id) is None:
+            # A custom (amount-only) credit is against the invoice's subscription revenue.
+            subscribed = any(item_for(x) == "SUBSCRIPTION" for x in lines)
+            fallback = "SUBSCRIPTION" if subscribed else "SERVICES"
+            items = []
+            for x in note_lines:
+                ref = x.get("invoice_line_item") or ""
+                item = item_for(by_line[ref]) if ref in by_line else fallback
+                items.append(
+                    {"item": {"externalId": item}, "amount": erp_amount(x["amount"], currency)}
+                )
+            body: dict[str, Any] = {
+                "entity": {"externalId": customer["id"]},
+                "subsidiary": {"externalId": entity},
+                "currency": {"externalId": currency.upper()},
+                "item": {"items": items},
+                "memo": f"Stripe {note.get('number') or credit_note_id}",
+                "createdFrom": {"externalId": invoice["id"]},
+            }
+            if note.get("pre_payment_amount"):
+                # Only the part that reduced what is owed applies to the invoice; the rest is
+                # customer credit, left unapplied on AR as in Stripe.
+                body["apply"] = {
+                    "items": [
+                        {
+                            "doc": {"externalId": invoice["id"]},
+                            "apply": True,
+                            "amount": erp_amount(note["pre_payment_amount"], currency),
+                        }
+                    ]
+                }
+            created_on = utc_date(note["created"], "created")
+            self.erp.upsert(
+                "creditMemo", credit_note_id, self._dated(body, "creditMemo", entity, created_on)
+            )
+            log.info("credit note %s -> ERP (%s %s)", credit_note_id, note["total"], currency)
+        contract = self._contract_for(invoice)
+        if contract is None:
+            return
+        billed = {k: v for k, v in self._billing_lines(invoice).items() if v > 0}
+        credited: dict[str, int] = defaultdict(int)
+        custom = 0
+        for x in note_lines:
+            si = subscription_item_of(by_line.get(x.get("invoice_line_item") or "", {}))
+            if si is None:
+                custom += x["amount"]
+            else:
+                credited[si] += x["amount"]
+        for item, part in (split_by_weight(custom, billed) if custom else {}).items():
+            credited[item] += part
+        self._billing_event(
+            contract, credit_note_id, "credit_note", invoice, note["created"], credited
+        )
+
+    # subledger -----------------------------------------------------------------------------
+    def _contract_for(self, invoice: dict[str, Any]) -> dict[str, Any] | None:
+        """The subledger contract of the invoice's subscription, booked now if it is missing;
+        None for invoices outside a CRM deal (no contract to bill against)."""
+        parent = invoice.get("parent") or {}
+        sub_id = (parent.get("subscription_details") or {}).get("subscription")
+        if self.revrec is None or not sub_id:
+            return None
+        contract = self.revrec.contract_by_external_id(_id_of(sub_id))
+        if contract is not None:
+            return contract
+        sub = self._subscription(_id_of(sub_id))
+        if not sub["metadata"].get("crm_opportunity_id"):
+            return None
+        return self.book_contract(sub)
+
+    def _billing_lines(self, invoice: dict[str, Any]) -> dict[str, int]:
+        """Net billed per subscription item (prorations included)."""
+        net: dict[str, int] = defaultdict(int)
+        for line in self._lines(invoice["id"]):
+            item = subscription_item_of(line)
+            if item is not None:
+                net[item] += line["amount"]
+        return dict(net)
+
+    def bill_in_subledger(self, invoice: dict[str, Any]) -> None:
+        contract = self._contract_for(invoice)
+        if contract is None:
+            return
+        net = self._billing_lines(invoice)
+        # Changes made in billing reach the contract before the invoice that bills them.
+        starts = [
+            line["period"]["start"]
+            for line in self._lines(invoice["id"])
+            if subscription_item_of(line) and not _is_proration(line)
+        ]
+        contract = (
+            self.mirror_subscription(
+                _id_of(invoice["parent"]["subscription_details"]["subscription"]),
+                billed_from=min(starts) if starts else None,
+            )
+            or contract
+        )
+        issued_at = invoice["status_transitions"]["finalized_at"]
+        charged = {k: v for k, v in net.items() if v > 0}
+        credited = {k: -v for k, v in net.items() if v < 0}
+        if invoice["total"] < 0:
+            # A credit invoice (a cancellation's unused time) is a credit note in the subledger.
+            self._billing_event(
+                contract, invoice["id"], "credit_note", invoice, issued_at, credited
+            )
+            self._billing_event(
+                contract, f"{invoice['id']}-charge", "invoice", invoice, issued_at, charged
+            )
+            return
+        self._billing_event(contract, invoice["id"], "invoice", invoice, issued_at, charged)
+        # A net credit on an item (a downgrade's unused time) cannot be a negative invoice line.
+        self._billing_event(
+            contract, f"{invoice['id']}-credit", "credit_note", invoice, issued_at, credited
+        )
+
+    def _billing_event(
+        self,
+        contract: dict[str, Any],
+        external_id: str,
+        kind: str,
+        invoice: dict[str, Any],
+        issued_at: int,
+        amounts: dict[str, int],
+    ) -> None:
+        assert self.revrec is not None
+        known = {line["external_id"] for line in contract["lines"]}
+        unknown = sorted(set(amounts) - known)
+        if unknown:
+            raise PermanentError(
+                f"{external_id}: items {unknown} are not lines of {contract['id']}"
+            )
+        if not amounts:
+            return
+        self.revrec.billing_event(
+            {
+                "external_id": external_id,
+                "type": kind,
+                "contract": contract["id"],
+                "currency": invoice["currency"],
+                "issued_at": issued_at,
+                "lines": [{"line": k, "amount_minor": v} for k, v in amounts.items()],
+            }
+        )
+        log.info("%s %s -> subledger (%d lines)", kind, external_id, len(amounts))
+
+    def book_contract(self, sub: dict[str, Any]) -> dict[str, Any]:
+        """The subledger contract of a subscription: booked at its start, one line per item,
+        ratable over the deal's term; the upsert by external id makes a retry harmless."""
+        assert self.revrec is not None
+        existing = self.revrec.contract_by_external_id(sub["id"])
+        if existing is not None:
+            return existing
+        meta = sub["metadata"]
+        term = int(meta.get("term_months") or _MONTH_OF_TERM)
+        start: int = sub["start_date"]
+        end = add_months(start, term)
+        entity = str(meta["entity"]).upper()
+        currency: str = sub["currency"]
+        functional = self.revrec.entity(entity)["functional_currency"]
+        body: dict[str, Any] = {
+            "external_id": sub["id"],
+            "customer": _id_of(sub["customer"]),
+            "entity": entity,
+            "currency": currency,
+            "booked_at": start,
+            "metadata": {"crm_opportunity_id": meta.get("crm_opportunity_id", "")},
+            "lines": [self._contract_line(i, start, end, term) for i in sub["items"]["data"]],
+        }
+        if functional != currency:
+            # The booking rate: the ERP's dated rate on the booking day, so both books agree.
+            rate = self.erp.rate(currency, functional, utc_date(start, "start_date"))
+            body["exchange_rate"] = format(rate.normalize(), "f")
+        contract = self.revrec.create_contract(body)
+        log.info("contract %s booked for %s (%s)", contract["id"], sub["id"], entity)
+        return contract
+
+    def _periods_in(self, price: dict[str, Any], months: int) -> int:
+        recurring = price["recurring"]
+        per = _MONTHS_PER_INTERVAL[recurring["interval"]] * int(
+            recurring.get("interval_count") or 1
+        )
+        if months % per:
+            raise PermanentError(f"a {months}-month term is not whole periods of {price['id']}")
+        return months // per
+
+    def _contract_line(
+        self, item: dict[str, Any], start: int, end: int, term: int
+    ) -> dict[str, Any]:
+        price = item["price"]
+        product = self._product(_id_of(price["product"]))
+        if price["recurring"].get("usage_type") == "metered":
+            return {
+                "external_id": item["id"],
+                "product": product["id"],
+                "pattern": "usage",
+                "unit_price_minor": price["unit_amount"],
+            }
+        periods = self._periods_in(price, term) if term else 1
+        ssp = (product.get("metadata") or {}).get("ssp_minor")
+        # The line's consideration is the whole term: the recurring price times its periods.
+        line: dict[str, Any] = {
+            "external_id": item["id"],
+            "product": product["id"],
+            "pattern": (product.get("metadata") or {}).get("recognition") or "ratable",
+            "quantity": item["quantity"],
+            "unit_price_minor": price["unit_amount"] * periods,
+            "unit_ssp_minor": (int(ssp) if ssp else price["unit_amount"]) * periods,
+        }
+        if line["pattern"] == "ratable":
+            line |= {"service_start_at": start, "service_end_at": end}
+        return line
+
+    # Subscription changes made in billing ------------------------------------------------------
+    def mirror_subscription(
+        self, sub_id: str, *, changed_at: int | None = None, billed_from: int | None = None
+    ) -> dict[str, Any] | None:
+        """Bring the subscription's contract in line with the subscription now (billing-side
+        changes: ``customer.subscription.updated`` / ``.deleted``; changes made from the CRM
+        are there already and show no difference): a prospective modification (external id
+        ``<subscription>-<instant>``) adding, changing and ending lines at the change. The
+        instant is the cancellation's ``ended_at``, else the start of the change's
+        prorations, else the event's ``changed_at``, else (an invoice met the change first)
+        ``billed_from``, the period start of the invoice billing the new terms. Returns the
+        contract as it then is."""
+        if self.revrec is None:
+            return None
+        sub = self._subscription(sub_id)
+        if not sub["metadata"].get("crm_opportunity_id"):
+            return None
+        contract = self.book_contract(sub)
+        lines = {line["external_id"]: line for line in contract["lines"]}
+        live = {k: v for k, v in lines.items() if v["terminated_at"] is None}
+        all_items = {item["id"]: item for item in sub["items"]["data"]}
+        canceled = sub["status"] == "canceled" and sub.get("ended_at") is not None
+        items = {} if canceled else all_items
+        # A cancellation ends the lines still running past it; lines already shortened to
+        # the scheduled end (cancel_at_period_end) are left as they are.
+        ends_at: int | None = sub["ended_at"] if canceled else sub.get("cancel_at")
+        touched = {
+            k
+            for k, v in live.items()
+            if (k not in items and (v["service_end_at"] or 0) > (ends_at or 0))
+            or (
+                k in items and ends_at and v["pattern"] != "usage" and v["service_end_at"] > ends_at
+            )
+        }
+        for item_id, item in items.items():
+            line = lines.get(item_id)
+            if line is None or (
+                line["terminated_at"] is None
+                and line["pattern"] != "usage"
+                and line["quantity"] != item["quantity"]
+            ):
+                touched.add(item_id)
+        if not touched:
+            return contract
+        mods = self.revrec.modifications(contract["id"])
+        since = max([m["effective_at"] for m in mods], default=contract["booked_at"])
+        prorations = self._prorations(sub, since)
+        if canceled:
+            at: int = sub["ended_at"]
+        elif prorations:
+            at = max(start for _, start, _ in prorations)
+        elif changed_at is not None or billed_from is not None:
+            at = max(since, changed_at if changed_at is not None else billed_from or 0)
+        else:
+            return contract
+        external_id = f"{sub_id}-{at}"
+        if any(m["external_id"] == external_id for m in mods):
+            return contract
+        credit: dict[str, int] = defaultdict(int)
+        for item_id, start, amount in prorations:
+            if start == at:
+                credit[item_id] += amount
+        price = next(iter(all_items.values()))["price"]
+        term = int(sub["metadata"].get("term_months") or _MONTH_OF_TERM)
+        per_term = self._periods_in(price, term)
+        anchor = int(sub.get("billing_cycle_anchor") or sub["start_date"])
+        step = _MONTHS_PER_INTERVAL[price["recurring"]["interval"]] * int(
+            price["recurring"].get("interval_count") or 1
+        )
+        k = 0
+        while add_months(anchor, (k + 1) * step) <= at:
+            k += 1
+        period_start, period_end = add_months(anchor, k * step), add_months(anchor, (k + 1) * step)
+        service_end = max(line["service_end_at"] or 0 for line in contract["lines"])
+        after_period = max(0, months_between(period_end, service_end)) // step
+
+        def later(item_id: str) -> int:
+            """Periods billed at the new terms after this one; from this one at a boundary."""
+            whole = at == period_start and not credit.get(item_id)
+            return after_period + (1 if whole else 0)
+
+        changes: list[dict[str, Any]] = []
+        added: list[dict[str, Any]] = []
+        for item_id in sorted(touched):
+            line = lines.get(item_id)
+            item = items.get(item_id)
+            if line is not None and line["pattern"] == "usage":
+                if item is None:
+                    changes.append({"line": item_id, "terminate": True})
+                continue
+            if line is None and item is not None:
+                new = self._contract_line(item, at, service_end, term)
+                if new["pattern"] != "usage":
+                    unit = item["price"]["unit_amount"]
+                    ssp = new["unit_ssp_minor"] // per_term
+                    mid = at != period_start and bool(credit.get(item_id))
+                    new["unit_ssp_minor"] = ssp * later(item_id) + (
+                        prorated(ssp, period_start, period_end, at) if mid else 0
+                    )
+                    new["amount_minor"] = credit.get(item_id, 0) + unit * item["quantity"] * later(
+                        item_id
+                    )
+                    if new["pattern"] == "ratable":
+                        new["service_start_at"] = at
+                added.append(new)
+                continue
+            assert line is not None
+            unit = (
+                item["price"]["unit_amount"]
+                if item is not None
+                else all_items[item_id]["price"]["unit_amount"]
+                if item_id in all_items
+                else line["unit_price_minor"] // per_term
+            )
+            old_qty, new_qty = line["quantity"], (item["quantity"] if item is not None else 0)
+            amount = (
+                line["amount_minor"]
+                + credit.get(item_id, 0)
+                + (new_qty - old_qty) * unit * later(item_id)
+            )
+            if item is not None and ends_at and line["service_end_at"] > ends_at:
+                # Cancelled at the period end: the service stops there, unbilled after it.
+                unbilled = months_between(ends_at, line["service_end_at"]) // step
+                shortened = line["amount_minor"] - unit * old_qty * unbilled
+                changes.append(
+                    {"line": item_id, "service_end_at": ends_at, "amount_minor": shortened}
+                )
+                continue
+            if item is None:
+                changes.append({"line": item_id, "terminate": True, "amount_minor": amount})
+            else:
+                changes.append({"line": item_id, "quantity": new_qty, "amount_minor": amount})
+        self._send_modification(contract["id"], external_id, at, changes, added)
+        log.info("contract %s follows %s at %d (%s)", contract["id"], sub_id, at, sub["status"])
+        return self.revrec.contract_by_external_id(sub_id) or contract
+
+    def _prorations(self, sub: dict[str, Any], since: int) -> list[tuple[str, int, int]]:
+        """(subscription item, start, amount) of the subscription's prorations (pending or
+        invoiced) that start after ``since``."""
+        customer = _id_of(sub["customer"])
+        rows = with_retries(
+            lambda: [
+                ii.to_dict()
+                for ii in self.stripe.v1.invoice_items.list(
+                    params={"customer": customer, "limit": 100}
+                ).auto_paging_iter()
+            ],
+            what=f"invoice items of {customer}",
+        )
+        found = []
+        for ii in rows:
+            details = (ii.get("parent") or {}).get("subscription_details") or {}
+            if not ii.get("proration") or details.get("subscription") != sub["id"]:
+                continue
+            start = int(ii["period"]["start"])
+            if start > since and details.get("subscription_item"):
+                found.append((str(details["subscription_item"]), start, int(ii["amount"])))
+        return found
+
+    # CRM -------------------------------------------------------------------------------------
+    def on_opportunity_closed(self, payload: dict[str, Any]) -> None:
+        if self.crm is None or self.revrec is None:
+            raise PermanentError("opportunity.closed needs the CRM and the subledger configured")
+        opp = self.crm.opportunity(payload["sObject"]["Id"])  # now, not the pushed snapshot
+        if not opp["IsWon"]:
+            log.info("opportunity %s closed lost; nothing to do", opp["Id"])
+            return
+        lines = (opp.get("OpportunityLineItems") or {}).get("records") or []
+        if not lines:
+            raise PermanentError(f"opportunity {opp['Id']} was won without line items")
+        closed_at = int(
+            datetime.strptime(payload["createdDate"], "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
+        )
+        if opp.get("Billing_Subscription_Id__c"):
+            self.amend(opp, lines, closed_at)
+        else:
+            self.new_business(opp, lines)
+
+    def new_business(self, opp: dict[str, Any], lines: list[dict[str, Any]]) -> None:
+        assert self.crm is not None
+        account = opp["Account"]
+        entity = str(opp.get("Contracting_Entity__c") or account.get("Contracting_Entity__c") or "")
+        if not entity:
+            raise PermanentError(f"opportunity {opp['Id']} has no contracting entity")
+        customer_id = account.get("Billing_Customer_Id__c")
+        if not customer_id:
+            created = with_retries(
+                lambda: self.stripe.v1.customers.create(
+                    params={
+                        "name": account["Name"],
+                        "metadata": {"crm_account_id": opp["AccountId"], "entity": entity.upper()},
+                    },
+                    options={"idempotency_key": f"crm-account-{opp['AccountId']}"},
+                ),
+                what=f"customer for {opp['AccountId']}",
+            )
+            customer_id = created.id
+            # Written back at once, so a later deal of this account reuses the customer.
+            self.crm.update("Account", opp["AccountId"], {"Billing_Customer_Id__c": customer_id})
+        sub = self._subscription_of(customer_id, opp["Id"]) or self._subscribe(
+            customer_id, opp, lines, entity.upper()
+        )
+        customer = self._customer(customer_id)
+        erp_id = self.sync_customer(customer, sub["currency"])
+        contract = self.book_contract(sub)
+        self.crm.update(
+            "Opportunity",
+            opp["Id"],
+            {"Billing_Subscription_Id__c": sub["id"], "Synced_To_Billing__c": True},
+        )
+        self.crm.update(
+            "Account",
+            opp["AccountId"],
+            {"Billing_Customer_Id__c": customer_id, "ERP_Customer_Id__c": erp_id},
+        )
+        log.info("opportunity %s -> %s, %s", opp["Id"], sub["id"], contract["id"])
+
+    def _subscription_of(self, customer_id: str, opp_id: str) -> dict[str, Any] | None:
+        """The deal's subscription if an earlier attempt made it (idempotency keys expire)."""
+        subs = with_retries(
+            lambda: [
+                s.to_dict()
+                for s in self.stripe.v1.subscriptions.list(
+                    params={"customer": customer_id, "status": "all", "limit": 100}
+                ).auto_paging_iter()
+            ],
+            what=f"subscriptions of {customer_id}",
+        )
+        for sub in subs:
+            if sub["metadata"].get("crm_opportunity_id") == opp_id:
+                return sub
+        return None
+
+    def _price(self, price_id: str) -> dict[str, Any]:
+        return with_retries(
+            lambda: self.stripe.v1.prices.retrieve(price_id).to_dict(), what=f"price {price_id}"
+        )
+
+    def _items(self, lines: list[dict[str, Any]]) -> dict[str, int]:
+        """Quantity per Stripe price, from the opportunity's lines (same price lines add up)."""
+        wanted: dict[str, int] = defaultdict(int)
+        for line in lines:
+            if not line.get("Billing_Price_Id__c"):
+                raise PermanentError(f"line {line['Id']} has no Billing_Price_Id__c")
+            wanted[line["Billing_Price_Id__c"]] += int(line["Quantity"])
+        return dict(wanted)
+
+    def _subscribe(
+        self, customer_id: str, opp: dict[str, Any], lines: list[dict[str, Any]], entity: str
+    ) -> dict[str, Any]:
+        items = []
+        for price_id, quantity in self._items(lines).items():
+            metered = self._price(price_id)["recurring"].get("usage_type") == "metered"
+            items.append(
+                {"price": price_id} if metered else {"price": price_id, "quantity": quantity}
+            )
+        term = int(opp.get("Term_Months__c") or _MONTH_OF_TERM)
+        params: dict[str, Any] = {
+            "customer": customer_id,
+            "items": items,
+            "collection_method": "send_invoice",
+            "days_until_due": 30,
+            "metadata": {
+                "crm_opportunity_id": opp["Id"],
+                "entity": entity,
+                "term_months": str(term),
+            },
+        }
+        created = with_retries(
+            lambda: self.stripe.v1.subscriptions.create(
+                params=params,  # type: ignore[arg-type]
+                options={"idempotency_key": f"crm-opportunity-{opp['Id']}"},
+            ),
+            what=f"subscription for {opp['Id']}",
+        )
+        return self._subscription(created.id)
+
+    def amend(self, opp: dict[str, Any], lines: list[dict[str, Any]], closed_at: int) -> None:
+        """Set the subscription's items to the deal's lines and tell the subledger: an upgrade is
+        a prospective modification of the same contract, never a second contract."""
+        assert self.crm is not None and self.revrec is not None
+        sub = self._subscription(opp["Billing_Subscription_Id__c"])
+        contract = self.book_contract(sub)
+        renewal = opp.get("Type") == "Renewal"
+        first = sub["items"]["data"][0]
+        start, end = first["current_period_start"], first["current_period_end"]
+        # Effective when the deal closed, clamped into the current period (Stripe's rule for
+        # proration_date); a renewal takes effect at the period end, with no prorations.
+        at = end if renewal else min(max(closed_at, start), end)
+        wanted = self._items(lines)
+        current = {item["price"]["id"]: item for item in sub["items"]["data"]}
+        changes: list[dict[str, Any]] = []
+        for price_id, item in current.items():
+            if price_id not in wanted:
+                changes.append({"id": item["id"], "deleted": True})
+            elif wanted[price_id] != item["quantity"]:
+                changes.append({"id": item["id"], "quantity": wanted[price_id]})
+        for price_id, quantity in wanted.items():
+            if price_id not in current:
+                changes.append({"price": price_id, "quantity": quantity})
+        before = {item["id"]: item for item in sub["items"]["data"]}
+        if changes:
+            params: dict[str, Any] = {
+                "items": changes,
+                "proration_behavior": "none" if renewal else "create_prorations",
+            }
+            if not renewal:
+                params["proration_date"] = at
+            with_retries(
+                lambda: self.stripe.v1.subscriptions.update(
+                    sub["id"],
+                    params=params,  # type: ignore[arg-type]
+                    options={"idempotency_key": f"crm-opportunity-{opp['Id']}"},
+                ),
+                what=f"amend {sub['id']}",
+            )
+        after = self._subscription(sub["id"])
+        self._modify(contract, opp["Id"], before, after, at, start, end, renewal)
+        self.crm.update("Opportunity", opp["Id"], {"Synced_To_Billing__c": True})
+
+    def _modify(
+        self,
+        contract: dict[str, Any],
+        external_id: str,
+        before: dict[str, dict[str, Any]],
+        after: dict[str, Any],
+        at: int,
+        start: int,
+        end: int,
+        renewal: bool,
+    ) -> None:
+        """A prospective modification at ``at``: each line's consideration becomes what the
+        customer pays in all (the term at the old quantity, less the unused part of the current
+        period, plus the rest of it and of the term at the new quantity). Quantities before the
+        change come from the contract, so a retry after the Stripe update still sees them."""
+        assert self.revrec is not None
+        if any(m["external_id"] == external_id for m in self.revrec.modifications(contract["id"])):
+            return
+        lines = {line["external_id"]: line for line in contract["lines"]}
+        service_end = max(line["service_end_at"] or 0 for line in contract["lines"])
+        items = {item["id"]: item for item in after["items"]["data"]}
+        any_price = next(iter(items.values()))["price"]
+        later = self._periods_in(any_price, months_between(end, service_end))
+        term = int(after["metadata"].get("term_months") or _MONTH_OF_TERM)
+        per_term = self._periods_in(any_price, term)
+
+        def this_period(amount: int) -> int:
+            return 0 if renewal else prorated(amount, start, end, at)
+
+        changes: list[dict[str, Any]] = []
+        added: list[dict[str, Any]] = []
+        for item_id, item in items.items():
+            price, qty = item["price"], item["quantity"]
+            if price["recurring"].get("usage_type") == "metered" and item_id in lines:
+                continue
+            unit: int = price["unit_amount"]
+            if item_id in lines:
+                line = lines[item_id]
+                if line["quantity"] == qty:
+                    continue
+                amount = (
+                    line["amount_minor"]
+                    - this_period(unit * line["quantity"])
+                    + this_period(unit * qty)
+                    + (qty - line["quantity"]) * unit * later
+                )
+                changes.append({"line": item_id, "quantity": qty, "amount_minor": amount})
+                continue
+            new = self._contract_line(item, at, service_end, term)
+            if new["pattern"] != "usage":
+                # The unit price is the term's rate, like the other lines'; the amount and the
+                # SSP are for what is left of the term.
+                ssp = new["unit_ssp_minor"] // per_term
+                new["unit_ssp_minor"] = this_period(ssp) + ssp * later
+                new["amount_minor"] = this_period(unit * qty) + unit * qty * later
+            added.append(new)
+        for item_id, line in lines.items():
+            if item_id in items or line["terminated_at"] is not None:
+                continue
+            if line["pattern"] == "usage":
+                changes.append({"line": item_id, "terminate": True})
+                continue
+            old = before.get(item_id)
+            unit = (
+                old["price"]["unit_amount"]
+                if old
+                else line["unit_price_minor"] // max(1, later + 1)
+            )
+            qty = line["quantity"]
+            amount = line["amount_minor"] - this_period(unit * qty) - unit * qty * later
+            changes.append({"line": item_id, "terminate": True, "amount_minor": amount})
+        if not changes and not added:
+            return
+        self._send_modification(contract["id"], external_id, at, changes, added)
+        log.info("contract %s modified by %s at %d", contract["id"], external_id, at)
+
+    def _send_modification(
+        self,
+        contract_id: str,
+        external_id: str,
+        at: int,
+        changes: list[dict[str, Any]],
+        added: list[dict[str, Any]],
+    ) -> None:
+        """A prospective modification: revenue to date stays, the rest follows the new terms."""
+        assert self.revrec is not None
+        body: dict[str, Any] = {
+            "external_id": external_id,
+            "effective_at": at,
+            "treatment": "prospective",
+        }
+        if changes:
+            body["changes"] = changes
+        if added:
+            body["add_lines"] = added
+        self.revrec.modify(contract_id, body)
+
+    # ERP journals from the subledger -----------------------------------------------------------
+    def on_period_closed(self, period: dict[str, Any]) -> None:
+        """One ERP journal per close, external id = the close id: the summary's functional
+        amounts, every currency together, in the entity's functional currency (they balance
+        to the unit; re-converting the transaction amounts at the ERP's rate would not)."""
+        entity: str = period["entity"]
+        name: str = period["period"]
+        functional: str = period["functional_currency"]
+        summary = period.get("journal_summary") or {}
+        # An older subledger (or a month an earlier close covered) gives no close id.
+        external_id = str(period.get("close_id") or f"rr-{entity}-{name}")
+        if self.erp.get("journalEntry", external_id) is not None:
+            return
+        last_day = utc_date(period["ends_at"] - 1, "ends_at")
+        items = []
+        for row in summary.get("lines") or []:
+            currency = row["currency"]
+            own = currency == functional
+            debit = row["debit_minor"] if own else row["functional_debit_minor"]
+            credit = row["credit_minor"] if own else row["functional_credit_minor"]
+            account = {"externalId": ACCOUNT_BY_ROLE[row["account_role"]]}
+            memo = f"{row['account_role']} {currency} {name}"
+            if debit:
+                items.append(
+                    {"account": account, "debit": erp_amount(debit, functional), "memo": memo}
+                )
+            if credit:
+                items.append(
+                    {"account": account, "credit": erp_amount(credit, functional), "memo": memo}
+                )
+        if not items:
+            log.info("period %s %s recognised nothing; no journal", entity, name)
+            return
+        body: dict[str, Any] = {
+            "subsidiary": {"externalId": entity.upper()},
+            "currency": {"externalId": functional.upper()},
+            "memo": f"Revenue recognised {entity} {name}",
+            "line": {"items": items},
+        }
+        self.erp.upsert(
+            "journalEntry", external_id, self._dated(body, "journalEntry", entity.upper(), last_day)
+        )
+        log.info("period %s %s -> ERP journal %s", entity, name, external_id)

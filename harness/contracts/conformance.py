@@ -122,6 +122,16 @@ def _parser_rejection(response: schemathesis.Response, _sim: Any) -> bool:
     return response.status_code == 400 and response.content == b"Invalid HTTP request received."
 
 
+def _empty_object_in_form(response: schemathesis.Response, _sim: Any) -> bool:
+    """A form cannot spell {}: schemathesis sends an empty object as `key=`, which is the
+    empty string Stripe refuses where only an object is accepted (the SDKs send nothing)."""
+    return (
+        response.status_code == 400
+        and b"is not of type 'object'" in response.content
+        and b"''" in response.content
+    )
+
+
 def _no_allow_header(response: schemathesis.Response, _sim: Any) -> bool:
     return response.status_code == 405 and "allow" not in response.headers
 
@@ -163,8 +173,16 @@ def _not_found(response: schemathesis.Response, _sim: Any) -> bool:
     return response.status_code == 404
 
 
-# Kernel bugs (simulators/common/*) found by this suite; each entry goes when its fix lands.
+# Kernel bugs (simulators/common/*) found by this suite, each until its fix lands, and
+# generator limits that are not the simulators' to fix.
 KNOWN_FAILURES: tuple[KnownFailure, ...] = (
+    KnownFailure(
+        frozenset({"positive_data_acceptance"}),
+        frozenset(),
+        "schemathesis form-encodes an empty object as `key=`; Stripe refuses the empty string "
+        "where its contract takes only an object (the stripe SDK omits an empty object)",
+        _empty_object_in_form,
+    ),
     KnownFailure(
         frozenset({"content_type_conformance"}),
         frozenset(),

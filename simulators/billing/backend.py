@@ -36,6 +36,7 @@ from simulators.billing.models import (
 )
 from simulators.billing.store import BillingStore
 from simulators.common.errors import SimError
+from simulators.common.tables import Table
 from simulators.common.world import World
 
 # Stripe's test payment methods: brand, last4 and the decline code a charge gets.
@@ -58,6 +59,9 @@ FUTURE_S = 300  # and at most 5 minutes in the future
 
 Json = dict[str, Any]
 Emit = Callable[[Event], None]
+# Final statuses: a subscription or invoice in one of them never has a lifecycle step again.
+_ENDED_SUBSCRIPTION = frozenset({"canceled", "incomplete_expired"})
+_SETTLED_INVOICE = frozenset({"paid", "void", "uncollectible"})
 T = TypeVar("T")
 
 
@@ -70,6 +74,9 @@ class BillingBackend:
         self._emit = emit
         self.request_id: str | None = None
         self.idempotency_key: str | None = None
+        # Per table: rows that may still have a lifecycle step, the table's insertion mark, and
+        # the table they were read from (a restore replaces the tables).
+        self._live_rows: dict[str, tuple[dict[str, None], tuple[int, int] | None, Any]] = {}
         world.clock.subscribe(self._on_world_clock)
 
     # time ------------------------------------------------------------------------------
@@ -191,8 +198,8 @@ class BillingBackend:
 
     def delete_customer(self, customer_id: str) -> Customer:
         c = self.customer(customer_id)
-        for sub in self.store.subscriptions.values():
-            if sub.customer == c.id and sub.status not in ("canceled", "incomplete_expired"):
+        for sub in self.store.subscriptions.where("customer", c.id):
+            if sub.status not in ("canceled", "incomplete_expired"):
                 self._end_subscription(sub, self.now(c.test_clock), "cancellation_requested")
         data = render.customer(self.store, c)
         c.deleted = True
@@ -767,9 +774,8 @@ class BillingBackend:
     def _pending(self, customer: str, subscription: str | None) -> list[InvoiceItem]:
         return [
             ii
-            for ii in self.store.invoice_items.values()
-            if ii.customer == customer
-            and ii.invoice is None
+            for ii in self.store.invoice_items.where("customer", customer)
+            if ii.invoice is None
             and not ii.deleted
             and (subscription is None or ii.subscription in (None, subscription))
         ]
@@ -1190,8 +1196,8 @@ class BillingBackend:
             raise errors.invalid("A credit note must credit a positive amount.", "amount")
         credited = sum(
             cn.total
-            for cn in self.store.credit_notes.values()
-            if cn.invoice == inv.id and cn.status == "issued"
+            for cn in self.store.credit_notes.where("invoice", inv.id)
+            if cn.status == "issued"
         )
         if credited + total > inv.total:
             raise errors.invalid(
@@ -1225,8 +1231,8 @@ class BillingBackend:
                 )
             if refund > inv.amount_paid - sum(
                 cn.refund_amount
-                for cn in self.store.credit_notes.values()
-                if cn.invoice == inv.id and cn.status == "issued"
+                for cn in self.store.credit_notes.where("invoice", inv.id)
+                if cn.status == "issued"
             ):
                 raise errors.invalid("Cannot refund more than was paid.", "refund_amount")
             kind = "post_payment"
@@ -1418,17 +1424,14 @@ class BillingBackend:
         if identifier in self.store.meter_identifiers:
             # A repeated identifier is acknowledged and ignored: usage counts once.
             return event
-        self.store.meter_identifiers.add(identifier)
-        self.store.meter_events.append(event)
+        self.store.add_meter_event(event)
         return event
 
     def usage(self, meter: Meter, customer: str, start: int, end: int) -> float:
         values = [
             e.value
-            for e in self.store.meter_events
-            if e.event_name == meter.event_name
-            and e.customer == customer
-            and start <= e.timestamp < end
+            for e in self.store.meter_events_by.get((meter.event_name, customer), ())
+            if start <= e.timestamp < end
         ]
         return aggregate(values, meter.formula)
 
@@ -1478,8 +1481,8 @@ class BillingBackend:
             if at <= target and (best is None or (at, order) < best[:2]):
                 best = (at, order, action)
 
-        for sub in self.store.subscriptions.values():
-            if sub.test_clock != test_clock or sub.status in ("canceled", "incomplete_expired"):
+        for sub in self._live("subscriptions", _ENDED_SUBSCRIPTION):
+            if sub.test_clock != test_clock:
                 continue
             if (
                 sub.cancel_at is not None
@@ -1491,7 +1494,7 @@ class BillingBackend:
                 offer(sub.current_period_end, functools.partial(self._renew, sub))
             elif sub.status == "incomplete":
                 offer(sub.created + 23 * 3600, functools.partial(self._expire, sub))
-        for inv in self.store.invoices.values():
+        for inv in self._live("invoices", _SETTLED_INVOICE):
             if inv.test_clock != test_clock:
                 continue
             if inv.status == "draft" and inv.auto_advance:
@@ -1503,6 +1506,30 @@ class BillingBackend:
             ):
                 offer(inv.next_payment_attempt, functools.partial(self._retry, inv))
         return None if best is None else (best[0], best[2])
+
+    def _live(self, name: str, ended: frozenset[str]) -> list[Any]:
+        """Rows of a table that may still have a step, in table order, without reading the rest.
+
+        A row whose status is in ``ended`` never has a step again (those statuses are final),
+        so it leaves the live set for good; new rows join it as they are inserted."""
+        table: Table[Any] = getattr(self.store, name)
+        live, mark, owner = self._live_rows.get(name, ({}, None, None))
+        added, mark = table.added_since(mark if owner is table else None)
+        if added is None:
+            live = dict.fromkeys(table)
+        else:
+            for key in added:
+                live.pop(key, None)  # re-inserted: its place is at the end now
+                live[key] = None
+        self._live_rows[name] = (live, mark, table)
+        rows = []
+        for key in list(live):
+            row = table.get(key)
+            if row is None or row.status in ended:
+                del live[key]
+            else:
+                rows.append(row)
+        return rows
 
     def _renew(self, sub: Subscription, at: int) -> None:
         if sub.cancel_at_period_end or (

@@ -10,6 +10,7 @@ from simulators.billing import errors, render
 from simulators.billing.backend import BillingBackend
 from simulators.billing.store import BillingStore
 from simulators.common.app import Call, Reply
+from simulators.common.tables import Table
 from simulators.common.validation import param_name
 
 Json = dict[str, Any]
@@ -45,6 +46,26 @@ class BillingHandlers:
         )
         return self._ok(call, body)
 
+    def _table_page(
+        self,
+        call: Call,
+        table: Table[Any],
+        keep: Callable[[Any], bool],
+        fn: Callable[[Any], Json],
+        url: str,
+    ) -> Reply:
+        q = call.query
+        body = render.table_page(
+            table,
+            keep,
+            fn,
+            url,
+            limit=q.get("limit", 10),
+            starting_after=q.get("starting_after"),
+            ending_before=q.get("ending_before"),
+        )
+        return self._ok(call, body)
+
     @staticmethod
     def _created(row: Any, call: Call) -> bool:
         bounds = call.query.get("created") or {}
@@ -64,15 +85,19 @@ class BillingHandlers:
 
     def list_customers(self, call: Call) -> Reply:
         q = call.query
-        rows = [
-            c
-            for c in self.s.customers.values()
-            if not c.deleted
-            and self._created(c, call)
-            and q.get("email") in (None, c.email)
-            and q.get("test_clock") in (None, c.test_clock)
-        ]
-        return self._page(call, rows, lambda c: render.customer(self.s, c), "/v1/customers")
+        email, clock = q.get("email"), q.get("test_clock")
+        return self._table_page(
+            call,
+            self.s.customers,
+            lambda c: (
+                not c.deleted
+                and self._created(c, call)
+                and email in (None, c.email)
+                and clock in (None, c.test_clock)
+            ),
+            lambda c: render.customer(self.s, c),
+            "/v1/customers",
+        )
 
     def retrieve_customer(self, call: Call) -> Reply:
         c = self.s.customers.get(call.path["customer"])
@@ -116,12 +141,13 @@ class BillingHandlers:
 
     def list_products(self, call: Call) -> Reply:
         active = call.query.get("active")
-        rows = [
-            p
-            for p in self.s.products.values()
-            if active in (None, p.active) and self._created(p, call)
-        ]
-        return self._page(call, rows, lambda p: render.product(self.s, p), "/v1/products")
+        return self._table_page(
+            call,
+            self.s.products,
+            lambda p: active in (None, p.active) and self._created(p, call),
+            lambda p: render.product(self.s, p),
+            "/v1/products",
+        )
 
     def retrieve_product(self, call: Call) -> Reply:
         prod = self.s.products.get(call.path["id"])
@@ -140,16 +166,19 @@ class BillingHandlers:
     def list_prices(self, call: Call) -> Reply:
         q = call.query
         keys = q.get("lookup_keys")
-        rows = [
-            p
-            for p in self.s.prices.values()
-            if self._created(p, call)
-            and q.get("product") in (None, p.product)
-            and q.get("active") in (None, p.active)
-            and q.get("type") in (None, "recurring" if p.recurring else "one_time")
-            and (not keys or p.lookup_key in keys)
-        ]
-        return self._page(call, rows, lambda p: render.price(self.s, p), "/v1/prices")
+        return self._table_page(
+            call,
+            self.s.prices,
+            lambda p: (
+                self._created(p, call)
+                and q.get("product") in (None, p.product)
+                and q.get("active") in (None, p.active)
+                and q.get("type") in (None, "recurring" if p.recurring else "one_time")
+                and (not keys or p.lookup_key in keys)
+            ),
+            lambda p: render.price(self.s, p),
+            "/v1/prices",
+        )
 
     def retrieve_price(self, call: Call) -> Reply:
         return self._ok(call, render.price(self.s, self.b.price(call.path["price"])))
@@ -166,24 +195,25 @@ class BillingHandlers:
     def list_subscriptions(self, call: Call) -> Reply:
         q = call.query
         status = q.get("status")
-        rows = [
-            sub
-            for sub in self.s.subscriptions.values()
-            if self._created(sub, call)
-            and q.get("customer") in (None, sub.customer)
-            and q.get("test_clock") in (None, sub.test_clock)
-            and (
-                status == "all"
-                or (status is None and sub.status not in ("canceled", "incomplete_expired"))
-                or status == sub.status
-            )
-            and (
-                q.get("price") is None
-                or any(self.s.subscription_items[i].price == q["price"] for i in sub.items)
-            )
-        ]
-        return self._page(
-            call, rows, lambda sub: render.subscription(self.s, sub), "/v1/subscriptions"
+        return self._table_page(
+            call,
+            self.s.subscriptions,
+            lambda sub: (
+                self._created(sub, call)
+                and q.get("customer") in (None, sub.customer)
+                and q.get("test_clock") in (None, sub.test_clock)
+                and (
+                    status == "all"
+                    or (status is None and sub.status not in ("canceled", "incomplete_expired"))
+                    or status == sub.status
+                )
+                and (
+                    q.get("price") is None
+                    or any(self.s.subscription_items[i].price == q["price"] for i in sub.items)
+                )
+            ),
+            lambda sub: render.subscription(self.s, sub),
+            "/v1/subscriptions",
         )
 
     def retrieve_subscription(self, call: Call) -> Reply:
@@ -230,15 +260,18 @@ class BillingHandlers:
 
     def list_invoices(self, call: Call) -> Reply:
         q = call.query
-        rows = [
-            i
-            for i in self.s.invoices.values()
-            if self._created(i, call)
-            and q.get("customer") in (None, i.customer)
-            and q.get("subscription") in (None, i.subscription)
-            and q.get("status") in (None, i.status)
-        ]
-        return self._page(call, rows, lambda i: render.invoice(self.s, i), "/v1/invoices")
+        return self._table_page(
+            call,
+            self.s.invoices,
+            lambda i: (
+                self._created(i, call)
+                and q.get("customer") in (None, i.customer)
+                and q.get("subscription") in (None, i.subscription)
+                and q.get("status") in (None, i.status)
+            ),
+            lambda i: render.invoice(self.s, i),
+            "/v1/invoices",
+        )
 
     def retrieve_invoice(self, call: Call) -> Reply:
         return self._ok(call, render.invoice(self.s, self.b.invoice(call.path["invoice"])))
@@ -287,16 +320,17 @@ class BillingHandlers:
     def list_invoice_items(self, call: Call) -> Reply:
         q = call.query
         pending = q.get("pending")
-        rows = [
-            ii
-            for ii in self.s.invoice_items.values()
-            if not ii.deleted
-            and q.get("customer") in (None, ii.customer)
-            and q.get("invoice") in (None, ii.invoice)
-            and (pending is None or pending == (ii.invoice is None))
-        ]
-        return self._page(
-            call, rows, lambda ii: render.invoice_item(self.s, ii), "/v1/invoiceitems"
+        return self._table_page(
+            call,
+            self.s.invoice_items,
+            lambda ii: (
+                not ii.deleted
+                and q.get("customer") in (None, ii.customer)
+                and q.get("invoice") in (None, ii.invoice)
+                and (pending is None or pending == (ii.invoice is None))
+            ),
+            lambda ii: render.invoice_item(self.s, ii),
+            "/v1/invoiceitems",
         )
 
     def retrieve_invoice_item(self, call: Call) -> Reply:
@@ -315,12 +349,15 @@ class BillingHandlers:
 
     def list_credit_notes(self, call: Call) -> Reply:
         q = call.query
-        rows = [
-            cn
-            for cn in self.s.credit_notes.values()
-            if q.get("invoice") in (None, cn.invoice) and q.get("customer") in (None, cn.customer)
-        ]
-        return self._page(call, rows, lambda cn: render.credit_note(self.s, cn), "/v1/credit_notes")
+        return self._table_page(
+            call,
+            self.s.credit_notes,
+            lambda cn: (
+                q.get("invoice") in (None, cn.invoice) and q.get("customer") in (None, cn.customer)
+            ),
+            lambda cn: render.credit_note(self.s, cn),
+            "/v1/credit_notes",
+        )
 
     def retrieve_credit_note(self, call: Call) -> Reply:
         cn = self.s.credit_notes.get(call.path["id"])
@@ -336,9 +373,10 @@ class BillingHandlers:
         return self._ok(call, render.meter(self.s, self.b.create_meter(call.body)))
 
     def list_billing_meters(self, call: Call) -> Reply:
-        return self._page(
+        return self._table_page(
             call,
-            list(self.s.meters.values()),
+            self.s.meters,
+            lambda m: True,
             lambda m: render.meter(self.s, m),
             "/v1/billing/meters",
         )
@@ -377,9 +415,12 @@ class BillingHandlers:
         return self._ok(call, render.test_clock(self.s, self.b.create_test_clock(call.body)))
 
     def list_test_clocks(self, call: Call) -> Reply:
-        rows = [c for c in self.s.test_clocks.values() if not c.deleted]
-        return self._page(
-            call, rows, lambda c: render.test_clock(self.s, c), "/v1/test_helpers/test_clocks"
+        return self._table_page(
+            call,
+            self.s.test_clocks,
+            lambda c: not c.deleted,
+            lambda c: render.test_clock(self.s, c),
+            "/v1/test_helpers/test_clocks",
         )
 
     def retrieve_test_clock(self, call: Call) -> Reply:
@@ -412,9 +453,12 @@ class BillingHandlers:
         return self._ok(call, render.webhook_endpoint(self.s, w, secret=True))
 
     def list_webhook_endpoints(self, call: Call) -> Reply:
-        rows = [w for w in self.s.webhook_endpoints.values() if not w.deleted]
-        return self._page(
-            call, rows, lambda w: render.webhook_endpoint(self.s, w), "/v1/webhook_endpoints"
+        return self._table_page(
+            call,
+            self.s.webhook_endpoints,
+            lambda w: not w.deleted,
+            lambda w: render.webhook_endpoint(self.s, w),
+            "/v1/webhook_endpoints",
         )
 
     def retrieve_webhook_endpoint(self, call: Call) -> Reply:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -23,6 +24,7 @@ from simulators.billing.models import (
     WebhookEndpointRecord,
 )
 from simulators.billing.store import BillingStore
+from simulators.common.tables import Table
 
 API_VERSION = "2026-10-28.endive"
 
@@ -51,8 +53,7 @@ def customer(s: BillingStore, c: Customer) -> Json:
 
 def _delinquent(s: BillingStore, c: Customer) -> bool:
     return any(
-        i.customer == c.id and i.status == "open" and i.attempt_count > 0
-        for i in s.invoices.values()
+        i.status == "open" and i.attempt_count > 0 for i in s.invoices.where("customer", c.id)
     )
 
 
@@ -484,6 +485,46 @@ def page(
         chosen = before[-limit:]
         return envelope([render(r) for r in chosen], url, len(before) > limit)
     return envelope([render(r) for r in items[:limit]], url, len(items) > limit)
+
+
+def table_page(
+    table: Table[Any],
+    keep: Callable[[Any], bool],
+    render: Callable[[Any], Json],
+    url: str,
+    *,
+    limit: int,
+    starting_after: str | None,
+    ending_before: str | None,
+) -> Json:
+    """``page`` over the rows of ``table`` that ``keep`` accepts, walking the table's index.
+
+    The same page as sorting every row: only the rows next to the cursor are read, so a page
+    costs O(limit) whatever the table's size (plus the rows ``keep`` turns down)."""
+    if not table.indexed or limit < 1:
+        rows = [r for r in table.values() if keep(r)]
+        return page(
+            rows,
+            render,
+            url,
+            limit=limit,
+            starting_after=starting_after,
+            ending_before=ending_before,
+        )
+    cursor = starting_after or ending_before
+    if cursor:
+        row = table.get(cursor)
+        if row is None or not keep(row):
+            from simulators.billing.errors import invalid
+
+            param = "starting_after" if starting_after else "ending_before"
+            raise invalid(f"No such object: '{cursor}'", param)
+    if ending_before and not starting_after:
+        before = list(itertools.islice(filter(keep, table.newer_than(ending_before)), limit + 1))
+        chosen = before[:limit][::-1]
+        return envelope([render(r) for r in chosen], url, len(before) > limit)
+    rows = list(itertools.islice(filter(keep, table.newest_first(starting_after)), limit + 1))
+    return envelope([render(r) for r in rows[:limit]], url, len(rows) > limit)
 
 
 def _stamp(row: Any) -> int | None:

@@ -24,7 +24,7 @@ from simulators.billing.models import (
     TestClock,
     WebhookEndpointRecord,
 )
-from simulators.common.tables import dump_tables, load_tables
+from simulators.common.tables import Table, dump_tables, load_tables
 
 T = TypeVar("T")
 
@@ -51,22 +51,29 @@ class BillingStore:
         self.reset()
 
     def reset(self) -> None:
-        self.customers: dict[str, Customer] = {}
-        self.payment_methods: dict[str, PaymentMethod] = {}
-        self.products: dict[str, Product] = {}
-        self.prices: dict[str, Price] = {}
-        self.subscriptions: dict[str, Subscription] = {}
-        self.subscription_items: dict[str, SubscriptionItem] = {}
-        self.invoice_items: dict[str, InvoiceItem] = {}
-        self.invoices: dict[str, Invoice] = {}
-        self.credit_notes: dict[str, CreditNote] = {}
-        self.meters: dict[str, Meter] = {}
-        self.test_clocks: dict[str, TestClock] = {}
-        self.webhook_endpoints: dict[str, WebhookEndpointRecord] = {}
+        self.customers: Table[Customer] = Table(_stamp)
+        self.payment_methods: Table[PaymentMethod] = Table(_stamp)
+        self.products: Table[Product] = Table(_stamp)
+        self.prices: Table[Price] = Table(_stamp)
+        self.subscriptions: Table[Subscription] = Table(_stamp, by=("customer",))
+        self.subscription_items: Table[SubscriptionItem] = Table(_stamp)
+        self.invoice_items: Table[InvoiceItem] = Table(_stamp, by=("customer",))
+        self.invoices: Table[Invoice] = Table(_stamp, by=("customer",))
+        self.credit_notes: Table[CreditNote] = Table(_stamp, by=("invoice",))
+        self.meters: Table[Meter] = Table(_stamp)
+        self.test_clocks: Table[TestClock] = Table(_stamp)
+        self.webhook_endpoints: Table[WebhookEndpointRecord] = Table(_stamp)
         self.events: list[Event] = []
         self.events_by_id: dict[str, Event] = {}
         self.meter_events: list[MeterEvent] = []
         self.meter_identifiers: set[str] = set()
+        # (event name, customer) -> its meter events, in arrival order: usage without a scan.
+        self.meter_events_by: dict[tuple[str, str], list[MeterEvent]] = {}
+
+    def add_meter_event(self, event: MeterEvent) -> None:
+        self.meter_events.append(event)
+        self.meter_identifiers.add(event.identifier)
+        self.meter_events_by.setdefault((event.event_name, event.customer), []).append(event)
 
     def table(self, name: str) -> dict[str, Any]:
         table: dict[str, Any] = getattr(self, name)
@@ -83,8 +90,16 @@ class BillingStore:
         load_tables(self, TABLES, data, _build)
         self.events = [Event(**e) for e in data.get("events", [])]
         self.events_by_id = {e.id: e for e in self.events}
-        self.meter_events = [MeterEvent(**m) for m in data.get("meter_events", [])]
-        self.meter_identifiers = {m.identifier for m in self.meter_events}
+        for m in data.get("meter_events", []):
+            self.add_meter_event(MeterEvent(**m))
+
+
+def _stamp(row: Any) -> int | None:
+    # The instant lists order by: ``created``, or ``date`` for invoice items.
+    stamp: int | None = getattr(row, "created", None)
+    if stamp is None:
+        stamp = getattr(row, "date", None)
+    return stamp
 
 
 def _build(cls: type[T], row: dict[str, Any]) -> T:

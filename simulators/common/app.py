@@ -16,9 +16,7 @@ from typing import Any
 import orjson
 from connexion.exceptions import ProblemException
 from connexion.middleware.main import ConnexionMiddleware
-from connexion.middleware.request_validation import RequestValidationMiddleware
 from connexion.middleware.response_validation import ResponseValidationMiddleware
-from connexion.middleware.routing import RoutingMiddleware
 from connexion.resolver import Resolver
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
@@ -27,9 +25,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from simulators.common.errors import Rendered, SimError
 from simulators.common.idempotency import Outcome, StoredResponse
 from simulators.common.journal import JournalEntry
+from simulators.common.routing import IndexedRoutingMiddleware
 from simulators.common.server import abort_connection
 from simulators.common.simulator import CONTRACTS, RequestViolation, Simulator
-from simulators.common.validation import validator_map
+from simulators.common.validation import CachedRequestValidationMiddleware, validator_map
 
 log = logging.getLogger("simulators")
 
@@ -149,6 +148,7 @@ class EdgeMiddleware(_SimMiddleware):
                 entry.status = message["status"]
                 # Asked as the response leaves, so limits count this request too.
                 extra = {"Request-Id": request_id, **sim.response_headers()}
+                entry.retry_after_s = _retry_after(message.get("headers", []))
                 message["headers"] = [
                     *message.get("headers", []),
                     *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()),
@@ -197,6 +197,17 @@ class EdgeMiddleware(_SimMiddleware):
                     await _send_rendered(send_with_headers, sim.render(error))
         finally:
             sim.journal.close(entry)
+
+
+def _retry_after(headers: Any) -> float | None:
+    """The delay-seconds of a Retry-After header (the only form the simulators send)."""
+    for key, value in headers:
+        if key.lower() == b"retry-after":
+            try:
+                return float(value)
+            except ValueError:
+                return None
+    return None
 
 
 class FaultMiddleware(_SimMiddleware):
@@ -495,9 +506,9 @@ def build_app(sim: Simulator, *, validate_responses: bool = True) -> ASGIApp:
     methods = path_methods(vendor_spec) + path_methods(control_spec)
     middlewares: list[Any] = [
         functools.partial(EdgeMiddleware, sim=sim, methods=methods),
-        RoutingMiddleware,
+        IndexedRoutingMiddleware,
         functools.partial(FaultMiddleware, sim=sim),
-        RequestValidationMiddleware,
+        CachedRequestValidationMiddleware,
     ]
     if validate_responses:
         middlewares.append(ResponseValidationMiddleware)

@@ -4,15 +4,28 @@ from __future__ import annotations
 
 import hashlib
 import string
+from typing import Any
 
 _ALPHABET = string.digits + string.ascii_letters
 
 
+# Two base-62 digits at a time, least significant first: half the big-int divisions.
+_PAIRS = [_ALPHABET[n % 62] + _ALPHABET[n // 62] for n in range(62 * 62)]
+
+
+_MODULI = [62**width for width in range(33)]
+
+
 def _base62(number: int, width: int) -> str:
+    """The ``width`` lowest base-62 digits of ``number``, least significant first."""
+    # Only these digits are read: divide a small int, not the 256-bit hash.
+    number %= _MODULI[width] if width < len(_MODULI) else 62**width
     chars = []
-    for _ in range(width):
-        number, rest = divmod(number, 62)
-        chars.append(_ALPHABET[rest])
+    for _ in range(width // 2):
+        number, rest = divmod(number, 3844)
+        chars.append(_PAIRS[rest])
+    if width % 2:
+        chars.append(_ALPHABET[number % 62])
     return "".join(chars)
 
 
@@ -22,6 +35,8 @@ class IdFactory:
     def __init__(self, seed: int) -> None:
         self._seed = seed
         self._counters: dict[str, int] = {}
+        # The hash state after "seed:namespace:", per namespace: each token hashes only n.
+        self._prefixes: dict[str, Any] = {}
 
     def counter(self, namespace: str) -> int:
         """Next value of a plain counter (invoice numbers, sequence numbers)."""
@@ -32,7 +47,12 @@ class IdFactory:
     def token(self, namespace: str, width: int = 14) -> str:
         """Next opaque token for a namespace: hashed so ids do not reveal creation order."""
         n = self.counter(namespace)
-        digest = hashlib.blake2b(f"{self._seed}:{namespace}:{n}".encode(), digest_size=32)
+        prefix = self._prefixes.get(namespace)
+        if prefix is None:
+            prefix = hashlib.blake2b(f"{self._seed}:{namespace}:".encode(), digest_size=32)
+            self._prefixes[namespace] = prefix
+        digest = prefix.copy()
+        digest.update(str(n).encode())
         return _base62(int.from_bytes(digest.digest(), "big"), width)
 
     def next(self, prefix: str, width: int = 14) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -31,6 +32,8 @@ class JournalEntry:
     control: bool = False  # a /_sim control-plane call
     fields: list[str] = field(default_factory=list)  # body fields sent, as contract paths
     parameters: list[str] = field(default_factory=list)  # declared query parameters sent
+    wall_at: float = 0.0  # Unix time the request arrived: sim time stands still, waits do not
+    retry_after_s: float | None = None  # the Retry-After the response asked the client to honour
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -63,6 +66,7 @@ class Journal:
             next(self._seq), request_id, self.system, method, path, query, None, sim_at
         )
         entry.control = control
+        entry.wall_at = time.time()
         # Control-plane calls (a runner waiting on /_sim/webhooks/drain) are neither vendor
         # load for concurrency caps nor activity that keeps a world from settling.
         if not control:

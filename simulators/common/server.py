@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import gc
 import logging
 import signal
 import socket
 import struct
 import threading
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -30,6 +32,7 @@ __all__ = [
     "Site",
     "ThreadedServer",
     "abort_connection",
+    "freeze_and_defer_full_collections",
     "new_event_loop",
 ]
 
@@ -42,6 +45,13 @@ CONNECTION_EXTENSION = "sim.connection"
 # measure reconnect cost instead of the simulator.
 KEEP_ALIVE_SECONDS = 30
 _TLS_CLOSE_GRACE_SECONDS = 0.2
+# The garbage collector while serving (see MultiServer, gc_tuning): no automatic full
+# collections, which pause every request for a time that grows with the stores (about a
+# second at a million objects); instead a full collection when every site has been idle.
+GC_FULL_THRESHOLD = 1_000_000_000
+GC_IDLE_CHECK_SECONDS = 0.5
+GC_IDLE_QUIET_SECONDS = 1.0  # no request in flight for this long: the sites are idle
+GC_IDLE_MIN_YOUNG = 50  # gen-1 collections since the last full one before it is worth it
 
 logger = logging.getLogger(__name__)
 
@@ -203,15 +213,36 @@ _PROTOCOLS: dict[str, type[asyncio.Protocol]] = {
 }
 
 
+class _Traffic:
+    """Requests in flight across a MultiServer's sites and when one last began or ended."""
+
+    __slots__ = ("changed_at", "in_flight")
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self.changed_at = time.monotonic()
+
+    def quiet_for(self) -> float:
+        """Seconds without any request in flight (0 while one is)."""
+        return 0.0 if self.in_flight else time.monotonic() - self.changed_at
+
+
 class _WithConnectionExtension:
-    def __init__(self, app: ASGIApp, registry: ConnectionRegistry) -> None:
+    def __init__(self, app: ASGIApp, registry: ConnectionRegistry, traffic: _Traffic) -> None:
         self._app = app
         self._registry = registry
+        self._traffic = traffic
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # ASGI asks middleware to copy rather than mutate the scope it was given.
         extensions = {**(scope.get("extensions") or {}), CONNECTION_EXTENSION: self._registry}
-        await self._app({**scope, "extensions": extensions}, receive, send)
+        traffic = self._traffic
+        traffic.in_flight += 1
+        try:
+            await self._app({**scope, "extensions": extensions}, receive, send)
+        finally:
+            traffic.in_flight -= 1
+            traffic.changed_at = time.monotonic()
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -290,6 +321,7 @@ class MultiServer:
         background: Sequence[Callable[[], Awaitable[None]]] = (),
         http: Literal["httptools", "h11"] = "httptools",
         shutdown_timeout: float = 2.0,
+        gc_tuning: bool | None = None,
     ) -> None:
         names = [site.name for site in sites]
         if len(set(names)) != len(names):
@@ -309,6 +341,10 @@ class MultiServer:
         self._started = False
         self._stop_requested = asyncio.Event()
         self._stopping: asyncio.Task[None] | None = None
+        # None: tune the collector when serving from the main thread, i.e. when this process is
+        # a server (harness up, make bench) rather than a test run hosting one in a thread.
+        self._gc_tuning = gc_tuning
+        self._traffic = _Traffic()
 
     @property
     def urls(self) -> dict[str, str]:
@@ -344,10 +380,32 @@ class MultiServer:
             site.name: f"{'https' if site.tls else 'http'}://{host}:{sock.getsockname()[1]}"
             for site, sock in zip(self.sites, sockets, strict=True)
         }
-        for factory in self._background:
+        background = list(self._background)
+        tune = self._gc_tuning
+        if tune is None:
+            tune = threading.current_thread() is threading.main_thread()
+        if tune:
+            freeze_and_defer_full_collections()
+            background.append(self._collect_when_idle)
+        for factory in background:
             task = asyncio.create_task(_run_background(factory))
             task.add_done_callback(_log_background_failure)
             self._tasks.append(task)
+
+    async def _collect_when_idle(self) -> None:
+        """A full collection (then a freeze) only while no site has a request in flight.
+
+        Unfrozen first, so cycles among frozen objects that died since (a world reset drops
+        a whole store) are reclaimed too: nothing leaks for longer than one busy spell."""
+        while True:
+            await asyncio.sleep(GC_IDLE_CHECK_SECONDS)
+            if gc.get_count()[2] < GC_IDLE_MIN_YOUNG:
+                continue
+            if self._traffic.quiet_for() < GC_IDLE_QUIET_SECONDS:
+                continue
+            gc.unfreeze()
+            gc.collect()
+            gc.freeze()
 
     def _config(self, site: Site) -> uvicorn.Config:
         tls: dict[str, Any] = {}
@@ -355,7 +413,7 @@ class MultiServer:
             assert self.ca is not None  # checked in __init__
             tls = {"ssl_certfile": self.ca.cert_path, "ssl_keyfile": self.ca.key_path}
         return uvicorn.Config(
-            _WithConnectionExtension(site.app, self.connections),
+            _WithConnectionExtension(site.app, self.connections, self._traffic),
             http=self._protocol,
             # The HTTP protocol hands upgraded connections to a new protocol object whose
             # lifetime our registry would not see; simulators do not need websockets.
@@ -419,6 +477,20 @@ class MultiServer:
                     signal.signal(sig, handler)
 
         return restore
+
+
+def freeze_and_defer_full_collections() -> None:
+    """Collect once, move every survivor (contracts, apps, seeded stores) to the permanent
+    generation, and stop automatic full collections; young collections run as before.
+
+    A full collection walks every tracked object — the whole store — while requests wait, so
+    p99 would grow with the store. Request garbage is nearly all freed by reference counting
+    or in young collections; what reaches the old generation is the store itself, which a full
+    collection would only walk. MultiServer collects fully when the sites are idle."""
+    gc.collect()
+    gc.freeze()
+    young, middle, _ = gc.get_threshold()
+    gc.set_threshold(young, middle, GC_FULL_THRESHOLD)
 
 
 async def _run_background(factory: Callable[[], Awaitable[None]]) -> None:

@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from typing import Any, ClassVar
 
 import orjson
+from connexion import utils as connexion_utils
 from connexion.datastructures import MediaTypeDict
 from connexion.json_schema import Draft4RequestValidator, Draft4ResponseValidator
+from connexion.middleware.request_validation import (
+    RequestValidationAPI,
+    RequestValidationMiddleware,
+    RequestValidationOperation,
+)
 from connexion.validators import AbstractRequestBodyValidator, JSONResponseBodyValidator
 from jsonschema import Draft4Validator
 from jsonschema.exceptions import ValidationError, best_match
-from starlette.types import Receive, Scope
+from starlette.types import Receive, Scope, Send
 
 from simulators.common.formcodec import FormDecodeError, coerce, decode_form
 from simulators.common.simulator import RequestViolation
 
+logger = logging.getLogger("connexion.middleware.validation")
 _FORMATS = Draft4Validator.FORMAT_CHECKER
 _QUOTED = re.compile(r"'([^']+)'")
 
@@ -60,6 +68,7 @@ class _Compiled:
     def __init__(self, cls: Any) -> None:
         self._cls = cls
         self._cache: dict[int, tuple[Any, Any]] = {}
+        self._checkers: dict[int, tuple[Any, _Checker]] = {}
 
     def get(self, schema: Mapping[str, Any]) -> Any:
         hit = self._cache.get(id(schema))
@@ -68,6 +77,53 @@ class _Compiled:
             hit = (schema, self._cls(schema, format_checker=_FORMATS))
             self._cache[id(schema)] = hit
         return hit[1]
+
+    def checker(self, schema: Mapping[str, Any]) -> _Checker:
+        """The validator for requests: a compiled fast path in front of ``get(schema)``."""
+        hit = self._checkers.get(id(schema))
+        if hit is None:
+            hit = (schema, _Checker(self.get(schema), _fast(schema)))
+            self._checkers[id(schema)] = hit
+        return hit[1]
+
+
+class _Checker:
+    """jsonschema's validator, asked only when the compiled one (jsonschema-rs) refuses a value.
+
+    The compiled validator is plain Draft 4 without formats: never laxer than connexion's
+    Draft4RequestValidator (whose extensions — nullable, readOnly — only accept more, and whose
+    format checker knows none of the formats our contracts use), so accepting on its word is
+    exact; everything it refuses is decided, and explained, by jsonschema itself."""
+
+    __slots__ = ("_fast", "_slow")
+
+    def __init__(self, slow: Any, fast: Any) -> None:
+        self._slow = slow
+        self._fast = fast
+
+    def is_valid(self, value: Any) -> bool:
+        if self._fast is not None:
+            try:
+                if self._fast.is_valid(value):
+                    return True
+            except Exception:  # a value it cannot read: jsonschema decides
+                pass
+        return bool(self._slow.is_valid(value))
+
+    def iter_errors(self, value: Any) -> Iterator[ValidationError]:
+        errors: Iterator[ValidationError] = self._slow.iter_errors(value)
+        return errors
+
+
+def _fast(schema: Mapping[str, Any]) -> Any:
+    try:
+        import jsonschema_rs
+    except ImportError:  # optional: the pure-Python validator alone gives the same answers
+        return None
+    try:
+        return jsonschema_rs.Draft4Validator(dict(schema), validate_formats=False)
+    except Exception:  # a schema it does not support: jsonschema alone
+        return None
 
 
 _INT64 = (-(2**63), 2**63 - 1)
@@ -152,13 +208,13 @@ class _ParameterPlan:
                 p["name"],
                 p.get("required", False),
                 p.get("schema", {}),
-                compiled.get(p.get("schema", {})),
+                compiled.checker(p.get("schema", {})),
             )
             for p in parameters
             if p["in"] == "query"
         ]
         self.path = [
-            (p["name"], p.get("schema", {}), compiled.get(p.get("schema", {})))
+            (p["name"], p.get("schema", {}), compiled.checker(p.get("schema", {})))
             for p in parameters
             if p["in"] == "path"
         ]
@@ -167,7 +223,7 @@ class _ParameterPlan:
                 p["name"].lower(),
                 p.get("required", False),
                 p.get("schema", {}),
-                compiled.get(p.get("schema", {})),
+                compiled.checker(p.get("schema", {})),
             )
             for p in parameters
             if p["in"] == "header"
@@ -307,7 +363,7 @@ class BodyValidator(AbstractRequestBodyValidator):  # type: ignore[misc]
                 ) from None
         if body is None and self._nullable:
             return None
-        check(self.compiled.get(self._schema), body)
+        check(self.compiled.checker(self._schema), body)
         return body
 
     async def _parse(self, stream: AsyncIterator[bytes], scope: Scope) -> Any:  # pragma: no cover
@@ -358,3 +414,90 @@ def validator_map(
         ),
         "response": MediaTypeDict({"*/*json": responses}),
     }
+
+
+class _CachedValidationOperation(RequestValidationOperation):  # type: ignore[misc]
+    """connexion's request validation with what depends only on the operation — the parameter
+    validator, and per media type the body validator — built once instead of per request.
+
+    Our validators keep no per-request state, so one instance serves every request; other
+    validator classes are built per request as connexion does. Errors are never cached."""
+
+    _MAX_MEDIA_TYPES = 16  # the media type is the client's to choose: keep the cache bounded
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._parameters: Any = None
+        self._bodies: dict[tuple[str, str], Any] = {}
+
+    def _parameter_validator(self) -> Any:
+        if self._parameters is not None:
+            return self._parameters
+        operation = self._operation
+        validator = self._validator_map["parameter"](
+            operation.parameters,
+            uri_parser=operation._uri_parser_class(
+                operation.parameters, operation.body_definition()
+            ),
+            strict_validation=self.strict_validation,
+            security_query_params=self.security_query_params,
+        )
+        if isinstance(validator, ParameterValidator):
+            self._parameters = validator
+        return validator
+
+    def _body_validator(self, mime_type: str, encoding: str) -> Any:
+        key = (mime_type, encoding)
+        if key in self._bodies:
+            return self._bodies[key]
+        self.validate_mime_type(mime_type)
+        operation = self._operation
+        validator = None
+        schema = operation.body_schema(mime_type)
+        if schema:
+            try:
+                body_validator = self._validator_map["body"][mime_type]
+            except KeyError:
+                logger.info(
+                    "Skipping validation. No validator registered for content type: %s.",
+                    mime_type,
+                )
+            else:
+                validator = body_validator(
+                    schema=schema,
+                    required=operation.request_body.get("required", False),
+                    nullable=connexion_utils.is_nullable(operation.body_definition(mime_type)),
+                    encoding=encoding,
+                    strict_validation=self.strict_validation,
+                    uri_parser=operation.uri_parser_class(
+                        operation.parameters, operation.body_definition()
+                    ),
+                )
+        reusable = validator is None or isinstance(validator, BodyValidator)
+        if reusable and len(self._bodies) < self._MAX_MEDIA_TYPES:
+            self._bodies[key] = validator
+        return validator
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self._parameter_validator().validate(scope)
+        mime_type, encoding = self.extract_content_type(scope["headers"])
+        validator = self._body_validator(mime_type, encoding)
+        if validator is not None:
+            receive, scope = await validator.wrap_receive(receive, scope=scope)
+        await self.next_app(scope, receive, send)
+
+
+class _CachedValidationAPI(RequestValidationAPI):  # type: ignore[misc]
+    def make_operation(self, operation: Any) -> _CachedValidationOperation:
+        return _CachedValidationOperation(
+            self.next_app,
+            operation=operation,
+            strict_validation=self.strict_validation,
+            validator_map=self.validator_map,
+        )
+
+
+class CachedRequestValidationMiddleware(RequestValidationMiddleware):  # type: ignore[misc]
+    """connexion's RequestValidationMiddleware, its per-operation set-up done once."""
+
+    api_cls = _CachedValidationAPI

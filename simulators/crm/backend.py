@@ -698,9 +698,9 @@ class CrmBackend:
         except QueryError as exc:
             raise SimError(400, exc.code, exc.message) from None
         include_deleted = endpoint == "queryAll"
-        rows = [
+        rows = (
             r for r in self.store.table(plan.obj.name).values() if include_deleted or not r.deleted
-        ]
+        )
         chosen = select(plan, rows, self.store.get)
         if plan.count:
             return {"totalSize": len(chosen), "done": True, "records": []}

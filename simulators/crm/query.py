@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -409,6 +410,12 @@ def _midnight_ms(day: date) -> int:
 # --- execution -----------------------------------------------------------------------------
 def select(plan: Plan, rows: Iterable[Record], resolve: Resolve) -> list[Record]:
     """Filter, order, offset and limit."""
+    if not plan.order and plan.limit is not None:
+        # Unordered with a LIMIT: the first matches in table order, without reading the rest.
+        start = plan.offset or 0
+        where = plan.where
+        found = (r for r in rows if where is None or where(r, resolve))
+        return list(itertools.islice(found, start, start + plan.limit))
     chosen = [r for r in rows if plan.where is None or plan.where(r, resolve)]
     for order in reversed(plan.order):
         key = _comparable(order.path.field)

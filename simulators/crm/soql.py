@@ -19,6 +19,7 @@ Grammar (keywords case-insensitive)::
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from decimal import Decimal
@@ -177,8 +178,11 @@ def tokenize(text: str) -> list[Token]:
     return tokens
 
 
+@functools.lru_cache(maxsize=512)
 def parse(text: str) -> Query:
-    """The statement's syntax tree; raises :class:`SoqlError` for anything outside the subset."""
+    """The statement's syntax tree; raises :class:`SoqlError` for anything outside the subset.
+
+    Cached by text (the tree is immutable; errors are raised afresh, lru_cache keeps none)."""
     if len(text) > MAX_LENGTH:
         raise SoqlError(f"Query is too long: {len(text)} characters (maximum {MAX_LENGTH}).")
     if not text.strip():

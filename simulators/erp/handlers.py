@@ -328,9 +328,10 @@ class ErpHandlers:
             )
         limit, offset = self._page(call)
         result = self.b.query(call.body["q"], render.suiteql_catalog(self.s))
-        records = result.records()
-        items = [{"links": [], **row} for row in records[offset : offset + limit]]
-        return render.suiteql_page(items, len(records), limit, offset), 200, COLLECTION
+        # Only the page is rendered; the total counts every row.
+        records = result.records(offset, offset + limit)
+        items = [{"links": [], **row} for row in records]
+        return render.suiteql_page(items, len(result.rows), limit, offset), 200, COLLECTION
 
 
 def _outcome(reply: Reply) -> tuple[int, str | None]:

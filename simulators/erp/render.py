@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from simulators.common.clock import iso
 from simulators.common.money import exponent
 from simulators.erp.models import (
+    TRANSACTION_KINDS,
     TYPE_CODES,
     Account,
     Currency,
@@ -24,7 +26,7 @@ from simulators.erp.models import (
     day_of,
 )
 from simulators.erp.store import ErpStore
-from simulators.erp.suiteql import Row, Table
+from simulators.erp.suiteql import Row, Table, Value
 
 Json = dict[str, Any]
 RECORD_PATH = "/services/rest/record/v1/"
@@ -451,6 +453,10 @@ def suiteql_catalog(s: ErpStore) -> dict[str, Table]:
                 "lastmodifieddate",
             ),
             lambda: [_transaction_row(s, t) for t in s.transactions.values()],
+            types=TRANSACTION_TYPES,
+            narrow=_narrower(
+                s, "transactions", TRANSACTION_KINDS, lambda t: _transaction_row(s, t)
+            ),
         ),
         "transactionline": Table(
             (
@@ -611,21 +617,9 @@ def suiteql_catalog(s: ErpStore) -> dict[str, Table]:
                 "datecreated",
                 "lastmodifieddate",
             ),
-            lambda: [
-                {
-                    "id": _n(c.id),
-                    "entityid": c.entity_id,
-                    "companyname": c.company_name,
-                    "email": c.email,
-                    "subsidiary": _n(c.subsidiary),
-                    "currency": _n(c.currency),
-                    "isinactive": _flag(c.is_inactive),
-                    "externalid": c.external_id,
-                    "datecreated": day_of(c.created_at),
-                    "lastmodifieddate": day_of(c.modified_at),
-                }
-                for c in s.customers.values()
-            ],
+            lambda: [_customer_row(c) for c in s.customers.values()],
+            types=CUSTOMER_TYPES,
+            narrow=_narrower(s, "customers", ("customer",), _customer_row),
         ),
         "item": Table(
             (
@@ -654,6 +648,79 @@ def suiteql_catalog(s: ErpStore) -> dict[str, Table]:
     # "accountingline" is accepted as a short name for transactionaccountingline.
     tables["accountingline"] = tables["transactionaccountingline"]
     return tables
+
+
+def _customer_row(c: Customer) -> Row:
+    return {
+        "id": _n(c.id),
+        "entityid": c.entity_id,
+        "companyname": c.company_name,
+        "email": c.email,
+        "subsidiary": _n(c.subsidiary),
+        "currency": _n(c.currency),
+        "isinactive": _flag(c.is_inactive),
+        "externalid": c.external_id,
+        "datecreated": day_of(c.created_at),
+        "lastmodifieddate": day_of(c.modified_at),
+    }
+
+
+# Columns always numbers (n) or always text (s), NULL aside: SuiteQL conditions on them can
+# use the store's indexes (suiteql.Table.narrow).
+CUSTOMER_TYPES = {
+    "id": "n",
+    "subsidiary": "n",
+    "currency": "n",
+    "entityid": "s",
+    "companyname": "s",
+    "email": "s",
+    "isinactive": "s",
+    "externalid": "s",
+}
+TRANSACTION_TYPES = {"id": "n", "entity": "n", "tranid": "s", "type": "s", "externalid": "s"}
+
+
+def _narrower(
+    s: ErpStore, table: str, kinds: Iterable[str], build: Callable[[Any], Row]
+) -> Callable[[str, str, Value], list[Row] | None]:
+    """Rows for ``id op n`` and ``externalid = 'x'`` from the store's indexes, in table order."""
+
+    def narrow(column: str, op: str, value: Value) -> list[Row] | None:
+        rows: dict[str, Any] = getattr(s, table)
+        if column == "externalid" and op == "=" and isinstance(value, str):
+            found = [s.by_external_id(kind, value) for kind in kinds]
+            hits = {r.id: r for r in found if r is not None}
+            if len(hits) <= 1:
+                return [build(r) for r in hits.values()]
+            if s.ids_ascending(table) is None:
+                return None
+            return [build(hits[k]) for k in sorted(hits, key=int)]
+        if column != "id" or not isinstance(value, Decimal):
+            return None
+        if op == "=":
+            if value != value.to_integral_value():
+                return []
+            row = rows.get(str(int(value)))
+            return [] if row is None else [build(row)]
+        top = s.ids_ascending(table)
+        if top is None or op not in ("<", "<=", ">", ">="):
+            return None
+        low, high = 1, top
+        floor = int(value.to_integral_value(rounding=decimal.ROUND_FLOOR))
+        ceiling = int(value.to_integral_value(rounding=decimal.ROUND_CEILING))
+        if op == "<":
+            high = min(high, ceiling - 1)
+        elif op == "<=":
+            high = min(high, floor)
+        elif op == ">":
+            low = max(low, floor + 1)
+        else:
+            low = max(low, ceiling)
+        if high - low + 1 > len(rows):
+            return None
+        return [build(r) for n in range(low, high + 1) if (r := rows.get(str(n))) is not None]
+
+    return narrow
 
 
 def _currency_row(c: Currency) -> Row:

@@ -62,6 +62,9 @@ class ErpStore:
         self.first_period: str = ""  # YYYY-MM of the earliest period
         self.periods_ahead: int = 12
         self._external: dict[str, dict[str, str]] = {}
+        # Per table: whether rows were added in ascending integer id order, and the largest id.
+        self._ascending: dict[str, bool] = {}
+        self._top: dict[str, int] = {}
         self._period_index: dict[tuple[str, str], str] = {}
 
     # tables ------------------------------------------------------------------------------
@@ -82,8 +85,23 @@ class ErpStore:
         return rows
 
     def add(self, kind: str, row: Any) -> None:
-        self.table(kind)[row.id] = row
+        table = self.table(kind)
+        if row.id not in table:
+            name = TABLES[table_of(kind)][0]
+            if self._ascending.get(name, True):
+                record_id: str = row.id
+                canonical = record_id.isdigit() and record_id[0] != "0"
+                if canonical and int(record_id) > self._top.get(name, 0):
+                    self._top[name] = int(record_id)
+                else:
+                    self._ascending[name] = False
+        table[row.id] = row
         self._index(kind, row)
+
+    def ids_ascending(self, table: str) -> int | None:
+        """The largest id of a table (an attribute name) whose order is ascending integer ids
+        from 1, or None when its order is not that (a record re-added, an id not a number)."""
+        return self._top.get(table, 0) if self._ascending.get(table, True) else None
 
     def remove(self, kind: str, row: Any) -> None:
         self.table(kind).pop(row.id, None)

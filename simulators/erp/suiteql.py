@@ -25,9 +25,10 @@ query raises :class:`SuiteQLError`; nothing else escapes for any input text.
 from __future__ import annotations
 
 import decimal
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -67,6 +68,11 @@ class Table:
 
     columns: tuple[str, ...]
     rows: Callable[[], Iterable[Row]]
+    # Columns whose values are always numbers ("n") or always text ("s"), NULL aside, and a way
+    # to find, in table order, the rows a ``column op literal`` condition can keep without
+    # building every row (None when it cannot narrow). Only used when no row could raise.
+    types: Mapping[str, str] = field(default_factory=dict)
+    narrow: Callable[[str, str, Value], Iterable[Row] | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -74,15 +80,15 @@ class Result:
     columns: list[str]
     rows: list[list[Value]]
 
-    def records(self) -> list[dict[str, str]]:
-        """Rows as NetSuite renders them: values as text, NULL columns left out."""
+    def records(self, start: int = 0, stop: int | None = None) -> list[dict[str, str]]:
+        """Rows (``start:stop``) as NetSuite renders them: values as text, NULL columns left out."""
         return [
             {
                 name: render_value(v)
                 for name, v in zip(self.columns, row, strict=True)
                 if v is not None
             }
-            for row in self.rows
+            for row in self.rows[start:stop]
         ]
 
 
@@ -272,7 +278,10 @@ class Query:
 
 
 # --- parser ------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=512)
 def parse(text: str) -> Query:
+    # Cached: an integration sends the same few query texts again and again, and the syntax
+    # tree is immutable. Errors are raised afresh each time (lru_cache keeps no exceptions).
     return _Parser(tokenize(text)).query()
 
 
@@ -747,7 +756,7 @@ class _Plan:
     # run -------------------------------------------------------------------------------
     def run(self) -> Result:
         first = self.sources[0]
-        envs: list[Env] = [{first.alias: row} for row in self.tables[first.alias].rows()]
+        envs: list[Env] = [{first.alias: row} for row in self.first_rows()]
         for (join, on, pairs), ref in zip(self.joins, self.sources[1:], strict=True):
             envs = self.join(envs, ref, join.left, on, pairs)
         if self.where is not None:
@@ -773,6 +782,30 @@ class _Plan:
             rows, contexts = [r for r, _ in unique], [c for _, c in unique]
         rows = self.sort(rows, contexts)
         return Result(self.names, rows)
+
+    def first_rows(self) -> Iterable[Row]:
+        """The first table's rows, or only those an indexed condition of WHERE can keep.
+
+        Narrowing is exact: every WHERE condition is a typed ``column op literal`` that can
+        neither raise nor accept a row the index left out, and WHERE still runs on the rest.
+        (Without joins only: a join's size check must see every row, as it always has.)"""
+        ref = self.sources[0]
+        table = self.tables[ref.alias]
+        where = self.query.where
+        if table.narrow is None or where is None or self.joins:
+            return table.rows()
+        conditions = []
+        conjuncts = where.items if isinstance(where, Logic) and where.op == "and" else (where,)
+        for node in conjuncts:
+            condition = _condition(node, ref.alias, table)
+            if condition is None:
+                return table.rows()
+            conditions.append(condition)
+        for column, op, value in conditions:
+            rows = table.narrow(column, op, value)
+            if rows is not None:
+                return rows
+        return table.rows()
 
     def join(
         self,
@@ -836,6 +869,29 @@ class _Plan:
         except TypeError:
             raise SuiteQLError("ORDER BY compares values of different types.") from None
         return [row for _, row in keyed]
+
+
+_FLIPPED = {"=": "=", "<>": "<>", "<": ">", ">": "<", "<=": ">=", ">=": "<="}
+
+
+def _condition(node: Node, alias: str, table: Table) -> tuple[str, str, Value] | None:
+    """``column op literal`` (either way round) on a typed column of the table, else None."""
+    if not isinstance(node, Compare):
+        return None
+    op, column, literal = node.op, node.left, node.right
+    if isinstance(column, Literal) and isinstance(literal, Column):
+        op, column, literal = _FLIPPED[op], literal, column
+    if not isinstance(column, Column) or not isinstance(literal, Literal):
+        return None
+    if column.table not in (None, alias) or column.name not in table.columns:
+        return None
+    kind = table.types.get(column.name)
+    value = literal.value
+    if (kind == "n" and isinstance(value, Decimal) and value.is_finite()) or (
+        kind == "s" and isinstance(value, str)
+    ):
+        return column.name, op, value
+    return None
 
 
 def _nth_key(n: int) -> Callable[[tuple[list[Value], list[Value]]], tuple[bool, Any]]:

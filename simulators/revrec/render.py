@@ -162,6 +162,7 @@ def period(backend: RevrecBackend, row: Entity, month: int) -> Json:
         "starts_at": month_start(month),
         "ends_at": month_start(month + 1),
         "closed_at": None if close is None else close.closed_at,
+        "close_id": None if close is None else close.id,
         "functional_currency": row.functional_currency,
         "journal_summary": None
         if journal is None

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from examples.reference_integration.inbox import Inbox
+from examples.reference_integration.inbox import Inbox, Message
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,7 +30,7 @@ def test_a_redelivered_event_is_stored_once_and_processed_in_arrival_order(tmp_p
     assert inbox.next(0.01) is None
 
 
-def _drain(inbox: Inbox) -> list:
+def _drain(inbox: Inbox) -> list[Message]:
     out = []
     while (message := inbox.next(0)) is not None:
         out.append(message)
@@ -43,7 +43,7 @@ def test_an_acknowledged_event_survives_kill_minus_nine(tmp_path: Path) -> None:
     script = (
         "import sys, time\n"
         "from pathlib import Path\n"
-        "from examples.reference_integration.inbox import Inbox\n"
+        "from examples.reference_integration.inbox import Inbox, Message\n"
         f"inbox = Inbox(Path({str(db)!r}))\n"
         "inbox.put('billing', 'evt_acked', 'invoice.paid', {'total': 1234})\n"
         "print('acked', flush=True)\n"
@@ -61,3 +61,10 @@ def test_an_acknowledged_event_survives_kill_minus_nine(tmp_path: Path) -> None:
     proc.wait(timeout=10)
     message = Inbox(db).next(0)
     assert message is not None and message.payload == {"total": 1234}
+
+
+def test_the_worker_retries_within_the_runners_settle_deadline() -> None:
+    from examples.reference_integration.app import backoff_s
+
+    assert [backoff_s(n) for n in range(5)] == [0.5, 1.0, 2.0, 4.0, 5.0]
+    assert backoff_s(100) == 5.0  # a 30 s deadline after a fault leaves room for 5 retries

@@ -77,6 +77,7 @@ def _subscribe(client: stripe.StripeClient, name: str, unit_amount: int) -> str:
         params={
             "name": f"{name} Corp",
             "email": f"{name.lower()}@example.com",
+            "metadata": {"entity": "US"},  # the integration routes by entity, not by currency
             "payment_method": "pm_card_visa",
             "invoice_settings": {"default_payment_method": "pm_card_visa"},
         }

@@ -91,3 +91,14 @@ def test_yaml_syntax_errors_have_a_line(tmp_path: Path) -> None:
     with pytest.raises(Exception) as failed:
         load_scenario(path)
     assert f"{path}:" in str(failed.value) and "YAML" in str(failed.value)
+
+
+def test_crm_custom_fields_are_checked_on_load(tmp_path: Path) -> None:
+    fixture = "  customers: [{key: acme, name: Acme, entity: us, currency: usd}]\n"
+    good = GOOD.replace(fixture, fixture + "  crm_custom_fields: {Opportunity: [Region__c]}\n")
+    assert load_scenario(_write(tmp_path, good)).fixtures.crm_custom_fields == {
+        "Opportunity": ["Region__c"]
+    }
+    bad = GOOD.replace(fixture, fixture + "  crm_custom_fields: {Opportunity: [Region]}\n")
+    with pytest.raises(ScenarioError, match="Name__c"):
+        load_scenario(_write(tmp_path, bad))

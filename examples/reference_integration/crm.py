@@ -1,0 +1,92 @@
+"""The CRM through simple-salesforce: re-fetch opportunities and write back, with retries."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import requests
+from simple_salesforce.api import Salesforce
+from simple_salesforce.exceptions import (
+    SalesforceError,
+    SalesforceGeneralError,
+    SalesforceRefusedRequest,
+)
+
+from examples.reference_integration.retry import (
+    PermanentError,
+    TransientError,
+    parse_retry_after,
+    with_retries,
+)
+
+T = TypeVar("T")
+_OPPORTUNITY_FIELDS = (
+    "Id, Name, AccountId, StageName, IsWon, IsClosed, Type, CloseDate, CurrencyIsoCode,"
+    " Contracting_Entity__c, Term_Months__c, Billing_Subscription_Id__c, Synced_To_Billing__c,"
+    " Account.Name, Account.Contracting_Entity__c, Account.Billing_Customer_Id__c,"
+    " Account.ERP_Customer_Id__c"
+)
+
+
+class Crm:
+    """simple-salesforce raises without the response headers, so a response hook keeps the
+    last Retry-After to honour it when Salesforce refuses a request for its limits."""
+
+    def __init__(self, instance_url: str, session_id: str, *, ca_bundle: str) -> None:
+        session = requests.Session()
+        session.verify = ca_bundle or True
+        session.trust_env = False  # loopback simulators; proxies must not see this traffic
+        self._retry_after_s: float | None = None
+        session.hooks["response"].append(self._remember)
+        self.sf = Salesforce(
+            instance_url=instance_url, session_id=session_id, version="60.0", session=session
+        )
+
+    def _remember(self, response: requests.Response, *_: Any, **__: Any) -> None:
+        self._retry_after_s = parse_retry_after(response.headers.get("Retry-After"))
+
+    def opportunity(self, opportunity_id: str) -> dict[str, Any]:
+        """The opportunity now, with its account and line items (not the pushed snapshot)."""
+        soql = (
+            f"SELECT {_OPPORTUNITY_FIELDS}, (SELECT Id, Quantity, UnitPrice, TotalPrice,"
+            " Billing_Price_Id__c FROM OpportunityLineItems)"
+            f" FROM Opportunity WHERE Id = '{_id(opportunity_id)}'"
+        )
+        result = self._call(lambda: self.sf.query(soql), f"opportunity {opportunity_id}")
+        records: list[dict[str, Any]] = result["records"]
+        if not records:
+            raise PermanentError(f"opportunity {opportunity_id} not found")
+        return records[0]
+
+    def update(self, sobject: str, record_id: str, fields: dict[str, Any]) -> None:
+        def call() -> Any:
+            return getattr(self.sf, sobject).update(record_id, fields)
+
+        self._call(call, f"update {sobject} {record_id}")
+
+    def _call(self, call: Callable[[], T], what: str) -> T:
+        def attempt() -> T:
+            self._retry_after_s = None
+            try:
+                return call()
+            except SalesforceRefusedRequest as exc:  # 403 REQUEST_LIMIT_EXCEEDED
+                if "REQUEST_LIMIT_EXCEEDED" in str(exc.content):
+                    raise TransientError(f"crm {what}: {exc}", self._retry_after_s) from exc
+                raise PermanentError(f"crm {what}: {exc}") from exc
+            except SalesforceGeneralError as exc:
+                if exc.status >= 500:
+                    raise TransientError(f"crm {what}: {exc}", self._retry_after_s) from exc
+                raise PermanentError(f"crm {what}: {exc}") from exc
+            except SalesforceError as exc:
+                raise PermanentError(f"crm {what}: {exc}") from exc
+            except requests.RequestException as exc:
+                raise TransientError(f"crm {what}: {exc!r}") from exc
+
+        return with_retries(attempt, what=what)
+
+
+def _id(value: str) -> str:
+    if not value.isalnum():
+        raise PermanentError(f"not a Salesforce id: {value!r}")
+    return value

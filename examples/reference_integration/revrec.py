@@ -1,0 +1,92 @@
+"""A small client of the revenue subledger: external-id upserts and idempotency keys, retried."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from examples.reference_integration.retry import (
+    PermanentError,
+    TransientError,
+    parse_retry_after,
+    with_retries,
+)
+
+
+class Revrec:
+    """Every write carries an external id (the subledger's upsert) and an idempotency key, so a
+    retry after a lost response returns the record already there instead of a second one."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self._client = httpx.Client(
+            base_url=url.rstrip("/"),
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=httpx.Timeout(30.0),
+            trust_env=False,
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def entity(self, entity_id: str) -> dict[str, Any]:
+        return self._json("GET", f"/v1/entities/{entity_id}")
+
+    def contract_by_external_id(self, external_id: str) -> dict[str, Any] | None:
+        page = self._json("GET", "/v1/contracts", params={"external_id": external_id})
+        data: list[dict[str, Any]] = page["data"]
+        return data[0] if data else None
+
+    def create_contract(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self._json("POST", "/v1/contracts", json=body, key=f"contract-{body['external_id']}")
+
+    def modifications(self, contract_id: str) -> list[dict[str, Any]]:
+        page = self._json(
+            "GET", f"/v1/contracts/{contract_id}/modifications", params={"limit": 100}
+        )
+        data: list[dict[str, Any]] = page["data"]
+        return data
+
+    def modify(self, contract_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self._json(
+            "POST",
+            f"/v1/contracts/{contract_id}/modifications",
+            json=body,
+            key=f"modification-{contract_id}-{body['external_id']}",
+        )
+
+    def billing_event(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self._json(
+            "POST", "/v1/billing_events", json=body, key=f"billing-{body['external_id']}"
+        )
+
+    def billing_events(self, contract_id: str) -> list[dict[str, Any]]:
+        page = self._json(
+            "GET", "/v1/billing_events", params={"contract": contract_id, "limit": 100}
+        )
+        data: list[dict[str, Any]] = page["data"]
+        return data
+
+    def _json(
+        self, method: str, path: str, *, key: str | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        headers = {"Idempotency-Key": key} if key else {}
+        response = with_retries(
+            lambda: self._send(method, path, headers=headers, **kwargs), what=f"{method} {path}"
+        )
+        body: dict[str, Any] = response.json()
+        return body
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        response = self._client.request(method, path, **kwargs)
+        status = response.status_code
+        # 409 without a revenue code is the idempotency key still in flight: wait and retry.
+        in_flight = status == 409 and "idempotency" in response.text
+        if status == 429 or status >= 500 or in_flight:
+            raise TransientError(
+                f"revrec {status} {method} {path}: {response.text[:300]}",
+                parse_retry_after(response.headers.get("Retry-After")),
+            )
+        if status >= 400:
+            raise PermanentError(f"revrec {status} {method} {path}: {response.text[:500]}")
+        return response

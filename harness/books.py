@@ -1,0 +1,556 @@
+"""Books: a frozen, read-only snapshot of all four systems at one instant, for invariants."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import gc
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from simulators.billing import models as bm
+from simulators.billing.store import BillingStore
+from simulators.common.journal import JournalEntry
+from simulators.common.webhooks import Delivery
+from simulators.common.world import World
+from simulators.crm.models import Record
+from simulators.crm.store import CrmStore
+from simulators.erp import models as em
+from simulators.erp.store import ErpStore
+from simulators.revrec import models as rm
+from simulators.revrec.backend import RevrecBackend
+from simulators.revrec.store import RevrecStore
+
+T = TypeVar("T")
+SYSTEMS = ("billing", "crm", "erp", "revrec")
+# Billing invoice states reached through finalisation: the ones the flow posts to the ERP.
+FINALISED = frozenset({"open", "paid", "void", "uncollectible"})
+# Subledger billing events the flow sends besides the one under the document's own id:
+# suffix → the billing invoice they derive from (docs/reference-flow.md, "ERP invoices").
+EVENT_SUFFIXES = ("-credit", "-void", "-charge")
+
+
+def ar_kind(total: int) -> str | None:
+    """The ERP document a finalised invoice of ``total`` posts as, under the invoice id: an
+    invoice when positive, an (unapplied) credit memo when negative, nothing when zero."""
+    if total > 0:
+        return "invoice"
+    return "creditMemo" if total < 0 else None
+
+
+def event_source(external_id: str) -> str:
+    """The billing document a subledger billing event copies: its external id, less one of
+    the flow's suffixes (``<invoice>-credit``, ``-void``, ``-charge``)."""
+    for suffix in EVENT_SUFFIXES:
+        if external_id.endswith(suffix):
+            return external_id[: -len(suffix)]
+    return external_id
+
+
+def _copy(row: T) -> T:
+    """Two levels deep: the row and its lists and dicts, which the backends mutate in place
+    (invoice lines, subscription items, metadata); nested records are never edited in place."""
+    new = object.__new__(type(row))
+    values = vars(row)
+    new.__dict__.update(
+        {k: (v.copy() if isinstance(v, list | dict) else v) for k, v in values.items()}
+    )
+    return new
+
+
+def _shallow(row: T) -> T:
+    new = object.__new__(type(row))
+    new.__dict__.update(vars(row))
+    return new
+
+
+def _table(rows: Mapping[str, T]) -> dict[str, T]:
+    return {key: _copy(row) for key, row in rows.items()}
+
+
+S = TypeVar("S")
+
+
+def _copy_store(live: S, rows: Iterable[str], shallow_rows: Iterable[str] = ()) -> S:
+    """A detached copy of a store: every attribute's containers copied (so indexes the store
+    keeps, whatever they are, stay consistent with the rows), the named row tables copied
+    row by row. Row tables become plain dicts: a snapshot never lists or pages."""
+    store = object.__new__(type(live))
+    skip = set(rows) | set(shallow_rows)
+    state: dict[str, Any] = {}
+    for name, value in vars(live).items():
+        if name in skip:
+            continue
+        if isinstance(value, dict):
+            # One level down too: indexes are dicts of dicts (external ids per kind).
+            state[name] = {
+                k: (v.copy() if isinstance(v, dict | set) else v) for k, v in value.items()
+            }
+        elif isinstance(value, list | set):
+            state[name] = value.copy()
+        else:
+            state[name] = value
+    for name in rows:
+        state[name] = _table(getattr(live, name))
+    for name in shallow_rows:
+        state[name] = {key: _shallow(row) for key, row in getattr(live, name).items()}
+    store.__dict__.update(state)
+    return store
+
+
+BILLING_ROWS = (
+    "customers",
+    "payment_methods",
+    "products",
+    "prices",
+    "subscriptions",
+    "subscription_items",
+    "invoice_items",
+    "invoices",
+    "credit_notes",
+    "meters",
+    "test_clocks",
+    "webhook_endpoints",
+)
+ERP_ROWS = (
+    "currencies",
+    "currency_rates",
+    "subsidiaries",
+    "accounts",
+    "items",
+    "periods",
+    "customers",
+)
+REVREC_ROWS = (
+    "entities",
+    "contracts",
+    "lines",
+    "modifications",
+    "billing_events",
+    "period_closes",
+)
+
+
+class _SnapshotInvoice(bm.Invoice):
+    """An invoice in a snapshot never changes, so its sums are worked out once: the checks
+    ask for an invoice's total several times each, a million times on a large world."""
+
+    @functools.cached_property
+    def subtotal(self) -> int:
+        return sum(line.amount for line in self.lines)
+
+    @functools.cached_property
+    def total(self) -> int:
+        return self.subtotal
+
+
+def _copy_billing(live: BillingStore) -> BillingStore:
+    # Events and meter events are append-only records: copying their lists is enough.
+    store = _copy_store(live, BILLING_ROWS)
+    for invoice in store.invoices.values():
+        invoice.__class__ = _SnapshotInvoice
+    return store
+
+
+def _copy_crm(live: CrmStore) -> CrmStore:
+    store = _copy_store(live, ())
+    store.tables = {name: _table(rows) for name, rows in live.tables.items()}
+    return store
+
+
+def _copy_erp(live: ErpStore) -> ErpStore:
+    # Transactions change by field assignment only: their sublists (items, lines, applies)
+    # are rebuilt and reassigned, never edited, so a one-level copy is a true snapshot; at a
+    # million GL lines it is most of what a snapshot costs. GL line lists are replaced, never
+    # edited, when a transaction changes: the copied ``gl`` dict shares them.
+    return _copy_store(live, ERP_ROWS, shallow_rows=("transactions",))
+
+
+def _copy_revrec(live: RevrecStore) -> RevrecStore:
+    return _copy_store(live, REVREC_ROWS)
+
+
+@dataclass(frozen=True)
+class Books:
+    """All four systems as they stood at ``now``: private copies of every store, the request
+    journals, the webhook deliveries and the account-role mapping.
+
+    Read-only by convention: the stores are copies no simulator touches, and invariants never
+    write to them. Indexes are built on first use (``cached_property``), each in linear time.
+    """
+
+    now: int
+    seed: int
+    accounts: Mapping[str, str]  # account role → ERP account number (harness.toml [accounts])
+    billing_store: BillingStore
+    crm_store: CrmStore
+    erp_store: ErpStore
+    revrec_store: RevrecStore
+    journals: Mapping[str, Sequence[JournalEntry]]
+    deliveries: Sequence[Delivery]
+    revrec_convention: str = "day"
+    systems: frozenset[str] = field(default_factory=lambda: frozenset(SYSTEMS))
+
+    # --- billing ---------------------------------------------------------------------------
+    @property
+    def customers(self) -> Mapping[str, bm.Customer]:
+        return self.billing_store.customers
+
+    @property
+    def products(self) -> Mapping[str, bm.Product]:
+        return self.billing_store.products
+
+    @property
+    def prices(self) -> Mapping[str, bm.Price]:
+        return self.billing_store.prices
+
+    @property
+    def subscriptions(self) -> Mapping[str, bm.Subscription]:
+        return self.billing_store.subscriptions
+
+    @property
+    def subscription_items(self) -> Mapping[str, bm.SubscriptionItem]:
+        return self.billing_store.subscription_items
+
+    @property
+    def invoice_items(self) -> Mapping[str, bm.InvoiceItem]:
+        return self.billing_store.invoice_items
+
+    @property
+    def invoices(self) -> Mapping[str, bm.Invoice]:
+        return self.billing_store.invoices
+
+    @property
+    def credit_notes(self) -> Mapping[str, bm.CreditNote]:
+        return self.billing_store.credit_notes
+
+    @property
+    def meters(self) -> Mapping[str, bm.Meter]:
+        return self.billing_store.meters
+
+    @property
+    def meter_events(self) -> Sequence[bm.MeterEvent]:
+        return self.billing_store.meter_events
+
+    @property
+    def billing_events(self) -> Sequence[bm.Event]:
+        return self.billing_store.events
+
+    @functools.cached_property
+    def finalised_invoices(self) -> list[bm.Invoice]:
+        """Invoices that went through finalisation (the ones the ERP must hold)."""
+        return [
+            inv
+            for inv in self.invoices.values()
+            if inv.status in FINALISED and inv.finalized_at is not None
+        ]
+
+    @functools.cached_property
+    def credit_notes_by_invoice(self) -> dict[str, list[bm.CreditNote]]:
+        return _group(self.credit_notes.values(), lambda cn: cn.invoice)
+
+    @functools.cached_property
+    def invoices_by_subscription(self) -> dict[str, list[bm.Invoice]]:
+        return _group(
+            (i for i in self.invoices.values() if i.subscription), lambda i: i.subscription or ""
+        )
+
+    @functools.cached_property
+    def subscriptions_by_opportunity(self) -> dict[str, list[bm.Subscription]]:
+        return _group(
+            (s for s in self.subscriptions.values() if s.metadata.get("crm_opportunity_id")),
+            lambda s: s.metadata["crm_opportunity_id"],
+        )
+
+    @functools.cached_property
+    def customers_by_crm_account(self) -> dict[str, list[bm.Customer]]:
+        return _group(
+            (
+                c
+                for c in self.customers.values()
+                if c.metadata.get("crm_account_id") and not c.deleted
+            ),
+            lambda c: c.metadata["crm_account_id"],
+        )
+
+    def customer_entity(self, customer_id: str) -> str | None:
+        """The entity a billing customer routes to (``metadata.entity``, upper case)."""
+        customer = self.customers.get(customer_id)
+        entity = customer.metadata.get("entity") if customer else None
+        return entity.upper() if entity else None
+
+    # --- crm -------------------------------------------------------------------------------
+    def crm_records(self, sobject: str) -> list[Record]:
+        """Live (not deleted) records of one sObject, in insertion order."""
+        return [r for r in self.crm_store.tables.get(sobject, {}).values() if not r.deleted]
+
+    def crm_record(self, record_id: str | None) -> Record | None:
+        return self.crm_store.get(record_id)
+
+    @functools.cached_property
+    def opportunity_lines(self) -> dict[str, list[Record]]:
+        return _group(
+            self.crm_records("OpportunityLineItem"), lambda r: str(r.get("OpportunityId"))
+        )
+
+    # --- erp -------------------------------------------------------------------------------
+    @property
+    def erp_customers(self) -> Mapping[str, em.Customer]:
+        return self.erp_store.customers
+
+    @property
+    def erp_transactions(self) -> Mapping[str, em.Transaction]:
+        return self.erp_store.transactions
+
+    @property
+    def erp_periods(self) -> Mapping[str, em.Period]:
+        return self.erp_store.periods
+
+    @property
+    def erp_subsidiaries(self) -> Mapping[str, em.Subsidiary]:
+        return self.erp_store.subsidiaries
+
+    @property
+    def erp_currencies(self) -> Mapping[str, em.Currency]:
+        return self.erp_store.currencies
+
+    @property
+    def erp_rates(self) -> Mapping[str, em.CurrencyRate]:
+        return self.erp_store.currency_rates
+
+    @property
+    def erp_accounts(self) -> Mapping[str, em.Account]:
+        return self.erp_store.accounts
+
+    @property
+    def gl(self) -> Mapping[str, Sequence[em.GlLine]]:
+        """Ledger lines per transaction id."""
+        return self.erp_store.gl
+
+    def gl_lines(self) -> Iterator[em.GlLine]:
+        """Every ledger line, transaction by transaction (a generator: no copy of a big GL)."""
+        for lines in self.erp_store.gl.values():
+            yield from lines
+
+    def erp_by_external_id(self, kind: str, external_id: str) -> em.Transaction | None:
+        """A transaction (``invoice``, ``creditMemo``, …) or ``customer`` by external id."""
+        found: em.Transaction | None = self.erp_store.by_external_id(kind, external_id)
+        return found
+
+    def erp_customer_by_external_id(self, external_id: str) -> em.Customer | None:
+        found: em.Customer | None = self.erp_store.by_external_id("customer", external_id)
+        return found
+
+    @functools.cached_property
+    def erp_by_kind(self) -> dict[str, list[em.Transaction]]:
+        return _group(self.erp_transactions.values(), lambda t: t.kind)
+
+    @functools.cached_property
+    def subsidiary_by_external_id(self) -> dict[str, em.Subsidiary]:
+        return {s.external_id: s for s in self.erp_subsidiaries.values() if s.external_id}
+
+    def currency_code(self, currency_id: str) -> str:
+        """ISO code (upper case) of an ERP currency record."""
+        currency = self.erp_currencies.get(currency_id)
+        return currency.symbol.upper() if currency else currency_id.upper()
+
+    def erp_period_at(self, subsidiary: str, ym: str) -> em.Period | None:
+        return self.erp_store.period_at(subsidiary, ym)
+
+    @functools.cached_property
+    def account_ids(self) -> dict[str, str]:
+        """Account role → ERP account id, for the roles whose number the chart of accounts has."""
+        by_number = {a.number: a.id for a in self.erp_accounts.values()}
+        return {role: by_number[n] for role, n in self.accounts.items() if n in by_number}
+
+    def dated_rate(self, currency_id: str, base_id: str, on: str) -> Decimal | None:
+        """The ERP's dated rate for a pair on a day: latest effective date, ties the later."""
+        best: tuple[str, int] | None = None
+        rate: Decimal | None = None
+        for n, r in enumerate(self._rates_by_pair.get((currency_id, base_id), [])):
+            if r.effective_on <= on and (best is None or (r.effective_on, n) >= best):
+                best, rate = (r.effective_on, n), Decimal(r.rate)
+        return rate
+
+    @functools.cached_property
+    def _rates_by_pair(self) -> dict[tuple[str, str], list[em.CurrencyRate]]:
+        return _group(self.erp_rates.values(), lambda r: (r.currency, r.base))
+
+    # --- revrec ----------------------------------------------------------------------------
+    @property
+    def rr_entities(self) -> Mapping[str, rm.Entity]:
+        return self.revrec_store.entities
+
+    @property
+    def rr_contracts(self) -> Mapping[str, rm.Contract]:
+        return self.revrec_store.contracts
+
+    @property
+    def rr_lines(self) -> Mapping[str, rm.Line]:
+        return self.revrec_store.lines
+
+    @property
+    def rr_modifications(self) -> Mapping[str, rm.Modification]:
+        return self.revrec_store.modifications
+
+    @property
+    def rr_billing_events(self) -> Mapping[str, rm.BillingEvent]:
+        return self.revrec_store.billing_events
+
+    @property
+    def rr_period_closes(self) -> Mapping[str, rm.PeriodClose]:
+        return self.revrec_store.period_closes
+
+    def rr_contract_by_external_id(self, external_id: str) -> rm.Contract | None:
+        cid = self.revrec_store.contract_by_external_id.get(external_id)
+        return None if cid is None else self.rr_contracts.get(cid)
+
+    def rr_billing_event_by_external_id(self, external_id: str) -> rm.BillingEvent | None:
+        bid = self.revrec_store.billing_event_by_external_id.get(external_id)
+        return None if bid is None else self.rr_billing_events.get(bid)
+
+    def rr_contract_lines(self, contract: rm.Contract) -> list[rm.Line]:
+        return [self.rr_lines[i] for i in contract.lines if i in self.rr_lines]
+
+    @functools.cached_property
+    def revrec(self) -> RevrecBackend:
+        """The subledger's own figures over this snapshot: a backend on the copied store,
+        clocked at ``now``, that never emits. Use its read methods only (``balances``,
+        ``schedule``, ``waterfall``, ``balances_report``, ``period_journal``, ``ledger``)."""
+        world = World(self.seed, self.now)
+        return RevrecBackend(world, self.revrec_store, lambda _event: None, self.revrec_convention)
+
+    def rr_position(self, contract: rm.Contract) -> rm.Position:
+        """Recognised, billed, deferred, unbilled (and functional) of a contract as of now."""
+        return self.revrec.ledger(contract, self.now + 1)
+
+    def rr_balances(self, contract: rm.Contract) -> dict[str, Any]:
+        """The contract's balances report as of now (per line and total)."""
+        return self.revrec.balances(contract, self.now)
+
+    def rr_waterfall(self, entity: str) -> dict[str, Any]:
+        return self.revrec.waterfall(entity, self.now, None)
+
+    def rr_period_journal(self, entity: str, period: str) -> list[dict[str, Any]]:
+        """The journal summary of a period (the stored one for a closed period)."""
+        for close in self.rr_period_closes.values():
+            if close.entity == entity and close.period == period:
+                return list(close.journal)
+        return self.revrec.period_journal(self.revrec.entity(entity), rm.parse_period(period))
+
+    # --- journals and deliveries ---------------------------------------------------------------
+    def journal(self, system: str) -> Sequence[JournalEntry]:
+        return self.journals.get(system, ())
+
+    def journal_entries(self) -> Iterator[JournalEntry]:
+        for system in SYSTEMS:
+            yield from self.journal(system)
+
+    # --- saving and re-checking ------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        """Everything as JSON-able dicts, in the simulators' own snapshot shapes."""
+        return {
+            "now": self.now,
+            "seed": self.seed,
+            "accounts": dict(self.accounts),
+            "systems": sorted(self.systems),
+            "revrec_convention": self.revrec_convention,
+            "billing": self.billing_store.snapshot(),
+            "crm": self.crm_store.snapshot(),
+            "erp": _erp_json(self.erp_store),
+            "revrec": self.revrec_store.snapshot(),
+            "journals": {
+                system: [dataclasses.asdict(e) for e in entries]
+                for system, entries in self.journals.items()
+            },
+            "deliveries": [d.as_json() for d in self.deliveries],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Books:
+        billing, crm, erp, revrec = BillingStore(), CrmStore(), ErpStore(), RevrecStore()
+        billing.restore(dict(data.get("billing", {})))
+        crm.restore(dict(data.get("crm", {})))
+        erp.restore(dict(data.get("erp", {})))
+        revrec.restore(dict(data.get("revrec", {})))
+        return cls(
+            now=int(data["now"]),
+            seed=int(data.get("seed", 0)),
+            accounts=dict(data.get("accounts", {})),
+            billing_store=billing,
+            crm_store=crm,
+            erp_store=erp,
+            revrec_store=revrec,
+            journals={
+                system: tuple(JournalEntry(**e) for e in entries)
+                for system, entries in data.get("journals", {}).items()
+            },
+            deliveries=tuple(Delivery.from_json(d) for d in data.get("deliveries", [])),
+            revrec_convention=str(data.get("revrec_convention", "day")),
+            systems=frozenset(data.get("systems", SYSTEMS)),
+        )
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """No automatic collections inside: work that allocates an object per row of a large
+    world and frees nothing would only have the collector rescan the heap again and again."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def take_books(world: World, accounts: Mapping[str, str]) -> Books:
+    """Copy every simulator's rows under the world lock (no HTTP, no derived figures yet)."""
+    with gc_paused():
+        return _take(world, accounts)
+
+
+def _take(world: World, accounts: Mapping[str, str]) -> Books:
+    with world.lock:
+        systems: dict[str, Any] = dict(world.systems)
+        billing = systems.get("billing")
+        crm = systems.get("crm")
+        erp = systems.get("erp")
+        revrec = systems.get("revrec")
+        books = Books(
+            now=world.clock.now(),
+            seed=world.seed,
+            accounts=dict(accounts),
+            billing_store=_copy_billing(billing.store) if billing else BillingStore(),
+            crm_store=_copy_crm(crm.store) if crm else CrmStore(),
+            erp_store=_copy_erp(erp.store) if erp else ErpStore(),
+            revrec_store=_copy_revrec(revrec.store) if revrec else RevrecStore(),
+            # Closed entries are never edited again; copying the deque keeps them as they are.
+            journals={name: tuple(sim.journal.entries()) for name, sim in systems.items()},
+            deliveries=tuple(world.dispatcher.deliveries()),
+            revrec_convention=revrec.backend.convention if revrec else "day",
+            systems=frozenset(systems),
+        )
+    return books
+
+
+def _erp_json(store: ErpStore) -> dict[str, Any]:
+    # ErpStore.snapshot runs dataclasses.asdict per GL line (slow at a million lines); GL
+    # lines hold only scalars, so a copy of their attribute dict is the same document.
+    gl, store.gl = store.gl, {}
+    try:
+        data = store.snapshot()
+    finally:
+        store.gl = gl
+    data["gl_lines"] = [dict(vars(line)) for lines in gl.values() for line in lines]
+    return data
+
+
+def _group(rows: Iterable[T], key: Any) -> dict[Any, list[T]]:
+    out: dict[Any, list[T]] = {}
+    for row in rows:
+        out.setdefault(key(row), []).append(row)
+    return out

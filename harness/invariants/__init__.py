@@ -1,0 +1,17 @@
+"""Invariants over Books: the registry, and every check registered by importing its module."""
+
+from __future__ import annotations
+
+from harness.invariants import (  # noqa: F401  (importing registers the checks)
+    backpressure,
+    billing_ar,
+    crm_billing,
+    delivery,
+    fx,
+    ledger,
+    lifecycle,
+    subledger,
+)
+from harness.invariants.registry import GROUPS, REGISTRY, Invariant, check_all, invariant
+
+__all__ = ["GROUPS", "REGISTRY", "Invariant", "check_all", "invariant"]

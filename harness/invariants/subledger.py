@@ -1,0 +1,296 @@
+"""Subledger invariants: billing reaches the contracts, bookings match, closes reach the GL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from harness.books import Books
+from harness.invariants import refs
+from harness.invariants.ledger import close_nets, owes_journal
+from harness.invariants.registry import invariant
+from harness.violations import Violation
+from simulators.billing import models as bm
+from simulators.revrec.models import Contract, PeriodClose
+
+# Subledger account roles → harness.toml [accounts] roles.
+ROLE_MAP = {
+    "deferred_revenue": "deferred_revenue",
+    "unbilled_receivable": "unbilled_ar",
+    "revenue": "revenue",
+    "fx_gain_loss": "fx_gain_loss",
+}
+
+
+@invariant("INV-16", group="subledger")
+def subledger_billed_matches_billing(books: Books) -> Iterator[Violation]:
+    """Billed = recognised + deferred − unbilled on every contract line, and what the
+    subledger has billed is what billing invoiced, as the flow sends it: for every finalised
+    invoice (total ≠ 0) of a subscription with a contract, its net per subscription item
+    split by sign — a positive invoice is an ``invoice`` event under its id for the positive
+    nets and a ``credit_note`` ``<id>-credit`` for the negative ones, a negative invoice a
+    ``credit_note`` under its id and an ``invoice`` ``<id>-charge`` — each with the same
+    per-item amounts (none owed when there is nothing to carry); a voided invoice also has a
+    ``credit_note`` ``<id>-void`` for its positive nets; every live credit note has a
+    ``credit_note`` event under its id for its total. Lines on no subscription item are not
+    billed in the subledger."""
+    for booked in books.rr_contracts.values():
+        report = books.rr_balances(booked)
+        for row in report["lines"]:
+            r, b = row["recognised_minor"], row["billed_minor"]
+            d, u = row["deferred_minor"], row["unbilled_minor"]
+            if r + d - u != b:
+                yield Violation(
+                    "INV-16",
+                    f"line {row['line']} of {booked.id}: recognised {r} + deferred {d} − "
+                    f"unbilled {u} ≠ billed {b}",
+                    (refs.revrec(booked.id), refs.revrec(row["line"])),
+                )
+    for inv in books.finalised_invoices:
+        if not inv.subscription or inv.total == 0:
+            continue
+        contract = books.rr_contract_by_external_id(inv.subscription)
+        if contract is None:
+            continue
+        net: dict[str, int] = {}
+        for line in inv.lines:
+            if line.subscription_item:
+                net[line.subscription_item] = net.get(line.subscription_item, 0) + line.amount
+        charged = {k: v for k, v in net.items() if v > 0}
+        credited = {k: -v for k, v in net.items() if v < 0}
+        if inv.total > 0:
+            owed = [(inv.id, "invoice", charged), (f"{inv.id}-credit", "credit_note", credited)]
+        else:
+            owed = [(inv.id, "credit_note", credited), (f"{inv.id}-charge", "invoice", charged)]
+        if inv.status == "void":
+            owed.append((f"{inv.id}-void", "credit_note", charged))
+        for external_id, kind, amounts in owed:
+            if amounts:
+                yield from _event(books, contract, inv.id, external_id, kind, amounts)
+        for cn in books.credit_notes_by_invoice.get(inv.id, []):
+            if cn.status != "void":
+                yield from _event(books, contract, cn.id, cn.id, "credit_note", None, cn.total)
+
+
+def _event(
+    books: Books,
+    contract: Contract,
+    source: str,
+    external_id: str,
+    kind: str,
+    by_item: dict[str, int] | None,
+    total: int | None = None,
+) -> Iterator[Violation]:
+    """The billing event ``external_id`` (copying ``source``) is a ``kind`` on ``contract``
+    of ``total`` or, given ``by_item``, of those amounts per subscription item."""
+    if by_item is not None:
+        total = sum(by_item.values())
+    event = books.rr_billing_event_by_external_id(external_id)
+    named: tuple[str, ...] = (refs.billing(source), refs.revrec(contract.id))
+    if event is None:
+        yield Violation(
+            "INV-16",
+            f"{kind} {external_id} of {source} has no subledger billing event",
+            named,
+            {"external_id": external_id, "type": kind, "total": total},
+        )
+        return
+    named = (*named, refs.revrec(event.id))
+    sent = sum(int(line["amount_minor"]) for line in event.lines)
+    if event.contract != contract.id or event.type != kind or sent != total:
+        yield Violation(
+            "INV-16",
+            f"billing event {external_id} is a {event.type} of {sent} on {event.contract}; "
+            f"billing says a {kind} of {total} on {contract.id}",
+            named,
+            {"event_total_minor": sent, "billing_total": total},
+        )
+        return
+    if by_item is None:
+        return
+    lines = {ln.id: ln.external_id for ln in books.rr_contract_lines(contract)}
+    per_item: dict[str, int] = {}
+    for line in event.lines:
+        key = lines.get(str(line["line"]), str(line["line"]))
+        per_item[key] = per_item.get(key, 0) + int(line["amount_minor"])
+    per_item = {k: v for k, v in per_item.items() if v}
+    if per_item != by_item:
+        yield Violation(
+            "INV-16",
+            f"billing event {external_id} splits its total differently from the invoice",
+            named,
+            {"event_by_item": per_item, "invoice_by_item": by_item},
+        )
+
+
+@invariant("INV-18", group="subledger")
+def allocations_sum_to_the_price(books: Books) -> Iterator[Violation]:
+    """A contract's allocations sum to its transaction price (the fixed lines' amounts), and it
+    books what was sold: every subscription of a won opportunity has a contract (external id
+    = subscription id) with one line per item (external id = item id), the item's quantity and
+    the price of the whole term (unit amount × the billing periods in the subscription's
+    ``metadata.term_months``, 12 months when absent), usage lines for metered prices."""
+    for booked in books.rr_contracts.values():
+        fixed = [ln for ln in books.rr_contract_lines(booked) if ln.fixed]
+        total = sum(ln.amount_minor for ln in fixed)
+        allocated = sum(ln.allocated_minor for ln in fixed)
+        if total != allocated:
+            yield Violation(
+                "INV-18",
+                f"contract {booked.id} allocates {allocated} of a price of {total}",
+                (refs.revrec(booked.id),),
+                {"allocated_minor": allocated, "price_minor": total},
+            )
+    for opp_id, subs in books.subscriptions_by_opportunity.items():
+        for sub in subs:
+            contract = books.rr_contract_by_external_id(sub.id)
+            if contract is None:
+                yield Violation(
+                    "INV-18",
+                    f"subscription {sub.id} of opportunity {opp_id} has no subledger contract",
+                    (refs.crm(opp_id), refs.billing(sub.id)),
+                )
+                continue
+            lines = {ln.external_id: ln for ln in books.rr_contract_lines(contract)}
+            for item_id in sub.items:
+                item = books.subscription_items.get(item_id)
+                price = books.prices.get(item.price) if item else None
+                if item is None or price is None:
+                    continue
+                line = lines.get(item_id)
+                named: tuple[str, ...] = (
+                    refs.billing(sub.id),
+                    refs.billing(item_id),
+                    refs.revrec(contract.id),
+                )
+                if line is None:
+                    yield Violation("INV-18", f"item {item_id} has no contract line", named)
+                    continue
+                named = (*named, refs.revrec(line.id))
+                if price.metered:
+                    if line.pattern != "usage":
+                        yield Violation(
+                            "INV-18", f"metered item {item_id} is a {line.pattern} line", named
+                        )
+                    continue
+                term_price = price.unit_amount * _periods_in_term(sub, price)
+                if (line.quantity, line.unit_price_minor) != (item.quantity, term_price):
+                    yield Violation(
+                        "INV-18",
+                        f"contract line for {item_id} books {line.quantity} × "
+                        f"{line.unit_price_minor}; billing has {item.quantity} × "
+                        f"{price.unit_amount} for {_periods_in_term(sub, price)} period(s)",
+                        named,
+                        {
+                            "contract": [line.quantity, line.unit_price_minor],
+                            "billing": [item.quantity, term_price],
+                        },
+                    )
+
+
+@invariant("INV-19", group="subledger")
+def changes_reach_the_subledger_prospectively(books: Books) -> Iterator[Violation]:
+    """Every mid-period change of a subscription with a contract (its prorations, other than a
+    cancellation's) reaches the subledger as a prospective modification effective at the
+    change (the prorations' start instant); revenue before it is left alone."""
+    changes: dict[tuple[str, int], list[str]] = {}
+    for ii in books.invoice_items.values():
+        if ii.proration and ii.subscription and not ii.deleted:
+            changes.setdefault((ii.subscription, ii.period_start), []).append(ii.id)
+    for (sub_id, at), items in sorted(changes.items()):
+        sub = books.subscriptions.get(sub_id)
+        if sub is None or (sub.ended_at is not None and at >= sub.ended_at):
+            continue
+        contract = books.rr_contract_by_external_id(sub_id)
+        if contract is None:
+            continue
+        mods = [books.rr_modifications[m] for m in contract.modifications]
+        if any(m.effective_at == at and m.treatment == "prospective" for m in mods):
+            continue
+        other = [m for m in mods if m.effective_at == at]
+        yield Violation(
+            "INV-19",
+            f"the change of {sub_id} at {at} reached contract {contract.id} "
+            + (f"as a {other[0].treatment} modification" if other else "as no modification"),
+            (refs.billing(sub_id), refs.revrec(contract.id), *(refs.billing(i) for i in items)),
+            {"effective_at": at, "modifications": [m.id for m in mods]},
+        )
+
+
+@invariant("INV-21", group="subledger")
+def subledger_ties_to_the_gl(books: Books) -> Iterator[Violation]:
+    """Each subledger period close that recognised anything reaches the ERP as one live
+    journal entry, external id = the close id, in the entity's subsidiary and functional
+    currency, whose net per account role (via [accounts]) equals the close summary's
+    functional net for that role, every currency together (FX releases included, at the
+    subledger's booking rates)."""
+    for close in books.rr_period_closes.values():
+        yield from _close(books, close)
+
+
+def _close(books: Books, close: PeriodClose) -> Iterator[Violation]:
+    journal = books.erp_by_external_id("journalEntry", close.id)
+    if journal is None or journal.voided:
+        if owes_journal(close):
+            yield Violation(
+                "INV-21",
+                f"subledger close {close.entity} {close.period} has no live ERP journal {close.id}",
+                (refs.revrec(close.id),),
+            )
+        return
+    named: tuple[str, ...] = (refs.revrec(close.id), refs.erp_txn(journal))
+    subsidiary = books.subsidiary_by_external_id.get(close.entity.upper())
+    if subsidiary is None or journal.subsidiary != subsidiary.id:
+        yield Violation(
+            "INV-21",
+            f"ERP journal for close {close.id} is not in subsidiary {close.entity}",
+            named,
+        )
+    entity = books.rr_entities.get(close.entity)
+    functional = (entity.functional_currency if entity else "").upper()
+    currency = books.currency_code(journal.currency)
+    if functional and currency != functional:
+        yield Violation(
+            "INV-21",
+            f"ERP journal for close {close.entity} {close.period} is in {currency}, the "
+            f"entity's functional currency is {functional}",
+            named,
+            {"erp_currency": currency, "functional_currency": functional},
+        )
+    expected: dict[str, int] = {}
+    for role, net in close_nets(close.journal).items():
+        account = books.account_ids.get(ROLE_MAP.get(role, role))
+        if account is None:
+            yield Violation(
+                "INV-21",
+                f"account role {ROLE_MAP.get(role, role)} is not mapped to an ERP account "
+                "([accounts])",
+                named,
+            )
+            continue
+        expected[account] = expected.get(account, 0) + net
+    actual: dict[str, int] = {}
+    for line in books.gl.get(journal.id, ()):
+        actual[line.account] = actual.get(line.account, 0) + line.debit_minor - line.credit_minor
+    actual = {k: v for k, v in actual.items() if v}
+    expected = {k: v for k, v in expected.items() if v}
+    if actual != expected:
+        yield Violation(
+            "INV-21",
+            f"ERP journal for close {close.entity} {close.period} moves {actual}; the "
+            f"subledger says {expected} (account id → net debit, {functional or currency} "
+            "minor)",
+            named,
+            {"erp": actual, "subledger": expected},
+        )
+
+
+def _periods_in_term(sub: bm.Subscription, price: bm.Price) -> int:
+    """Billing periods in the contract term: 12 for a monthly price over 12 months, 1 yearly."""
+    try:
+        term = int(sub.metadata.get("term_months") or 12)
+    except ValueError:
+        term = 12
+    recurring = price.recurring
+    months = {"month": 1, "year": 12}.get(recurring.interval if recurring else "month", 1)
+    months *= recurring.interval_count if recurring else 1
+    return max(1, term // months)

@@ -1,0 +1,122 @@
+"""The oracle's own arithmetic: instants, calendar months, prorations, allocation, schedules."""
+
+from __future__ import annotations
+
+import calendar
+import re
+from datetime import UTC, datetime
+from fractions import Fraction
+
+DAY = 86400
+
+
+# --- time ------------------------------------------------------------------------------------
+def instant(text: str) -> int:
+    """Unix seconds of an ISO-8601 instant; no offset means UTC (the scenario convention)."""
+    value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return int(value.timestamp())
+
+
+def add_months(at: int, months: int) -> int:
+    """The same day and time ``months`` later, the day clamped to the target month's length.
+
+    Callers always count from the subscription's anchor (anchor + k months), never from the
+    previous period end, so a Jan 31 anchor gives Feb 28 and then Mar 31 again (Stripe's
+    billing-cycle rule), not Mar 28."""
+    moment = datetime.fromtimestamp(at, UTC)
+    year, month0 = divmod(moment.year * 12 + moment.month - 1 + months, 12)
+    day = min(moment.day, calendar.monthrange(year, month0 + 1)[1])
+    return int(moment.replace(year=year, month=month0 + 1, day=day).timestamp())
+
+
+_DURATION = re.compile(
+    r"^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$"
+)
+
+
+def after(at: int, duration: str) -> int:
+    """``at`` moved by an ISO-8601 duration: years and months first as calendar months (with
+    clamping), then weeks, days and the time part as exact seconds."""
+    match = _DURATION.match(duration.strip().upper())
+    if match is None or duration.strip().upper() in ("P", "PT"):
+        raise ValueError(f"not an ISO-8601 duration: {duration!r}")
+    y, mo, w, d, h, mi, s = (int(part or 0) for part in match.groups())
+    return add_months(at, 12 * y + mo) + w * 7 * DAY + d * DAY + h * 3600 + mi * 60 + s
+
+
+def month_of(at: int) -> str:
+    """``YYYY-MM`` of an instant, UTC."""
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m")
+
+
+# --- money -----------------------------------------------------------------------------------
+def round_half_up(value: Fraction) -> int:
+    """Nearest integer, halves away from zero (our documented proration rounding)."""
+    if value < 0:
+        return -round_half_up(-value)
+    return int(value + Fraction(1, 2))
+
+
+def trunc(value: Fraction) -> int:
+    """Toward zero, so a negative schedule mirrors the positive one."""
+    return int(value)
+
+
+def unused_share(amount: int, start: int, end: int, at: int) -> int:
+    """What ``amount`` for the period [start, end) is worth for [at, end), to the second,
+    rounded half-up per line: Stripe prorates to the second; the rounding mode is ours."""
+    if not start <= at <= end or end <= start:
+        raise ValueError("the change must lie within the period")
+    return round_half_up(Fraction(amount * (end - at), end - start))
+
+
+def largest_remainder(total: int, weights: list[int]) -> list[int]:
+    """``total`` split in proportion to ``weights``: floors, then one unit each to the largest
+    remainders, ties to the earlier part (Hamilton's method), so the parts sum to ``total``."""
+    whole = sum(weights)
+    if whole <= 0:
+        if total:
+            raise ValueError("cannot allocate a price over weights that are all zero")
+        return [0] * len(weights)
+    exact = [Fraction(total * w, whole) for w in weights]
+    # floor, not trunc: a negative pool must still hand out whole units to the largest rests.
+    parts = [share.numerator // share.denominator for share in exact]
+    rests = sorted(range(len(weights)), key=lambda n: (-(exact[n] - parts[n]), n))
+    for n in rests[: total - sum(parts)]:
+        parts[n] += 1
+    return parts
+
+
+# --- ratable recognition by day ------------------------------------------------------------
+def day_span(start: int, end: int) -> tuple[int, int]:
+    """UTC day numbers [first, last) a service period earns over: the start day counts whole,
+    the day holding the end is cut off, and a period inside one day earns over that day."""
+    first, last = start // DAY, end // DAY
+    return first, max(last, first + 1)
+
+
+def days_by_month(first: int, last: int) -> list[tuple[str, int]]:
+    """(``YYYY-MM``, days of [first, last) in it) for every month the days touch, in order."""
+    months: list[tuple[str, int]] = []
+    day = first
+    while day < last:
+        moment = datetime.fromtimestamp(day * DAY, UTC)
+        month_days = calendar.monthrange(moment.year, moment.month)[1]
+        next_month_day = day + month_days - moment.day + 1
+        upto = min(next_month_day, last)
+        months.append((moment.strftime("%Y-%m"), upto - day))
+        day = upto
+    return months
+
+
+def ratable_by_day(amount: int, start: int, end: int) -> dict[str, int]:
+    """Per month: trunc(amount × days in the month ÷ all days); the last month takes the
+    rounding remainder, so the schedule sums to ``amount`` exactly."""
+    first, last = day_span(start, end)
+    months = days_by_month(first, last)
+    total_days = last - first
+    schedule = {month: trunc(Fraction(amount * n, total_days)) for month, n in months[:-1]}
+    schedule[months[-1][0]] = amount - sum(schedule.values())
+    return schedule

@@ -1,0 +1,414 @@
+"""Replays a scenario's billing on the oracle's own model: subscriptions, invoices, balances."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from harness.oracle.arithmetic import after, instant, unused_share
+from harness.oracle.model import (
+    ExpectedCreditNote,
+    ExpectedInvoice,
+    ExpectedItem,
+    ExpectedLine,
+    ExpectedSubscription,
+)
+
+if TYPE_CHECKING:
+    from harness.scenario import Price, Scenario
+
+FINALIZE_AFTER_S = 3600  # Stripe finalises a renewal draft about an hour after creating it
+
+
+def declines(payment_method: str) -> bool:
+    """Stripe's declining test payment methods are the ones named for a failed charge."""
+    return "Declined" in payment_method or "CustomerFail" in payment_method
+
+
+@dataclass(frozen=True)
+class MeterEvent:
+    customer: str
+    price: str
+    value: int
+    at: int
+
+
+@dataclass
+class Booking:
+    """A new-business subscription as the subledger sees it when the deal is won."""
+
+    opportunity: str
+    customer: str
+    currency: str
+    start_at: int
+    interval_months: int
+    term_months: int
+    items: list[ExpectedItem]
+
+
+@dataclass
+class BillingReplay:
+    """Plays the steps in order on the simulated timeline and records what billing must show."""
+
+    scenario: Scenario
+    now: int = 0
+    subscriptions: dict[str, ExpectedSubscription] = field(default_factory=dict)
+    invoices: list[ExpectedInvoice] = field(default_factory=list)  # creation order
+    balances: dict[str, int] = field(default_factory=dict)
+    root: dict[str, str] = field(default_factory=dict)
+    bookings: list[Booking] = field(default_factory=list)
+    changed: set[str] = field(default_factory=set)  # roots changed after booking (not predicted)
+    notes: list[str] = field(default_factory=list)
+    _opportunities: dict[str, Any] = field(default_factory=dict)
+    _meter_events: list[MeterEvent] = field(default_factory=list)
+    _identifiers: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        fx = self.scenario.fixtures
+        self.now = instant(self.scenario.start_at)
+        self.prices: dict[str, Price] = {p.key: p for p in fx.prices}
+        self.customers = {c.key: c for c in fx.customers}
+        self.balances = {c.key: 0 for c in fx.customers}
+
+    # --- driver ------------------------------------------------------------------------------
+    def run(self) -> None:
+        for index, step in enumerate(self.scenario.steps):
+            handler = getattr(self, "_" + step.kind.replace(".", "_"), None)
+            if handler is not None:
+                handler(step.params, index)
+
+    def _clock_advance(self, p: Any, index: int) -> None:
+        target = instant(p.to) if p.to is not None else after(self.now, p.duration)
+        self.advance(target)
+
+    def advance(self, target: int) -> None:
+        """Run what falls due up to ``target`` in time order; at one instant, renewals come
+        before draft finalisations, each in creation order."""
+        while True:
+            due: list[tuple[int, int, int]] = []
+            for n, sub in enumerate(self.subscriptions.values()):
+                if sub.status == "active" and sub.period_end <= target:
+                    due.append((sub.period_end, 0, n))
+            for n, inv in enumerate(self.invoices):
+                if inv.status == "draft" and inv.finalize_at <= target:
+                    due.append((inv.finalize_at, 1, n))
+            if not due:
+                break
+            at, kind, n = min(due)
+            self.now = max(self.now, at)
+            if kind == 0:
+                self._renew(list(self.subscriptions.values())[n], at)
+            else:
+                self._finalize(self.invoices[n], at)
+        self.now = max(self.now, target)
+
+    # --- CRM steps and the integration's answers ---------------------------------------------
+    def _crm_create_opportunity(self, p: Any, index: int) -> None:
+        self._opportunities[p.key] = p
+
+    def _crm_close_won(self, p: Any, index: int) -> None:
+        opp = self._opportunities.get(p.opportunity)
+        if opp is None:
+            self.notes.append(f"step {index + 1}: close_won of {p.opportunity}: never created")
+            return
+        if opp.kind == "new":
+            self._subscribe(opp)
+            return
+        root = self.root.get(opp.amends or "")
+        if root is None or root not in self.subscriptions:
+            self.notes.append(
+                f"step {index + 1}: {opp.key} amends {opp.amends!r}, which has no subscription"
+            )
+            return
+        self.root[opp.key] = root
+        sub = self.subscriptions[root]
+        sub.amendments.append(opp.key)
+        self.changed.add(root)
+        # Amendments prorate now; a renewal takes effect at the period end, so no prorations.
+        behavior = "create_prorations" if opp.kind == "amendment" else "none"
+        self._change_items(sub, [(line.price, line.quantity) for line in opp.lines], behavior)
+
+    def _subscribe(self, opp: Any) -> None:
+        prices = [self.prices[line.price] for line in opp.lines]
+        intervals = {price.interval for price in prices}
+        if None in intervals or len(intervals) != 1:
+            self.notes.append(f"{opp.key}: lines need one recurring interval; not predicted")
+            return
+        customer = self.customers[opp.customer]
+        sub = ExpectedSubscription(
+            opp.key,
+            opp.customer,
+            prices[0].currency,
+            12 if prices[0].interval == "year" else 1,
+            self.now,
+            [
+                ExpectedItem(line.price, 0 if self._usage(line.price) else line.quantity)
+                for line in opp.lines
+            ],
+        )
+        self.subscriptions[opp.key] = sub
+        self.root[opp.key] = opp.key
+        self.bookings.append(
+            Booking(
+                opp.key,
+                customer.key,
+                sub.currency,
+                sub.start_at,
+                sub.interval_months,
+                getattr(opp, "term_months", 12),
+                [ExpectedItem(i.price, i.quantity) for i in sub.items],
+            )
+        )
+        lines = [
+            ExpectedLine(
+                "licensed",
+                item.price,
+                item.quantity,
+                self.prices[item.price].unit_amount * item.quantity,
+                self.now,
+                sub.period_end,
+            )
+            for item in sub.items
+            if not self._usage(item.price)
+        ]
+        inv = self._invoice(sub, "subscription_create", self.now, self.now, lines)
+        self._finalize(inv, self.now)
+
+    # --- billing steps ------------------------------------------------------------------------
+    def _billing_update_subscription(self, p: Any, index: int) -> None:
+        sub = self._sub_of(p.opportunity, index)
+        if sub is None:
+            return
+        before = [(item.price, item.quantity) for item in sub.items]
+        made = self._change_items(
+            sub, [(line.price, line.quantity) for line in p.lines], p.proration_behavior
+        )
+        if [(item.price, item.quantity) for item in sub.items] != before:
+            # The flow mirrors the change into the contract as a prospective modification
+            # (docs/reference-flow.md, point 8): its revenue is no longer the booking's.
+            self.changed.add(sub.opportunity)
+        if p.proration_behavior == "always_invoice" and made:
+            inv = self._invoice(sub, "subscription_update", self.now, self.now, [])
+            self._finalize(inv, self.now)
+
+    def _billing_cancel(self, p: Any, index: int) -> None:
+        sub = self._sub_of(p.opportunity, index)
+        if sub is None:
+            return
+        # A cancellation ends (or shortens) every contract line: revenue no longer predicted.
+        self.changed.add(sub.opportunity)
+        if p.at_period_end:
+            sub.cancel_at_period_end = True
+            return
+        start, end = sub.period_start, sub.period_end
+        if p.prorate:
+            for item in sub.items:
+                if self._usage(item.price) or not item.quantity:
+                    continue
+                unit = self.prices[item.price].unit_amount
+                credit = unused_share(unit * item.quantity, start, end, self.now)
+                if credit:
+                    sub.pending.append(
+                        ExpectedLine("proration", item.price, item.quantity, -credit, self.now, end)
+                    )
+        sub.status, sub.ended_at = "canceled", self.now
+        if p.invoice_now:
+            usage = self._usage_lines(sub, start, self.now)
+            if usage or sub.pending:
+                inv = self._invoice(sub, "subscription_cycle", start, min(self.now, end), usage)
+                self._finalize(inv, self.now)
+
+    def _billing_report_usage(self, p: Any, index: int) -> None:
+        # Without an identifier the runner names the event after the step, so the step's
+        # repeats are one event; Stripe counts an identifier once, whatever the repeats.
+        identifier = p.identifier if p.identifier is not None else f"\0step-{index}"
+        if identifier not in self._identifiers:
+            self._identifiers.add(identifier)
+            self._meter_events.append(MeterEvent(p.customer, p.price, p.value, self.now))
+
+    def _billing_pay(self, p: Any, index: int) -> None:
+        open_invoices = [
+            i for i in self.invoices if i.customer == p.customer and i.status == "open"
+        ]
+        if p.invoice == "latest":
+            open_invoices = open_invoices[-1:]
+        if not open_invoices:
+            self.notes.append(f"step {index + 1}: {p.customer} has no open invoice to pay")
+        if declines(self.customers[p.customer].payment_method):
+            return
+        for inv in open_invoices:
+            inv.amount_paid_minor = inv.amount_due_minor
+            inv.status, inv.paid_at = "paid", self.now
+
+    def _billing_credit_note(self, p: Any, index: int) -> None:
+        candidates = [
+            i for i in self.invoices if i.customer == p.customer and i.status in ("open", "paid")
+        ]
+        if not candidates:
+            self.notes.append(f"step {index + 1}: {p.customer} has no invoice to credit")
+            return
+        inv = candidates[-1]
+        credited = sum(cn.total_minor for cn in inv.credit_notes)
+        if credited + p.amount > inv.total_minor:
+            self.notes.append(f"step {index + 1}: credit note exceeds {inv.ref}; refused")
+            return
+        cn = ExpectedCreditNote(len(inv.credit_notes) + 1, self.now, p.amount)
+        if inv.status == "open":
+            # Before payment a credit note lowers what is owed; any excess becomes credit.
+            cn.pre_payment_minor = min(p.amount, inv.amount_remaining_minor)
+            cn.credit_minor = p.amount - cn.pre_payment_minor
+            inv.amount_due_minor -= cn.pre_payment_minor
+        elif p.credit_to == "refund":
+            refunded = sum(c.refund_minor for c in inv.credit_notes)
+            if p.amount > inv.amount_paid_minor - refunded:
+                self.notes.append(f"step {index + 1}: refund exceeds what {inv.ref} was paid")
+                return
+            cn.refund_minor = p.amount
+        elif p.credit_to == "out_of_band":
+            cn.out_of_band_minor = p.amount
+        else:
+            cn.credit_minor = p.amount
+        self.balances[inv.customer] -= cn.credit_minor
+        inv.credit_notes.append(cn)
+        if inv.status == "open" and inv.amount_remaining_minor == 0:
+            inv.status, inv.paid_at = "paid", self.now
+            inv.amount_paid_minor = inv.amount_due_minor
+
+    # --- the billing model --------------------------------------------------------------------
+    def _sub_of(self, opportunity: str, index: int) -> ExpectedSubscription | None:
+        sub = self.subscriptions.get(self.root.get(opportunity, ""))
+        if sub is None or sub.status != "active":
+            self.notes.append(f"step {index + 1}: {opportunity} has no active subscription")
+            return None
+        return sub
+
+    def _usage(self, price: str) -> bool:
+        return self.prices[price].usage
+
+    def _change_items(
+        self, sub: ExpectedSubscription, lines: list[tuple[str, int]], behavior: str
+    ) -> list[ExpectedLine]:
+        """Items become the given lines, matched by price: a price no longer there is removed,
+        a new one added, a changed quantity credited at the old and charged at the new."""
+        wanted: dict[str, int] = {}
+        for price, quantity in lines:
+            wanted[price] = 0 if self._usage(price) else wanted.get(price, 0) + quantity
+        credits: list[tuple[str, int]] = []
+        debits: list[tuple[str, int]] = []
+        kept: list[ExpectedItem] = []
+        for item in sub.items:
+            if item.price not in wanted:
+                credits.append((item.price, item.quantity))
+                continue
+            new = wanted.pop(item.price)
+            if new != item.quantity:
+                credits.append((item.price, item.quantity))
+                debits.append((item.price, new))
+                item.quantity = new
+            kept.append(item)
+        for price, quantity in wanted.items():
+            kept.append(ExpectedItem(price, quantity))
+            debits.append((price, quantity))
+        sub.items = kept
+        if behavior == "none":
+            return []
+        made = []
+        start, end = sub.period_start, sub.period_end
+        for sign, group in ((-1, credits), (1, debits)):
+            for price, quantity in group:
+                if self._usage(price) or not quantity:
+                    continue
+                unit = self.prices[price].unit_amount
+                amount = sign * unused_share(unit * quantity, start, end, self.now)
+                if amount:
+                    made.append(ExpectedLine("proration", price, quantity, amount, self.now, end))
+        sub.pending.extend(made)
+        return made
+
+    def _usage_lines(self, sub: ExpectedSubscription, start: int, end: int) -> list[ExpectedLine]:
+        lines = []
+        for item in sub.items:
+            if not self._usage(item.price):
+                continue
+            units = sum(
+                e.value
+                for e in self._meter_events
+                if e.customer == sub.customer and e.price == item.price and start <= e.at < end
+            )
+            amount = self.prices[item.price].unit_amount * units
+            lines.append(ExpectedLine("usage", item.price, units, amount, start, end))
+        return lines
+
+    def _renew(self, sub: ExpectedSubscription, at: int) -> None:
+        start, end = sub.period_start, sub.period_end
+        usage = self._usage_lines(sub, start, end)
+        if sub.cancel_at_period_end:
+            sub.status, sub.ended_at = "canceled", end
+            if any(line.amount_minor for line in usage) or sub.pending:
+                inv = self._invoice(sub, "subscription_cycle", start, end, usage)
+                self._finalize(inv, at)
+            return
+        sub.cycles += 1
+        licensed = [
+            ExpectedLine(
+                "licensed",
+                item.price,
+                item.quantity,
+                self.prices[item.price].unit_amount * item.quantity,
+                sub.period_start,
+                sub.period_end,
+            )
+            for item in sub.items
+            if not self._usage(item.price)
+        ]
+        inv = self._invoice(sub, "subscription_cycle", start, end, usage + licensed)
+        inv.finalize_at = at + FINALIZE_AFTER_S
+
+    def _invoice(
+        self,
+        sub: ExpectedSubscription,
+        reason: str,
+        start: int,
+        end: int,
+        lines: list[ExpectedLine],
+    ) -> ExpectedInvoice:
+        """A draft with the given lines and every pending item of the subscription."""
+        n = 1 + sum(1 for i in self.invoices if i.opportunity == sub.opportunity)
+        inv = ExpectedInvoice(
+            sub.opportunity,
+            sub.customer,
+            sub.currency,
+            n,
+            reason,
+            self.now,
+            start,
+            end,
+            [*lines, *sub.pending],
+            self.now,
+        )
+        sub.pending = []
+        # A draft shows its total as due (Stripe's and the simulator's convention);
+        # finalisation then applies the customer balance.
+        inv.amount_due_minor = max(0, inv.total_minor)
+        self.invoices.append(inv)
+        return inv
+
+    def _finalize(self, inv: ExpectedInvoice, at: int) -> None:
+        """Draft → open: the customer balance is applied, then a zero amount due is paid."""
+        total = inv.total_minor
+        balance = self.balances[inv.customer]
+        if total <= 0:
+            applied = 0
+            balance += total  # a credit invoice adds to what the customer holds
+        elif balance < 0:
+            applied = max(balance, -total)  # credit covers at most the total
+            balance -= applied
+        else:
+            applied = balance  # a debt is added whole
+            balance = 0
+        self.balances[inv.customer] = balance
+        inv.applied_balance_minor = applied
+        inv.amount_due_minor = max(0, total + applied)
+        inv.status, inv.finalized_at = "open", at
+        if inv.amount_due_minor == 0:
+            inv.status, inv.paid_at = "paid", at

@@ -1,0 +1,1 @@
+"""Locust suites for the close period: users, shapes, profiles and payload builders."""

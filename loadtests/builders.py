@@ -1,0 +1,189 @@
+"""Request payloads of the reference flow, shared by the Locust users and the fixtures."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+API = "/services/data/v60.0"
+NETSUITE_RECORD = "/services/rest/record/v1"
+SUITEQL = "/services/rest/query/v1/suiteql"
+
+# The reference-flow fixtures every profile stands on (docs/reference-flow.md, "Setup").
+ENTITY = "US"
+CURRENCY = "usd"
+PRODUCT_KEY = "pro"
+PRICE_KEY = "pro_usd"
+PRICE_MINOR = 4_900
+SSP_MINOR = 5_900
+USAGE_PRODUCT_KEY = "api"
+USAGE_PRICE_KEY = "api_usd"
+USAGE_PRICE_MINOR = 2
+TERM_MONTHS = 12
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Ids of the fixtures, as created in each system: what a user needs to build a request."""
+
+    price_id: str
+    product_id: str
+    usage_price_id: str
+    meter_event_name: str
+    pricebook_entry_id: str
+
+
+# billing (Stripe form bodies, nested; encoded with simulators.common.formcodec) --------------
+def product(key: str, name: str, *, recognition: str, ssp_minor: int) -> dict[str, Any]:
+    return {
+        "name": name,
+        "metadata": {"key": key, "recognition": recognition, "ssp_minor": str(ssp_minor)},
+    }
+
+
+def licensed_price(product_id: str, key: str, unit_amount_minor: int) -> dict[str, Any]:
+    return {
+        "product": product_id,
+        "currency": CURRENCY,
+        "unit_amount": unit_amount_minor,
+        "lookup_key": key,
+        "metadata": {"key": key},
+        "recurring": {"interval": "month", "usage_type": "licensed"},
+    }
+
+
+def meter(event_name: str) -> dict[str, Any]:
+    return {
+        "display_name": event_name,
+        "event_name": event_name,
+        "default_aggregation": {"formula": "sum"},
+    }
+
+
+def metered_price(
+    product_id: str, key: str, unit_amount_minor: int, meter_id: str
+) -> dict[str, Any]:
+    return {
+        "product": product_id,
+        "currency": CURRENCY,
+        "unit_amount": unit_amount_minor,
+        "lookup_key": key,
+        "metadata": {"key": key},
+        "recurring": {"interval": "month", "usage_type": "metered", "meter": meter_id},
+    }
+
+
+def customer(key: str, *, pays_by_card: bool) -> dict[str, Any]:
+    """A self-serve customer (no CRM deal), routed like the integration's own customers."""
+    body: dict[str, Any] = {
+        "name": f"{key} Inc",
+        "email": f"{key}@example.com",
+        "metadata": {"entity": ENTITY},
+    }
+    if pays_by_card:
+        body["payment_method"] = "pm_card_visa"
+        body["invoice_settings"] = {"default_payment_method": "pm_card_visa"}
+    return body
+
+
+def subscription(
+    customer_id: str, price_id: str, *, quantity: int | None, send_invoice: bool
+) -> dict[str, Any]:
+    """A monthly subscription; ``send_invoice`` leaves its invoices open for a payer to pay."""
+    item: dict[str, Any] = {"price": price_id}
+    if quantity is not None:  # metered prices take no quantity
+        item["quantity"] = quantity
+    body: dict[str, Any] = {"customer": customer_id, "items": [item]}
+    if send_invoice:
+        body["collection_method"] = "send_invoice"
+        body["days_until_due"] = 30
+    return body
+
+
+def meter_event(event_name: str, customer_id: str, value: int, identifier: str) -> dict[str, Any]:
+    return {
+        "event_name": event_name,
+        "identifier": identifier,
+        "payload": {"stripe_customer_id": customer_id, "value": str(value)},
+    }
+
+
+def payment() -> dict[str, Any]:
+    """Pay with the customer's default card (a test id like pm_card_visa is attached to the
+    customer as its own payment method, so it cannot be named again on another's invoice)."""
+    return {}
+
+
+# CRM (Salesforce JSON) ------------------------------------------------------------------------
+def crm_product(key: str, name: str, billing_product_id: str) -> dict[str, Any]:
+    return {
+        "Name": name,
+        "ProductCode": key,
+        "IsActive": True,
+        "Billing_Product_Id__c": billing_product_id,
+    }
+
+
+def pricebook_entry(pricebook_id: str, product_id: str, unit_price_minor: int) -> dict[str, Any]:
+    return {
+        "Pricebook2Id": pricebook_id,
+        "Product2Id": product_id,
+        "UnitPrice": major(unit_price_minor),
+        "IsActive": True,
+        "CurrencyIsoCode": CURRENCY.upper(),
+    }
+
+
+def account(key: str) -> dict[str, Any]:
+    return {"Name": f"{key} Inc", "External_Id__c": key, "Contracting_Entity__c": ENTITY}
+
+
+def opportunity(key: str, account_id: str, close_on: dt.date) -> dict[str, Any]:
+    return {
+        "AccountId": account_id,
+        "Name": f"{key} new business",
+        "StageName": "Prospecting",
+        "CloseDate": close_on.isoformat(),
+        "Contracting_Entity__c": ENTITY,
+        "Type": "New Business",
+        "Term_Months__c": TERM_MONTHS,
+        "External_Id__c": key,
+        "CurrencyIsoCode": CURRENCY.upper(),
+    }
+
+
+def opportunity_line(
+    opportunity_id: str, catalog: Catalog, quantity: int, unit_price_minor: int
+) -> dict[str, Any]:
+    # Amount is not sent: the CRM rolls it up from the lines (Σ quantity × unit price).
+    return {
+        "OpportunityId": opportunity_id,
+        "PricebookEntryId": catalog.pricebook_entry_id,
+        "Quantity": quantity,
+        "UnitPrice": major(unit_price_minor),
+        "Billing_Price_Id__c": catalog.price_id,
+    }
+
+
+def close_won() -> dict[str, Any]:
+    return {"StageName": "Closed Won"}
+
+
+# subledger -------------------------------------------------------------------------------------
+def entity(currency: str) -> dict[str, Any]:
+    return {"functional_currency": currency}
+
+
+def month_of(epoch_s: int) -> str:
+    return dt.datetime.fromtimestamp(epoch_s, dt.UTC).strftime("%Y-%m")
+
+
+def next_month(period: str) -> str:
+    year, month = map(int, period.split("-"))
+    return f"{year + month // 12:04d}-{month % 12 + 1:02d}"
+
+
+def major(minor: int) -> float:
+    """Salesforce speaks currency fields in major units; USD has two decimals."""
+    return minor / 100

@@ -1,0 +1,1 @@
+"""Integrations that lose or duplicate documents on purpose, to prove the load verdict."""

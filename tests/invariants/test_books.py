@@ -1,0 +1,40 @@
+"""Books: a frozen snapshot that survives JSON and does not move with the world."""
+
+from __future__ import annotations
+
+import json
+
+from harness.books import Books
+from harness.invariants import check_all
+from tests.invariants import flow
+from tests.invariants.stack import Stack
+
+
+def test_books_round_trip_through_json_and_check_the_same(stack: Stack) -> None:
+    deal = flow.new_deal(stack, sync=False)
+    flow.sync_invoice(stack, deal.invoices[0], amount_delta=1)
+    stack.advance_to("2026-02-01T00:00:00Z")
+    stack.revrec("POST", "/v1/periods/US/2026-01/close", harness=True)
+    books = stack.books()
+    found = [v.as_json() for v in check_all(books)]
+    assert any(v["rule"] == "INV-06" for v in found)
+    again = Books.from_json(json.loads(json.dumps(books.to_json())))
+    assert [v.as_json() for v in check_all(again)] == found
+    assert again.to_json() == books.to_json()
+
+
+def test_books_do_not_move_with_the_world(stack: Stack) -> None:
+    deal = flow.new_deal(stack)
+    books = stack.books()
+    stack.billing("POST", f"/v1/invoices/{deal.invoices[0]}/void", harness=True)
+    stack.crm("PATCH", f"/sobjects/Opportunity/{deal.opportunity}", {"Name": "Renamed"})
+    assert books.invoices[deal.invoices[0]].status == "open"
+    opp = books.crm_record(deal.opportunity)
+    assert opp is not None and opp.get("Name") != "Renamed"
+    assert stack.books().invoices[deal.invoices[0]].status == "void"
+
+
+def test_books_resolve_account_roles_to_erp_ids(stack: Stack) -> None:
+    books = stack.books()
+    deferred = books.account_ids["deferred_revenue"]
+    assert books.erp_accounts[deferred].number == books.accounts["deferred_revenue"]
