@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib
 import json
 import time
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from harness import oracle
 from harness import scenario as sc
 from harness.actors import Actors, StepFailed
+from harness.books import Books, take_books
 from harness.config import HarnessConfig
 from harness.integration import IntegrationError
+from harness.invariants import REGISTRY, check_all
 from harness.session import Session, open_session
 from harness.steps import EXECUTORS, apply_fixtures, entity_id
 from harness.violations import Violation
@@ -303,10 +305,11 @@ def _play(run: Run, result: ScenarioResult, on_step: Callable[[StepResult], None
     run.resolve_names()
     settle = run.session.settle(SETTLE_WINDOW_S, SETTLE_TIMEOUT_S, wait_for_integration=alive)
     final.settle, final.settled = str(settle), settle.settled
+    if alive and not settle.settled:
+        count([Violation("SETTLE", f"the end of the scenario: {settle}")], final.violations)
     books = _books(run)
-    if books is not None:
-        count(_check(books), final.violations)
-        count(_oracle(run, books), final.violations)
+    count(_check(books), final.violations)
+    count(_oracle(run, books), final.violations)
     result.steps.append(final)
     result.violations = list(counted.values())
     result.sla = _sla(run, result)
@@ -358,7 +361,7 @@ def _step(
     # While faults are on or the integration is down, gaps are expected to heal later: they
     # are noted, and count only if the final check still finds them — unless an `expect`
     # step asks for the invariants to hold right now.
-    violations = [] if books is None else _check(books, step.params)
+    violations = _check(books, step.params)
     if (run.faults or not running) and not isinstance(step.params, sc.Expect):
         record.deferred = violations
     else:
@@ -384,37 +387,21 @@ def _alive(
 
 
 # --- judgement ---------------------------------------------------------------------------------
-def _module(name: str) -> Any:
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError:
-        return None
+def _books(run: Run) -> Books:
+    return take_books(
+        run.world, {str(role): number for role, number in run.config.accounts.items()}
+    )
 
 
-def _books(run: Run) -> Any:
-    books_module = _module("harness.books")
-    if books_module is None:
-        return None
-    accounts = {role: number for role, number in run.config.accounts.items()}
-    return books_module.take_books(run.world, accounts)
-
-
-def _check(books: Any, params: Any = None) -> list[Violation]:
-    invariants = _module("harness.invariants")
-    if invariants is None:
-        return []
+def _check(books: Books, params: Any = None) -> list[Violation]:
     only = None
     if isinstance(params, sc.Expect) and params.invariants != "all":
-        only = [rule for rule in params.invariants if rule in invariants.REGISTRY]
-    return list(invariants.check_all(books, only=only))
+        only = [rule for rule in params.invariants if rule in REGISTRY]
+    return check_all(books, only=only)
 
 
-def _oracle(run: Run, books: Any) -> list[Violation]:
-    oracle = _module("harness.oracle")
-    if oracle is None:
-        return []
-    expected = oracle.expect(run.scenario)
-    return list(oracle.compare(expected, books, oracle_names(run)))
+def _oracle(run: Run, books: Books) -> list[Violation]:
+    return list(oracle.compare(oracle.expect(run.scenario), books, oracle_names(run)))
 
 
 def oracle_names(run: Run) -> dict[str, str]:
@@ -434,14 +421,11 @@ def oracle_names(run: Run) -> dict[str, str]:
 def _expect(run: Run, p: sc.Expect) -> list[Violation]:
     found: list[Violation] = []
     if p.invariants != "all":
-        invariants = _module("harness.invariants")
-        if invariants is not None:
-            unknown = [rule for rule in p.invariants if rule not in invariants.REGISTRY]
-            if unknown:
-                found.append(Violation("EXPECT", f"unknown invariant(s) {unknown}"))
-    oracle = _module("harness.oracle")
+        unknown = [rule for rule in p.invariants if rule not in REGISTRY]
+        if unknown:
+            found.append(Violation("EXPECT", f"unknown invariant(s) {unknown}"))
     expected = None
-    if oracle is not None and p.figures:
+    if p.figures:
         # The oracle predicts the end of what it is given: give it the steps up to here.
         so_far = run.scenario.model_copy(update={"steps": run.scenario.steps[: run.step_index]})
         expected = oracle.expect(so_far)
@@ -721,7 +705,3 @@ def _documents(run: Run) -> dict[str, Any]:
             for t in run.erp.store.transactions.values()
         )
     return docs
-
-
-def sim_date(epoch_s: int) -> str:
-    return datetime.fromtimestamp(epoch_s, UTC).date().isoformat()

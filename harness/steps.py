@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -421,9 +420,5 @@ def integration(run: Run, p: sc.IntegrationControl) -> str:
 
 @executor("expect")
 def expect(run: Run, p: sc.Expect) -> str:
-    # Judged by the runner after the step settles, like every step; see Run.expectations.
+    # Judged by the runner once the step has settled, like every step (runner._expect).
     return f"expect {len(p.figures)} figure(s), invariants {p.invariants}"
-
-
-def iso_date(epoch_s: int) -> str:
-    return datetime.fromtimestamp(epoch_s, UTC).date().isoformat()

@@ -55,7 +55,7 @@ def with_retries(
     *,
     what: str,
     base_s: float = 0.2,
-    cap_s: float = 10.0,
+    cap_s: float = 4.0,  # short: an outage ends and work resumes within seconds
     max_attempts: int = 12,
     sleep: Callable[[float], None] = time.sleep,
 ) -> T:
