@@ -198,3 +198,20 @@ def test_events_filter_by_type_and_time(billing: Harness) -> None:
     assert {e.type for e in later.data} == {"customer.updated"}
     wildcard = client.v1.events.list(params={"type": "customer.*"})
     assert {e.type for e in wildcard.data} == {"customer.created", "customer.updated"}
+
+
+def test_a_test_card_token_pays_for_any_number_of_customers(billing: Harness) -> None:
+    # Stripe mints a fresh card from pm_card_visa on every use; a real card of another
+    # customer would be refused.
+    client = billing.client
+    for name, amount in (("First", 1200), ("Second", 3400)):
+        customer = client.v1.customers.create(params={"name": name})
+        client.v1.invoice_items.create(
+            params={"customer": customer.id, "amount": amount, "currency": "usd"}
+        )
+        draft = client.v1.invoices.create(
+            params={"customer": customer.id, "pending_invoice_items_behavior": "include"}
+        )
+        client.v1.invoices.finalize_invoice(draft.id, params={"auto_advance": False})
+        paid = client.v1.invoices.pay(draft.id, params={"payment_method": "pm_card_visa"})
+        assert paid.status == "paid" and paid.amount_paid == amount
