@@ -33,6 +33,7 @@ check: format lint types test
 bench: $(STAMP)
 	$(PY) -m bench.http_bench
 	$(PY) -m bench.invariants_bench
+	$(PY) -m bench.lifecycle_bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,10 +1,11 @@
 """A 12-month lifecycle for many customers, end to end through the reference integration.
 
-`python -m bench.lifecycle_bench` builds a scenario in memory: BENCH_CUSTOMERS customers
-(1,000 by default) each close a monthly deal in January, every one is paid, and the clock runs
-twelve months with a subledger and ERP month-end close after each. It is played by the real
-runner against harness.toml's integration (settling and every invariant after each step, the
-oracle at the end), and the wall time is compared with the 5-minute target. Saved as JSON.
+`python -m bench.lifecycle_bench` builds a scenario in memory: BENCH_CUSTOMERS customers (200
+by default; 1,000, the target's size, takes about half an hour today) each close a monthly
+deal in January and pay, then the clock runs twelve months with a subledger and ERP close
+after each. The real runner plays it against harness.toml's integration (settling and every
+invariant after each step, the oracle at the end); the wall time is set against the 5-minute
+target for 1,000 customers and saved as JSON.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from harness.scenario import Scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "out" / "bench"
-CUSTOMERS = int(os.environ.get("BENCH_CUSTOMERS", "1000"))
+CUSTOMERS = int(os.environ.get("BENCH_CUSTOMERS", "200"))
+TARGET_CUSTOMERS = 1000
 MONTHS = int(os.environ.get("BENCH_MONTHS", "12"))
 TARGET_S = 300.0
 
@@ -81,12 +83,17 @@ def main() -> None:
     wall = time.monotonic() - started
     invoices = sum(len(d["invoices"]) for d in result.lineage)
     settle = sorted(s.wall_s for s in result.steps if s.kind == "clock.advance")
+    # Linear scaling to the target's size is a floor: the cost grows faster than that.
+    at_target = wall * TARGET_CUSTOMERS / CUSTOMERS
     print(
         f"{scenario.name}: {len(scenario.steps)} steps, {invoices:,} invoices, "
-        f"{'pass' if result.passed else 'FAIL ' + ', '.join(result.rules)} in {wall:.0f} s "
-        f"(target {TARGET_S:.0f} s: {'met' if wall <= TARGET_S else 'MISSED'}, "
-        f"{wall / TARGET_S:.0%} of it); each month's renewals settled in "
-        f"{settle[0]:.1f}–{settle[-1]:.1f} s"
+        f"{'pass' if result.passed else 'FAIL ' + ', '.join(result.rules)} in {wall:.0f} s; "
+        f"each month's renewals settled in {settle[0]:.1f}–{settle[-1]:.1f} s"
+    )
+    print(
+        f"target: {TARGET_CUSTOMERS:,} customers in ≤ {TARGET_S:.0f} s — at least "
+        f"{at_target:.0f} s by linear scaling: "
+        f"{'met' if at_target <= TARGET_S else 'MISSED'} ({at_target / TARGET_S:.1f}× the target)"
     )
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "lifecycle.json").write_text(
@@ -95,6 +102,7 @@ def main() -> None:
                 "customers": CUSTOMERS,
                 "months": MONTHS,
                 "wall_s": round(wall, 1),
+                "at_target_linear_s": round(at_target, 1),
                 "passed": result.passed,
                 "rules": result.rules,
                 "invoices": invoices,

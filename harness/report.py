@@ -21,6 +21,7 @@ def verdict_table(results: Sequence[ScenarioResult]) -> Table:
     table.add_column("verdict")
     table.add_column("steps", justify="right")
     table.add_column("violations")
+    table.add_column("hand-offs, slowest (wall s)")
     table.add_column("wall s", justify="right")
     for result in results:
         verdict = "[green]pass[/]" if result.passed else "[red]FAIL[/]"
@@ -32,9 +33,26 @@ def verdict_table(results: Sequence[ScenarioResult]) -> Table:
             verdict,
             str(len(result.steps) - 2),
             rules,
+            _slowest_handoffs(result),
             f"{result.wall_s:.1f}",
         )
     return table
+
+
+_HANDOFFS = {
+    "closed_won_to_subscription": "won→sub",
+    "invoice_to_erp_posting": "inv→ERP",
+    "period_close_to_revenue_journal": "close→GL",
+}
+
+
+def _slowest_handoffs(result: ScenarioResult) -> str:
+    slowest: dict[str, float] = {}
+    for sla in result.sla:
+        slowest[sla.name] = max(slowest.get(sla.name, 0.0), sla.wall_s)
+    return " ".join(
+        f"{label} {slowest[name]:.1f}" for name, label in _HANDOFFS.items() if name in slowest
+    )
 
 
 def print_violations(console: Console, results: Sequence[ScenarioResult], limit: int = 8) -> None:

@@ -33,8 +33,9 @@ def test_a_scenario_against_the_reference_integration(play_scenario):
     assert result.names["customer:acme"].startswith("cus_")
 """
     )
+    # Under pytest-xdist: each worker serves its own worlds on free ports, side by side.
     outcome = pytester.runpytest_subprocess(
-        f"--harness-config={ROOT / 'harness.toml'}", "-p", "no:cacheprovider", "-q"
+        f"--harness-config={ROOT / 'harness.toml'}", "-p", "no:cacheprovider", "-q", "-n", "2"
     )
     outcome.assert_outcomes(passed=2)
 
