@@ -34,17 +34,17 @@ class BillingHandlers:
             obj = expand_paths(self.s, obj, expand)
         return obj, 200
 
-    def _page(self, call: Call, rows: Any, fn: Callable[[Any], Json], url: str) -> Reply:
+    @staticmethod
+    def _paging(call: Call) -> dict[str, Any]:
         q = call.query
-        body = render.page(
-            rows,
-            fn,
-            url,
-            limit=q.get("limit", 10),
-            starting_after=q.get("starting_after"),
-            ending_before=q.get("ending_before"),
-        )
-        return self._ok(call, body)
+        return {
+            "limit": q.get("limit", 10),
+            "starting_after": q.get("starting_after"),
+            "ending_before": q.get("ending_before"),
+        }
+
+    def _page(self, call: Call, rows: Any, fn: Callable[[Any], Json], url: str) -> Reply:
+        return self._ok(call, render.page(rows, fn, url, **self._paging(call)))
 
     def _table_page(
         self,
@@ -54,17 +54,7 @@ class BillingHandlers:
         fn: Callable[[Any], Json],
         url: str,
     ) -> Reply:
-        q = call.query
-        body = render.table_page(
-            table,
-            keep,
-            fn,
-            url,
-            limit=q.get("limit", 10),
-            starting_after=q.get("starting_after"),
-            ending_before=q.get("ending_before"),
-        )
-        return self._ok(call, body)
+        return self._ok(call, render.table_page(table, keep, fn, url, **self._paging(call)))
 
     @staticmethod
     def _created(row: Any, call: Call) -> bool:

@@ -3,6 +3,7 @@ shape answers 400 INVALID_PARAMETER (or rows), never anything else."""
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 
 import httpx
@@ -253,3 +254,33 @@ def test_values_render_as_netsuite_strings(erp: Erp) -> None:
     assert erp.suiteql("SELECT 0.50 - 0.5 z, -2 * 3 m FROM subsidiary WHERE id = 1") == [
         {"z": "0", "m": "-6"}
     ]
+
+
+# Narrowing by index (id, externalid) must give exactly what a full scan gives.
+NARROWED = [
+    "SELECT id, entityid FROM customer WHERE id = {c2}",
+    "SELECT id FROM customer WHERE id < {c2} ORDER BY id",
+    "SELECT id FROM customer WHERE id >= {c2} AND entityid <> 'nobody'",
+    "SELECT id, externalid FROM customer WHERE externalid = 'cus_b'",
+    "SELECT id FROM customer WHERE externalid = 'cus_b' AND id = {c1}",
+    "SELECT id FROM customer WHERE externalid <> 'cus_a'",
+    "SELECT id FROM transaction WHERE id > 0 ORDER BY id DESC",
+    "SELECT acctnumber FROM account WHERE id = 3",
+    "SELECT id FROM customer WHERE id = 999999",
+]
+
+
+def test_index_narrowing_returns_what_a_full_scan_returns(erp: Erp) -> None:
+    ids = [
+        erp.create(
+            "customer",
+            {"companyName": name, "externalId": f"cus_{name}", "subsidiary": {"externalId": "US"}},
+        )
+        for name in ("a", "b", "c")
+    ]
+    catalog = render.suiteql_catalog(erp.sim.store)
+    unnarrowed = {name: dataclasses.replace(t, narrow=None) for name, t in catalog.items()}
+    assert any(t.narrow is not None for t in catalog.values())
+    for template in NARROWED:
+        q = template.format(c1=ids[0], c2=ids[1])
+        assert suiteql.run(q, catalog) == suiteql.run(q, unnarrowed), q
