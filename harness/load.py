@@ -687,7 +687,7 @@ def run_load(
     ):
         admin = Admin(session)
         try:
-            catalog = create_fixtures(admin.urls, admin.headers, session.context["ca_bundle"])
+            catalog = create_fixtures(session, config)
             clock = admin.control("GET", "/clock")
             target = Target(
                 urls=admin.urls,

@@ -35,43 +35,6 @@ class Catalog:
 
 
 # billing (Stripe form bodies, nested; encoded with simulators.common.formcodec) --------------
-def product(key: str, name: str, *, recognition: str, ssp_minor: int) -> dict[str, Any]:
-    return {
-        "name": name,
-        "metadata": {"key": key, "recognition": recognition, "ssp_minor": str(ssp_minor)},
-    }
-
-
-def licensed_price(product_id: str, key: str, unit_amount_minor: int) -> dict[str, Any]:
-    return {
-        "product": product_id,
-        "currency": CURRENCY,
-        "unit_amount": unit_amount_minor,
-        "lookup_key": key,
-        "metadata": {"key": key},
-        "recurring": {"interval": "month", "usage_type": "licensed"},
-    }
-
-
-def meter(event_name: str) -> dict[str, Any]:
-    return {
-        "display_name": event_name,
-        "event_name": event_name,
-        "default_aggregation": {"formula": "sum"},
-    }
-
-
-def metered_price(
-    product_id: str, key: str, unit_amount_minor: int, meter_id: str
-) -> dict[str, Any]:
-    return {
-        "product": product_id,
-        "currency": CURRENCY,
-        "unit_amount": unit_amount_minor,
-        "lookup_key": key,
-        "metadata": {"key": key},
-        "recurring": {"interval": "month", "usage_type": "metered", "meter": meter_id},
-    }
 
 
 def customer(key: str, *, pays_by_card: bool) -> dict[str, Any]:
@@ -116,23 +79,6 @@ def payment() -> dict[str, Any]:
 
 
 # CRM (Salesforce JSON) ------------------------------------------------------------------------
-def crm_product(key: str, name: str, billing_product_id: str) -> dict[str, Any]:
-    return {
-        "Name": name,
-        "ProductCode": key,
-        "IsActive": True,
-        "Billing_Product_Id__c": billing_product_id,
-    }
-
-
-def pricebook_entry(pricebook_id: str, product_id: str, unit_price_minor: int) -> dict[str, Any]:
-    return {
-        "Pricebook2Id": pricebook_id,
-        "Product2Id": product_id,
-        "UnitPrice": major(unit_price_minor),
-        "IsActive": True,
-        "CurrencyIsoCode": CURRENCY.upper(),
-    }
 
 
 def account(key: str) -> dict[str, Any]:
@@ -171,8 +117,6 @@ def close_won() -> dict[str, Any]:
 
 
 # subledger -------------------------------------------------------------------------------------
-def entity(currency: str) -> dict[str, Any]:
-    return {"functional_currency": currency}
 
 
 def month_of(epoch_s: int) -> str:

@@ -813,34 +813,38 @@ class BillingBackend:
             for ii in self._pending(c.id, pending_for if sub else None):
                 if ii.currency != inv.currency:
                     continue
-                ii.invoice = inv.id
-                price = self.store.prices.get(ii.price) if ii.price else None
-                self._attach_line(
-                    inv,
-                    InvoiceLine(
-                        "",
-                        inv.id,
-                        ii.amount,
-                        ii.currency,
-                        ii.description or "",
-                        ii.quantity,
-                        ii.period_start,
-                        ii.period_end,
-                        ii.price,
-                        price.product if price else None,
-                        ii.proration,
-                        ii.subscription,
-                        ii.subscription_item,
-                        ii.id,
-                        dict(ii.metadata),
-                    ),
-                )
+                self._attach_item(inv, ii)
         inv.amount_due = max(0, inv.total)
         if sub is not None:
             sub.latest_invoice = inv.id
         self.store.invoices[inv.id] = inv
         self.event("invoice.created", render.invoice(self.store, inv), now)
         return inv
+
+    def _attach_item(self, inv: Invoice, ii: InvoiceItem) -> None:
+        """A pending invoice item becomes a line of ``inv``."""
+        ii.invoice = inv.id
+        price = self.store.prices.get(ii.price) if ii.price else None
+        self._attach_line(
+            inv,
+            InvoiceLine(
+                "",
+                inv.id,
+                ii.amount,
+                ii.currency,
+                ii.description or "",
+                ii.quantity,
+                ii.period_start,
+                ii.period_end,
+                ii.price,
+                price.product if price else None,
+                ii.proration,
+                ii.subscription,
+                ii.subscription_item,
+                ii.id,
+                dict(ii.metadata),
+            ),
+        )
 
     def _attach_line(self, inv: Invoice, line: InvoiceLine) -> None:
         line.id = self._ids("il")
@@ -1143,27 +1147,7 @@ class BillingBackend:
         )
         if invoice_id:
             inv = self.store.invoices[invoice_id]
-            ii.invoice = inv.id
-            self._attach_line(
-                inv,
-                InvoiceLine(
-                    "",
-                    inv.id,
-                    ii.amount,
-                    ii.currency,
-                    ii.description or "",
-                    ii.quantity,
-                    start,
-                    end,
-                    ii.price,
-                    price.product if price else None,
-                    False,
-                    sub_id,
-                    None,
-                    ii.id,
-                    dict(ii.metadata),
-                ),
-            )
+            self._attach_item(inv, ii)
             inv.amount_due = max(0, inv.total)
         return ii
 
