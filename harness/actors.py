@@ -52,6 +52,7 @@ class Actors:
         json: Any = None,
         form: dict[str, Any] | None = None,
         params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
         ok: tuple[int, ...] = (),
     ) -> Any:
         """The decoded body of a 2xx (or an allowed status); anything else is StepFailed."""
@@ -59,7 +60,7 @@ class Actors:
         if client is None:
             raise StepFailed(f"the {system} simulator is not served in this run")
         content = None
-        headers = {}
+        headers = dict(headers or {})
         if form is not None:
             content = encode_form(form)
             headers["Content-Type"] = "application/x-www-form-urlencoded"

@@ -23,12 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import orjson
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from harness.actors import Actors
 from harness.config import ConfigError, HarnessConfig, load_config
 
 if TYPE_CHECKING:
@@ -177,75 +177,27 @@ class Taps:
 # talking to the world as its vendors' admins
 
 
-class Admin:
+class Admin(Actors):
     """The harness reading every system as the vendors' own admins (never faulted)."""
 
     def __init__(self, session: Session) -> None:
+        super().__init__(session.context, timeout_s=60)
         ctx = session.context
         self.urls: dict[str, str] = {
             name: ctx[name]["url"] for name in session.stack.sims if name in ctx
         }
         self.control_token: str = ctx["control_token"]
-        tokens = {
-            "billing": ctx.get("billing", {}).get("api_key", ""),
-            "crm": ctx.get("crm", {}).get("session_id", ""),
-            "erp": ctx.get("erp", {}).get("token", ""),
-            "revrec": ctx.get("revrec", {}).get("token", ""),
-        }
-        self.headers = {
-            name: {
-                "Authorization": f"Bearer {tokens[name]}",
-                "X-Sim-Actor": "harness",
-                "X-Sim-Control-Token": self.control_token,
-            }
-            for name in self.urls
-        }
-        self.http = httpx.Client(timeout=60, trust_env=False, verify=ctx.get("ca_bundle") or True)
-
-    def close(self) -> None:
-        self.http.close()
 
     def get(self, system: str, path: str, **params: Any) -> Any:
-        response = self.http.get(
-            f"{self.urls[system]}{path}", params=params, headers=self.headers[system]
-        )
-        response.raise_for_status()
-        return response.json()
+        return self.call(system, "GET", path, params=params)
 
-    def control(self, method: str, path: str, body: Any = None) -> Any:
-        system = next(iter(self.urls))  # every simulator serves the one world's control plane
-        response = self.http.request(
-            method,
-            f"{self.urls[system]}/_sim{path}",
-            json=body,
-            headers={"X-Sim-Control-Token": self.control_token},
-        )
-        response.raise_for_status()
-        return response.json() if response.content else None
-
-    def stripe_list(self, path: str, **params: Any) -> list[dict[str, Any]]:
+    def cursor_list(self, system: str, path: str, **params: Any) -> list[dict[str, Any]]:
+        """Every row of a Stripe-style list (billing, the subledger), page by page."""
         items: list[dict[str, Any]] = []
         after: str | None = None
         while True:
-            page = self.get(
-                "billing",
-                path,
-                limit=PAGE,
-                **params,
-                **({"starting_after": after} if after else {}),
-            )
-            items.extend(page["data"])
-            if not page.get("has_more") or not page["data"]:
-                return items
-            after = page["data"][-1]["id"]
-
-    def revrec_list(self, path: str, **params: Any) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        after: str | None = None
-        while True:
-            page = self.get(
-                "revrec", path, limit=PAGE, **params, **({"starting_after": after} if after else {})
-            )
+            cursor = {"starting_after": after} if after else {}
+            page = self.get(system, path, limit=PAGE, **params, **cursor)
             items.extend(page["data"])
             if not page.get("has_more") or not page["data"]:
                 return items
@@ -255,14 +207,14 @@ class Admin:
         rows: list[dict[str, Any]] = []
         offset = 0
         while True:
-            response = self.http.post(
-                f"{self.urls['erp']}/services/rest/query/v1/suiteql",
+            page = self.call(
+                "erp",
+                "POST",
+                "/services/rest/query/v1/suiteql",
                 params={"limit": SUITEQL_PAGE, "offset": offset},
                 json={"q": query},
-                headers={**self.headers["erp"], "Prefer": "transient"},
+                headers={"Prefer": "transient"},
             )
-            response.raise_for_status()
-            page = response.json()
             rows.extend(page["items"])
             if not page.get("hasMore"):
                 return rows
@@ -539,7 +491,7 @@ def document_checks(admin: Admin) -> tuple[list[DocumentCheck], dict[str, Any]]:
         if row.get("type") in erp:
             erp[row["type"]][str(row.get("externalid") or f"(no external id) {row['id']}")] += 1
     if "billing" in admin.urls:
-        invoices = admin.stripe_list("/v1/invoices")
+        invoices = admin.cursor_list("billing", "/v1/invoices")
         finalised = [i for i in invoices if (i.get("status_transitions") or {}).get("finalized_at")]
         facts["finalised_at"] = {
             i["id"]: i["status_transitions"]["finalized_at"] for i in finalised
@@ -557,7 +509,7 @@ def document_checks(admin: Admin) -> tuple[list[DocumentCheck], dict[str, Any]]:
         )
         if "crm" in admin.urls:
             won = admin.soql("SELECT Id FROM Opportunity WHERE IsWon = true")
-            subscriptions = admin.stripe_list("/v1/subscriptions", status="all")
+            subscriptions = admin.cursor_list("billing", "/v1/subscriptions", status="all")
             by_opportunity = Counter(
                 str(s["metadata"]["crm_opportunity_id"])
                 for s in subscriptions
@@ -570,7 +522,8 @@ def document_checks(admin: Admin) -> tuple[list[DocumentCheck], dict[str, Any]]:
             )
     if "revrec" in admin.urls and "erp" in admin.urls:
         closes = [
-            e["data"]["object"] for e in admin.revrec_list("/v1/events", type="period.closed")
+            e["data"]["object"]
+            for e in admin.cursor_list("revrec", "/v1/events", type="period.closed")
         ]
         # One journal per close and currency with anything to post. The id the integration keys
         # it on is its own choice, so this rule counts rather than matching ids.
