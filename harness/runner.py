@@ -179,44 +179,46 @@ class Run:
     def subscription_of(self, opportunity: str) -> str | None:
         """The subscription the integration made for a won opportunity: its CRM write-back, or
         failing that the billing subscription tagged with the opportunity id."""
-        name = f"subscription:{opportunity}"
+        return self._made_for(
+            f"subscription:{opportunity}",
+            self.names.get(f"opportunity:{opportunity}"),
+            "Billing_Subscription_Id__c",
+            "subscriptions",
+            "crm_opportunity_id",
+        )
+
+    def stripe_customer(self, key: str) -> str:
+        """The billing customer the integration made for a fixture customer's account."""
+        found = self._made_for(
+            f"customer:{key}",
+            self.names.get(f"account:{key}"),
+            "Billing_Customer_Id__c",
+            "customers",
+            "crm_account_id",
+        )
+        if found is None:
+            raise StepFailed(f"customer {key} has no billing customer yet")
+        return found
+
+    def _made_for(
+        self, name: str, crm_id: str | None, write_back: str, table: str, tag: str
+    ) -> str | None:
+        """The billing id the integration made for a CRM record, remembered under ``name``:
+        the record's ``write_back`` field, or the billing row whose ``metadata[tag]`` names it."""
         if name in self.names:
             return self.names[name]
-        opp_id = self.names.get(f"opportunity:{opportunity}")
-        if opp_id is None:
+        if crm_id is None:
             return None
         found: str | None = None
         if self.has("crm"):
-            record = self.sim("crm").store.get(opp_id)
+            record = self.sim("crm").store.get(crm_id)
             if record is not None:
-                found = record.get("Billing_Subscription_Id__c") or None
+                found = record.get(write_back) or None
         if found is None and self.has("billing"):
-            for sub in self.sim("billing").store.subscriptions.values():
-                if sub.metadata.get("crm_opportunity_id") == opp_id:
-                    found = sub.id
-                    break
+            rows = self.sim("billing").store.table(table).values()
+            found = next((row.id for row in rows if row.metadata.get(tag) == crm_id), None)
         if found is not None:
             self.names[name] = found
-        return found
-
-    def stripe_customer(self, key: str) -> str:
-        name = f"customer:{key}"
-        if name in self.names:
-            return self.names[name]
-        account = self.names.get(f"account:{key}")
-        found: str | None = None
-        if account is not None and self.has("crm"):
-            record = self.sim("crm").store.get(account)
-            if record is not None:
-                found = record.get("Billing_Customer_Id__c") or None
-        if found is None and account is not None:
-            for customer in self.sim("billing").store.customers.values():
-                if customer.metadata.get("crm_account_id") == account:
-                    found = customer.id
-                    break
-        if found is None:
-            raise StepFailed(f"customer {key} has no billing customer yet")
-        self.names[name] = found
         return found
 
     def resolve_names(self) -> None:
@@ -315,7 +317,7 @@ def _play(run: Run, result: ScenarioResult, on_step: Callable[[StepResult], None
     result.sla = _sla(run, result)
     result.lineage = lineage(run)
     result.revenue = revenue(run)
-    result.faults_injected = [hit for hit in run.world.faults.snapshot().get("hits", [])]
+    result.faults_injected = list(run.world.faults.snapshot().get("hits", []))
     result.fingerprint = fingerprint(run, result)
 
 
@@ -682,10 +684,7 @@ def fingerprint(run: Run, result: ScenarioResult) -> str:
     data = {
         "names": dict(sorted(run.names.items())),
         "documents": _documents(run),
-        "faults": [
-            {k: v for k, v in hit.items() if k not in ("wall_at",)}
-            for hit in result.faults_injected
-        ],
+        "faults": result.faults_injected,  # seq, rule, kind, sim time: no wall clock in them
         "verdict": sorted((v.rule, v.message) for v in result.violations),
     }
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()

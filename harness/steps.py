@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness import scenario as sc
 from harness.actors import StepFailed
-from simulators.common.money import exponent
+from simulators.common.money import to_decimal
 
 if TYPE_CHECKING:
     from harness.runner import Run
@@ -32,7 +32,7 @@ def entity_id(key: str) -> str:
 
 def major(minor: int, currency: str) -> float:
     """Minor units as the decimal amount Salesforce stores (a JSON number)."""
-    return float(Decimal(minor).scaleb(-exponent(currency)))
+    return float(to_decimal(minor, currency))
 
 
 # --- fixtures --------------------------------------------------------------------------------
@@ -200,7 +200,7 @@ def create_opportunity(run: Run, p: sc.CreateOpportunity) -> str:
     total = Decimal(0)
     for line in p.lines:
         price = run.price(line.price)
-        unit = major(price.unit_amount, price.currency)
+        unit = to_decimal(price.unit_amount, price.currency)
         run.actors.salesforce(
             "POST",
             "/sobjects/OpportunityLineItem/",
@@ -208,11 +208,11 @@ def create_opportunity(run: Run, p: sc.CreateOpportunity) -> str:
                 "OpportunityId": opportunity,
                 "PricebookEntryId": run.names[f"pricebook_entry:{line.price}"],
                 "Quantity": line.quantity,
-                "UnitPrice": unit,
+                "UnitPrice": float(unit),
                 "Billing_Price_Id__c": run.names[f"price:{line.price}"],
             },
         )
-        total += Decimal(str(unit)) * line.quantity
+        total += unit * line.quantity
     run.actors.salesforce("PATCH", f"/sobjects/Opportunity/{opportunity}", {"Amount": float(total)})
     return f"Opportunity {opportunity} ({len(p.lines)} lines, amount {total})"
 
