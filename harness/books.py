@@ -529,7 +529,7 @@ def _take(world: World, accounts: Mapping[str, str]) -> Books:
             erp_store=_copy_erp(erp.store) if erp else ErpStore(),
             revrec_store=_copy_revrec(revrec.store) if revrec else RevrecStore(),
             # Closed entries are never edited again; copying the deque keeps them as they are.
-            journals={name: tuple(sim.journal.entries()) for name, sim in systems.items()},
+            journals={name: tuple(sim.journal.snapshot()) for name, sim in systems.items()},
             deliveries=tuple(world.dispatcher.deliveries()),
             revrec_convention=revrec.backend.convention if revrec else "day",
             systems=frozenset(systems),

@@ -438,8 +438,9 @@ def journal_errors(
     truncated = []
     for name, sim in session.stack.sims.items():
         journal = sim.journal
-        entries = [e for e in journal.entries() if e.seq <= until_seq[name] and not e.control]
-        if journal.total > len(list(journal.entries())):
+        kept = journal.snapshot()  # one consistent copy: the integration may still be writing
+        entries = [e for e in kept if e.seq <= until_seq[name] and not e.control]
+        if journal.total > len(kept):
             truncated.append(name)
         for entry in entries:
             kinds = by_actor.setdefault(entry.actor, Counter())
@@ -705,10 +706,7 @@ def run_load(
 
 
 def _last_seq(journal: Any) -> int:
-    last = 0
-    for entry in journal.entries():
-        last = entry.seq
-    return last
+    return int(journal.last_seq())
 
 
 def _fault_kinds(state: Any) -> dict[str, str]:

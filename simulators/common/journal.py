@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -40,7 +41,10 @@ class JournalEntry:
 
 
 class Journal:
-    """A bounded, append-only log; the bound keeps a week-long soak from growing without end."""
+    """A bounded, append-only log; the bound keeps a week-long soak from growing without end.
+
+    Readers get a consistent copy taken under the journal's own lock: the server thread keeps
+    appending while the harness reads (a deque iterated across an append raises)."""
 
     def __init__(
         self, system: str, capacity: int = 100_000, activity: Activity | None = None
@@ -49,6 +53,8 @@ class Journal:
         self._activity = activity
         self._entries: deque[JournalEntry] = deque(maxlen=capacity)
         self._seq = itertools.count(1)
+        self._lock = threading.Lock()
+        self._max_seq = 0
         self.total = 0
         self.in_flight = 0
 
@@ -76,12 +82,24 @@ class Journal:
         return entry
 
     def close(self, entry: JournalEntry) -> None:
-        self.total += 1
+        with self._lock:
+            self.total += 1
+            self._max_seq = max(self._max_seq, entry.seq)
+            self._entries.append(entry)
         if not entry.control:
             self.in_flight -= 1
             if self._activity is not None:
                 self._activity.end()
-        self._entries.append(entry)
+
+    def last_seq(self) -> int:
+        """The highest sequence number of any closed entry (0 when none)."""
+        with self._lock:
+            return self._max_seq
+
+    def snapshot(self) -> list[JournalEntry]:
+        """Every kept entry, copied at one instant (safe while requests are being served)."""
+        with self._lock:
+            return list(self._entries)
 
     def entries(
         self,
@@ -92,7 +110,7 @@ class Journal:
         limit: int | None = None,
     ) -> Iterator[JournalEntry]:
         count = 0
-        for entry in self._entries:
+        for entry in self.snapshot():
             if entry.seq <= since_seq:
                 continue
             if operation_id and entry.operation_id != operation_id:
@@ -105,4 +123,6 @@ class Journal:
                 return
 
     def clear(self) -> None:
-        self._entries.clear()
+        with self._lock:
+            self._entries.clear()
+            self._max_seq = 0
