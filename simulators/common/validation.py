@@ -74,7 +74,7 @@ class _Compiled:
         hit = self._cache.get(id(schema))
         if hit is None:
             # Keep the schema alive so its id is never reused by another object.
-            hit = (schema, self._cls(schema, format_checker=_FORMATS))
+            hit = (schema, self._cls(json_schema(schema), format_checker=_FORMATS))
             self._cache[id(schema)] = hit
         return hit[1]
 
@@ -82,9 +82,44 @@ class _Compiled:
         """The validator for requests: a compiled fast path in front of ``get(schema)``."""
         hit = self._checkers.get(id(schema))
         if hit is None:
-            hit = (schema, _Checker(self.get(schema), _fast(schema)))
+            hit = (schema, _Checker(self.get(schema), _fast(json_schema(schema))))
             self._checkers[id(schema)] = hit
         return hit[1]
+
+
+def json_schema(schema: Any) -> Any:
+    """An OpenAPI 3.0 schema as the JSON Schema we validate with: ``x-patternProperties``
+    (3.0 has no ``patternProperties``; the ERP's custom fields need it) becomes the keyword.
+    Resolved schemas may be cyclic: each node is translated once, and only when it must be."""
+    return _translated(schema, {}) if _mentions_pattern(schema, set()) else schema
+
+
+def _mentions_pattern(node: Any, seen: set[int]) -> bool:
+    if id(node) in seen or not isinstance(node, Mapping | list):
+        return False
+    seen.add(id(node))
+    if isinstance(node, Mapping):
+        return "x-patternProperties" in node or any(
+            _mentions_pattern(v, seen) for v in node.values()
+        )
+    return any(_mentions_pattern(v, seen) for v in node)
+
+
+def _translated(node: Any, done: dict[int, Any]) -> Any:
+    if id(node) in done:
+        return done[id(node)]
+    if isinstance(node, Mapping):
+        out: dict[str, Any] = {}
+        done[id(node)] = out
+        for k, v in node.items():
+            out["patternProperties" if k == "x-patternProperties" else k] = _translated(v, done)
+        return out
+    if isinstance(node, list):
+        items: list[Any] = []
+        done[id(node)] = items
+        items.extend(_translated(v, done) for v in node)
+        return items
+    return node
 
 
 class _Checker:
@@ -113,6 +148,11 @@ class _Checker:
     def iter_errors(self, value: Any) -> Iterator[ValidationError]:
         errors: Iterator[ValidationError] = self._slow.iter_errors(value)
         return errors
+
+    def validate(self, value: Any) -> None:
+        """Raise jsonschema's ValidationError for a value the schema refuses."""
+        if not self.is_valid(value):
+            self._slow.validate(value)
 
 
 def _fast(schema: Mapping[str, Any]) -> Any:
@@ -371,13 +411,14 @@ class BodyValidator(AbstractRequestBodyValidator):  # type: ignore[misc]
 
 
 class ResponseValidator(JSONResponseBodyValidator):  # type: ignore[misc]
-    """connexion's JSON response validator with the schema compiled once."""
+    """connexion's JSON response validator with the schema compiled once, on the compiled
+    path (jsonschema-rs) like requests: connexion builds an interpreted validator per response."""
 
     compiled: ClassVar[_Compiled]
 
     @property
-    def _validator(self) -> Any:
-        return self.compiled.get(self._schema)
+    def validator(self) -> Any:
+        return self.compiled.checker(self._schema)
 
 
 def validator_map(

@@ -34,6 +34,7 @@ from simulators.erp.models import (
     amount_decimal,
     amount_in,
     apportion,
+    custom_fields,
     day_of,
     decimal_in,
     gl_fingerprint,
@@ -565,6 +566,7 @@ class ErpBackend:
             p.get("email"),
             p.get("externalId"),
             bool(p.get("isInactive", False)),
+            custom_fields(p, "customer"),
         )
         self.store.add("customer", customer)
         return customer
@@ -593,6 +595,7 @@ class ErpBackend:
         ):
             if name in p:
                 setattr(customer, attr, p[name])
+        customer.custom.update(custom_fields(p, "customer"))
         if "externalId" in p:
             self.store.set_external_id("customer", customer, p["externalId"])
         customer.modified_at = self.now()

@@ -20,6 +20,16 @@ _WIDE = decimal.Context(prec=80, rounding=decimal.ROUND_HALF_UP)
 
 TRANSACTION_KINDS = ("invoice", "creditMemo", "customerPayment", "journalEntry")
 AR_KINDS = frozenset({"invoice", "creditMemo", "customerPayment"})
+# NetSuite custom field script ids: body fields on transactions, entity fields on customers.
+CUSTOM_PREFIX = {"transaction": "custbody", "customer": "custentity"}
+
+
+def custom_fields(doc: dict[str, Any], record: str) -> dict[str, Any]:
+    """The custom fields of a request or stored document (``custbody…`` / ``custentity…``)."""
+    prefix = CUSTOM_PREFIX[record]
+    return {k: v for k, v in doc.items() if k.startswith(prefix)}
+
+
 # SuiteQL's transaction.type codes.
 TYPE_CODES = {
     "invoice": "CustInvc",
@@ -136,6 +146,7 @@ class Customer:
     email: str | None = None
     external_id: str | None = None
     is_inactive: bool = False
+    custom: dict[str, Any] = field(default_factory=dict)  # custentity… fields
 
 
 @dataclass
@@ -205,6 +216,11 @@ class Transaction:
     reversal_on: str | None = None
     reversal_entry: str | None = None  # the reversing journal made for reversal_on
     system: bool = False  # a voiding or reversing journal the simulator made
+
+    @property
+    def custom(self) -> dict[str, Any]:
+        """Custom body fields (``custbody…``) as last written (kept in the request document)."""
+        return custom_fields(self.source, "transaction")
 
     @property
     def subtotal_minor(self) -> int:

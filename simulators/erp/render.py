@@ -10,6 +10,7 @@ from typing import Any
 from simulators.common.clock import iso
 from simulators.common.money import exponent
 from simulators.erp.models import (
+    CUSTOM_PREFIX,
     TRANSACTION_KINDS,
     TYPE_CODES,
     Account,
@@ -253,6 +254,7 @@ def customer(s: ErpStore, c: Customer) -> Json:
             "isInactive": c.is_inactive,
             "dateCreated": iso(c.created_at),
             "lastModifiedDate": iso(c.modified_at),
+            **c.custom,
         }
     )
 
@@ -290,6 +292,7 @@ def transaction(s: ErpStore, t: Transaction, expand: bool) -> Json:
         "status": status(t),
         "createdDate": iso(t.created_at),
         "lastModifiedDate": iso(t.modified_at),
+        **t.custom,
     }
     if t.kind in ("invoice", "creditMemo"):
         data.update(
@@ -457,6 +460,7 @@ def suiteql_catalog(s: ErpStore) -> dict[str, Table]:
             narrow=_narrower(
                 s, "transactions", TRANSACTION_KINDS, lambda t: _transaction_row(s, t)
             ),
+            custom_prefix=CUSTOM_PREFIX["transaction"],
         ),
         "transactionline": Table(
             (
@@ -620,6 +624,7 @@ def suiteql_catalog(s: ErpStore) -> dict[str, Table]:
             lambda: [_customer_row(c) for c in s.customers.values()],
             types=CUSTOMER_TYPES,
             narrow=_narrower(s, "customers", ("customer",), _customer_row),
+            custom_prefix=CUSTOM_PREFIX["customer"],
         ),
         "item": Table(
             (
@@ -662,7 +667,21 @@ def _customer_row(c: Customer) -> Row:
         "externalid": c.external_id,
         "datecreated": day_of(c.created_at),
         "lastmodifieddate": day_of(c.modified_at),
+        **_custom_columns(c.custom),
     }
+
+
+def _custom_columns(custom: dict[str, Any]) -> dict[str, Value]:
+    """Custom field values as SuiteQL holds them: numbers as numbers, checkboxes T/F, text."""
+    row: dict[str, Value] = {}
+    for name, value in custom.items():
+        if isinstance(value, bool):
+            row[name] = _flag(value)
+        elif isinstance(value, int | float):
+            row[name] = Decimal(repr(value))
+        elif value is not None:
+            row[name] = str(value)
+    return row
 
 
 # Columns always numbers (n) or always text (s), NULL aside: SuiteQL conditions on them can
@@ -757,6 +776,7 @@ def _transaction_row(s: ErpStore, t: Transaction) -> Row:
         "createdfrom": _n(t.created_from),
         "createddate": day_of(t.created_at),
         "lastmodifieddate": day_of(t.modified_at),
+        **_custom_columns(t.custom),
     }
 
 

@@ -73,6 +73,12 @@ class Table:
     # building every row (None when it cannot narrow). Only used when no row could raise.
     types: Mapping[str, str] = field(default_factory=dict)
     narrow: Callable[[str, str, Value], Iterable[Row] | None] | None = None
+    # Custom fields (``custbody…``): any column with this prefix exists, NULL where unset.
+    custom_prefix: str | None = None
+
+    def has(self, column: str) -> bool:
+        prefix = self.custom_prefix
+        return column in self.columns or (prefix is not None and column.startswith(prefix))
 
 
 @dataclass(frozen=True)
@@ -676,10 +682,10 @@ class _Plan:
             ref = next((r for r in visible if r.alias == column.table), None)
             if ref is None:
                 raise SuiteQLError(f"Unknown table alias '{column.table}'.")
-            if column.name not in self.tables[ref.alias].columns:
+            if not self.tables[ref.alias].has(column.name):
                 raise SuiteQLError(f"Field '{column.name}' for record '{ref.name}' was not found.")
             return ref.alias, column.name
-        owners = [r for r in visible if column.name in self.tables[r.alias].columns]
+        owners = [r for r in visible if self.tables[r.alias].has(column.name)]
         if not owners:
             raise SuiteQLError(f"Field '{column.name}' was not found.")
         if len(owners) > 1:

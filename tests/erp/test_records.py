@@ -219,3 +219,63 @@ def test_delete_where_netsuite_allows_it(erp: Erp) -> None:
     assert erp.request("DELETE", f"{RECORD}/account/{account}").status_code == 204
     # Subsidiaries have no delete in this subset.
     assert erp.request("DELETE", f"{RECORD}/subsidiary/1").status_code == 405
+
+
+def test_custom_fields_are_stored_read_back_and_queryable(erp: Erp) -> None:
+    """NetSuite custom fields: ``custentity…`` on customers, ``custbody…`` on transactions —
+    what a connector uses to keep the source document's id beside its own external id."""
+    customer = erp.create(
+        "customer",
+        {
+            "companyName": "Custom Co",
+            "subsidiary": {"externalId": "US"},
+            "custentity_stripe_customer": "cus_C1",
+        },
+    )
+    assert erp.get("customer", customer)["custentity_stripe_customer"] == "cus_C1"
+    invoice = erp.create(
+        "invoice",
+        {
+            "externalId": "STRIPE-in_1",
+            "entity": {"id": customer},
+            "item": {"items": [{"item": {"externalId": "SUBSCRIPTION"}, "amount": 10}]},
+            "custbody_stripe_invoice": "in_1",
+            "custbody_sync_attempts": 2,
+            "custbody_synced": True,
+        },
+    )
+    record = erp.get("invoice", invoice)
+    assert (record["custbody_stripe_invoice"], record["custbody_sync_attempts"]) == ("in_1", 2)
+    assert record["custbody_synced"] is True
+    rows = erp.suiteql(
+        "SELECT id, custbody_sync_attempts, custbody_synced, custbody_missing FROM transaction"
+        " WHERE custbody_stripe_invoice = 'in_1'"
+    )
+    assert rows == [{"id": invoice, "custbody_sync_attempts": "2", "custbody_synced": "T"}]
+    patched = erp.request(
+        "PATCH", f"{RECORD}/invoice/{invoice}", json={"custbody_stripe_invoice": "in_2"}
+    )
+    assert patched.status_code == 204
+    assert erp.get("invoice", invoice)["custbody_stripe_invoice"] == "in_2"
+    assert erp.suiteql("SELECT id FROM customer WHERE custentity_stripe_customer = 'cus_C1'") == [
+        {"id": customer}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("kind", "field"),
+    [("invoice", "custentity_x"), ("customer", "custbody_x"), ("invoice", "custbody_UPPER")],
+)
+def test_a_field_that_is_not_a_custom_field_of_the_record_is_refused(
+    erp: Erp, kind: str, field: str
+) -> None:
+    customer = erp.customer("Strict Co", "US")
+    body: dict[str, Any] = (
+        {"entity": {"id": customer}, "item": {"items": [{"item": {"id": "1"}, "amount": 1}]}}
+        if kind == "invoice"
+        else {"companyName": "X", "subsidiary": {"externalId": "US"}}
+    )
+    before = erp.state()
+    response = erp.request("POST", f"{RECORD}/{kind}", json={**body, field: "v"})
+    assert error_of(response)[0] == 400
+    assert erp.state() == before
