@@ -136,7 +136,8 @@ def _event(
 @invariant("INV-18", group="subledger", handoffs=("revrec.contracts",))
 def allocations_sum_to_the_price(books: Books) -> Iterator[Violation]:
     """A contract's allocations sum to its transaction price (the fixed lines' amounts), and it
-    books what was sold: every subscription of a won opportunity has a contract (linked as
+    books what was sold: every subscription routed to an entity (a won opportunity's, or one
+    made in billing for a customer with ``metadata.entity``) has a contract (linked as
     declared, default external id = subscription id) with one line per item (default external
     id = item id), the item's quantity and
     the price of the whole term (unit amount × the billing periods in the subscription's
@@ -152,54 +153,58 @@ def allocations_sum_to_the_price(books: Books) -> Iterator[Violation]:
                 (refs.revrec(booked.id),),
                 {"allocated_minor": allocated, "price_minor": total},
             )
-    for opp_id in list(books.links.sources("billing.subscription")):
-        for sub in books.links.targets("billing.subscription", opp_id):
-            contract = books.links.target("revrec.contract", sub.id)
-            if contract is None:
+    for sub in books.subscriptions.values():
+        entity = (sub.metadata.get("entity") or "") or books.customer_entity(sub.customer)
+        if not entity:
+            continue  # routed to no entity: no contract is owed
+        contract = books.links.target("revrec.contract", sub.id)
+        if contract is None:
+            opp_id = books.links.source("billing.subscription", sub)
+            source = f"of opportunity {opp_id}" if opp_id else "made in billing"
+            yield Violation(
+                "INV-18",
+                f"subscription {sub.id} {source} has no subledger contract",
+                (refs.billing(sub.id), *((refs.crm(opp_id),) if opp_id else ())),
+            )
+            continue
+        lines = {
+            books.links.source("revrec.line", ln) or "": ln
+            for ln in books.rr_contract_lines(contract)
+        }
+        for item_id in sub.items:
+            item = books.subscription_items.get(item_id)
+            price = books.prices.get(item.price) if item else None
+            if item is None or price is None:
+                continue
+            line = lines.get(item_id)
+            named: tuple[str, ...] = (
+                refs.billing(sub.id),
+                refs.billing(item_id),
+                refs.revrec(contract.id),
+            )
+            if line is None:
+                yield Violation("INV-18", f"item {item_id} has no contract line", named)
+                continue
+            named = (*named, refs.revrec(line.id))
+            if price.metered:
+                if line.pattern != "usage":
+                    yield Violation(
+                        "INV-18", f"metered item {item_id} is a {line.pattern} line", named
+                    )
+                continue
+            term_price = price.unit_amount * _periods_in_term(sub, price)
+            if (line.quantity, line.unit_price_minor) != (item.quantity, term_price):
                 yield Violation(
                     "INV-18",
-                    f"subscription {sub.id} of opportunity {opp_id} has no subledger contract",
-                    (refs.crm(opp_id), refs.billing(sub.id)),
+                    f"contract line for {item_id} books {line.quantity} × "
+                    f"{line.unit_price_minor}; billing has {item.quantity} × "
+                    f"{price.unit_amount} for {_periods_in_term(sub, price)} period(s)",
+                    named,
+                    {
+                        "contract": [line.quantity, line.unit_price_minor],
+                        "billing": [item.quantity, term_price],
+                    },
                 )
-                continue
-            lines = {
-                books.links.source("revrec.line", ln) or "": ln
-                for ln in books.rr_contract_lines(contract)
-            }
-            for item_id in sub.items:
-                item = books.subscription_items.get(item_id)
-                price = books.prices.get(item.price) if item else None
-                if item is None or price is None:
-                    continue
-                line = lines.get(item_id)
-                named: tuple[str, ...] = (
-                    refs.billing(sub.id),
-                    refs.billing(item_id),
-                    refs.revrec(contract.id),
-                )
-                if line is None:
-                    yield Violation("INV-18", f"item {item_id} has no contract line", named)
-                    continue
-                named = (*named, refs.revrec(line.id))
-                if price.metered:
-                    if line.pattern != "usage":
-                        yield Violation(
-                            "INV-18", f"metered item {item_id} is a {line.pattern} line", named
-                        )
-                    continue
-                term_price = price.unit_amount * _periods_in_term(sub, price)
-                if (line.quantity, line.unit_price_minor) != (item.quantity, term_price):
-                    yield Violation(
-                        "INV-18",
-                        f"contract line for {item_id} books {line.quantity} × "
-                        f"{line.unit_price_minor}; billing has {item.quantity} × "
-                        f"{price.unit_amount} for {_periods_in_term(sub, price)} period(s)",
-                        named,
-                        {
-                            "contract": [line.quantity, line.unit_price_minor],
-                            "billing": [item.quantity, term_price],
-                        },
-                    )
 
 
 @invariant("INV-19", group="subledger", handoffs=("revrec.contracts",))

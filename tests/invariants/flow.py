@@ -169,7 +169,12 @@ def _standard_pricebook(stack: Stack) -> str:
 
 # --- a correct integration -------------------------------------------------------------------
 def close_won_new_business(
-    stack: Stack, deal: Deal, quantity: int, *, contract_quantity: int | None = None
+    stack: Stack,
+    deal: Deal,
+    quantity: int,
+    *,
+    contract_quantity: int | None = None,
+    subscription_metadata: dict[str, str] | None = None,
 ) -> None:
     """Closed won: Stripe customer and subscription, ERP customer, subledger contract, and the
     write-back to the CRM. The subscription's first invoice is finalised at once."""
@@ -188,7 +193,10 @@ def close_won_new_business(
             "items": [{"price": deal.price, **({"quantity": quantity} if quantity else {})}],
             "collection_method": "send_invoice",
             "days_until_due": 30,
-            "metadata": {"crm_opportunity_id": deal.opportunity, "entity": deal.entity},
+            "metadata": {
+                **(subscription_metadata or {"crm_opportunity_id": deal.opportunity}),
+                "entity": deal.entity,
+            },
         },
         key=f"sub-{deal.opportunity}",
     )
