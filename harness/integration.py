@@ -119,6 +119,8 @@ class IntegrationProcess:
             elif probe.http is not None and self._http_ok(probe.http):
                 return
             if not self.running:
+                if self._reader is not None:
+                    self._reader.join(timeout=2.0)  # its last words, before they are reported
                 code = self._proc.returncode if self._proc else None
                 raise IntegrationError(
                     f"the integration exited (code {code}) before it was {what}", self.output()
