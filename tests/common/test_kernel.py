@@ -9,12 +9,12 @@ import pytest
 import yaml
 
 from simulators.billing.simulator import BillingSimulator
-from simulators.common.app import DroppedConnection, build_app, operation_ids, snake
+from simulators.common.app import DroppedConnection, operation_ids, snake
 from simulators.common.clock import iso, parse_instant
 from simulators.common.control import ControlHandlers
 from simulators.common.simulator import CONTRACTS
-from simulators.common.world import World
-from tests.conftest import InProcess
+from simulators.common.world import DEFAULT_START, World
+from tests.conftest import InProcess, SessionApps
 
 
 async def add_rule(b: InProcess, **rule: object) -> dict[str, object]:
@@ -201,22 +201,22 @@ async def test_rules_respect_window_after_calls_and_max_hits(billing: InProcess)
     assert r.status_code == 503
 
 
-async def _pattern(seed: int) -> list[int]:
-    world = World(seed=seed)
-    sim = BillingSimulator(world)
-    transport = httpx.ASGITransport(app=build_app(sim))
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+async def _pattern(apps: SessionApps, seed: int) -> list[int]:
+    served = apps.fresh("billing", seed, DEFAULT_START)
+    async with served.client() as client:
         await client.post(
             "/_sim/faults",
             json={"kind": "error", "probability": 0.5},
-            headers={"X-Sim-Control-Token": world.control_token},
+            headers={"X-Sim-Control-Token": served.world.control_token},
         )
-        headers = {"Authorization": f"Bearer {sim.api_key}"}
+        headers = {"Authorization": f"Bearer {served.sim.api_key}"}
         return [(await client.get("/v1/customers", headers=headers)).status_code for _ in range(40)]
 
 
-async def test_same_seed_same_faults_other_seed_other_faults() -> None:
-    first, again, other = await _pattern(5), await _pattern(5), await _pattern(6)
+async def test_same_seed_same_faults_other_seed_other_faults(session_apps: SessionApps) -> None:
+    first = await _pattern(session_apps, 5)
+    again = await _pattern(session_apps, 5)
+    other = await _pattern(session_apps, 6)
     assert first == again
     assert 5 < first.count(500) < 35  # the probability is honoured, not all-or-nothing
     assert first != other
