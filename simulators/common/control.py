@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from simulators.common.clock import ClockError, after_duration, iso, parse_instant
 from simulators.common.errors import SimError
-from simulators.common.faults import FaultRule
+from simulators.common.faults import FaultRule, FaultTargetError, check_targets
 
 if TYPE_CHECKING:
     from simulators.common.app import Call, Reply
@@ -91,10 +91,15 @@ class ControlHandlers:
 
     def sim_add_fault(self, call: Call) -> Reply:
         try:
-            rule = self.world.faults.add(FaultRule.model_validate(call.body))
+            rule = FaultRule.model_validate(call.body)
+            targets = {name: sim.fault_targets() for name, sim in self.world.systems.items()}
+            check_targets(rule, targets)
+            rule = self.world.faults.add(rule)
         except ValidationError as exc:
             first = exc.errors()[0]
             raise _bad(f"{first['msg']}", ".".join(map(str, first["loc"])) or None) from None
+        except FaultTargetError as exc:
+            raise _bad(str(exc), exc.param) from None
         except ValueError as exc:
             raise _bad(str(exc), "id") from None
         return rule.model_dump(), 201

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any, ClassVar
 
+import yaml
 from starlette.datastructures import Headers
 
 from simulators.common.errors import Rendered, SimError, render_problem
-from simulators.common.faults import FaultRule
+from simulators.common.faults import FaultRule, Targets
 from simulators.common.idempotency import IdempotencyCache
 from simulators.common.ids import IdFactory
 from simulators.common.journal import Journal
@@ -61,6 +63,10 @@ class Simulator:
     def render(self, error: SimError) -> Rendered:
         """The error in this vendor's envelope."""
         return render_problem(error)
+
+    def fault_targets(self) -> Targets:
+        """The operationIds and event types fault rules may aim at (see ``contract_targets``)."""
+        return contract_targets(self.contract)
 
     # identity ----------------------------------------------------------------------------
     def credentials(self) -> dict[str, str]:
@@ -183,6 +189,28 @@ class Simulator:
     def restore(self, state: dict[str, Any]) -> None:
         self.idempotency.restore(state.get("idempotency", []))
         self.endpoints = {e["id"]: Endpoint(**e) for e in state.get("endpoints", [])}
+
+
+@functools.cache
+def contract_targets(contract: Path) -> Targets:
+    """A contract's operationIds, and the event types it names: the enum of its ``Event``
+    schema's ``type`` or of the event types a webhook endpoint may subscribe to (Stripe's
+    ``webhook_enabled_event``), ``*`` aside."""
+    with open(contract, encoding="utf-8") as handle:
+        spec = yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    operations = {
+        op["operationId"]
+        for item in spec.get("paths", {}).values()
+        for method, op in item.items()
+        if method in ("get", "put", "post", "patch", "delete") and "operationId" in op
+    }
+    schemas = spec.get("components", {}).get("schemas", {})
+    named = [
+        schemas.get("Event", {}).get("properties", {}).get("type", {}).get("enum", []),
+        schemas.get("webhook_enabled_event", {}).get("enum", []),
+    ]
+    events = {name for names in named for name in names if name != "*"}
+    return Targets(frozenset(operations), frozenset(events))
 
 
 def _retry_after(rule: FaultRule, default: int | None) -> dict[str, str]:
