@@ -20,8 +20,9 @@ HARNESS = textwrap.dedent(
     from harness.config import IntegrationConfig, Probe
     from harness.integration import IntegrationProcess
 
+    child = "import os, time; print(os.getpid(), flush=True); time.sleep(600)"
     config = IntegrationConfig(
-        command=[sys.executable, "-c", "import os, time; print(os.getpid(), flush=True); time.sleep(600)"],
+        command=[sys.executable, "-c", child],
         ready=Probe(log=r"^\\d+$", timeout_s=30),
     )
     process = IntegrationProcess(config, {}, Path("."))
