@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from simulators.common.clock import ClockError, after_duration, iso, parse_instant
 from simulators.common.errors import SimError
 from simulators.common.faults import FaultRule, FaultTargetError, check_targets
+from simulators.common.receivers import ReceiverRefused, check_receiver_url
 
 if TYPE_CHECKING:
     from simulators.common.app import Call, Reply
@@ -118,9 +119,15 @@ class ControlHandlers:
         return {"data": [e.as_json() for e in self.sim.webhook_endpoints()]}, 200
 
     def sim_add_webhook_endpoint(self, call: Call) -> Reply:
-        endpoint = self.sim.register_webhook(
-            call.body["url"], call.body.get("events"), call.body.get("secret")
-        )
+        url = call.body["url"]
+        try:
+            # Here as well as in register_webhook: a simulator may register its own way.
+            check_receiver_url(url, self.world.webhook_hosts)
+            endpoint = self.sim.register_webhook(
+                url, call.body.get("events"), call.body.get("secret")
+            )
+        except ReceiverRefused as exc:
+            raise _bad(str(exc), "url") from None
         return endpoint.as_json(), 201
 
     def sim_remove_webhook_endpoint(self, call: Call) -> Reply:

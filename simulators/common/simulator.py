@@ -14,6 +14,7 @@ from simulators.common.faults import FaultRule, Targets
 from simulators.common.idempotency import IdempotencyCache
 from simulators.common.ids import IdFactory
 from simulators.common.journal import Journal
+from simulators.common.receivers import check_receiver_url
 from simulators.common.webhooks import Endpoint, hmac_signature
 from simulators.common.world import World
 
@@ -93,7 +94,10 @@ class Simulator:
     def register_webhook(
         self, url: str, events: list[str] | None = None, secret: str | None = None
     ) -> Endpoint:
-        """A receiver for this system's events, with the secret that signs its deliveries."""
+        """A receiver for this system's events, with the secret that signs its deliveries.
+
+        ReceiverRefused for a URL that is not loopback or one of the world's webhook hosts."""
+        check_receiver_url(url, self.world.webhook_hosts)
         ids = self.world.ids
         endpoint = Endpoint(
             id=ids.next("sim_we"),
@@ -106,7 +110,11 @@ class Simulator:
         return endpoint
 
     def unregister_webhook(self, endpoint_id: str) -> bool:
-        return self.endpoints.pop(endpoint_id, None) is not None
+        """Remove an endpoint and cancel what is still queued for it."""
+        if self.endpoints.pop(endpoint_id, None) is None:
+            return False
+        self.world.dispatcher.cancel_endpoint(self.name, endpoint_id)
+        return True
 
     def sign_webhook(self, endpoint: Endpoint, payload: bytes, timestamp: int) -> dict[str, str]:
         """Headers that let the receiver verify a delivery (``timestamp`` is wall-clock unix s)."""
