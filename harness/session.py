@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from harness.config import HarnessConfig, render_template
 from harness.integration import IntegrationProcess
@@ -53,6 +54,7 @@ class Session:
                 self.integration.stop()
             self.server.stop()
         finally:
+            self.stack.close()
             run_dir = self.context.get("run_dir")
             if run_dir:
                 shutil.rmtree(run_dir, ignore_errors=True)
@@ -137,6 +139,10 @@ def open_session(
                 if system not in stack.sims:
                     continue
                 url = render_template(receiver.url, session.context)
+                # A receiver the harness config declares is a host the user has listed.
+                host = urlsplit(url).hostname
+                if host:
+                    stack.world.webhook_hosts |= {host}
                 endpoint = stack.sims[system].register_webhook(url, receiver.events)
                 session.context[system]["webhook_secret"] = endpoint.secret
             env = {key: render_template(value, session.context) for key, value in spec.env.items()}
@@ -172,7 +178,7 @@ def _context(stack: Stack, server: ThreadedServer, config: HarnessConfig) -> dic
         # run to run (one seed, one set of event ids), so an inbox left by an earlier run
         # would swallow this run's events as duplicates. A restart keeps it, as a host would.
         "run_dir": tempfile.mkdtemp(prefix="finsim-run-"),
-        "ca_bundle": str(stack.ca.ca_path) if stack.ca else "",
+        "ca_bundle": str(stack.ca_bundle or ""),
         "control_token": stack.world.control_token,
     }
     for name, sim in stack.sims.items():
