@@ -53,6 +53,8 @@ from simulators.erp.store import ErpStore
 Json = dict[str, Any]
 EXTERNAL_ID = re.compile(r"[A-Za-z0-9_-]{1,255}")
 JOB_PATH = "/services/rest/async/v1/job/"
+JOB_RETENTION_S = 30 * 86400  # NetSuite purges async job ids after 30 days
+MAX_JOBS = 20_000
 
 
 @dataclass(frozen=True)
@@ -1241,6 +1243,7 @@ class ErpBackend:
         self, operation: str, key: str | None, run: Callable[[], tuple[int, str | None]]
     ) -> Job:
         """Run a write as a job now; a reused idempotency key is refused before it runs."""
+        self._purge_jobs()
         if key is not None and key in self.store.idempotency_keys:
             raise errors.idempotency(JOB_PATH + self.store.idempotency_keys[key])
         location: str | None = None
@@ -1269,6 +1272,18 @@ class ErpBackend:
         if key is not None:
             self.store.idempotency_keys[key] = job.id
         return job
+
+    def _purge_jobs(self) -> None:
+        """NetSuite purges async jobs after 30 days; we also keep at most MAX_JOBS. A purged
+        job's idempotency key is free again, and its status is a 404."""
+        jobs, now = self.store.jobs, self.now()
+        while jobs:
+            oldest = next(iter(jobs.values()))
+            if now - oldest.created_at < JOB_RETENTION_S and len(jobs) < MAX_JOBS:
+                return
+            del jobs[oldest.id]
+            if oldest.idempotency_key is not None:
+                self.store.idempotency_keys.pop(oldest.idempotency_key, None)
 
     def job(self, key: str) -> Job:
         job = self.store.jobs.get(key)
