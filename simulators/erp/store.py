@@ -68,6 +68,7 @@ class ErpStore:
         self._ascending: dict[str, bool] = {}
         self._top: dict[str, int] = {}
         self._period_index: dict[tuple[str, str], str] = {}
+        self.period_months: set[str] = set()  # YYYY-MM of every month that has periods
 
     # tables ------------------------------------------------------------------------------
     def table(self, kind: str) -> dict[str, Any]:
@@ -131,6 +132,7 @@ class ErpStore:
             self._external.setdefault(kind, {})[row.external_id] = row.id
         if kind == "accountingPeriod":
             self._period_index[(row.subsidiary, row.ym)] = row.id
+            self.period_months.add(row.ym)
 
     def gl_lines(self) -> Iterator[GlLine]:
         for lines in self.gl.values():
