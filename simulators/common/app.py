@@ -527,6 +527,14 @@ def build_app(sim: Simulator, *, validate_responses: bool = True) -> ASGIApp:
     )
     app.add_api(vendor_spec, base_path="")
     app.add_api(control_spec, base_path="")
+
+    def render_bad_request(message: str) -> tuple[int, dict[str, str], bytes]:
+        # Not HTTP at all (uvicorn refused to parse it): still the vendor's envelope.
+        violation = RequestViolation("malformed", f"The request is not valid HTTP: {message}")
+        rendered = sim.render(sim.violation_error(violation))
+        return rendered.status, rendered.headers, rendered.body
+
+    app.render_bad_request = render_bad_request
     asgi: ASGIApp = app
     return asgi
 
