@@ -194,9 +194,11 @@ class Contracts:
             )
             if price in after:
                 t.quantity = new_qty
-            else:
-                t.end_at = change.at
-                live.terminated_at = change.at
+                continue
+            # Ended at the change: a point-in-time line keeps what was delivered (nothing).
+            t.end_at = max(t.start_at, min(t.end_at, change.at))
+            t.quantity = 0 if live.pattern == "point_in_time" else t.quantity
+            live.terminated_at = change.at
         for line in added:
             if line.pattern != "usage":
                 terms[id(line)] = _terms_of(line)
