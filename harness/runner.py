@@ -357,9 +357,9 @@ def _step(
     if running and not run.faults and not settle.settled:
         count([Violation("SETTLE", f"step {index} ({step.kind}): {settle}")], record.violations)
     found: list[Violation] = []
-    if isinstance(step.params, sc.Expect):
-        found += _expect(run, step.params)
     books = _books(run)
+    if isinstance(step.params, sc.Expect):
+        found += _expect(run, step.params, books)
     # While faults are on or the integration is down, gaps are expected to heal later: they
     # are noted, and count only if the final check still finds them — unless an `expect`
     # step asks for the invariants to hold right now.
@@ -420,17 +420,17 @@ def oracle_names(run: Run) -> dict[str, str]:
     return names
 
 
-def _expect(run: Run, p: sc.Expect) -> list[Violation]:
+def _expect(run: Run, p: sc.Expect, books: Books) -> list[Violation]:
     found: list[Violation] = []
     if p.invariants != "all":
         unknown = [rule for rule in p.invariants if rule not in REGISTRY]
         if unknown:
             found.append(Violation("EXPECT", f"unknown invariant(s) {unknown}"))
-    expected = None
-    if p.figures:
-        # The oracle predicts the end of what it is given: give it the steps up to here.
-        so_far = run.scenario.model_copy(update={"steps": run.scenario.steps[: run.step_index]})
-        expected = oracle.expect(so_far)
+    # The oracle predicts the end of what it is given: give it the steps up to here, and
+    # compare the books with it now as at the end.
+    so_far = run.scenario.model_copy(update={"steps": run.scenario.steps[: run.step_index]})
+    expected = oracle.expect(so_far)
+    found += oracle.compare(expected, books, oracle_names(run))
     for name, wanted in p.figures.items():
         try:
             actual = actual_figure(run, name)
@@ -445,18 +445,16 @@ def _expect(run: Run, p: sc.Expect) -> list[Violation]:
                     details={"expected": wanted, "actual": actual},
                 )
             )
-        if expected is not None:
-            try:
-                predicted = oracle.figure(expected, name)
-            except (KeyError, ValueError):
-                continue
-            if str(predicted) != str(wanted):
-                found.append(
-                    Violation(
-                        "ORACLE",
-                        f"figure {name}: the scenario says {wanted}, the oracle {predicted}",
-                    )
+        try:
+            predicted = oracle.figure(expected, name)
+        except (KeyError, ValueError):
+            continue
+        if str(predicted) != str(wanted):
+            found.append(
+                Violation(
+                    "ORACLE", f"figure {name}: the scenario says {wanted}, the oracle {predicted}"
                 )
+            )
     return found
 
 
