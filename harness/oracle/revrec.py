@@ -3,7 +3,7 @@ billing and usage per line, by day — the oracle's own ASC 606 arithmetic (docs
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
@@ -63,20 +63,25 @@ class Contracts:
     ) -> dict[str, ExpectedContract]:
         for booking in bookings:
             if booking.term_months % booking.interval_months:
+                # Its lines cannot be priced over the term: its entity's revenue is unknown.
                 self.notes.append(f"{booking.opportunity}: term is not whole billing periods")
+                unknown = self.book(replace(booking, items=[], term_months=0))
+                unknown.predicted = False
+                self.contracts[booking.opportunity] = unknown
                 continue
             self.contracts[booking.opportunity] = self.book(booking)
+        followed = {k: c for k, c in self.contracts.items() if c.predicted}
         # Modifications apply in effective order (a renewal takes effect at the period end).
         for change in sorted(changes, key=lambda c: c.at):
-            contract = self.contracts.get(change.opportunity)
+            contract = followed.get(change.opportunity)
             if contract is not None:
                 self.follow(contract, change)
         for inv in invoices:
-            contract = self.contracts.get(inv.opportunity)
+            contract = followed.get(inv.opportunity)
             if contract is not None and inv.finalized_at is not None:
                 self.bill(contract, inv, inv.finalized_at)
         for used in consumption:
-            contract = self.contracts.get(used.opportunity)
+            contract = followed.get(used.opportunity)
             line = _line_at(contract, used.price, used.at) if contract else None
             # Usage reaches the subledger with the invoice that bills it (in arrears), dated
             # when it was consumed: until then the books cannot know it.

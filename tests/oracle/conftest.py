@@ -39,6 +39,7 @@ fixtures:
     - {key: team25_usd, product: team, currency: usd, unit_amount: 2500}
     - {key: ent_usd, product: ent, currency: usd, unit_amount: 50000}
     - {key: premium_usd, product: premium, currency: usd, unit_amount: 2500}
+    - {key: pro_annual, product: pro, currency: usd, unit_amount: 100000, interval: year}
   customers: [{key: acme, name: Acme Corp, entity: us, currency: usd}]
 """
 

@@ -6,8 +6,10 @@ import math
 from collections.abc import Callable
 from fractions import Fraction
 
+import pytest
+
+from harness.oracle import OracleError, figure
 from harness.oracle import expect as oracle_expect
-from harness.oracle import figure
 from harness.oracle.model import Expected
 from harness.scenario import Scenario
 
@@ -257,3 +259,23 @@ def test_usage_is_recognised_when_consumed_once_it_is_invoiced(scenario: Make) -
     assert [amount for _, amount in calls.billed] == [6000]
     pro_january = trunc(Fraction(10000 * 12 * 31, 365))
     assert figure(after, "recognised:us:2026-01") == pro_january + 6000
+
+
+def test_a_term_of_part_periods_leaves_its_entity_unpredicted(scenario: Make) -> None:
+    expected = expect(
+        scenario,
+        """\
+        name: eighteen months billed yearly
+        start_at: 2026-01-01T00:00:00Z
+        steps:
+          - crm.create_opportunity:
+              {key: deal, customer: acme, lines: [{price: pro_annual}], term_months: 18}
+          - crm.close_won: {opportunity: deal}
+          - clock.advance: P1M
+        """,
+    )
+    assert expected.notes == ["deal: term is not whole billing periods"]
+    assert not expected.contracts["deal"].predicted
+    for name in ("recognised:us:2026-01", "deferred:us"):
+        with pytest.raises(OracleError, match="not predicted"):
+            figure(expected, name)
