@@ -52,6 +52,16 @@ def earned_by_day(amount: int, months: list[int], days_done: int) -> int:
 FIRST_MONTHS = [17, 28]
 
 
+def _prorations(stack: Stack, deal: flow.Deal) -> int:
+    """The net of the prorations billing made for the deal's subscription (Stripe's figures,
+    which the flow reads back, as the reference integration does)."""
+    return sum(
+        ii.amount
+        for ii in stack.books().invoice_items.values()
+        if ii.proration and ii.subscription == deal.subscription
+    )
+
+
 def modify(stack: Stack, deal: flow.Deal, external_id: str, changes: list[dict[str, Any]]) -> None:
     """The flow's prospective modification, effective now."""
     stack.revrec(
@@ -291,12 +301,7 @@ def _seats_added(stack: Stack, *, amount: bool) -> flow.Deal:
     )
     change: dict[str, Any] = {"line": deal.items[0], "quantity": 15}
     if amount:
-        prorations = sum(
-            ii.amount
-            for ii in stack.books().invoice_items.values()
-            if ii.proration and ii.subscription == deal.subscription
-        )
-        change["amount_minor"] = 10 * 2000 * 12 + prorations + 5 * 2000 * LATER
+        change["amount_minor"] = 10 * 2000 * 12 + _prorations(stack, deal) + 5 * 2000 * LATER
     # Without an amount, the subledger prices the line at 15 seats for the whole term.
     modify(stack, deal, "seats", [change])
     stack.advance_to("2026-02-20T00:00:00Z")
@@ -362,11 +367,7 @@ def _downgraded(stack: Stack, *, whole_term: bool) -> flow.Deal:
         },
         key=f"down-{deal.subscription}",
     )
-    prorations = sum(
-        ii.amount
-        for ii in stack.books().invoice_items.values()
-        if ii.proration and ii.subscription == deal.subscription
-    )
+    prorations = _prorations(stack, deal)
     # Right: what is paid in all (5 periods after Jul 15 – Aug 15 remain, at 9 seats fewer).
     # Wrong: the new quantity priced over the whole term, as if nothing had been billed.
     amount = 1 * 1000 * 12 if whole_term else 10 * 1000 * 12 + prorations - 9 * 1000 * 5
