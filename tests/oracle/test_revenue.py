@@ -279,3 +279,28 @@ def test_a_term_of_part_periods_leaves_its_entity_unpredicted(scenario: Make) ->
     for name in ("recognised:us:2026-01", "deferred:us"):
         with pytest.raises(OracleError, match="not predicted"):
             figure(expected, name)
+
+
+def test_a_cancellation_without_proration_recognises_the_period_billed(scenario: Make) -> None:
+    expected = expect(
+        scenario,
+        """\
+        name: cancel now, no credit
+        start_at: 2026-01-01T00:00:00Z
+        steps:
+          - crm.create_opportunity:
+              {key: deal, customer: acme, lines: [{price: pro_usd, quantity: 2}]}
+          - crm.close_won: {opportunity: deal}
+          - clock.advance: P10D
+          - billing.cancel: {opportunity: deal}
+          - clock.advance: P1M
+        """,
+    )
+    (line,) = expected.contracts["deal"].lines
+    # No credit: the customer paid January in full (20000) and nothing after it, so all of
+    # it is recognised by the cancellation on Jan 11; 10 days had earned less than that.
+    earned = trunc(Fraction(trunc(Fraction(240000 * 31, 365)) * 10, 31))
+    assert earned == 6575 < 20000
+    assert line.allocated_minor == 2 * 10000 * 12 - 2 * 10000 * 11 == 20000
+    assert line.schedule == {"2026-01": 20000}
+    assert figure(expected, "deferred:us") == 0
