@@ -211,7 +211,11 @@ def allocations_sum_to_the_price(books: Books) -> Iterator[Violation]:
 def changes_reach_the_subledger_prospectively(books: Books) -> Iterator[Violation]:
     """Every mid-period change of a subscription with a contract (its prorations, other than a
     cancellation's) reaches the subledger as a prospective modification effective at the
-    change (the prorations' start instant); revenue before it is left alone."""
+    change (the prorations' start instant); revenue before it is left alone. A cancellation
+    reaches it too: once the subscription has ended, every ratable line of its contract ends
+    at the cancel instant at the latest (terminated by a prospective modification effective
+    then); while the end is only scheduled (``cancel_at``), every ratable line's service is
+    already shortened to end by then."""
     changes: dict[tuple[str, int], list[str]] = {}
     for ii in books.invoice_items.values():
         if ii.proration and ii.subscription and not ii.deleted:
@@ -223,17 +227,46 @@ def changes_reach_the_subledger_prospectively(books: Books) -> Iterator[Violatio
         contract = books.links.target("revrec.contract", sub_id)
         if contract is None:
             continue
-        mods = [books.rr_modifications[m] for m in contract.modifications]
-        if any(m.effective_at == at and m.treatment == "prospective" for m in mods):
+        yield from _prospective_at(books, contract, sub_id, at, [refs.billing(i) for i in items])
+    for sub in books.subscriptions.values():
+        end = sub.ended_at if sub.ended_at is not None else sub.cancel_at
+        contract = books.links.target("revrec.contract", sub.id) if end is not None else None
+        if contract is None or end is None:
             continue
-        other = [m for m in mods if m.effective_at == at]
-        yield Violation(
-            "INV-19",
-            f"the change of {sub_id} at {at} reached contract {contract.id} "
-            + (f"as a {other[0].treatment} modification" if other else "as no modification"),
-            (refs.billing(sub_id), refs.revrec(contract.id), *(refs.billing(i) for i in items)),
-            {"effective_at": at, "modifications": [m.id for m in mods]},
-        )
+        how = "ended" if sub.ended_at is not None else "is scheduled to end"
+        for line in books.rr_contract_lines(contract):
+            if line.pattern != "ratable" or line.service_start_at is None:
+                continue
+            line_end = line.service_end_at
+            if line.service_start_at < end and (line_end is None or line_end > end):
+                yield Violation(
+                    "INV-19",
+                    f"subscription {sub.id} {how} at {end}; line {line.id} of contract "
+                    f"{contract.id} still runs to {line_end}",
+                    (refs.billing(sub.id), refs.revrec(contract.id), refs.revrec(line.id)),
+                    {"subscription_end_at": end, "service_end_at": line_end},
+                )
+        if sub.ended_at is not None and any(
+            line.terminated_at == sub.ended_at for line in books.rr_contract_lines(contract)
+        ):
+            yield from _prospective_at(books, contract, sub.id, sub.ended_at, [])
+
+
+def _prospective_at(
+    books: Books, contract: Contract, sub_id: str, at: int, named: list[str]
+) -> Iterator[Violation]:
+    """A prospective modification of ``contract`` takes effect at ``at``."""
+    mods = [books.rr_modifications[m] for m in contract.modifications]
+    if any(m.effective_at == at and m.treatment == "prospective" for m in mods):
+        return
+    other = [m for m in mods if m.effective_at == at]
+    yield Violation(
+        "INV-19",
+        f"the change of {sub_id} at {at} reached contract {contract.id} "
+        + (f"as a {other[0].treatment} modification" if other else "as no modification"),
+        (refs.billing(sub_id), refs.revrec(contract.id), *named),
+        {"effective_at": at, "modifications": [m.id for m in mods]},
+    )
 
 
 @invariant("INV-21", group="subledger", handoffs=("erp.journals",))
