@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from harness import pool
 from harness.config import ConfigError, HarnessConfig, IntegrationConfig, render_template
 from harness.integration import IntegrationProcess
 from harness.standin import standin_config
@@ -47,6 +48,7 @@ class Session:
     standin: IntegrationProcess | None = None
     standin_context: dict[str, Any] = field(default_factory=dict)
     standin_endpoints: frozenset[str] = frozenset()
+    pooled: pool.Served | None = None  # a served world to give back, not to stop
 
     def __enter__(self) -> Session:
         return self
@@ -59,9 +61,13 @@ class Session:
             for process in (self.integration, self.standin):
                 if process is not None:
                     process.close()
-            self.server.stop()
+            if self.pooled is not None:
+                self.pooled.release()
+            else:
+                self.server.stop()
         finally:
-            self.stack.close()
+            if self.pooled is None:
+                self.stack.close()
             run_dir = self.context.get("run_dir")
             if run_dir:
                 shutil.rmtree(run_dir, ignore_errors=True)
@@ -134,12 +140,17 @@ def open_session(
         ca_dir=ca_dir,
         crm_custom_fields=crm_custom_fields or {},
     )
-    stack = build_stack(options)
-    server = ThreadedServer(
-        stack.server.sites, ca=stack.ca, background=[stack.world.dispatcher.run]
-    )
-    server.start()
-    session = Session(stack, server, None)
+    if ca_dir is None:
+        served = pool.acquire(options)
+        stack, server = served.stack, served.server
+    else:  # a CA in a directory of the caller's: a world of its own
+        served = None
+        stack = build_stack(options)
+        server = ThreadedServer(
+            stack.server.sites, ca=stack.ca, background=[stack.world.dispatcher.run]
+        )
+        server.start()
+    session = Session(stack, server, None, pooled=served)
     try:
         base = _context(stack, server)
         spec = config.integration

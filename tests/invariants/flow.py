@@ -266,6 +266,7 @@ def sync_invoice(
     tran_on: str | None = None,
     subledger: bool = True,
     extra: dict[str, Any] | None = None,
+    item: str = "SUBSCRIPTION",
 ) -> str:
     """invoice.finalized: the ERP invoice (upsert by external id) and the subledger billing
     event. The keyword arguments are the bugs tests introduce."""
@@ -275,7 +276,7 @@ def sync_invoice(
     entity = books.customer_entity(inv.customer) or "US"
     items = [
         {
-            "item": {"externalId": "SUBSCRIPTION" if line.subscription_item else "SERVICES"},
+            "item": {"externalId": item if line.subscription_item else "SERVICES"},
             "amount": major(line.amount + (amount_delta if n == 0 else 0), inv.currency),
         }
         for n, line in enumerate(inv.lines)

@@ -192,3 +192,18 @@ def test_two_documents_linked_to_one_source_are_duplicates(stack: Stack) -> None
         links=FIELD,
     )
     assert any("has 2 ERP invoices" in v.message for v in found)
+
+
+# --- ERP items: which item the lines go to ------------------------------------------------------
+def test_lines_on_the_declared_items_hold(stack: Stack) -> None:
+    _, invoice = _deal(stack)
+    flow.sync_invoice(stack, invoice, item="USAGE")  # this integration books subscriptions so
+    holds(stack, "INV-06", LinksConfig(erp_items={"subscription": "USAGE", "other": "SERVICES"}))
+
+
+def test_lines_on_another_item_are_caught_naming_the_records(stack: Stack) -> None:
+    _, invoice = _deal(stack)
+    flow.sync_invoice(stack, invoice, item="USAGE")  # the reference declares SUBSCRIPTION
+    erp = _erp_id(stack, invoice)
+    found = fires(stack, "INV-06", f"billing:{invoice}", f"erp:invoice/{erp}")
+    assert any("ERP item(s) USAGE" in v.message for v in found)
