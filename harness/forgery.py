@@ -32,8 +32,9 @@ ForgeKind = Literal["unsigned", "wrong_secret", "stale", "replayed"]
 # Past every vendor's tolerance for a signature's age (Stripe's is 300 s).
 STALE_S = 3600
 RECEIVER_TIMEOUT_S = 10.0
-# Where a notification's record is, and the event types the harness can take genuine copies of.
+# Where the harness takes genuine events from; the CRM lists none (it pushes outbound messages).
 _LISTED = {"billing": "/v1/events", "revrec": "/v1/events"}
+CRM_EVENT = "opportunity.closed"
 
 
 class ForgeWebhook(BaseModel):
@@ -43,11 +44,11 @@ class ForgeWebhook(BaseModel):
 
     system: Literal["billing", "crm", "revrec"]
     kind: ForgeKind
-    event: str = Field(
-        "opportunity.closed",
+    event: str | None = Field(
+        None,
         min_length=1,
         max_length=100,
-        description="the event type; the latest genuine one is copied (billing, revrec)",
+        description="billing, revrec: the event type whose latest genuine event is copied",
     )
     opportunity: str | None = Field(None, description="crm: the opportunity it claims closed")
 
@@ -58,11 +59,18 @@ class ForgeWebhook(BaseModel):
                 raise ValueError("a forged CRM push names the opportunity it claims closed")
             if self.kind == "replayed":
                 raise ValueError("the CRM keeps no copy of what it pushed: nothing to replay")
-            if self.event != "opportunity.closed":
-                raise ValueError("the CRM pushes opportunity.closed only")
+            if self.event not in (None, CRM_EVENT):
+                raise ValueError(f"the CRM pushes {CRM_EVENT} only")
+            self.event = CRM_EVENT
         elif self.opportunity is not None:
             raise ValueError("only a CRM push names an opportunity")
+        elif self.event is None:
+            raise ValueError(f"name the {self.system} event type to copy, e.g. invoice.paid")
         return self
+
+    @property
+    def event_type(self) -> str:
+        return self.event or CRM_EVENT
 
 
 @dataclass(frozen=True)
@@ -168,10 +176,10 @@ def forge(run: Run, p: ForgeWebhook) -> str:
     changed = changed_documents(before, document_digests(run.snapshot()))
     for url, status in answers:
         run.forged.append(
-            ForgedPush(run.step_index, p.system, p.kind, p.event, event_id, url, status, changed)
+            ForgedPush(run.step_index, p.system, p.kind, p.event_type, event_id, url, status, changed)
         )
     said = ", ".join(str(status) for _, status in answers)
-    return f"{p.kind} {p.event} {event_id} to {len(answers)} receiver(s): {said}"
+    return f"{p.kind} {p.event_type} {event_id} to {len(answers)} receiver(s): {said}"
 
 
 def _receivers(run: Run, system: str) -> list[tuple[str, str]]:
@@ -198,15 +206,16 @@ def _event(run: Run, p: ForgeWebhook) -> tuple[dict[str, Any], str]:
         notification_id = f"04l{tag}"
         return {
             "notificationId": notification_id,
-            "eventType": p.event,
+            "eventType": p.event_type,
             "sObjectType": "Opportunity",
             "createdDate": time.strftime("%Y-%m-%dT%H:%M:%S.000+0000", time.gmtime(run.now())),
             "sObject": record,
         }, notification_id
-    listed = run.actors.call(p.system, "GET", _LISTED[p.system], params={"type": p.event})
-    events = [e for e in listed.get("data", []) if e.get("type") == p.event]
+    wanted = p.event_type
+    listed = run.actors.call(p.system, "GET", _LISTED[p.system], params={"type": wanted})
+    events = [e for e in listed.get("data", []) if e.get("type") == wanted]
     if not events:
-        raise StepFailed(f"{p.system} has sent no {p.event} event to copy")
+        raise StepFailed(f"{p.system} has sent no {wanted} event to copy")
     event: dict[str, Any] = max(events, key=lambda e: int(e.get("created") or 0))
     if p.kind != "replayed":
         event = {**event, "id": f"evt_{tag}"}
