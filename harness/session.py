@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.config import HarnessConfig, render_template
+from harness.config import HarnessConfig, base_context, render_template
 from harness.integration import IntegrationProcess
 from harness.up import SYSTEMS, Stack, UpOptions, build_stack
 from simulators.common.server import ThreadedServer
@@ -142,6 +142,8 @@ def open_session(
             env = {key: render_template(value, session.context) for key, value in spec.env.items()}
             rendered = spec.model_copy(
                 update={
+                    "command": [render_template(part, session.context) for part in spec.command],
+                    "cwd": render_template(spec.cwd, session.context),
                     "ready": spec.ready.model_copy(
                         update={"http": _render(spec.ready.http, session.context)}
                     ),
@@ -152,7 +154,7 @@ def open_session(
                     ),
                 }
             )
-            session.integration = IntegrationProcess(rendered, env, cwd / spec.cwd)
+            session.integration = IntegrationProcess(rendered, env, cwd / rendered.cwd)
             session.integration.start()
     except BaseException:
         session.close()
@@ -167,6 +169,7 @@ def _render(template: str | None, context: dict[str, Any]) -> str | None:
 def _context(stack: Stack, server: ThreadedServer, config: HarnessConfig) -> dict[str, Any]:
     port = config.integration.port if config.integration else 0
     context: dict[str, Any] = {
+        **base_context(),
         "port": port or _free_port(),
         # A fresh directory per session for the integration's durable state: ids repeat from
         # run to run (one seed, one set of event ids), so an inbox left by an earlier run

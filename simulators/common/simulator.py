@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -15,7 +16,9 @@ from simulators.common.journal import Journal
 from simulators.common.webhooks import Endpoint, hmac_signature
 from simulators.common.world import World
 
-CONTRACTS = Path(__file__).resolve().parents[2] / "contracts" / "openapi"
+# Package data: simulators/_data/contracts links to the repository's contracts/ and the wheel
+# carries a copy, so an installed harness finds them too.
+CONTRACTS = Path(str(files("simulators") / "_data" / "contracts" / "openapi"))
 
 
 class RequestViolation(Exception):
