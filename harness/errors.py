@@ -42,7 +42,7 @@ def guarded(command: Callable[[], int]) -> int:
         return command()
     except SystemExit as exc:
         if exc.code is None or isinstance(exc.code, int):
-            return exc.code or 0  # argparse: 0 after --help, 2 after a usage message
+            raise  # argparse: 0 after --help, 2 after its usage message
         print(f"harness: {exc.code}", file=sys.stderr)
         return exits.USAGE
     except KeyboardInterrupt:
