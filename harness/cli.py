@@ -182,9 +182,9 @@ def register_completion(sub: Any) -> None:
 
 
 def cmd_completion(args: argparse.Namespace) -> int:
-    import argcomplete
+    from argcomplete.shell_integration import shellcode
 
-    sys.stdout.write(argcomplete.shellcode(["harness"], shell=args.shell))
+    sys.stdout.write(shellcode(["harness"], shell=args.shell))
     return 0
 
 
@@ -260,14 +260,14 @@ def build_parser(words: Sequence[str] = ()) -> argparse.ArgumentParser:
 
 def _complete() -> None:
     """Answer the shell's completion request (argcomplete's protocol), then exit."""
-    import argcomplete
+    from argcomplete import autocomplete
 
     line = os.environ.get("COMP_LINE", "")[: int(os.environ.get("COMP_POINT", "0") or 0)]
     try:
         words = shlex.split(line)[1:]
     except ValueError:  # an open quote while typing
         words = line.split()[1:]
-    argcomplete.autocomplete(build_parser(words))
+    autocomplete(build_parser(words))
 
 
 def main(argv: list[str] | None = None) -> int:
