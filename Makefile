@@ -20,10 +20,10 @@ test: $(STAMP)
 	$(PY) -m pytest -n 2 -q
 
 format: $(STAMP)
-	$(VENV)/bin/ruff format simulators harness tests bench examples loadtests
+	$(VENV)/bin/ruff format finsim simulators harness tests bench examples loadtests
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check simulators harness tests bench examples loadtests
+	$(VENV)/bin/ruff check finsim simulators harness tests bench examples loadtests
 
 types: $(STAMP)
 	$(VENV)/bin/mypy
