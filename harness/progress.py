@@ -4,6 +4,7 @@ elsewhere (CI logs), and consoles whose tables are as wide as their content off 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import IO, Any
 
 from rich.console import Console
@@ -76,3 +77,40 @@ class Events:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+# Sees each schemathesis engine event of `harness contracts test`, with the target's Report.
+Observer = Callable[[Any, Any], None]
+
+
+def conformance_observer(events: Events) -> Observer:
+    """Progress of a conformance run: a bar per phase over the target's operations, and a
+    line when a phase ends (requests and failures so far). Events are told apart by class
+    name, so this module needs no schemathesis import."""
+
+    scenarios = [0]  # finished in the current phase; phases with none are not reported
+
+    def observe(report: Any, event: Any) -> None:
+        kind = type(event).__name__
+        if kind == "PhaseStarted":
+            scenarios[0] = 0
+            events.task("phase", f"{report.name} · {_phase(event)}", len(report.operations))
+        elif kind == "ScenarioFinished" and getattr(event, "label", None):
+            scenarios[0] += 1
+            events.advance("phase")
+        elif kind == "PhaseFinished":
+            events.done("phase")
+            if scenarios[0]:
+                events.print(
+                    f"{escape(report.name)} · {_phase(event)}: {scenarios[0]} operation runs; "
+                    f"{sum(report.requests.values())} requests and "
+                    f"{report.failure_count} failure(s) so far",
+                    important=True,
+                )
+
+    return observe
+
+
+def _phase(event: Any) -> str:
+    name = getattr(getattr(event, "phase", None), "name", "phase")
+    return str(getattr(name, "value", name)).lower()
