@@ -25,10 +25,15 @@ class SettleResult:
     idle: bool
 
     def __str__(self) -> str:
-        state = "settled" if self.settled else "did not settle"
-        return (
-            f"{state} after {self.waited_s:.2f} s (webhooks pending {self.pending_webhooks}, "
-            f"requests in flight {self.in_flight}, integration idle {self.idle})"
+        if self.settled:
+            return f"settled after {self.waited_s:.2f} s"
+        waiting = [
+            f"{self.pending_webhooks} webhook(s) pending" if self.pending_webhooks else "",
+            f"{self.in_flight} request(s) in flight" if self.in_flight else "",
+            "" if self.idle else "the integration not idle",
+        ]
+        return f"did not settle after {self.waited_s:.2f} s: " + (
+            ", ".join(filter(None, waiting)) or "activity kept restarting the quiet window"
         )
 
 
