@@ -44,16 +44,29 @@ def snippets(documents: list[Path] = DOCUMENTS) -> list[Snippet]:
     return found
 
 
+SEPARATORS = {"&&", "||", ";", "|", "&"}
+
+
 def shell_commands(code: str) -> list[list[str]]:
-    """The commands of a shell block as words: continuation lines joined, comments and
-    leading ``VAR=value`` assignments dropped."""
+    """The commands of a shell block as words: continuation lines joined, comments, leading
+    ``VAR=value`` assignments and redirections dropped, ``a && b`` split in two."""
     import shlex
 
     commands = []
     for line in code.replace("\\\n", " ").splitlines():
-        words = shlex.split(line, comments=True)
-        while words and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", words[0]):
-            words = words[1:]
-        if words:
-            commands.append(words)
+        segment: list[str] = []
+        redirected = False  # the word after a bare `>` is its target, not an argument
+        for word in [*shlex.split(line, comments=True), ";"]:
+            if word in SEPARATORS:
+                while segment and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", segment[0]):
+                    segment = segment[1:]
+                if segment:
+                    commands.append(segment)
+                segment, redirected = [], False
+            elif redirected:
+                redirected = False
+            elif re.fullmatch(r"\d*[<>]+&?", word):
+                redirected = True
+            elif not re.match(r"\d*[<>]", word):
+                segment.append(word)
     return commands

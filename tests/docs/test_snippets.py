@@ -204,3 +204,31 @@ def test_sql_blocks_run_as_suiteql(snippet: Snippet, erp: object) -> None:
         timeout=30,
     )
     assert answer.status_code == 200, answer.text
+
+
+CI_EXAMPLES = sorted((ROOT / "examples" / "ci").glob("*.yml"))
+
+
+@pytest.mark.parametrize("path", CI_EXAMPLES, ids=lambda p: p.name)
+def test_ci_examples_run_real_harness_commands(path: Path) -> None:
+    from harness.cli import build_parser
+
+    def scripts(node: object) -> Iterator[str]:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("run", "script") and isinstance(value, str):
+                    yield value
+                elif key == "script" and isinstance(value, list):
+                    yield from (str(v) for v in value)
+                else:
+                    yield from scripts(value)
+        elif isinstance(node, list):
+            for item in node:
+                yield from scripts(item)
+
+    commands = [c for s in scripts(yaml.safe_load(path.read_text())) for c in shell_commands(s)]
+    harness = [words for words in commands if words[0] == "harness"]
+    assert harness, f"{path.name} runs no harness command"
+    for words in harness:
+        args = build_parser(words[1:]).parse_args(words[1:])
+        assert args.command == "run"
