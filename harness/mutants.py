@@ -18,7 +18,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from harness.config import HarnessConfig, load_config
+from harness.config import HarnessConfig, load_config, locate_config
 from harness.runner import ScenarioResult, run_scenario
 from harness.scenario import load_scenario
 
@@ -246,14 +246,20 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "mutants", help="prove the checks: play each buggy copy of the reference integration"
     )
-    parser.add_argument("--integration", default="harness.toml")
+    parser.add_argument(
+        "--config",
+        "--integration",
+        dest="integration",
+        metavar="FILE",
+        help="the harness.toml to use (default: the nearest one, from here upwards)",
+    )
     parser.add_argument("-k", dest="keyword", help="only mutants whose name contains this")
     parser.set_defaults(func=cmd_mutants)
 
 
 def cmd_mutants(args: argparse.Namespace) -> int:
     console = Console()
-    config = load_config(Path(args.integration))
+    config = load_config(locate_config(args.integration))
     chosen = [m for m in MUTANTS if args.keyword is None or args.keyword in m.name]
     table = Table(title="Mutants of the reference integration")
     for column in ("mutant", "scenario", "must be caught by", "caught", "rules fired"):

@@ -9,19 +9,16 @@ does not slow down test sessions that never use it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
-    from harness.actors import Actors
     from harness.config import HarnessConfig
     from harness.runner import ScenarioResult
     from harness.scenario import Scenario
-    from harness.served import Simulators
-    from harness.session import Session
+    from harness.served import ServedWorld, Simulators
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -41,27 +38,14 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-@dataclass
-class ServedWorld:
-    """Four simulators on loopback with no integration: URLs, credentials and the world."""
+def __getattr__(name: str) -> Any:
+    # ServedWorld lives with the served simulators; importing it here on first use keeps the
+    # plugin's import (in every pytest session of an environment that has it) cheap.
+    if name == "ServedWorld":
+        from harness.served import ServedWorld
 
-    session: Session
-    actors: Actors
-
-    @property
-    def world(self) -> Any:
-        return self.session.stack.world
-
-    @property
-    def context(self) -> dict[str, Any]:
-        """What harness.toml templates see: ``context["billing"]["url"]``, ``["api_key"]``…"""
-        return self.session.context
-
-    def url(self, system: str) -> str:
-        return str(self.session.context[system]["url"])
-
-    def settle(self, timeout_s: float = 30.0) -> bool:
-        return self.session.settle(timeout_s=timeout_s).settled
+        return ServedWorld
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _config_path(request: pytest.FixtureRequest) -> Path | None:
@@ -104,6 +88,7 @@ def finsim_simulators(request: pytest.FixtureRequest) -> Iterator[Simulators]:
 def served_world(harness_config: HarnessConfig) -> Iterator[ServedWorld]:
     """A fresh world served on free ports, without starting the integration."""
     from harness.actors import Actors
+    from harness.served import ServedWorld
     from harness.session import open_session
 
     config = harness_config.model_copy(update={"integration": None})

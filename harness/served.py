@@ -79,6 +79,15 @@ class Simulators:
         return self.session.settle(timeout_s=timeout_s).settled
 
 
+class ServedWorld(Simulators):
+    """The pytest plugin's ``served_world``: the served simulators plus the harness's own
+    users of each vendor (``actors``), exempt from faults."""
+
+    def __init__(self, session: Session, actors: Any) -> None:
+        super().__init__(session)
+        self.actors = actors
+
+
 @contextmanager
 def serve(
     *systems: str,
