@@ -290,3 +290,11 @@ def test_completion_answers_the_shell(line: str, expected: set[str], tmp_path: P
         [sys.executable, "-m", "harness.cli"], cwd=tmp_path, env=env, check=True, timeout=60
     )
     assert {word.strip() for word in answer.read_text().split("\v")} - {""} == expected
+
+
+def test_the_config_default_start_is_the_worlds() -> None:
+    """config.py keeps its own copy so reading harness.toml imports no simulator."""
+    from harness.config import DEFAULT_START
+    from simulators.common.world import DEFAULT_START as WORLD_START
+
+    assert DEFAULT_START == WORLD_START
