@@ -237,6 +237,8 @@ def test_ctrl_c_stops_every_child_and_writes_the_report_of_what_ran(config: Path
         stderr=subprocess.STDOUT,
         text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
+        # pytest-xdist workers ignore SIGINT, and an ignored signal stays ignored across exec.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert proc.stdout is not None
     lines = []
