@@ -37,9 +37,10 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     source = work / "src"
     shutil.copytree(ROOT, source, symlinks=True, ignore=SKIP)
     dist = work / "dist"
+    offline = ["--no-deps", "--no-index", "-q"]
+    wheel_args = [*offline, "--no-build-isolation", "-w", str(dist), str(source)]
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
-        + ["--no-index", "-w", str(dist), str(source)],
+        [sys.executable, "-m", "pip", "wheel", *wheel_args],
         capture_output=True,
         text=True,
         timeout=240,
@@ -58,8 +59,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # Dependencies only: a plain path line, so this venv's editable finder is not activated.
     Path(purelib, "_finsim_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     install = subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "-q"]
-        + ["--no-deps", "--no-index", str(wheel)],
+        [sys.executable, "-m", "pip", "--python", str(python), "install", *offline, str(wheel)],
         capture_output=True,
         text=True,
         timeout=240,
