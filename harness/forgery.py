@@ -176,7 +176,9 @@ def forge(run: Run, p: ForgeWebhook) -> str:
     changed = changed_documents(before, document_digests(run.snapshot()))
     for url, status in answers:
         run.forged.append(
-            ForgedPush(run.step_index, p.system, p.kind, p.event_type, event_id, url, status, changed)
+            ForgedPush(
+                run.step_index, p.system, p.kind, p.event_type, event_id, url, status, changed
+            )
         )
     said = ", ".join(str(status) for _, status in answers)
     return f"{p.kind} {p.event_type} {event_id} to {len(answers)} receiver(s): {said}"
