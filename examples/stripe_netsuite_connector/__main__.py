@@ -1,0 +1,59 @@
+"""Run the connector: ``python -m examples.stripe_netsuite_connector`` (settings: README)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import uvicorn
+
+from .netsuite import NetSuite
+from .posting import Poster
+from .settings import Settings, SettingsError
+from .stripe_source import StripeSource
+from .throttle import Gate
+from .web import create_app
+from .workers import Workers
+from .workqueue import WorkQueue
+
+
+def main() -> int:
+    logging.basicConfig(
+        stream=sys.stdout,
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        settings = Settings.from_env(os.environ)
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    queue = WorkQueue(settings.database)
+    erp = NetSuite(
+        settings.netsuite_base_url,
+        settings.netsuite_access_token,
+        gate=Gate("netsuite"),
+        verify=settings.netsuite_ca_bundle or True,
+    )
+    source = StripeSource(settings.stripe_api_base, settings.stripe_secret_key, gate=Gate("stripe"))
+    workers = Workers(queue, Poster(source, erp).run, count=settings.workers)
+    workers.start()
+    app = create_app(queue, settings.stripe_signing_secret)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=settings.port, log_level="warning", lifespan="off"
+        )
+    )
+    logging.getLogger("connector").info("listening on 127.0.0.1:%d", settings.port)
+    try:
+        server.run()  # returns on SIGTERM / SIGINT
+    finally:
+        workers.stop()
+        erp.close()
+        queue.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

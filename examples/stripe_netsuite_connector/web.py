@@ -1,0 +1,86 @@
+"""The HTTP side: Stripe's webhook receiver (verify, record, acknowledge) and two probes."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import stripe
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from .workqueue import QueueFull, Work, WorkQueue
+
+log = logging.getLogger("connector.web")
+MAX_BODY_BYTES = 1 << 20  # Stripe events are a few kB; refuse anything far larger
+
+# The events that can change what the ERP owes, by the object they name.
+ROUTES = {
+    "invoice.finalized": "invoice",
+    "invoice.paid": "invoice",
+    "invoice.payment_succeeded": "invoice",
+    "invoice.voided": "invoice",
+    "invoice.marked_uncollectible": "invoice",
+    "credit_note.created": "credit_note",
+    "credit_note.voided": "credit_note",
+    "customer.subscription.created": "subscription",
+}
+
+
+def route(event: dict[str, Any]) -> Work | None:
+    kind = ROUTES.get(str(event.get("type")))
+    obj = (event.get("data") or {}).get("object") or {}
+    if kind is None or not obj.get("id"):
+        return None
+    return Work(kind, str(obj["id"]), str(obj.get("customer") or obj["id"]))
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"message": message}}, status_code=status, headers=headers)
+
+
+def create_app(queue: WorkQueue, signing_secret: str) -> Starlette:
+    async def stripe_webhook(request: Request) -> JSONResponse:
+        body = bytearray()
+        async for chunk in request.stream():
+            body.extend(chunk)
+            if len(body) > MAX_BODY_BYTES:
+                return _error(413, f"body over {MAX_BODY_BYTES} bytes")
+        signature = request.headers.get("stripe-signature")
+        if not signature:
+            return _error(400, "missing Stripe-Signature header")
+        try:
+            event = stripe.Webhook.construct_event(bytes(body), signature, signing_secret)
+        except stripe.SignatureVerificationError:
+            log.warning("refused a webhook with a bad signature")
+            return _error(400, "signature verification failed")
+        except ValueError:  # not JSON, not UTF-8
+            return _error(400, "body is not a Stripe event")
+        data = event.to_dict()
+        if not isinstance(data.get("id"), str):
+            return _error(400, "event has no id")
+        try:
+            outcome = await run_in_threadpool(queue.accept, data["id"], route(data))
+        except QueueFull as exc:
+            return _error(503, f"queue full ({exc}); retry later", {"Retry-After": "30"})
+        log.info("event %s %s: %s", data["id"], data.get("type"), outcome)
+        return JSONResponse({"received": True, "outcome": outcome})
+
+    async def health(_: Request) -> JSONResponse:
+        counts = await run_in_threadpool(queue.counts)
+        return JSONResponse({"status": "ok", "jobs": counts})
+
+    async def idle(_: Request) -> JSONResponse:
+        open_jobs = await run_in_threadpool(queue.open_jobs)
+        return JSONResponse({"open_jobs": open_jobs}, status_code=200 if open_jobs == 0 else 503)
+
+    return Starlette(
+        routes=[
+            Route("/stripe/webhook", stripe_webhook, methods=["POST"]),
+            Route("/health", health, methods=["GET"]),
+            Route("/idle", idle, methods=["GET"]),
+        ]
+    )
