@@ -18,12 +18,18 @@ from .workers import Workers
 from .workqueue import WorkQueue
 
 
+def _gate(queue: WorkQueue, vendor: str) -> Gate:
+    return Gate(vendor, closed_until=queue.hold_until(vendor), remember=queue.remember_hold)
+
+
 def main() -> int:
     logging.basicConfig(
         stream=sys.stdout,
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    for chatty in ("stripe", "httpx"):  # a line per request drowns what the connector did
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     try:
         settings = Settings.from_env(os.environ)
     except SettingsError as exc:
@@ -33,10 +39,12 @@ def main() -> int:
     erp = NetSuite(
         settings.netsuite_base_url,
         settings.netsuite_access_token,
-        gate=Gate("netsuite"),
+        gate=_gate(queue, "netsuite"),
         verify=settings.netsuite_ca_bundle or True,
     )
-    source = StripeSource(settings.stripe_api_base, settings.stripe_secret_key, gate=Gate("stripe"))
+    source = StripeSource(
+        settings.stripe_api_base, settings.stripe_secret_key, gate=_gate(queue, "stripe")
+    )
     workers = Workers(queue, Poster(source, erp).run, count=settings.workers)
     workers.start()
     app = create_app(queue, settings.stripe_signing_secret)

@@ -121,18 +121,19 @@ class NetSuite:
         if body is not None:
             content = json.dumps(body, default=_encode).encode()
             sent["Content-Type"] = "application/json"
-        self.gate.wait()
-        try:
-            response = self._http.request(
-                method, path, content=content, params=params, headers=sent
-            )
-        except httpx.TransportError as exc:
-            # Also a write applied whose reply was lost: the retry looks before it writes.
-            raise Transient(f"NetSuite {method} {path}: {type(exc).__name__}: {exc}") from None
-        status = response.status_code
+        with self.gate.turn():
+            try:
+                response = self._http.request(
+                    method, path, content=content, params=params, headers=sent
+                )
+            except httpx.TransportError as exc:
+                # Also a write applied whose reply was lost: the retry looks before it writes.
+                raise Transient(f"NetSuite {method} {path}: {type(exc).__name__}: {exc}") from None
+            status = response.status_code
+            if status >= 400:
+                self.gate.note(response.headers.get("Retry-After"))
         if status < 400:
             return response
-        self.gate.note(response.headers.get("Retry-After"))
         if status == 429 or status >= 500:
             raise Transient(f"NetSuite {method} {path}: {status}")
         raise self._refusal(response)

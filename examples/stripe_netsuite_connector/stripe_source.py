@@ -98,19 +98,21 @@ class StripeSource:
         return self._complete(self._call(lambda: fetch(None)), fetch)
 
     def _call(self, call: Callable[[], T]) -> T:
-        self.gate.wait()
-        try:
-            return call()
-        except stripe.StripeError as exc:
-            headers = exc.headers or {}
-            retry_after = next(
-                (str(v) for k, v in headers.items() if k.lower() == "retry-after"), None
-            )
-            status = exc.http_status
-            if status is not None and status >= 400:
-                self.gate.note(retry_after)
-            # APIError also stands for a reply the SDK could not read (a cut-off body).
-            kinds = stripe.APIConnectionError | stripe.RateLimitError | stripe.APIError
-            if isinstance(exc, kinds) or status is None or status == 409 or status >= 500:
-                raise Transient(f"Stripe: {type(exc).__name__} ({status}): {exc}") from None
-            raise Rejected(f"Stripe {status}: {exc.user_message or exc}") from None
+        with self.gate.turn():
+            try:
+                return call()
+            except stripe.StripeError as exc:
+                failure = exc
+                if exc.http_status is not None and exc.http_status >= 400:
+                    headers = exc.headers or {}
+                    self.gate.note(
+                        next(
+                            (str(v) for k, v in headers.items() if k.lower() == "retry-after"), None
+                        )
+                    )
+        status = failure.http_status
+        # APIError also stands for a reply the SDK could not read (a cut-off body).
+        kinds = stripe.APIConnectionError | stripe.RateLimitError | stripe.APIError
+        if isinstance(failure, kinds) or status is None or status == 409 or status >= 500:
+            raise Transient(f"Stripe: {type(failure).__name__} ({status}): {failure}")
+        raise Rejected(f"Stripe {status}: {failure.user_message or failure}")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
@@ -30,32 +32,43 @@ class Rejected(Exception):
 
 
 class Gate:
-    """One per vendor: after a response with Retry-After, nothing is sent to that vendor by any
-    worker until the time has passed (hammering a throttled API only prolongs the throttle)."""
+    """One per vendor. Requests take turns: one in flight at a time, each sent only once the
+    last Retry-After has passed. (With two in flight, the second would cross the first's
+    refusal and ignore it; hammering a throttled API only prolongs the throttle.)"""
 
-    def __init__(self, name: str) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        closed_until: float = 0.0,
+        remember: Callable[[str, float], None] | None = None,
+    ) -> None:
+        """``closed_until``: a hold (wall time) from before a restart; ``remember(name,
+        until)`` keeps each new one, so a restart right after a refusal still waits."""
         self.name = name
-        self._lock = threading.Lock()
-        self._open_at = 0.0  # time.monotonic()
+        self._turn = threading.Lock()
+        self._remember = remember
+        self._open_at = time.monotonic() + max(0.0, closed_until - time.time())
 
-    def wait(self) -> None:
-        while True:
-            with self._lock:
-                delay = self._open_at - time.monotonic()
-            if delay <= 0:
-                return
-            time.sleep(delay)
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        with self._turn:
+            delay = self._open_at - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            yield
 
     def note(self, retry_after: str | None) -> float | None:
-        """Read a refusal's Retry-After header and hold the gate for that long."""
+        """Inside a turn: read a refusal's Retry-After and hold the gate that long."""
         seconds = parse_retry_after(retry_after)
         if seconds is not None:
             self._hold(seconds)
         return seconds
 
     def _hold(self, seconds: float) -> None:
-        with self._lock:
-            self._open_at = max(self._open_at, time.monotonic() + seconds)
+        self._open_at = max(self._open_at, time.monotonic() + seconds)
+        if self._remember is not None:
+            self._remember(self.name, time.time() + seconds)
 
 
 def parse_retry_after(value: str | None) -> float | None:

@@ -28,6 +28,7 @@ CREATE TABLE IF NOT EXISTS job (
 );
 CREATE INDEX IF NOT EXISTS job_by_state ON job (state, due_at, seq);
 CREATE INDEX IF NOT EXISTS seen_by_age ON seen_event (seen_at);
+CREATE TABLE IF NOT EXISTS hold (vendor TEXT PRIMARY KEY, until REAL NOT NULL);
 """
 
 
@@ -213,6 +214,18 @@ class WorkQueue:
         db.execute("DELETE FROM seen_event WHERE seen_at < ?", (now - SEEN_EVENTS_KEPT_S,))
         db.execute(
             "DELETE FROM job WHERE state = 'done' AND updated_at < ?", (now - DONE_JOBS_KEPT_S,)
+        )
+
+    # vendor holds (Retry-After) outlive the process --------------------------------------
+    def hold_until(self, vendor: str) -> float:
+        row = self._db().execute("SELECT until FROM hold WHERE vendor = ?", (vendor,)).fetchone()
+        return 0.0 if row is None else float(row[0])
+
+    def remember_hold(self, vendor: str, until: float) -> None:
+        self._db().execute(
+            "INSERT INTO hold (vendor, until) VALUES (?, ?) "
+            "ON CONFLICT (vendor) DO UPDATE SET until = MAX(until, excluded.until)",
+            (vendor, until),
         )
 
     def close(self) -> None:

@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -65,6 +65,19 @@ def materialise(root: Path, edits: list[dict[str, str]]) -> Path:
     return root
 
 
+class _AsTheVendor(stripe.RequestsClient):
+    """Stripe calls made as billing ops (`X-Sim-Actor: harness`): never faulted, never judged."""
+
+    def __init__(self, headers: dict[str, str]) -> None:
+        super().__init__(timeout=10)
+        self.extra = headers
+
+    def request(
+        self, method: str, url: str, headers: Mapping[str, str] | None, post_data: Any = None
+    ) -> tuple[bytes, int, Mapping[str, str]]:
+        return super().request(method, url, {**(headers or {}), **self.extra}, post_data)
+
+
 class ConnectorWorld:
     """The people around the connector: billing ops in Stripe, the controller in NetSuite."""
 
@@ -77,6 +90,7 @@ class ConnectorWorld:
             ctx["billing"]["api_key"],
             base_addresses={"api": ctx["billing"]["url"]},
             max_network_retries=0,
+            http_client=_AsTheVendor({"X-Sim-Actor": "harness", **self.control}),
         )
         # As the controller: never faulted, and left out of the connector's traffic checks.
         self.erp = httpx.Client(
