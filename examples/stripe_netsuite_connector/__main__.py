@@ -8,6 +8,7 @@ import sys
 
 import uvicorn
 
+from .catchup import CatchUp
 from .netsuite import NetSuite
 from .posting import Poster
 from .settings import Settings, SettingsError
@@ -47,7 +48,9 @@ def main() -> int:
     )
     workers = Workers(queue, Poster(source, erp).run, count=settings.workers)
     workers.start()
-    app = create_app(queue, settings.stripe_signing_secret)
+    catch_up = CatchUp(source, queue)
+    catch_up.start()
+    app = create_app(queue, settings.stripe_signing_secret, catch_up.done)
     server = uvicorn.Server(
         uvicorn.Config(
             app, host="127.0.0.1", port=settings.port, log_level="warning", lifespan="off"

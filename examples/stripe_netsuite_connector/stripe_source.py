@@ -81,6 +81,22 @@ class StripeSource:
         for kind, doc in sorted(found, key=lambda pair: int(pair[1]["created"])):
             yield kind, str(doc["id"])
 
+    def events_since(self, created: int, types: list[str]) -> list[Json]:
+        """Events of these types created at or after ``created``, oldest first."""
+        events = self._all(
+            lambda after: self._client.v1.events.list(
+                params={
+                    "created": {"gte": created},
+                    "types": types,
+                    "limit": 100,
+                    "starting_after": after,
+                }
+                if after
+                else {"created": {"gte": created}, "types": types, "limit": 100}
+            ).to_dict()
+        )
+        return sorted(events, key=lambda e: (int(e["created"]), str(e["id"])))
+
     # paging and failures ----------------------------------------------------------------
     def _complete(self, first: Json, fetch: Callable[[str | None], Json]) -> list[Json]:
         """An embedded list (Stripe embeds a first page) with every further page fetched."""

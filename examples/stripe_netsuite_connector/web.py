@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 import stripe
@@ -42,7 +43,9 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
     return JSONResponse({"error": {"message": message}}, status_code=status, headers=headers)
 
 
-def create_app(queue: WorkQueue, signing_secret: str) -> Starlette:
+def create_app(
+    queue: WorkQueue, signing_secret: str, caught_up: threading.Event | None = None
+) -> Starlette:
     async def stripe_webhook(request: Request) -> JSONResponse:
         body = bytearray()
         async for chunk in request.stream():
@@ -63,7 +66,10 @@ def create_app(queue: WorkQueue, signing_secret: str) -> Starlette:
         if not isinstance(data.get("id"), str):
             return _error(400, "event has no id")
         try:
-            outcome = await run_in_threadpool(queue.accept, data["id"], route(data))
+            created = data.get("created")
+            outcome = await run_in_threadpool(
+                queue.accept, data["id"], route(data), created if isinstance(created, int) else None
+            )
         except QueueFull as exc:
             return _error(503, f"queue full ({exc}); retry later", {"Retry-After": "30"})
         log.info("event %s %s: %s", data["id"], data.get("type"), outcome)
@@ -75,7 +81,11 @@ def create_app(queue: WorkQueue, signing_secret: str) -> Starlette:
 
     async def idle(_: Request) -> JSONResponse:
         open_jobs = await run_in_threadpool(queue.open_jobs)
-        return JSONResponse({"open_jobs": open_jobs}, status_code=200 if open_jobs == 0 else 503)
+        catching_up = caught_up is not None and not caught_up.is_set()
+        quiet = open_jobs == 0 and not catching_up
+        return JSONResponse(
+            {"open_jobs": open_jobs, "catching_up": catching_up}, status_code=200 if quiet else 503
+        )
 
     return Starlette(
         routes=[

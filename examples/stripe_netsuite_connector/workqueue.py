@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS job (
 CREATE INDEX IF NOT EXISTS job_by_state ON job (state, due_at, seq);
 CREATE INDEX IF NOT EXISTS seen_by_age ON seen_event (seen_at);
 CREATE TABLE IF NOT EXISTS hold (vendor TEXT PRIMARY KEY, until REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS watermark (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
 
@@ -79,11 +80,18 @@ class WorkQueue:
             self._local.db = db
         return db
 
-    def accept(self, event_id: str, work: Work | None) -> str:
-        """Record an event: 'duplicate' (seen before), 'ignored' (owes nothing) or 'queued'."""
+    def accept(self, event_id: str, work: Work | None, created: int | None = None) -> str:
+        """Record an event: 'duplicate' (seen before), 'ignored' (owes nothing) or 'queued'.
+        ``created`` (Stripe's time of the event) moves the watermark a catch-up starts from."""
         db, now = self._db(), time.time()
         db.execute("BEGIN IMMEDIATE")
         try:
+            if created is not None:
+                db.execute(
+                    "INSERT INTO watermark (name, value) VALUES ('events', ?) "
+                    "ON CONFLICT (name) DO UPDATE SET value = MAX(value, excluded.value)",
+                    (created,),
+                )
             if (
                 db.execute(
                     "INSERT OR IGNORE INTO seen_event (id, seen_at) VALUES (?, ?)", (event_id, now)
@@ -215,6 +223,11 @@ class WorkQueue:
         db.execute(
             "DELETE FROM job WHERE state = 'done' AND updated_at < ?", (now - DONE_JOBS_KEPT_S,)
         )
+
+    def events_watermark(self) -> int | None:
+        """The latest ``created`` of any event received, None before the first."""
+        row = self._db().execute("SELECT value FROM watermark WHERE name = 'events'").fetchone()
+        return None if row is None else int(row[0])
 
     # vendor holds (Retry-After) outlive the process --------------------------------------
     def hold_until(self, vendor: str) -> float:

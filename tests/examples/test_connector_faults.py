@@ -3,6 +3,7 @@ and kill -9 — every ERP document exactly once, with the amounts Stripe has."""
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 
 from tests.examples.test_connector_world import ConnectorWorld, connector_world, major
@@ -97,4 +98,24 @@ def test_kill_minus_nine_mid_queue_loses_and_duplicates_nothing() -> None:
         w.settle()
         assert _erp_invoice_totals(w) == dict.fromkeys(invoices, Decimal("100.00"))
         assert w.count("type = 'CustPymt'") == 3
+        assert w.violations() == []
+
+
+def test_events_whose_deliveries_gave_up_while_it_was_down_are_caught_up_on_start() -> None:
+    with connector_world() as w:
+        price = w.price(10000)
+        first = w.subscribe(w.customer("Early", "US"), price, 1).latest_invoice
+        w.settle()  # the watermark: the latest event it has received
+        w.connector.stop()
+        late = w.subscribe(w.customer("Late", "US"), price, 2).latest_invoice
+        deadline = time.monotonic() + 30
+        while w.sim("GET", "/webhooks/deliveries?status=pending", system="billing")["pending"]:
+            assert time.monotonic() < deadline, "the deliveries never gave up"
+            time.sleep(0.2)
+        gave_up = w.sim("GET", "/webhooks/deliveries?status=gave_up", system="billing")["data"]
+        assert gave_up, "nothing was left undelivered"
+        w.connector.start()
+        w.settle()
+        assert _erp_invoice_totals(w) == {first: Decimal("100.00"), late: Decimal("200.00")}
+        assert "caught up on" in w.log()
         assert w.violations() == []
