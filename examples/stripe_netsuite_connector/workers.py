@@ -45,6 +45,7 @@ class Workers:
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
+            self._prune_now_and_then()
             claim = self._take()
             if claim is None:
                 self._rest()
@@ -64,10 +65,14 @@ class Workers:
                 self._busy.add(claim.lane)
             return claim
 
-    def _rest(self) -> None:
-        if time.monotonic() - self._pruned_at > PRUNE_EVERY_S:
+    def _prune_now_and_then(self) -> None:
+        with self._lock:
+            if time.monotonic() - self._pruned_at < PRUNE_EVERY_S:
+                return
             self._pruned_at = time.monotonic()
-            self.queue.prune()
+        self.queue.prune()
+
+    def _rest(self) -> None:
         due = self.queue.next_due_in()
         wait = IDLE_POLL_S if due is None else min(IDLE_POLL_S, max(due, 0.01))
         with self.queue.wake:
