@@ -159,13 +159,9 @@ class Poster:
 
         def build() -> Json:
             amount = to_decimal(int(invoice["amount_paid"]), customer.currency)
-            day = paid_on(invoice)
             return {
+                **self._header(customer, paid_on(invoice)),
                 "customer": {"id": customer.id},
-                "subsidiary": {"id": customer.subsidiary},
-                "currency": {"externalId": customer.currency.upper()},
-                "tranDate": day,
-                "postingPeriod": {"id": self.ledger.period_for(customer.subsidiary, day)},
                 "payment": amount,
                 "memo": f"Stripe payment of {invoice.get('number') or invoice['id']}",
                 "apply": {"items": [{"doc": {"id": erp_invoice}, "apply": True, "amount": amount}]},
@@ -192,13 +188,20 @@ class Poster:
             body["email"] = str(stripe_customer["email"])[:254]
         return body
 
-    def _sales_document(self, customer: ErpCustomer, day: str, lines: list[ErpLine]) -> Json:
+    def _header(self, customer: ErpCustomer, day: str) -> Json:
+        """Where and when a document posts: its customer's subsidiary, its own currency, its
+        date, and the period that takes it."""
         return {
-            "entity": {"id": customer.id},
             "subsidiary": {"id": customer.subsidiary},
             "currency": {"externalId": customer.currency.upper()},
             "tranDate": day,
             "postingPeriod": {"id": self.ledger.period_for(customer.subsidiary, day)},
+        }
+
+    def _sales_document(self, customer: ErpCustomer, day: str, lines: list[ErpLine]) -> Json:
+        return {
+            **self._header(customer, day),
+            "entity": {"id": customer.id},
             "item": {
                 "items": [
                     {

@@ -26,26 +26,18 @@ class StripeSource:
         )
 
     def invoice(self, invoice_id: str) -> Json:
-        invoice = self._call(lambda: self._client.v1.invoices.retrieve(invoice_id).to_dict())
-        invoice["lines"] = self._complete(
-            invoice["lines"],
-            lambda after: self._client.v1.invoices.line_items.list(
-                invoice_id,
-                params={"limit": 100, "starting_after": after} if after else {"limit": 100},
-            ).to_dict(),
+        invoices = self._client.v1.invoices
+        return self._with_lines(
+            lambda: invoices.retrieve(invoice_id).to_dict(),
+            lambda params: invoices.line_items.list(invoice_id, params=params).to_dict(),
         )
-        return invoice
 
     def credit_note(self, credit_note_id: str) -> Json:
-        note = self._call(lambda: self._client.v1.credit_notes.retrieve(credit_note_id).to_dict())
-        note["lines"] = self._complete(
-            note["lines"],
-            lambda after: self._client.v1.credit_notes.line_items.list(
-                credit_note_id,
-                params={"limit": 100, "starting_after": after} if after else {"limit": 100},
-            ).to_dict(),
+        notes = self._client.v1.credit_notes
+        return self._with_lines(
+            lambda: notes.retrieve(credit_note_id).to_dict(),
+            lambda params: notes.line_items.list(credit_note_id, params=params).to_dict(),
         )
-        return note
 
     def customer(self, customer_id: str) -> Json:
         return self._call(lambda: self._client.v1.customers.retrieve(customer_id).to_dict())
@@ -98,6 +90,17 @@ class StripeSource:
         return sorted(events, key=lambda e: (int(e["created"]), str(e["id"])))
 
     # paging and failures ----------------------------------------------------------------
+    def _with_lines(self, retrieve: Callable[[], Json], lines: Callable[[Any], Json]) -> Json:
+        """A document whose embedded ``lines`` list is completed page by page."""
+        document = self._call(retrieve)
+        document["lines"] = self._complete(
+            document["lines"],
+            lambda after: lines(
+                {"limit": 100, "starting_after": after} if after else {"limit": 100}
+            ),
+        )
+        return document
+
     def _complete(self, first: Json, fetch: Callable[[str | None], Json]) -> list[Json]:
         """An embedded list (Stripe embeds a first page) with every further page fetched."""
         rows: list[Json] = list(first.get("data", []))

@@ -31,13 +31,7 @@ def test_new_business_upgrade_with_prorations_and_payment() -> None:
 
         # Jan 11, 21 of 31 days left: 3 → 5 seats, invoiced at once.
         w.advance("P10D")
-        w.stripe.v1.subscriptions.update(
-            sub.id,
-            params={
-                "items": [{"id": sub["items"].data[0].id, "quantity": 5}],
-                "proration_behavior": "always_invoice",
-            },
-        )
+        w.change_seats(sub, 5, "always_invoice")
         w.advance("P7D")  # paid a week later
         w.pay(first)
         w.settle()
@@ -68,13 +62,7 @@ def test_create_prorations_ride_on_the_renewal_as_one_line() -> None:
         acme = w.customer("Acme Corp", "US")
         sub = w.subscribe(acme, price, 3)
         w.advance("P10D")  # Jan 25: 21 of the 31 days to Feb 15 left
-        w.stripe.v1.subscriptions.update(
-            sub.id,
-            params={
-                "items": [{"id": sub["items"].data[0].id, "quantity": 5}],
-                "proration_behavior": "create_prorations",
-            },
-        )
+        w.change_seats(sub, 5, "create_prorations")
         w.advance("P21DT2H")  # past Feb 15: the renewal draft finalises an hour after it is made
         w.settle()
 

@@ -99,13 +99,7 @@ def _prorations(root: Path) -> None:
         acme = w.customer("Acme Corp", "US")
         sub = w.subscribe(acme, w.price(10000), 3)
         w.advance("P10D")
-        w.stripe.v1.subscriptions.update(
-            sub.id,
-            params={
-                "items": [{"id": sub["items"].data[0].id, "quantity": 5}],
-                "proration_behavior": "create_prorations",
-            },
-        )
+        w.change_seats(sub, 5, "create_prorations")
         w.advance("P21DT2H")
         w.settle()
         renewal = w.invoices(acme)[1]

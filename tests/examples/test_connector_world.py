@@ -73,9 +73,14 @@ class _AsTheVendor(stripe.RequestsClient):
         self.extra = headers
 
     def request(
-        self, method: str, url: str, headers: Mapping[str, str] | None, post_data: Any = None
-    ) -> tuple[bytes, int, Mapping[str, str]]:
-        return super().request(method, url, {**(headers or {}), **self.extra}, post_data)
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | None,
+        post_data: Any = None,
+        **kwargs: Any,
+    ) -> Any:
+        return super().request(method, url, {**(headers or {}), **self.extra}, post_data, **kwargs)
 
 
 class ConnectorWorld:
@@ -157,7 +162,7 @@ class ConnectorWorld:
                 "product": product.id,
                 "currency": currency,
                 "unit_amount": unit_amount,
-                "recurring": {"interval": interval},  # type: ignore[typeddict-item]
+                "recurring": {"interval": interval},
             }
         ).id
 
@@ -177,6 +182,16 @@ class ConnectorWorld:
         if invoiced:
             params.update(collection_method="send_invoice", days_until_due=30)
         return self.stripe.v1.subscriptions.create(params=params)  # type: ignore[arg-type]
+
+    def change_seats(self, sub: Any, quantity: int, proration_behavior: str) -> None:
+        """The subscription's one item to ``quantity`` seats."""
+        self.stripe.v1.subscriptions.update(
+            sub.id,
+            params={
+                "items": [{"id": sub["items"].data[0].id, "quantity": quantity}],
+                "proration_behavior": proration_behavior,
+            },
+        )
 
     def pay(self, invoice: str) -> Any:
         return self.stripe.v1.invoices.pay(invoice, params={"payment_method": "pm_card_visa"})
