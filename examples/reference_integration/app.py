@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import requests
 import stripe
 import uvicorn
 from starlette.applications import Starlette
@@ -23,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from examples.reference_integration.conventions import Conventions
 from examples.reference_integration.crm import Crm
 from examples.reference_integration.erp import NetSuite
 from examples.reference_integration.inbox import Inbox
@@ -49,6 +51,9 @@ class Settings:
     sf_instance_url: str
     sf_session_id: str
     crm_webhook_secret: str
+    conventions: Conventions
+    # Extra headers on every vendor call: a stand-in tells the simulators who it is.
+    headers: dict[str, str]
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -71,6 +76,12 @@ class Settings:
             sf_instance_url=env.get("SF_INSTANCE_URL", ""),
             sf_session_id=env.get("SF_SESSION_ID", ""),
             crm_webhook_secret=env.get("CRM_WEBHOOK_SECRET", ""),
+            conventions=Conventions.from_env(env),
+            headers=(
+                {"X-Sim-Actor": "standin", "X-Sim-Control-Token": env["FINSIM_CONTROL_TOKEN"]}
+                if env.get("FINSIM_ACTOR") == "standin"
+                else {}
+            ),
         )
 
 
@@ -216,21 +227,38 @@ def main() -> None:
     settings = Settings.from_env()
     settings.inbox_path.parent.mkdir(parents=True, exist_ok=True)
     inbox = Inbox(settings.inbox_path)
+    session = requests.Session()
+    session.headers.update(settings.headers)
     client = stripe.StripeClient(
         settings.stripe_api_key,
         base_addresses={"api": settings.stripe_api_base},
         max_network_retries=0,  # our own retry loop decides, honouring Retry-After
+        http_client=stripe.RequestsClient(session=session),
     )
     erp = NetSuite(
-        settings.netsuite_url, settings.netsuite_token, verify=settings.ca_bundle or True
+        settings.netsuite_url,
+        settings.netsuite_token,
+        verify=settings.ca_bundle or True,
+        headers=settings.headers,
     )
-    revrec = Revrec(settings.revrec_url, settings.revrec_token) if settings.revrec_url else None
+    revrec = (
+        Revrec(settings.revrec_url, settings.revrec_token, headers=settings.headers)
+        if settings.revrec_url
+        else None
+    )
+    conventions = settings.conventions
     crm = (
-        Crm(settings.sf_instance_url, settings.sf_session_id, ca_bundle=settings.ca_bundle)
+        Crm(
+            settings.sf_instance_url,
+            settings.sf_session_id,
+            ca_bundle=settings.ca_bundle,
+            writeback=conventions.writeback,
+            headers=settings.headers,
+        )
         if settings.sf_instance_url
         else None
     )
-    worker = Worker(inbox, Syncer(client, erp, revrec, crm))
+    worker = Worker(inbox, Syncer(client, erp, revrec, crm, conventions))
     worker.start()
     config = uvicorn.Config(
         build_app(settings, inbox, worker),
