@@ -7,10 +7,8 @@ other ``test_connector_*`` modules, and tests that its ``harness.toml`` and sett
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import tomllib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from decimal import ROUND_HALF_UP, Decimal
@@ -20,16 +18,13 @@ from typing import Any
 import httpx
 import stripe
 
-from harness.books import take_books
-from harness.config import HarnessConfig, IntegrationConfig, SimulatorsConfig, render_template
-from harness.invariants import check_all
+from harness.config import HarnessConfig, SimulatorsConfig, load_config, render_template
+from harness.judging import Judge
 from harness.session import Session, open_session
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "examples" / "stripe_netsuite_connector"
-DECLARATION = tomllib.loads((PACKAGE / "harness.toml").read_text(encoding="utf-8"))
-# Judges that need no knowledge of the connector's id scheme: they hold for any integration.
-GENERIC_RULES = {"INV-01", "INV-02", "INV-03", "INV-07", "INV-22", "INV-30", "CONTRACT"}
+DECLARATION = load_config(PACKAGE / "harness.toml")
 
 
 def round_half_up(value: Decimal) -> int:
@@ -42,27 +37,16 @@ def major(minor: int) -> Decimal:
 
 
 def connector_config() -> HarnessConfig:
-    """The connector's own declaration, with only billing and the ERP served."""
-    integration = IntegrationConfig.model_validate(DECLARATION["integration"])
-    return HarnessConfig(
-        simulators=SimulatorsConfig(systems=["billing", "erp"], tls=[], webhook_time_scale=1e-5),
-        integration=integration,
-        accounts=DECLARATION["accounts"],
+    """The connector's own declaration with only billing and the ERP served: the tests act as
+    billing ops themselves, so no stand-in plays the CRM or the subledger."""
+    return DECLARATION.model_copy(
+        update={
+            "simulators": SimulatorsConfig(
+                systems=["billing", "erp"], tls=[], webhook_time_scale=1e-5
+            ),
+            "scope": DECLARATION.scope.model_copy(update={"standin": False}),
+        }
     )
-
-
-def materialise(root: Path, edits: list[dict[str, str]]) -> Path:
-    """A copy of the connector under ``root/examples`` with ``edits`` made (each snippet must
-    occur exactly once); ``root`` is the working directory to start it from."""
-    target = root / "examples" / "stripe_netsuite_connector"
-    shutil.copytree(PACKAGE, target, ignore=shutil.ignore_patterns("__pycache__"))
-    (root / "examples" / "__init__.py").touch()
-    for edit in edits:
-        path = target / edit["file"]
-        text = path.read_text(encoding="utf-8")
-        assert text.count(edit["find"]) == 1, f"{edit['file']}: {edit['find']!r} is not unique"
-        path.write_text(text.replace(edit["find"], edit["replace"]), encoding="utf-8")
-    return root
 
 
 class _AsTheVendor(stripe.RequestsClient):
@@ -150,9 +134,11 @@ class ConnectorWorld:
         if not errors_allowed:
             assert " ERROR " not in self.log(), tail
 
-    def violations(self, rules: set[str] = GENERIC_RULES) -> list[str]:
-        books = take_books(self.session.stack.world, DECLARATION["accounts"])
-        return [str(v) for v in check_all(books, only=rules)]
+    def violations(self, rules: list[str] | None = None) -> list[str]:
+        """What the harness's judges find, reading the connector's documents through its
+        declared links and judging the hand-offs it declares it owns."""
+        judge = Judge.from_config(DECLARATION, base=str(PACKAGE), only=rules)
+        return [str(v) for v in judge.check(judge.books(self.session.stack.world))]
 
     # billing, as the finance team ------------------------------------------------------------
     def price(self, unit_amount: int, currency: str = "usd", interval: str = "month") -> str:
@@ -259,7 +245,9 @@ class ConnectorWorld:
 def connector_world(
     start_at: str = "2026-01-01T00:00:00Z", *, root: Path = REPO, seed: int = 7
 ) -> Iterator[ConnectorWorld]:
-    with open_session(connector_config(), cwd=root, start_at=start_at, seed=seed) as session:
+    # The declaration's paths are relative to where it lives: the package's own directory.
+    here = root / PACKAGE.relative_to(REPO)
+    with open_session(connector_config(), cwd=here, start_at=start_at, seed=seed) as session:
         world = ConnectorWorld(session)
         try:
             yield world
@@ -269,8 +257,10 @@ def connector_world(
 
 # the declaration itself -----------------------------------------------------------------------
 def test_the_declaration_renders_against_a_session_and_declares_scope_and_links() -> None:
-    config = connector_config()
-    assert config.integration is not None
+    config = DECLARATION
+    assert config.integration is not None and config.integration.cwd == "../.."
+    source = config.integration.source
+    assert source is not None and (PACKAGE / config.integration.cwd / source).resolve() == PACKAGE
     context = {
         "port": 5,
         "run_dir": "/r",
@@ -280,13 +270,16 @@ def test_the_declaration_renders_against_a_session_and_declares_scope_and_links(
     env = {k: render_template(v, context) for k, v in config.integration.env.items()}
     assert env["CONNECTOR_DB"] == "/r/connector.sqlite"
     assert env["STRIPE_SIGNING_SECRET"] == "wh" and env["NETSUITE_BASE_URL"] == "http://e"
-    assert DECLARATION["scope"]["owns"] == [
+    assert config.scope.owns == [
         "erp.customers",
         "erp.invoices",
         "erp.payments",
         "erp.credit_memos",
     ]
-    assert DECLARATION["links"]["erp.payment"] == {"external_id": "PMT-{invoice.id}"}
+    assert config.links.link("erp.payment").external_id == "PMT-{invoice.id}"
+    assert config.links.link("erp.invoice").field == "custbody_stripe_invoice_id"
+    assert config.links.link("erp.credit_memo").field == "custbody_stripe_credit_note_id"
+    assert config.links.erp_items == {"subscription": "SUBSCRIPTION", "other": "SERVICES"}
 
 
 def test_missing_settings_are_one_clear_message_and_exit_2() -> None:
