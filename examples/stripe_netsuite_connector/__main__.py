@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import sys
 
 import uvicorn
@@ -36,7 +37,11 @@ def main() -> int:
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         return 2
-    queue = WorkQueue(settings.database)
+    try:
+        queue = WorkQueue(settings.database)
+    except (OSError, sqlite3.Error) as exc:
+        print(f"cannot open CONNECTOR_DB {settings.database}: {exc}", file=sys.stderr)
+        return 2
     erp = NetSuite(
         settings.netsuite_base_url,
         settings.netsuite_access_token,
@@ -60,7 +65,7 @@ def main() -> int:
     try:
         server.run()  # returns on SIGTERM / SIGINT
     finally:
-        workers.stop()
+        workers.stop(timeout_s=3.0)  # within the harness's stop_timeout_s
         erp.close()
         queue.close()
     return 0

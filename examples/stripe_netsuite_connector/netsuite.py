@@ -126,7 +126,7 @@ class NetSuite:
                 response = self._http.request(
                     method, path, content=content, params=params, headers=sent
                 )
-            except httpx.TransportError as exc:
+            except httpx.RequestError as exc:
                 # Also a write applied whose reply was lost: the retry looks before it writes.
                 raise Transient(f"NetSuite {method} {path}: {type(exc).__name__}: {exc}") from None
             status = response.status_code

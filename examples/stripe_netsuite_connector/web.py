@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from typing import Any
@@ -17,6 +18,7 @@ from .workqueue import QueueFull, Work, WorkQueue
 
 log = logging.getLogger("connector.web")
 MAX_BODY_BYTES = 1 << 20  # Stripe events are a few kB; refuse anything far larger
+TOLERANCE_S = 300  # Stripe's default: a signature older than five minutes is a replay
 
 # The events that can change what the ERP owes, by the object they name.
 ROUTES = {
@@ -32,11 +34,14 @@ ROUTES = {
 
 
 def route(event: dict[str, Any]) -> Work | None:
+    """The job an event asks for, if any: the object it names, in its customer's lane."""
     kind = ROUTES.get(str(event.get("type")))
-    obj = (event.get("data") or {}).get("object") or {}
-    if kind is None or not obj.get("id"):
+    data = event.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    if kind is None or not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
         return None
-    return Work(kind, str(obj["id"]), str(obj.get("customer") or obj["id"]))
+    customer = obj.get("customer")
+    return Work(kind, obj["id"], customer if isinstance(customer, str) and customer else obj["id"])
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -56,19 +61,25 @@ def create_app(
         if not signature:
             return _error(400, "missing Stripe-Signature header")
         try:
-            event = stripe.Webhook.construct_event(bytes(body), signature, signing_secret)
-        except stripe.SignatureVerificationError:
+            stripe.WebhookSignature.verify_header(
+                body.decode("utf-8"), signature, signing_secret, TOLERANCE_S
+            )
+        except (stripe.SignatureVerificationError, UnicodeDecodeError):
             log.warning("refused a webhook with a bad signature")
             return _error(400, "signature verification failed")
-        except ValueError:  # not JSON, not UTF-8
-            return _error(400, "body is not a Stripe event")
-        data = event.to_dict()
-        if not isinstance(data.get("id"), str):
-            return _error(400, "event has no id")
         try:
-            created = data.get("created")
+            data = json.loads(body)
+        except ValueError:
+            return _error(400, "body is not JSON")
+        if not isinstance(data, dict) or not isinstance(data.get("id"), str):
+            return _error(400, "body is not a Stripe event")
+        created = data.get("created")
+        try:
             outcome = await run_in_threadpool(
-                queue.accept, data["id"], route(data), created if isinstance(created, int) else None
+                queue.accept,
+                data["id"],
+                route(data),
+                created if type(created) is int else None,
             )
         except QueueFull as exc:
             return _error(503, f"queue full ({exc}); retry later", {"Retry-After": "30"})

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import time
 from decimal import Decimal
 
 import httpx
@@ -123,6 +126,29 @@ def test_signatures_are_verified_and_bodies_bounded() -> None:
         assert unsigned.status_code == 400
         huge = httpx.post(url, content=b"x" * (2 << 20), trust_env=False)
         assert huge.status_code == 413
+        # Signed, yet not what a Stripe event looks like: refused or ignored, never a 500.
+        secret = w.ctx["billing"]["webhook_secret"]
+        odd = {
+            b"[]": 400,
+            b"null": 400,
+            b"not json": 400,
+            b'{"id": 5}': 400,
+            b'{"id": "evt_odd1", "type": "invoice.paid", "data": {"object": "nope"}}': 200,
+            b'{"id": "evt_odd2", "type": "invoice.paid", "data": [1], "created": "x"}': 200,
+            b'{"id": "evt_odd3", "type": "invoice.voided", "data": {"object": {"id": 7}}}': 200,
+        }
+        for body, status in odd.items():
+            stamp = int(time.time())
+            mac = hmac.new(secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256)
+            answer = httpx.post(
+                url,
+                content=body,
+                headers={"Stripe-Signature": f"t={stamp},v1={mac.hexdigest()}"},
+                trust_env=False,
+            )
+            assert answer.status_code == status, (body, answer.text)
+            if status == 200:
+                assert answer.json()["outcome"] == "ignored"
         idle = httpx.get(f"http://127.0.0.1:{w.ctx['port']}/idle", trust_env=False)
         assert idle.status_code == 200
         assert idle.json() == {"open_jobs": 0, "catching_up": False}

@@ -282,10 +282,10 @@ def test_the_declaration_renders_against_a_session_and_declares_scope_and_links(
     assert config.links.erp_items == {"subscription": "SUBSCRIPTION", "other": "SERVICES"}
 
 
-def test_missing_settings_are_one_clear_message_and_exit_2() -> None:
+def _start_with(**settings: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "NETSUITE_"))}
-    env.update(CONNECTOR_PORT="not-a-port", STRIPE_API_BASE="ftp://x")
-    done = subprocess.run(
+    env.update(settings)
+    return subprocess.run(
         [sys.executable, "-m", "examples.stripe_netsuite_connector"],
         cwd=REPO,
         env=env,
@@ -293,7 +293,24 @@ def test_missing_settings_are_one_clear_message_and_exit_2() -> None:
         text=True,
         timeout=60,
     )
+
+
+def test_missing_settings_are_one_clear_message_and_exit_2() -> None:
+    done = _start_with(CONNECTOR_PORT="not-a-port", STRIPE_API_BASE="ftp://x")
     assert done.returncode == 2, done
     assert "Traceback" not in done.stderr
     for name in ("CONNECTOR_PORT", "STRIPE_API_BASE", "STRIPE_SECRET_KEY", "NETSUITE_BASE_URL"):
         assert name in done.stderr, done.stderr
+
+
+def test_an_unusable_database_is_one_clear_message_and_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a directory")
+    done = _start_with(
+        CONNECTOR_DB=str(tmp_path / "file" / "queue.sqlite"),
+        STRIPE_SECRET_KEY="sk_test_x",
+        STRIPE_SIGNING_SECRET="whsec_x",
+        NETSUITE_BASE_URL="http://127.0.0.1:9",
+        NETSUITE_ACCESS_TOKEN="t",
+    )
+    assert done.returncode == 2, done
+    assert "cannot open CONNECTOR_DB" in done.stderr and "Traceback" not in done.stderr
