@@ -356,6 +356,15 @@ class Books:
         return found
 
     @functools.cached_property
+    def erp_item_names(self) -> dict[str, str]:
+        """ERP item internal id → its external id (``SUBSCRIPTION``, ``SERVICES``, …)."""
+        return {i.id: i.external_id or i.item_id for i in self.erp_store.items.values()}
+
+    def declared_item(self, kind: str) -> str:
+        """The ERP item declared for invoice lines of ``kind`` (``subscription`` / ``other``)."""
+        return self.declared_links.erp_items[kind]
+
+    @functools.cached_property
     def erp_by_kind(self) -> dict[str, list[em.Transaction]]:
         return _group(self.erp_transactions.values(), lambda t: t.kind)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from rich.console import Console
 
-from harness.up import DEFAULT_PORTS, SYSTEMS, Stack, UpOptions, serve
+from harness.up import DEFAULT_PORTS, SYSTEMS, Stack, UpOptions, serve, warnings_for
 from simulators.common.world import DEFAULT_START
 
 console = Console()
@@ -46,6 +46,9 @@ def _up_options(args: argparse.Namespace) -> UpOptions:
         webhook_time_scale=args.webhook_time_scale,
         validate_responses=not args.no_response_validation,
         ca_dir=Path(args.ca_dir) if args.ca_dir else None,
+        webhook_hosts=list(args.webhook_host or []),
+        fixed_credentials=args.fixed_credentials,
+        allow_remote=args.allow_remote,
     )
 
 
@@ -57,13 +60,24 @@ def _announce(stack: Stack) -> None:
         console.print(f"  {name:8} {info['url']}  {creds}")
     console.print(f"  control token  {ready['control_token']}  (header X-Sim-Control-Token)")
     if ready["ca_bundle"]:
-        console.print(f"  CA bundle      {ready['ca_bundle']}")
-    console.print(f"  seed {ready['seed']}, sim time {stack.world.clock.now()}")
+        bundle = ready["ca_bundle"]
+        console.print(f"  CA bundle      {bundle}  (export REQUESTS_CA_BUNDLE={bundle})")
+    console.print(
+        f"  seed {ready['seed']}, sim time {stack.world.clock.now()}, "
+        f"{ready['credentials']} credentials"
+    )
 
 
 def cmd_up(args: argparse.Namespace) -> int:
     options = _up_options(args)
-    serve(options, Path(args.ready_json) if args.ready_json else None, _announce)
+    for warning in warnings_for(options):
+        console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
+    serve(
+        options,
+        Path(args.ready_json) if args.ready_json else None,
+        _announce,
+        state_path=Path(args.state) if args.state else None,
+    )
     return 0
 
 
@@ -80,7 +94,32 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="serve the simulators on loopback until Ctrl-C or SIGTERM")
     up.add_argument("--seed", type=int, default=0)
     up.add_argument("--start-at", default=DEFAULT_START, help="ISO-8601 start of sim time")
-    up.add_argument("--host", default="127.0.0.1")
+    up.add_argument(
+        "--host", default="127.0.0.1", help="address to serve on (loopback unless --allow-remote)"
+    )
+    up.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a --host other than loopback (the simulators are then reachable from "
+        "other machines)",
+    )
+    up.add_argument(
+        "--webhook-host",
+        action="append",
+        metavar="HOST",
+        help="a host webhooks may be sent to besides loopback; repeatable; '*' allows any",
+    )
+    up.add_argument(
+        "--fixed-credentials",
+        action="store_true",
+        help="derive the control token, API keys and webhook secrets from the seed "
+        "(reproducible) instead of drawing them at random",
+    )
+    up.add_argument(
+        "--state",
+        metavar="FILE",
+        help="restore the world from FILE on start (if it exists) and save it there on exit",
+    )
     up.add_argument(
         "--port",
         action="append",

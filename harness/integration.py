@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import ctypes
 import os
 import re
 import signal
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -67,6 +69,7 @@ class IntegrationProcess:
                 text=True,
                 bufsize=1,
                 start_new_session=True,
+                preexec_fn=die_with_parent(),
             )
         except OSError as exc:
             raise IntegrationError(
@@ -119,6 +122,8 @@ class IntegrationProcess:
             elif probe.http is not None and self._http_ok(probe.http):
                 return
             if not self.running:
+                if self._reader is not None:
+                    self._reader.join(timeout=2.0)  # its last words, before they are reported
                 code = self._proc.returncode if self._proc else None
                 raise IntegrationError(
                     f"the integration exited (code {code}) before it was {what}", self.output()
@@ -176,6 +181,31 @@ class IntegrationProcess:
         if self._reader is not None:
             self._reader.join(timeout=2.0)
         return code
+
+
+def die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that has Linux kill the child when the harness dies, however it dies
+    (kill -9 included): its own session keeps it out of the harness's signals, so nothing else
+    would. None elsewhere. The kernel watches the thread that starts the child, so start
+    integrations from a thread that lives as long as the harness (the main thread does)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent, kill = os.getpid(), int(signal.SIGKILL)
+
+    def arm() -> None:
+        # Between fork and exec: no imports, no locks, only the two calls.
+        prctl(_PR_SET_PDEATHSIG, kill, 0, 0, 0)
+        if os.getppid() != parent:  # the harness died before the signal was armed
+            os.kill(os.getpid(), kill)
+
+    return arm
+
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def command_line(command: list[str]) -> list[str]:

@@ -12,6 +12,7 @@ from harness.books import Books, take_books
 from harness.config import ConfigError, HarnessConfig, LinksConfig
 from harness.handoffs import HANDOFFS
 from harness.invariants import REGISTRY, check_all
+from harness.oracle.model import Expected
 from harness.violations import Violation
 from simulators.common.world import World
 
@@ -93,9 +94,15 @@ class Judge:
     def oracle(
         self, scenario: sc.Scenario, books: Books, names: Mapping[str, str]
     ) -> list[Violation]:
+        return self.oracle_compare(oracle.expect(scenario), books, names)
+
+    def oracle_compare(
+        self, expected: Expected, books: Books, names: Mapping[str, str]
+    ) -> list[Violation]:
+        """The oracle's figures against the books, when ORACLE is judged."""
         if not self.runs(ORACLE):
             return []
-        return list(oracle.compare(oracle.expect(scenario), books, names))
+        return list(oracle.compare(expected, books, names))
 
     # --- what the report says was not judged ------------------------------------------------
     def summary(self) -> dict[str, Any]:

@@ -77,6 +77,11 @@ class LinkIndex:
                     found.append((link_id, source))
         return found
 
+    def source_of_line(self, line_id: str) -> str | None:
+        """The subscription item a contract line books (for readers holding only its id)."""
+        line = self._books.rr_lines.get(line_id)
+        return None if line is None else self.source("revrec.line", line)
+
     def sources(self, link_id: str) -> Iterable[str]:
         """Every source id that has at least one copy."""
         return self._resolve(link_id).by_source.keys()

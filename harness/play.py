@@ -217,11 +217,11 @@ def _expect(run: Run, books: Books, p: sc.Expect) -> list[Violation]:
         unknown = [rule for rule in p.invariants if rule not in REGISTRY]
         if unknown:
             found.append(Violation("EXPECT", f"unknown invariant(s) {unknown}"))
-    expected = None
-    if p.figures:
-        # The oracle predicts the end of what it is given: give it the steps up to here.
-        so_far = run.scenario.model_copy(update={"steps": run.scenario.steps[: run.step_index]})
-        expected = oracle.expect(so_far)
+    # The oracle predicts the end of what it is given: give it the steps up to here, and
+    # compare the books with it now as at the end.
+    so_far = run.scenario.model_copy(update={"steps": run.scenario.steps[: run.step_index]})
+    expected = oracle.expect(so_far)
+    found += run.judge.oracle_compare(expected, books, oracle_names(run))
     for name, wanted in p.figures.items():
         try:
             actual = actual_figure(run, books, name)
@@ -236,18 +236,16 @@ def _expect(run: Run, books: Books, p: sc.Expect) -> list[Violation]:
                     details={"expected": wanted, "actual": actual},
                 )
             )
-        if expected is not None:
-            try:
-                predicted = oracle.figure(expected, name)
-            except (KeyError, ValueError):
-                continue
-            if str(predicted) != str(wanted):
-                found.append(
-                    Violation(
-                        "ORACLE",
-                        f"figure {name}: the scenario says {wanted}, the oracle {predicted}",
-                    )
+        try:
+            predicted = oracle.figure(expected, name)
+        except (KeyError, ValueError):
+            continue
+        if str(predicted) != str(wanted):
+            found.append(
+                Violation(
+                    "ORACLE", f"figure {name}: the scenario says {wanted}, the oracle {predicted}"
                 )
+            )
     return found
 
 

@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from harness.config import ConfigError, HarnessConfig, IntegrationConfig, render_template
 from harness.integration import IntegrationProcess
@@ -60,6 +61,7 @@ class Session:
                     process.close()
             self.server.stop()
         finally:
+            self.stack.close()
             run_dir = self.context.get("run_dir")
             if run_dir:
                 shutil.rmtree(run_dir, ignore_errors=True)
@@ -173,6 +175,10 @@ def _launch(
         if system not in stack.sims:
             continue
         url = render_template(receiver.url, context)
+        # A receiver the harness config declares is a host the user has listed.
+        host = urlsplit(url).hostname
+        if host:
+            stack.world.webhook_hosts |= {host}
         endpoint = stack.sims[system].register_webhook(url, receiver.events)
         context[system]["webhook_secret"] = endpoint.secret
         endpoints.append(endpoint.id)
@@ -206,7 +212,7 @@ def _context(stack: Stack, server: ThreadedServer) -> dict[str, Any]:
         # run to run (one seed, one set of event ids), so an inbox left by an earlier run
         # would swallow this run's events as duplicates. A restart keeps it, as a host would.
         "run_dir": tempfile.mkdtemp(prefix="finsim-run-"),
-        "ca_bundle": str(stack.ca.ca_path) if stack.ca else "",
+        "ca_bundle": str(stack.ca_bundle or ""),
         "control_token": stack.world.control_token,
     }
     for name, sim in stack.sims.items():

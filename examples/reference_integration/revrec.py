@@ -55,6 +55,14 @@ class Revrec:
             key=f"modification-{contract_id}-{body['external_id']}",
         )
 
+    def usage(self, contract_id: str, line: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self._json(
+            "POST",
+            f"/v1/contracts/{contract_id}/lines/{line}/usage_records",
+            json=body,
+            key=f"usage-{body['external_id']}",
+        )
+
     def billing_event(self, body: dict[str, Any]) -> dict[str, Any]:
         return self._json(
             "POST", "/v1/billing_events", json=body, key=f"billing-{body['external_id']}"

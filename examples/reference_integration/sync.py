@@ -625,6 +625,7 @@ class Syncer:
             )
         if not self.owns("revrec.billing"):
             return
+        self.record_usage(contract, invoice)
         issued_at = invoice["status_transitions"]["finalized_at"]
         charged = {k: v for k, v in net.items() if v > 0}
         credited = {k: -v for k, v in net.items() if v < 0}
@@ -639,6 +640,52 @@ class Syncer:
         # A net credit on an item (a downgrade's unused time) cannot be a negative invoice line.
         credit = self._event_id("revrec.billing_credit", invoice)
         self._billing_event(contract, credit, "credit_note", invoice, issued_at, credited)
+
+    def record_usage(self, contract: dict[str, Any], invoice: dict[str, Any]) -> None:
+        """Usage reaches the subledger with the invoice that bills it (in arrears), dated when it
+        was consumed: per calendar month of the line's period, the meter's summary for the
+        customer, as a usage record of the line (external id: invoice line and month start)."""
+        assert self.revrec is not None
+        usage = {
+            item: line["external_id"]
+            for item, line in self._lines_by_item(contract).items()
+            if line["pattern"] == "usage"
+        }
+        customer = _id_of(invoice["customer"])
+        for line in self._lines(invoice["id"]):
+            item = subscription_item_of(line)
+            if item is None or item not in usage or _is_proration(line) or not line["quantity"]:
+                continue
+            meter = self._price(line["pricing"]["price_details"]["price"])["recurring"]["meter"]
+            start, end = line["period"]["start"], line["period"]["end"]
+            while start < end:
+                month = datetime.fromtimestamp(start, UTC).replace(
+                    day=1, hour=0, minute=0, second=0
+                )
+                upto = min(end, add_months(int(month.timestamp()), 1))
+                units = self._consumed(meter, customer, start, upto)
+                if units:
+                    self.revrec.usage(
+                        contract["id"],
+                        usage[item],
+                        {
+                            "external_id": f"{line['id']}-{start}",
+                            "quantity": units,
+                            "consumed_at": start,
+                        },
+                    )
+                start = upto
+
+    def _consumed(self, meter: str, customer: str, start: int, end: int) -> int:
+        summaries = with_retries(
+            lambda: (
+                self.stripe.v1.billing.meters.event_summaries.list(
+                    meter, params={"customer": customer, "start_time": start, "end_time": end}
+                ).data
+            ),
+            what=f"usage of {customer} on {meter}",
+        )
+        return sum(int(s.aggregated_value) for s in summaries)
 
     def _billing_event(
         self,

@@ -10,6 +10,7 @@ from harness.invariants import (  # noqa: F401  (importing registers the checks)
     fx,
     ledger,
     lifecycle,
+    revenue,
     subledger,
 )
 from harness.invariants.registry import GROUPS, REGISTRY, Invariant, check_all, invariant

@@ -21,9 +21,11 @@ def one_erp_invoice_per_finalised_invoice(books: Books) -> Iterator[Violation]:
     """Every finalised billing invoice has exactly one ERP AR document, linked as declared
     (default: external id = the invoice id), for the ERP customer of its Stripe customer, in
     its currency: an ERP invoice of the same total when positive, a credit memo of the negated
-    total when negative (a cancellation's credit, left as customer credit), nothing when 0; a
-    voided invoice's document is voided (and only then); every ERP invoice copies a finalised
-    invoice of positive total (a second copy, or one naming no invoice, is a duplicate)."""
+    total when negative (a cancellation's credit, left as customer credit), nothing when 0,
+    its lines on the declared ERP items (``[links.erp_items]``: subscription lines on
+    ``subscription``, others on ``other``); a voided invoice's document is voided (and only
+    then); every ERP invoice copies a finalised invoice of positive total (a second copy, or
+    one naming no invoice, is a duplicate)."""
     finalised = {inv.id: inv for inv in books.finalised_invoices}
     links = books.links
     for inv in finalised.values():
@@ -73,6 +75,7 @@ def one_erp_invoice_per_finalised_invoice(books: Books) -> Iterator[Violation]:
                 (*named, refs.erp("customer", customer.id)),
                 {"erp_customer": txn.entity},
             )
+        yield from _items_as_declared(books, inv, txn, named, label)
         if (inv.status == "void") != txn.voided:
             what = "is not voided" if inv.status == "void" else "is voided"
             yield Violation(
@@ -92,6 +95,27 @@ def one_erp_invoice_per_finalised_invoice(books: Books) -> Iterator[Violation]:
                 (refs.erp_txn(txn), *((refs.billing(source.id),) if source else ())),
                 {"external_id": txn.external_id, "total_minor": txn.total_minor},
             )
+
+
+def _items_as_declared(
+    books: Books, inv: Invoice, txn: Transaction, named: tuple[str, ...], label: str
+) -> Iterator[Violation]:
+    """The ERP document's lines sit on the items declared for the invoice's kinds of line."""
+    allowed = set()
+    if any(line.subscription_item for line in inv.lines):
+        allowed.add(books.declared_item("subscription"))
+    if any(not line.subscription_item for line in inv.lines):
+        allowed.add(books.declared_item("other"))
+    used = {books.erp_item_names.get(line.item, line.item) for line in txn.items}
+    odd = sorted(used - allowed)
+    if odd:
+        yield Violation(
+            "INV-06",
+            f"{label} for {inv.id} has lines on ERP item(s) {', '.join(odd)}; the invoice's "
+            f"lines go to {', '.join(sorted(allowed))} ([links.erp_items])",
+            named,
+            {"items": sorted(used), "declared": sorted(allowed)},
+        )
 
 
 @invariant(

@@ -136,7 +136,8 @@ def _event(
 @invariant("INV-18", group="subledger", handoffs=("revrec.contracts",))
 def allocations_sum_to_the_price(books: Books) -> Iterator[Violation]:
     """A contract's allocations sum to its transaction price (the fixed lines' amounts), and it
-    books what was sold: every subscription of a won opportunity has a contract (linked as
+    books what was sold: every subscription routed to an entity (a won opportunity's, or one
+    made in billing for a customer with ``metadata.entity``) has a contract (linked as
     declared, default external id = subscription id) with one line per item (default external
     id = item id), the item's quantity and
     the price of the whole term (unit amount × the billing periods in the subscription's
@@ -152,61 +153,69 @@ def allocations_sum_to_the_price(books: Books) -> Iterator[Violation]:
                 (refs.revrec(booked.id),),
                 {"allocated_minor": allocated, "price_minor": total},
             )
-    for opp_id in list(books.links.sources("billing.subscription")):
-        for sub in books.links.targets("billing.subscription", opp_id):
-            contract = books.links.target("revrec.contract", sub.id)
-            if contract is None:
+    for sub in books.subscriptions.values():
+        entity = (sub.metadata.get("entity") or "") or books.customer_entity(sub.customer)
+        if not entity:
+            continue  # routed to no entity: no contract is owed
+        contract = books.links.target("revrec.contract", sub.id)
+        if contract is None:
+            opp_id = books.links.source("billing.subscription", sub)
+            source = f"of opportunity {opp_id}" if opp_id else "made in billing"
+            yield Violation(
+                "INV-18",
+                f"subscription {sub.id} {source} has no subledger contract",
+                (refs.billing(sub.id), *((refs.crm(opp_id),) if opp_id else ())),
+            )
+            continue
+        lines = {
+            books.links.source("revrec.line", ln) or "": ln
+            for ln in books.rr_contract_lines(contract)
+        }
+        for item_id in sub.items:
+            item = books.subscription_items.get(item_id)
+            price = books.prices.get(item.price) if item else None
+            if item is None or price is None:
+                continue
+            line = lines.get(item_id)
+            named: tuple[str, ...] = (
+                refs.billing(sub.id),
+                refs.billing(item_id),
+                refs.revrec(contract.id),
+            )
+            if line is None:
+                yield Violation("INV-18", f"item {item_id} has no contract line", named)
+                continue
+            named = (*named, refs.revrec(line.id))
+            if price.metered:
+                if line.pattern != "usage":
+                    yield Violation(
+                        "INV-18", f"metered item {item_id} is a {line.pattern} line", named
+                    )
+                continue
+            term_price = price.unit_amount * _periods_in_term(sub, price)
+            if (line.quantity, line.unit_price_minor) != (item.quantity, term_price):
                 yield Violation(
                     "INV-18",
-                    f"subscription {sub.id} of opportunity {opp_id} has no subledger contract",
-                    (refs.crm(opp_id), refs.billing(sub.id)),
+                    f"contract line for {item_id} books {line.quantity} × "
+                    f"{line.unit_price_minor}; billing has {item.quantity} × "
+                    f"{price.unit_amount} for {_periods_in_term(sub, price)} period(s)",
+                    named,
+                    {
+                        "contract": [line.quantity, line.unit_price_minor],
+                        "billing": [item.quantity, term_price],
+                    },
                 )
-                continue
-            lines = {
-                books.links.source("revrec.line", ln) or "": ln
-                for ln in books.rr_contract_lines(contract)
-            }
-            for item_id in sub.items:
-                item = books.subscription_items.get(item_id)
-                price = books.prices.get(item.price) if item else None
-                if item is None or price is None:
-                    continue
-                line = lines.get(item_id)
-                named: tuple[str, ...] = (
-                    refs.billing(sub.id),
-                    refs.billing(item_id),
-                    refs.revrec(contract.id),
-                )
-                if line is None:
-                    yield Violation("INV-18", f"item {item_id} has no contract line", named)
-                    continue
-                named = (*named, refs.revrec(line.id))
-                if price.metered:
-                    if line.pattern != "usage":
-                        yield Violation(
-                            "INV-18", f"metered item {item_id} is a {line.pattern} line", named
-                        )
-                    continue
-                term_price = price.unit_amount * _periods_in_term(sub, price)
-                if (line.quantity, line.unit_price_minor) != (item.quantity, term_price):
-                    yield Violation(
-                        "INV-18",
-                        f"contract line for {item_id} books {line.quantity} × "
-                        f"{line.unit_price_minor}; billing has {item.quantity} × "
-                        f"{price.unit_amount} for {_periods_in_term(sub, price)} period(s)",
-                        named,
-                        {
-                            "contract": [line.quantity, line.unit_price_minor],
-                            "billing": [item.quantity, term_price],
-                        },
-                    )
 
 
 @invariant("INV-19", group="subledger", handoffs=("revrec.contracts",))
 def changes_reach_the_subledger_prospectively(books: Books) -> Iterator[Violation]:
     """Every mid-period change of a subscription with a contract (its prorations, other than a
     cancellation's) reaches the subledger as a prospective modification effective at the
-    change (the prorations' start instant); revenue before it is left alone."""
+    change (the prorations' start instant); revenue before it is left alone. A cancellation
+    reaches it too: once the subscription has ended, every ratable line of its contract ends
+    at the cancel instant at the latest (terminated by a prospective modification effective
+    then); while the end is only scheduled (``cancel_at``), every ratable line's service is
+    already shortened to end by then."""
     changes: dict[tuple[str, int], list[str]] = {}
     for ii in books.invoice_items.values():
         if ii.proration and ii.subscription and not ii.deleted:
@@ -218,17 +227,46 @@ def changes_reach_the_subledger_prospectively(books: Books) -> Iterator[Violatio
         contract = books.links.target("revrec.contract", sub_id)
         if contract is None:
             continue
-        mods = [books.rr_modifications[m] for m in contract.modifications]
-        if any(m.effective_at == at and m.treatment == "prospective" for m in mods):
+        yield from _prospective_at(books, contract, sub_id, at, [refs.billing(i) for i in items])
+    for sub in books.subscriptions.values():
+        end = sub.ended_at if sub.ended_at is not None else sub.cancel_at
+        contract = books.links.target("revrec.contract", sub.id) if end is not None else None
+        if contract is None or end is None:
             continue
-        other = [m for m in mods if m.effective_at == at]
-        yield Violation(
-            "INV-19",
-            f"the change of {sub_id} at {at} reached contract {contract.id} "
-            + (f"as a {other[0].treatment} modification" if other else "as no modification"),
-            (refs.billing(sub_id), refs.revrec(contract.id), *(refs.billing(i) for i in items)),
-            {"effective_at": at, "modifications": [m.id for m in mods]},
-        )
+        how = "ended" if sub.ended_at is not None else "is scheduled to end"
+        for line in books.rr_contract_lines(contract):
+            if line.pattern != "ratable" or line.service_start_at is None:
+                continue
+            line_end = line.service_end_at
+            if line.service_start_at < end and (line_end is None or line_end > end):
+                yield Violation(
+                    "INV-19",
+                    f"subscription {sub.id} {how} at {end}; line {line.id} of contract "
+                    f"{contract.id} still runs to {line_end}",
+                    (refs.billing(sub.id), refs.revrec(contract.id), refs.revrec(line.id)),
+                    {"subscription_end_at": end, "service_end_at": line_end},
+                )
+        if sub.ended_at is not None and any(
+            line.terminated_at == sub.ended_at for line in books.rr_contract_lines(contract)
+        ):
+            yield from _prospective_at(books, contract, sub.id, sub.ended_at, [])
+
+
+def _prospective_at(
+    books: Books, contract: Contract, sub_id: str, at: int, named: list[str]
+) -> Iterator[Violation]:
+    """A prospective modification of ``contract`` takes effect at ``at``."""
+    mods = [books.rr_modifications[m] for m in contract.modifications]
+    if any(m.effective_at == at and m.treatment == "prospective" for m in mods):
+        return
+    other = [m for m in mods if m.effective_at == at]
+    yield Violation(
+        "INV-19",
+        f"the change of {sub_id} at {at} reached contract {contract.id} "
+        + (f"as a {other[0].treatment} modification" if other else "as no modification"),
+        (refs.billing(sub_id), refs.revrec(contract.id), *named),
+        {"effective_at": at, "modifications": [m.id for m in mods]},
+    )
 
 
 @invariant("INV-21", group="subledger", handoffs=("erp.journals",))

@@ -21,7 +21,7 @@ from harness.oracle.model import (
     ExpectedLine,
     ExpectedSubscription,
 )
-from harness.oracle.revrec import book, recognised
+from harness.oracle.revrec import Contracts, deferred_by_entity, recognised_by_month
 
 if TYPE_CHECKING:
     from harness.scenario import Scenario
@@ -51,7 +51,8 @@ FIGURES = {
     "erp_invoice_total:<opportunity>:<n>": "total of the ERP invoice mirroring that invoice",
     "balance:<customer>": "the customer's billing balance (negative: credit held)",
     "allocated:<opportunity>:<price>": "transaction price allocated to that contract line",
-    "recognised:<entity>:<YYYY-MM>": "revenue scheduled for that whole month in the entity",
+    "recognised:<entity>:<YYYY-MM>": "revenue the entity recognised in that month, as of the end",
+    "deferred:<entity>": "the entity's deferred revenue balance at the end",
 }
 
 
@@ -69,23 +70,15 @@ def expect(scenario: Scenario) -> Expected:
     expected.balances = dict(replay.balances)
     for inv in replay.invoices:
         expected.invoices.setdefault(inv.opportunity, []).append(inv)
-    for booking in replay.bookings:
-        if booking.term_months % booking.interval_months:
-            expected.notes.append(f"{booking.opportunity}: term is not whole billing periods")
-            continue
-        contract = book(scenario, booking)
-        if booking.opportunity in replay.changed:
-            # A prospective modification (an amendment, a renewal, a change or cancellation
-            # made in billing) is not modelled: revenue after it is left unpredicted.
-            contract.predicted = False
-            expected.notes.append(
-                f"{booking.opportunity}: contract modified (amendment, renewal, or a change or "
-                "cancellation in billing); revenue not predicted"
-            )
-        if any(line.pattern == "usage" for line in contract.lines):
-            expected.notes.append(f"{booking.opportunity}: usage revenue not predicted")
-        expected.contracts[booking.opportunity] = contract
-    expected.recognised = recognised(list(expected.contracts.values()))
+    expected.changes = list(replay.changes)
+    contracts = Contracts(scenario)
+    expected.contracts = contracts.replay(
+        replay.bookings, replay.changes, replay.invoices, replay.consumption
+    )
+    expected.notes += contracts.notes
+    books = list(expected.contracts.values())
+    expected.recognised = recognised_by_month(books, replay.now)
+    expected.deferred = deferred_by_entity(books, replay.now)
     for inv in replay.invoices:
         if inv.finalized_at is None:
             continue
@@ -136,22 +129,21 @@ def figure(expected: Expected, name: str) -> int:
         return expected.balances[parts[0]]
     if kind == "allocated" and len(parts) == 2:
         contract = expected.contracts.get(expected.root.get(parts[0], parts[0]))
-        line = next((x for x in contract.lines if x.price == parts[1]), None) if contract else None
-        if line is None:
+        found = [x for x in contract.lines if x.price == parts[1]] if contract else []
+        if contract is None or not found:
             raise OracleError(f"{name}: no contract line for price {parts[1]!r}")
-        return line.allocated_minor
-    if kind == "recognised" and len(parts) == 2:
+        return (contract.live(parts[1]) or found[-1]).allocated_minor
+    if kind in ("recognised", "deferred") and len(parts) == (2 if kind == "recognised" else 1):
         entity = parts[0].upper()
         unpredicted = [
             c.opportunity
             for c in expected.contracts.values()
-            if c.entity == entity
-            and (not c.predicted or any(x.pattern == "usage" for x in c.lines))
+            if c.entity == entity and not c.predicted
         ]
         if unpredicted:
-            raise OracleError(
-                f"{name}: not predicted (contract modified, or usage: {', '.join(unpredicted)})"
-            )
+            raise OracleError(f"{name}: not predicted ({', '.join(unpredicted)})")
+        if kind == "deferred":
+            return expected.deferred.get(entity, 0)
         return expected.recognised.get((entity, parts[1]), 0)
     raise OracleError(f"unknown figure {name!r}; known: {', '.join(FIGURES)}")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from fractions import Fraction
 
@@ -51,6 +52,28 @@ def month_of(at: int) -> str:
     return datetime.fromtimestamp(at, UTC).strftime("%Y-%m")
 
 
+def month_bounds(month: str) -> tuple[int, int]:
+    """The first instant of a ``YYYY-MM`` month and of the month after it, UTC."""
+    year, number = (int(part) for part in month.split("-"))
+    start = int(datetime(year, number, 1, tzinfo=UTC).timestamp())
+    return start, add_months(start, 1)
+
+
+def months_from(first: str, last: str) -> list[str]:
+    """Every ``YYYY-MM`` from ``first`` to ``last``, both included."""
+    months, at = [], month_bounds(first)[0]
+    while month_of(at) <= last:
+        months.append(month_of(at))
+        at = add_months(at, 1)
+    return months
+
+
+def whole_months(start: int, end: int) -> int:
+    """Calendar months from one instant to another on the same anchor (end minus start)."""
+    a, b = datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC)
+    return (b.year - a.year) * 12 + b.month - a.month
+
+
 # --- money -----------------------------------------------------------------------------------
 def round_half_up(value: Fraction) -> int:
     """Nearest integer, halves away from zero (our documented proration rounding)."""
@@ -72,15 +95,16 @@ def unused_share(amount: int, start: int, end: int, at: int) -> int:
     return round_half_up(Fraction(amount * (end - at), end - start))
 
 
-def largest_remainder(total: int, weights: list[int]) -> list[int]:
+def largest_remainder(total: int, weights: Sequence[int | Fraction]) -> list[int]:
     """``total`` split in proportion to ``weights``: floors, then one unit each to the largest
-    remainders, ties to the earlier part (Hamilton's method), so the parts sum to ``total``."""
-    whole = sum(weights)
+    remainders, ties to the earlier part (Hamilton's method), so the parts sum to ``total``.
+    Weights may be fractions: a modification weighs each line by the SSP of what remains."""
+    whole = sum(weights, Fraction(0))
     if whole <= 0:
         if total:
             raise ValueError("cannot allocate a price over weights that are all zero")
         return [0] * len(weights)
-    exact = [Fraction(total * w, whole) for w in weights]
+    exact = [Fraction(total) * w / whole for w in weights]
     # floor, not trunc: a negative pool must still hand out whole units to the largest rests.
     parts = [share.numerator // share.denominator for share in exact]
     rests = sorted(range(len(weights)), key=lambda n: (-(exact[n] - parts[n]), n))
@@ -120,3 +144,33 @@ def ratable_by_day(amount: int, start: int, end: int) -> dict[str, int]:
     schedule = {month: trunc(Fraction(amount * n, total_days)) for month, n in months[:-1]}
     schedule[months[-1][0]] = amount - sum(schedule.values())
     return schedule
+
+
+def earned_by_day(amount: int, start: int, end: int, before: int) -> int:
+    """What a ratable ``amount`` over [start, end) has earned by instant ``before``: the
+    months whose days have all ended, then the month under way pro rata to its days ended
+    (truncated), so the figure rises day by day and meets the month's share at its end."""
+    first, last = day_span(start, end)
+    done = before // DAY
+    if done <= first:
+        return 0
+    if done >= last:
+        return amount
+    earned, day = 0, first
+    for (_, n), share in zip(
+        days_by_month(first, last), ratable_by_day(amount, start, end).values(), strict=True
+    ):
+        if day + n <= done:
+            earned += share
+        elif day < done:
+            earned += trunc(Fraction(share * (done - day), n))
+        day += n
+    return earned
+
+
+def days_left(start: int, end: int, at: int) -> Fraction:
+    """The share of [start, end)'s days not yet ended at instant ``at`` (the day holding
+    ``at`` is still to come), by the same day rules as the schedule."""
+    first, last = day_span(start, end)
+    done = min(max(at // DAY - first, 0), last - first)
+    return Fraction(last - first - done, last - first)

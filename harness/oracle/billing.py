@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from harness.oracle.arithmetic import after, instant, unused_share
 from harness.oracle.model import (
+    Change,
+    Consumption,
     ExpectedCreditNote,
     ExpectedInvoice,
     ExpectedItem,
@@ -57,7 +59,8 @@ class BillingReplay:
     balances: dict[str, int] = field(default_factory=dict)
     root: dict[str, str] = field(default_factory=dict)
     bookings: list[Booking] = field(default_factory=list)
-    changed: set[str] = field(default_factory=set)  # roots changed after booking (not predicted)
+    changes: list[Change] = field(default_factory=list)  # for the contracts to follow
+    consumption: list[Consumption] = field(default_factory=list)  # metered usage, by subscription
     notes: list[str] = field(default_factory=list)
     _opportunities: dict[str, Any] = field(default_factory=dict)
     _meter_events: list[MeterEvent] = field(default_factory=list)
@@ -123,10 +126,15 @@ class BillingReplay:
         self.root[opp.key] = root
         sub = self.subscriptions[root]
         sub.amendments.append(opp.key)
-        self.changed.add(root)
         # Amendments prorate now; a renewal takes effect at the period end, so no prorations.
         behavior = "create_prorations" if opp.kind == "amendment" else "none"
-        self._change_items(sub, [(line.price, line.quantity) for line in opp.lines], behavior)
+        self._change(
+            sub,
+            opp.kind,
+            [(line.price, line.quantity) for line in opp.lines],
+            behavior,
+            sub.period_end if opp.kind == "renewal" else self.now,
+        )
 
     def _subscribe(self, opp: Any) -> None:
         prices = [self.prices[line.price] for line in opp.lines]
@@ -179,14 +187,13 @@ class BillingReplay:
         sub = self._sub_of(p.opportunity, index)
         if sub is None:
             return
-        before = [(item.price, item.quantity) for item in sub.items]
-        made = self._change_items(
-            sub, [(line.price, line.quantity) for line in p.lines], p.proration_behavior
+        made = self._change(
+            sub,
+            "update",
+            [(line.price, line.quantity) for line in p.lines],
+            p.proration_behavior,
+            self.now,
         )
-        if [(item.price, item.quantity) for item in sub.items] != before:
-            # The flow mirrors the change into the contract as a prospective modification
-            # (docs/reference-flow.md, point 8): its revenue is no longer the booking's.
-            self.changed.add(sub.opportunity)
         if p.proration_behavior == "always_invoice" and made:
             inv = self._invoice(sub, "subscription_update", self.now, self.now, [])
             self._finalize(inv, self.now)
@@ -195,12 +202,18 @@ class BillingReplay:
         sub = self._sub_of(p.opportunity, index)
         if sub is None:
             return
-        # A cancellation ends (or shortens) every contract line: revenue no longer predicted.
-        self.changed.add(sub.opportunity)
-        if p.at_period_end:
-            sub.cancel_at_period_end = True
-            return
         start, end = sub.period_start, sub.period_end
+        items = self._quantities(sub)
+        if p.at_period_end:
+            # The contract's service is shortened to the period end at once (point 8).
+            sub.cancel_at_period_end = True
+            self.changes.append(
+                Change(
+                    sub.opportunity, "cancel_at_period_end", self.now, items, items, {}, start, end
+                )
+            )
+            return
+        credits: dict[str, int] = {}
         if p.prorate:
             for item in sub.items:
                 if self._usage(item.price) or not item.quantity:
@@ -208,9 +221,14 @@ class BillingReplay:
                 unit = self.prices[item.price].unit_amount
                 credit = unused_share(unit * item.quantity, start, end, self.now)
                 if credit:
+                    credits[item.price] = credits.get(item.price, 0) - credit
                     sub.pending.append(
                         ExpectedLine("proration", item.price, item.quantity, -credit, self.now, end)
                     )
+        # Every line of the contract ends at the cancel instant (point 8).
+        self.changes.append(
+            Change(sub.opportunity, "cancel", self.now, items, {}, credits, start, end)
+        )
         sub.status, sub.ended_at = "canceled", self.now
         if p.invoice_now:
             usage = self._usage_lines(sub, start, self.now)
@@ -225,6 +243,16 @@ class BillingReplay:
         if identifier not in self._identifiers:
             self._identifiers.add(identifier)
             self._meter_events.append(MeterEvent(p.customer, p.price, p.value, self.now))
+            # Recognised as consumed, on the usage line of the subscription that bills it.
+            for sub in self.subscriptions.values():
+                if (
+                    sub.customer == p.customer
+                    and sub.status == "active"
+                    and any(item.price == p.price for item in sub.items)
+                ):
+                    amount = p.value * self.prices[p.price].unit_amount
+                    self.consumption.append(Consumption(sub.opportunity, p.price, self.now, amount))
+                    break
 
     def _billing_pay(self, p: Any, index: int) -> None:
         open_invoices = [
@@ -284,6 +312,31 @@ class BillingReplay:
 
     def _usage(self, price: str) -> bool:
         return self.prices[price].usage
+
+    def _quantities(self, sub: ExpectedSubscription) -> dict[str, int]:
+        return {item.price: item.quantity for item in sub.items}
+
+    def _change(
+        self,
+        sub: ExpectedSubscription,
+        kind: str,
+        lines: list[tuple[str, int]],
+        behavior: str,
+        at: int,
+    ) -> list[ExpectedLine]:
+        """Change the items and, when they changed, note it for the contract to follow."""
+        before = self._quantities(sub)
+        start, end = sub.period_start, sub.period_end
+        made = self._change_items(sub, lines, behavior)
+        after = self._quantities(sub)
+        if after != before:
+            prorations: dict[str, int] = {}
+            for line in made:
+                prorations[line.price] = prorations.get(line.price, 0) + line.amount_minor
+            self.changes.append(
+                Change(sub.opportunity, kind, at, before, after, prorations, start, end)
+            )
+        return made
 
     def _change_items(
         self, sub: ExpectedSubscription, lines: list[tuple[str, int]], behavior: str

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from harness.oracle.arithmetic import add_months
+from harness.oracle.arithmetic import add_months, earned_by_day
 
 
 @dataclass(frozen=True)
@@ -105,22 +105,94 @@ class ExpectedSubscription:
         return add_months(self.start_at, (self.cycles + 1) * self.interval_months)
 
 
+@dataclass(frozen=True)
+class Change:
+    """A change of a subscription that its contract follows as a prospective modification
+    effective at ``at`` (docs/reference-flow.md, points 2 and 8)."""
+
+    opportunity: str  # the subscription's new-business opportunity
+    kind: str  # amendment | renewal | update | cancel | cancel_at_period_end
+    at: int
+    before: dict[str, int]  # price → quantity of the items before the change
+    after: dict[str, int]  # and after it
+    prorations: dict[str, int]  # price → net of the prorations billing made at the change
+    period_start: int  # the billing period the change falls in
+    period_end: int
+
+
+@dataclass(frozen=True)
+class Consumption:
+    """Metered usage of a subscription's usage price, recognised as it is consumed."""
+
+    opportunity: str
+    price: str
+    at: int
+    amount_minor: int
+
+
+@dataclass(frozen=True)
+class Segment:
+    """How a contract line earns from ``effective_at`` on: ``base_minor`` earned before it,
+    plus ``amount_minor`` spread by day over [start_at, end_at) (nothing more when
+    ``start_at`` is None). A modification appends one; earlier ones are never edited, so
+    revenue before a change is never restated."""
+
+    effective_at: int
+    base_minor: int
+    amount_minor: int = 0
+    start_at: int | None = None
+    end_at: int | None = None
+
+
 @dataclass
 class ExpectedContractLine:
-    price: str
+    """A performance obligation of a subledger contract, for one subscription item's price."""
+
+    price: str  # the scenario's price key
     product: str
     pattern: str  # ratable | point_in_time | usage
     quantity: int
     unit_price_minor: int  # over the whole term
-    unit_ssp_minor: int  # over the whole term
+    unit_ssp_minor: int  # over what the line covers (the whole term when booked)
     service_start_at: int
     service_end_at: int
-    allocated_minor: int = 0
-    schedule: dict[str, int] = field(default_factory=dict)  # YYYY-MM → minor units
+    amount_minor: int = 0  # the line's consideration: what the customer pays for it in all
+    allocated_minor: int = 0  # its share of the transaction price, as last re-allocated
+    terminated_at: int | None = None
+    segments: list[Segment] = field(default_factory=list)
+    billed: list[tuple[int, int]] = field(default_factory=list)  # (instant, signed minor)
+    consumed: list[tuple[int, int]] = field(default_factory=list)  # usage: (instant, minor)
+    schedule: dict[str, int] = field(default_factory=dict)  # YYYY-MM → minor, whole life
+
+    def earned(self, before: int) -> int:
+        """Revenue recognised before instant ``before``."""
+        if self.pattern == "usage":
+            return sum(amount for at, amount in self.consumed if at < before)
+        segment = None
+        for candidate in self.segments:
+            if candidate.effective_at <= before - 1:
+                segment = candidate
+        if segment is None:
+            return 0
+        if segment.start_at is None or segment.end_at is None:
+            return segment.base_minor
+        return segment.base_minor + earned_by_day(
+            segment.amount_minor, segment.start_at, segment.end_at, before
+        )
+
+    def billed_before(self, before: int) -> int:
+        """Billed net of credits before instant ``before``."""
+        return sum(amount for at, amount in self.billed if at < before)
 
     @property
-    def amount_minor(self) -> int:
-        return self.quantity * self.unit_price_minor
+    def last_at(self) -> int:
+        """The last instant at which the line can still earn something."""
+        instants = [self.service_start_at, *(at for at, _ in self.consumed)]
+        for segment in self.segments:
+            instants.append(segment.effective_at)
+            if segment.end_at is not None:
+                instants.append(segment.end_at)
+        return max(instants)
 
 
 @dataclass
@@ -133,7 +205,14 @@ class ExpectedContract:
     currency: str
     booked_at: int
     lines: list[ExpectedContractLine]
-    predicted: bool = True  # False once an amendment or renewal changed it (see docs)
+    interval_months: int = 1
+    term_months: int = 12
+    predicted: bool = True  # False when the oracle cannot follow it (see ``Expected.notes``)
+
+    def live(self, price: str) -> ExpectedContractLine | None:
+        """The line that bills ``price`` now: the latest one for it not terminated."""
+        found = [x for x in self.lines if x.price == price and x.terminated_at is None]
+        return found[-1] if found else None
 
     @property
     def schedule(self) -> dict[str, int]:
@@ -166,6 +245,8 @@ class Expected:
     balances: dict[str, int] = field(default_factory=dict)  # customer → Stripe balance
     contracts: dict[str, ExpectedContract] = field(default_factory=dict)
     recognised: dict[tuple[str, str], int] = field(default_factory=dict)  # (ENTITY, YYYY-MM)
+    deferred: dict[str, int] = field(default_factory=dict)  # ENTITY → deferred revenue at end
     erp: list[ExpectedErpDocument] = field(default_factory=list)
     root: dict[str, str] = field(default_factory=dict)  # any opportunity → its subscription's
+    changes: list[Change] = field(default_factory=list)  # what the contracts had to follow
     notes: list[str] = field(default_factory=list)  # what the oracle did not predict, and why

@@ -211,7 +211,8 @@ def _retry_after(headers: Any) -> float | None:
 
 
 class FaultMiddleware(_SimMiddleware):
-    """After routing: control-plane auth, vendor auth, and the world's inbound fault rules."""
+    """After routing: control-plane auth, vendor auth, the world's inbound fault rules, then
+    the vendor's own limits."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -247,6 +248,11 @@ class FaultMiddleware(_SimMiddleware):
                 raise denied
             await self.app(scope, receive, send)
             return
+        # Credentials first: a request the vendor would turn away at the door consumes no
+        # fault budget (max_hits, after_calls) and draws nothing from the seeded stream.
+        denied = sim.authenticate(headers)
+        if denied is not None:
+            raise denied
         if op is not None and sim.world.faults:
             rules = sim.world.faults.decide(
                 sim.name,
@@ -258,10 +264,7 @@ class FaultMiddleware(_SimMiddleware):
             if rules:
                 context(scope).entry.faults.extend(r.id for r in rules)
                 send = await self._apply(rules, scope, send)
-        denied = sim.authenticate(headers)
-        if denied is None and op is not None:
-            denied = sim.admit(op, headers)
-        if denied is not None:
+        if op is not None and (denied := sim.admit(op, headers)) is not None:
             raise denied
         await self.app(scope, receive, send)
         if getattr(send, "ambiguous", False):
@@ -532,6 +535,14 @@ def build_app(sim: Simulator, *, validate_responses: bool = True) -> ASGIApp:
     )
     app.add_api(vendor_spec, base_path="")
     app.add_api(control_spec, base_path="")
+
+    def render_bad_request(message: str) -> tuple[int, dict[str, str], bytes]:
+        # Not HTTP at all (uvicorn refused to parse it): still the vendor's envelope.
+        violation = RequestViolation("malformed", f"The request is not valid HTTP: {message}")
+        rendered = sim.render(sim.violation_error(violation))
+        return rendered.status, rendered.headers, rendered.body
+
+    app.render_bad_request = render_bad_request
     asgi: ASGIApp = app
     return asgi
 

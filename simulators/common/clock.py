@@ -88,6 +88,18 @@ def _in_range(at: int) -> None:
         raise ClockError(f"instants run from 1970-01-01 to 9999-12-31 (got {at})")
 
 
+def month_start_at(year: int, month: int) -> int:
+    """Unix seconds at 00:00 UTC on the 1st of ``month`` (1-12) of ``year``, by arithmetic:
+    unlike the datetime module it also answers for 10000-01, the month after the last one."""
+    # Days from 1970-01-01 to the civil date (Howard Hinnant's days_from_civil).
+    y = year - (month <= 2)
+    era = y // 400
+    year_of_era = y - era * 400
+    day_of_year = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    return (era * 146097 + day_of_era - 719468) * 86400
+
+
 def add_months(at: int, months: int) -> int:
     """Same day and time ``months`` later, clamped to the month's last day (Jan 31 + 1 → Feb 28)."""
     moment = datetime.fromtimestamp(at, UTC)

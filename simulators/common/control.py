@@ -8,7 +8,8 @@ from pydantic import ValidationError
 
 from simulators.common.clock import ClockError, after_duration, iso, parse_instant
 from simulators.common.errors import SimError
-from simulators.common.faults import FaultRule
+from simulators.common.faults import FaultRule, FaultTargetError, check_targets
+from simulators.common.receivers import ReceiverRefused, check_receiver_url
 
 if TYPE_CHECKING:
     from simulators.common.app import Call, Reply
@@ -91,10 +92,15 @@ class ControlHandlers:
 
     def sim_add_fault(self, call: Call) -> Reply:
         try:
-            rule = self.world.faults.add(FaultRule.model_validate(call.body))
+            rule = FaultRule.model_validate(call.body)
+            targets = {name: sim.fault_targets() for name, sim in self.world.systems.items()}
+            check_targets(rule, targets)
+            rule = self.world.faults.add(rule)
         except ValidationError as exc:
             first = exc.errors()[0]
             raise _bad(f"{first['msg']}", ".".join(map(str, first["loc"])) or None) from None
+        except FaultTargetError as exc:
+            raise _bad(str(exc), exc.param) from None
         except ValueError as exc:
             raise _bad(str(exc), "id") from None
         return rule.model_dump(), 201
@@ -113,9 +119,15 @@ class ControlHandlers:
         return {"data": [e.as_json() for e in self.sim.webhook_endpoints()]}, 200
 
     def sim_add_webhook_endpoint(self, call: Call) -> Reply:
-        endpoint = self.sim.register_webhook(
-            call.body["url"], call.body.get("events"), call.body.get("secret")
-        )
+        url = call.body["url"]
+        try:
+            # Here as well as in register_webhook: a simulator may register its own way.
+            check_receiver_url(url, self.world.webhook_hosts)
+            endpoint = self.sim.register_webhook(
+                url, call.body.get("events"), call.body.get("secret")
+            )
+        except ReceiverRefused as exc:
+            raise _bad(str(exc), "url") from None
         return endpoint.as_json(), 201
 
     def sim_remove_webhook_endpoint(self, call: Call) -> Reply:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -71,6 +72,54 @@ class FaultRule(BaseModel):
     @property
     def inbound(self) -> bool:
         return self.kind in INBOUND_KINDS
+
+
+class FaultTargetError(ValueError):
+    """A rule aimed at a system, operation or event type that does not exist; ``param`` names
+    the field at fault."""
+
+    def __init__(self, message: str, param: str) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+@dataclass(frozen=True)
+class Targets:
+    """What one system's rules may aim at: its operationIds and the event types it sends."""
+
+    operations: frozenset[str]
+    events: frozenset[str]
+
+
+def check_targets(rule: FaultRule, systems: Mapping[str, Targets]) -> None:
+    """Refuse a rule that could never fire: an unknown system, or an operation glob that
+    matches none of the system's operationIds (inbound) or event types (outbound). The
+    message names the close matches, so a typo is a clear 400, not a test passing vacuously."""
+    if rule.system != "*" and rule.system not in systems:
+        raise FaultTargetError(
+            f"no {rule.system!r} system in this world{_close(rule.system, systems)}", "system"
+        )
+    chosen = systems.values() if rule.system == "*" else [systems[rule.system]]
+    known: set[str] = set()
+    for targets in chosen:
+        known |= targets.operations if rule.inbound else targets.events
+    what = "operationId" if rule.inbound else "event type"
+    where = "any system" if rule.system == "*" else f"the {rule.system} system"
+    if not known:
+        raise FaultTargetError(
+            f"{where} has no {what}s, so a {rule.kind} rule would never fire", "operation"
+        )
+    if rule.operation == "*" or any(fnmatch.fnmatchcase(n, rule.operation) for n in known):
+        return
+    raise FaultTargetError(
+        f"{rule.operation!r} matches no {what} of {where}{_close(rule.operation, known)}",
+        "operation",
+    )
+
+
+def _close(word: str, known: Collection[str]) -> str:
+    matches = difflib.get_close_matches(word, sorted(known), n=3, cutoff=0.6)
+    return f"; did you mean {' or '.join(map(repr, matches))}?" if matches else ""
 
 
 @dataclass(frozen=True)

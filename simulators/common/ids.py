@@ -1,4 +1,5 @@
-"""Deterministic id factories: the same seed gives the same ids in the same order."""
+"""Deterministic id factories: the same seed gives the same ids in the same order; credentials
+are the exception, random per world unless it asks for seed-derived ones."""
 
 from __future__ import annotations
 
@@ -29,11 +30,32 @@ def _base62(number: int, width: int) -> str:
     return "".join(chars)
 
 
-class IdFactory:
-    """Mints ids per prefix from the world seed and a counter, never from the random source."""
+# Namespaces whose tokens are credentials (API keys, session ids, signing secrets, the control
+# token): anyone who knows the seed must not be able to compute them, so they mix in the
+# factory's salt. One list, so a simulator that mints its key with ``token("api_key")`` is
+# covered without knowing about salts.
+SECRET_NAMESPACES = frozenset(
+    {
+        "api_key",
+        "control",
+        "crm_session",
+        "erp.admin_token",
+        "erp.token",
+        "revrec_token",
+        "whsec",
+    }
+)
 
-    def __init__(self, seed: int) -> None:
+
+class IdFactory:
+    """Mints ids per prefix from the world seed and a counter, never from the random source.
+
+    ``salt`` (random per world unless credentials are fixed) goes into the tokens of the
+    ``SECRET_NAMESPACES``; with no salt they are seed-derived like every other id."""
+
+    def __init__(self, seed: int, salt: str | None = None) -> None:
         self._seed = seed
+        self._salt = salt
         self._counters: dict[str, int] = {}
         # The hash state after "seed:namespace:", per namespace: each token hashes only n.
         self._prefixes: dict[str, Any] = {}
@@ -49,7 +71,8 @@ class IdFactory:
         n = self.counter(namespace)
         prefix = self._prefixes.get(namespace)
         if prefix is None:
-            prefix = hashlib.blake2b(f"{self._seed}:{namespace}:".encode(), digest_size=32)
+            salt = f"{self._salt}:" if self._salt and namespace in SECRET_NAMESPACES else ""
+            prefix = hashlib.blake2b(f"{salt}{self._seed}:{namespace}:".encode(), digest_size=32)
             self._prefixes[namespace] = prefix
         digest = prefix.copy()
         digest.update(str(n).encode())

@@ -30,7 +30,7 @@ def check_receiver_url(url: str, allowed_hosts: Collection[str] = ()) -> None:
         raise ReceiverRefused("a webhook URL may not carry credentials")
     if ANY_HOST in allowed_hosts or host.lower() in {h.lower() for h in allowed_hosts}:
         return
-    if _loopback(host):
+    if is_loopback(host):
         return
     listed = ", ".join(sorted(allowed_hosts)) or "none"
     raise ReceiverRefused(
@@ -39,7 +39,8 @@ def check_receiver_url(url: str, allowed_hosts: Collection[str] = ()) -> None:
     )
 
 
-def _loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """``localhost``, 127.0.0.0/8 or ::1 (brackets allowed); a name is not resolved."""
     if host.lower() == "localhost":
         return True
     try:

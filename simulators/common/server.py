@@ -177,6 +177,28 @@ def _finish_tls_close(protocol: _TrackedProtocol, was_idle: bool) -> None:
         protocol.loop.call_later(_TLS_CLOSE_GRACE_SECONDS, protocol.transport.abort)
 
 
+# An app may carry ``render_bad_request(message) -> (status, headers, body)``: how a request
+# that is not even HTTP (a malformed request line, an overlong URL) is answered in its own
+# envelope, where uvicorn would answer in plain text before any app sees the request.
+BAD_REQUEST_RENDERER = "render_bad_request"
+BadRequestRenderer = Callable[[str], tuple[int, dict[str, str], bytes]]
+
+
+def _send_bad_request(protocol: _TrackedProtocol, msg: str) -> bool:
+    """Write the app's own 400 for an unparseable request and close; False if it has none."""
+    render: BadRequestRenderer | None = getattr(protocol.config.app, BAD_REQUEST_RENDERER, None)
+    if render is None:
+        return False
+    status, headers, body = render(msg)
+    lines = [f"HTTP/1.1 {status} Bad Request".encode()]
+    lines += [name + b": " + value for name, value in protocol.server_state.default_headers]
+    lines += [f"{k}: {v}".encode("latin-1") for k, v in headers.items()]
+    lines += [f"content-length: {len(body)}".encode(), b"connection: close"]
+    protocol.transport.write(b"\r\n".join(lines) + b"\r\n\r\n" + body)
+    protocol.transport.close()
+    return True
+
+
 class _RegisteringHttpTools(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -190,6 +212,10 @@ class _RegisteringHttpTools(HttpToolsProtocol):
         was_idle = self.cycle is None or self.cycle.response_complete
         super().shutdown()
         _finish_tls_close(self, was_idle)
+
+    def send_400_response(self, msg: str) -> None:
+        if not _send_bad_request(self, msg):
+            super().send_400_response(msg)
 
 
 class _RegisteringH11(H11Protocol):
@@ -205,6 +231,10 @@ class _RegisteringH11(H11Protocol):
         was_idle = self.cycle is None or self.cycle.response_complete
         super().shutdown()
         _finish_tls_close(self, was_idle)
+
+    def send_400_response(self, msg: str) -> None:
+        if not _send_bad_request(self, msg):
+            super().send_400_response(msg)
 
 
 _PROTOCOLS: dict[str, type[asyncio.Protocol]] = {
@@ -232,6 +262,9 @@ class _WithConnectionExtension:
         self._app = app
         self._registry = registry
         self._traffic = traffic
+        self.render_bad_request: BadRequestRenderer | None = getattr(
+            app, BAD_REQUEST_RENDERER, None
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # ASGI asks middleware to copy rather than mutate the scope it was given.

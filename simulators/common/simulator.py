@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any, ClassVar
 
+import yaml
 from starlette.datastructures import Headers
 
 from simulators.common.errors import Rendered, SimError, render_problem
-from simulators.common.faults import FaultRule
+from simulators.common.faults import FaultRule, Targets
 from simulators.common.idempotency import IdempotencyCache
 from simulators.common.ids import IdFactory
 from simulators.common.journal import Journal
+from simulators.common.receivers import check_receiver_url
 from simulators.common.webhooks import Endpoint, hmac_signature
 from simulators.common.world import World
 
@@ -62,6 +65,10 @@ class Simulator:
         """The error in this vendor's envelope."""
         return render_problem(error)
 
+    def fault_targets(self) -> Targets:
+        """The operationIds and event types fault rules may aim at (see ``contract_targets``)."""
+        return contract_targets(self.contract)
+
     # identity ----------------------------------------------------------------------------
     def credentials(self) -> dict[str, str]:
         return {}
@@ -87,7 +94,10 @@ class Simulator:
     def register_webhook(
         self, url: str, events: list[str] | None = None, secret: str | None = None
     ) -> Endpoint:
-        """A receiver for this system's events, with the secret that signs its deliveries."""
+        """A receiver for this system's events, with the secret that signs its deliveries.
+
+        ReceiverRefused for a URL that is not loopback or one of the world's webhook hosts."""
+        check_receiver_url(url, self.world.webhook_hosts)
         ids = self.world.ids
         endpoint = Endpoint(
             id=ids.next("sim_we"),
@@ -100,7 +110,11 @@ class Simulator:
         return endpoint
 
     def unregister_webhook(self, endpoint_id: str) -> bool:
-        return self.endpoints.pop(endpoint_id, None) is not None
+        """Remove an endpoint and cancel what is still queued for it."""
+        if self.endpoints.pop(endpoint_id, None) is None:
+            return False
+        self.world.dispatcher.cancel_endpoint(self.name, endpoint_id)
+        return True
 
     def sign_webhook(self, endpoint: Endpoint, payload: bytes, timestamp: int) -> dict[str, str]:
         """Headers that let the receiver verify a delivery (``timestamp`` is wall-clock unix s)."""
@@ -183,6 +197,28 @@ class Simulator:
     def restore(self, state: dict[str, Any]) -> None:
         self.idempotency.restore(state.get("idempotency", []))
         self.endpoints = {e["id"]: Endpoint(**e) for e in state.get("endpoints", [])}
+
+
+@functools.cache
+def contract_targets(contract: Path) -> Targets:
+    """A contract's operationIds, and the event types it names: the enum of its ``Event``
+    schema's ``type`` or of the event types a webhook endpoint may subscribe to (Stripe's
+    ``webhook_enabled_event``), ``*`` aside."""
+    with open(contract, encoding="utf-8") as handle:
+        spec = yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    operations = {
+        op["operationId"]
+        for item in spec.get("paths", {}).values()
+        for method, op in item.items()
+        if method in ("get", "put", "post", "patch", "delete") and "operationId" in op
+    }
+    schemas = spec.get("components", {}).get("schemas", {})
+    named = [
+        schemas.get("Event", {}).get("properties", {}).get("type", {}).get("enum", []),
+        schemas.get("webhook_enabled_event", {}).get("enum", []),
+    ]
+    events = {name for names in named for name in names if name != "*"}
+    return Targets(frozenset(operations), frozenset(events))
 
 
 def _retry_after(rule: FaultRule, default: int | None) -> dict[str, str]:

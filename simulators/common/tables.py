@@ -7,6 +7,8 @@ import dataclasses
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
+from simulators.common.errors import SimError
+
 T = TypeVar("T")
 Build = Callable[[type[Any], dict[str, Any]], Any]
 
@@ -229,8 +231,13 @@ class Table(dict[str, T]):
         return entries, where
 
     def newest_first(self, after: str | None = None) -> Iterator[T]:
-        """Rows newest first; with ``after``, only those listed after that key."""
+        """Rows newest first; with ``after``, only those listed after that key.
+
+        A cursor that names no row is a 400 in the simulator's envelope (param
+        ``starting_after``), checked before the first row is yielded."""
         view, where = self._view()
+        if after is not None:
+            self._check_cursor(after, "starting_after")
         start = len(view) - 1 if after is None else where(after) - 1
         get = dict.__getitem__
         for n in range(start, -1, -1):
@@ -240,11 +247,27 @@ class Table(dict[str, T]):
             yield get(self, entry if isinstance(entry, str) else entry[2])
 
     def newer_than(self, key: str) -> Iterator[T]:
-        """Rows listed before ``key`` (newer than it), nearest first."""
+        """Rows listed before ``key`` (newer than it), nearest first; an unknown ``key`` is a
+        400 (param ``ending_before``)."""
         view, where = self._view()
+        self._check_cursor(key, "ending_before")
         get = dict.__getitem__
         for n in range(where(key) + 1, len(view)):
             entry = view[n]
             if entry is None:
                 continue
             yield get(self, entry if isinstance(entry, str) else entry[2])
+
+    def _check_cursor(self, key: str, param: str) -> None:
+        if key == "":
+            # Stripe's words for an empty value of a parameter that cannot be unset.
+            raise SimError(
+                400,
+                "parameter_invalid_empty",
+                f"You passed an empty string for '{param}'. We assume empty values are an "
+                f"attempt to unset a parameter; however '{param}' cannot be unset. You should "
+                f"remove '{param}' from your request or supply a non-empty value.",
+                param,
+            )
+        if key not in self:
+            raise SimError(400, "resource_missing", f"No such object: '{key}'", param)

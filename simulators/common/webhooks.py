@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
+from simulators.common.receivers import ReceiverRefused, check_receiver_url
+
 if TYPE_CHECKING:
     from simulators.common.faults import FaultRule
     from simulators.common.world import World
@@ -67,8 +69,10 @@ DEFAULT_SCHEDULE_S: tuple[float, ...] = (
 DEFAULT_REORDER_HOLD_S = 2.0
 USER_AGENT = "finsim-webhooks/1.0"
 
-DeliveryStatus = Literal["pending", "delivered", "dropped", "gave_up"]
-TERMINAL: frozenset[str] = frozenset({"delivered", "dropped", "gave_up"})
+# refused: the URL is not one webhooks may go to (receivers.py), never attempted;
+# cancelled: its endpoint was deleted while it waited.
+DeliveryStatus = Literal["pending", "delivered", "dropped", "gave_up", "refused", "cancelled"]
+TERMINAL: frozenset[str] = frozenset({"delivered", "dropped", "gave_up", "refused", "cancelled"})
 
 
 @dataclass(frozen=True)
@@ -156,7 +160,10 @@ class Dispatcher:
     go one at a time in enqueue order among those that are due; one waiting for a retry, a delay
     or a reorder does not hold back later ones (Stripe promises no order either, and one bad
     event must not block an endpoint for the three days of its retries). A delivery is bound to
-    the endpoint (URL, secret) as it was at publish; only ``reset`` cancels queued deliveries.
+    the endpoint (URL, secret) as it was at publish. Deleting the endpoint cancels what is
+    queued for it (``cancel_endpoint``, and a check before every attempt), ``reset`` cancels
+    everything, and a URL that is not loopback or one of the world's ``webhook_hosts`` is
+    refused at publish without a request ever being sent.
     """
 
     def __init__(
@@ -228,6 +235,10 @@ class Dispatcher:
         with self._lock:
             # Decisions and ids under one lock so one publish is atomic against another.
             for endpoint in endpoints:
+                refusal = _refusal(endpoint.url, self.world.webhook_hosts)
+                if refusal is not None:
+                    created.append(self._refuse(system, endpoint, event_id, event_type, refusal))
+                    continue
                 rules = self.world.faults.decide(
                     system, event_type, sim_at, inbound=False, detail=f"{event_id} -> {endpoint.id}"
                 )
@@ -295,6 +306,46 @@ class Dispatcher:
             self._add_job(job)
             created.append(delivery)
         return created
+
+    def _refuse(
+        self, system: str, endpoint: Endpoint, event_id: str, event_type: str, reason: str
+    ) -> Delivery:
+        log.warning("webhook %s to %s refused: %s", event_id, endpoint.url, reason)
+        self._next_id += 1
+        now = self.world.clock.now()
+        refused = Delivery(
+            id=f"dlv_{self._next_id}",
+            system=system,
+            endpoint_id=endpoint.id,
+            url=endpoint.url,
+            event_id=event_id,
+            event_type=event_type,
+            created_sim_at=now,
+            status="refused",
+            attempts=[Attempt(self._wall(), now, None, f"refused: {reason}", 0.0)],
+        )
+        self._deliveries[refused.id] = refused
+        return refused
+
+    def cancel_endpoint(self, system: str, endpoint_id: str) -> int:
+        """Cancel every delivery still queued for an endpoint (it was deleted); how many.
+
+        An attempt in flight is not recorded when it ends."""
+        with self._lock:
+            jobs = list(self._lanes.get((system, endpoint_id), []))
+            for job in jobs:
+                self._settle(job, "cancelled")
+            self._busy.discard((system, endpoint_id))
+        if jobs:
+            self.wake()
+        return len(jobs)
+
+    def _endpoint_gone(self, job: _Job) -> bool:
+        sim = self.world.systems.get(job.delivery.system)
+        if sim is None:
+            return True
+        with self.world.lock:
+            return all(e.id != job.endpoint.id for e in sim.webhook_endpoints())
 
     def _add_job(self, job: _Job) -> None:
         self._deliveries[job.delivery.id] = job.delivery
@@ -419,6 +470,10 @@ class Dispatcher:
 
     async def _attempt(self, client: httpx.AsyncClient, job: _Job, epoch: int) -> None:
         try:
+            if self._endpoint_gone(job):
+                # Deleted by a path that did not cancel (a vendor API's own delete).
+                self.cancel_endpoint(job.delivery.system, job.endpoint.id)
+                return
             attempt = await self._send(client, job)
         except Exception as exc:  # a bug in signing, say: record it rather than kill the runner
             log.exception("webhook delivery %s failed inside the dispatcher", job.delivery.id)
@@ -639,6 +694,14 @@ class Dispatcher:
             if not self._pending:
                 self._notify_drained()
         self.wake()
+
+
+def _refusal(url: str, allowed_hosts: frozenset[str]) -> str | None:
+    try:
+        check_receiver_url(url, allowed_hosts)
+    except ReceiverRefused as exc:
+        return str(exc)
+    return None
 
 
 def _free_slot(

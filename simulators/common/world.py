@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import random
+import secrets
 import threading
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from simulators.common.activity import Activity
@@ -28,11 +30,23 @@ class World:
         *,
         control_token: str | None = None,
         webhook_time_scale: float = 1.0,
+        fixed_credentials: bool = False,
+        credential_salt: str | None = None,
+        webhook_hosts: Collection[str] = (),
     ) -> None:
         self.seed = seed
         self.start_at = parse_instant(start_at)
         self.clock = SimClock(self.start_at)
-        self.ids = IdFactory(seed)
+        # Credentials (control token, API keys, webhook secrets) are random per world unless
+        # fixed ones are asked for (then they follow the seed, for reproducible tests). The
+        # salt they are drawn with gives the same ones again (a world saved and restored).
+        self.fixed_credentials = fixed_credentials
+        self.credential_salt: str | None = (
+            None if fixed_credentials else credential_salt or secrets.token_hex(16)
+        )
+        self.ids = IdFactory(seed, self.credential_salt)
+        # Hosts webhooks may go to besides loopback ("*" is any); see receivers.py.
+        self.webhook_hosts: frozenset[str] = frozenset(webhook_hosts)
         self.faults = FaultPlan(self.random("faults"))
         # One lock for all state: the event loop and a test thread may both touch a world.
         self.lock = threading.RLock()
@@ -51,7 +65,7 @@ class World:
             if start_at is not None:
                 self.start_at = parse_instant(start_at)
             self.clock.restore(self.start_at)
-            self.ids = IdFactory(self.seed)
+            self.ids = IdFactory(self.seed, self.credential_salt)
             self.faults = FaultPlan(self.random("faults"))
             self.dispatcher.reset()
             for sim in self.systems.values():

@@ -11,8 +11,8 @@ import orjson
 from starlette.datastructures import Headers
 
 from simulators.common.errors import Rendered, SimError, render_salesforce
-from simulators.common.faults import FaultRule
-from simulators.common.simulator import RequestViolation, Simulator
+from simulators.common.faults import FaultRule, Targets
+from simulators.common.simulator import RequestViolation, Simulator, contract_targets
 from simulators.common.world import World
 from simulators.crm import errors
 from simulators.crm.backend import CrmBackend, compile_triggers
@@ -106,6 +106,11 @@ class CrmSimulator(Simulator):
 
     def _publish(self, event_id: str, event_type: str, payload: bytes) -> None:
         self.world.dispatcher.publish(self.name, event_id, event_type, payload)
+
+    def fault_targets(self) -> Targets:
+        """Notifications are named by the configured triggers, not by the contract."""
+        events = frozenset(t.trigger.event_type for t in self.backend.triggers)
+        return Targets(contract_targets(self.contract).operations, events)
 
     def _usage(self) -> tuple[int, int]:
         return self.limits.usage(self.world.clock.now())

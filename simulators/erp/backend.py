@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
@@ -40,8 +40,8 @@ from simulators.erp.models import (
     gl_fingerprint,
     mirror,
     month_of,
-    months_between,
     parse_day,
+    period_name,
     post,
     posting_block,
     rate_in,
@@ -53,6 +53,10 @@ from simulators.erp.store import ErpStore
 Json = dict[str, Any]
 EXTERNAL_ID = re.compile(r"[A-Za-z0-9_-]{1,255}")
 JOB_PATH = "/services/rest/async/v1/job/"
+JOB_RETENTION_S = 30 * 86400  # NetSuite purges async job ids after 30 days
+MAX_JOBS = 20_000
+PERIOD_NAME = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
+LAST_MONTH = 9999 * 12 + 11  # December 9999: the clock stops there
 
 
 @dataclass(frozen=True)
@@ -149,39 +153,79 @@ class ErpBackend:
                     self._next_id("currencyRate"), codes[r.base], codes[r.currency], r.rate, on
                 ),
             )
-        self.ensure_periods()
+        first_index, last_index = self._window()
+        self.materialize(range(first_index, last_index + 1))
 
+    # periods --------------------------------------------------------------------------
+    # Every subsidiary has a period for every month from the first period to periods_ahead
+    # months past today. They are records (ids, state) made when first needed: the window's
+    # end as the clock reaches it, any other month when a posting, a lookup or a close needs
+    # it. So moving the clock costs at most periods_ahead + 1 months of periods, however far
+    # it moves, and months the clock jumped over exist without having been written down.
     def _on_clock(self, before: int, now: int) -> None:
-        self.ensure_periods()
-
-    def ensure_periods(self) -> None:
-        """Monthly periods for every subsidiary from the first month to ``periods_ahead`` past
-        the clock's month (the window moves with the clock; periods are never removed)."""
         s = self.store
         if not s.first_period:
             return  # not seeded yet
-        first = month_of(s.first_period + "-01")
-        last = add_months(*month_of(self.today()), s.periods_ahead)
+        old_last, (first, last) = self._window(before)[1], self._window(now)
+        year, month = month_of(day_of(now))
+        self.materialize(range(max(old_last + 1, year * 12 + month - 1, first), last + 1))
+
+    def _window(self, at: int | None = None) -> tuple[int, int]:
+        """First and last month index (year * 12 + month - 1) that have periods at ``at``."""
+        s = self.store
+        year, month = month_of(s.first_period + "-01")
+        first = year * 12 + month - 1
+        year, month = month_of(day_of(self.now() if at is None else at))
+        return first, min(year * 12 + month - 1 + s.periods_ahead, LAST_MONTH)
+
+    def materialize(self, months: Iterable[int]) -> None:
+        """Period records, for every subsidiary, of the months (indexes) that have none yet."""
+        s = self.store
         subs = sorted(s.subsidiaries.values(), key=lambda sub: int(sub.id))
-        for year, month in months_between(first, last):
+        for index in months:
+            year, month0 = divmod(index, 12)
+            ym = f"{year:04d}-{month0 + 1:02d}"
+            if ym in s.period_months:
+                continue
             for sub in subs:
-                if s.period_at(sub.id, f"{year:04d}-{month:02d}") is None:
-                    eid = f"{sub.external_id}-{year:04d}-{month:02d}" if sub.external_id else None
-                    s.add(
-                        "accountingPeriod",
-                        Period(self._next_id("period"), sub.id, year, month, eid),
-                    )
+                self._add_period(sub, year, month0 + 1)
+
+    def _add_period(self, sub: Subsidiary, year: int, month: int) -> None:
+        eid = f"{sub.external_id}-{year:04d}-{month:02d}" if sub.external_id else None
+        period = Period(self._next_id("period"), sub.id, year, month, eid)
+        self.store.add("accountingPeriod", period)
+
+    def period_of(self, sub_id: str, ym: str) -> Period | None:
+        """The period of a subsidiary for ``YYYY-MM``, made now if the month is in the window."""
+        period = self.store.period_at(sub_id, ym)
+        if period is None and self.store.first_period:
+            first, last = self._window()
+            index = int(ym[:4]) * 12 + int(ym[5:7]) - 1
+            if first <= index <= last:
+                self.materialize([index])
+                period = self.store.period_at(sub_id, ym)
+        return period
 
     # lookups ---------------------------------------------------------------------------
     def find(self, kind: str, key: str) -> Any:
         """A record named in the URL: an internal id or ``eid:<externalId>``; else 404."""
         if key.startswith("eid:"):
             record = self.store.by_external_id(kind, key[4:])
+            if record is None and kind == "accountingPeriod":
+                record = self._period_by_external_id(key[4:])
         else:
             record = self.store.get(kind, key) if key.isdigit() else None
         if record is None:
             raise errors.nonexistent(kind, key)
         return record
+
+    def _period_by_external_id(self, external_id: str) -> Period | None:
+        """``<subsidiary external id>-YYYY-MM`` of a month in the window not yet made."""
+        sub_eid, ym = external_id[:-8], external_id[-7:]
+        if external_id[-8:-7] != "-" or not PERIOD_NAME.fullmatch(ym):
+            return None
+        sub = self.store.by_external_id("subsidiary", sub_eid)
+        return None if sub is None else self.period_of(sub.id, ym)
 
     def ref(self, kind: str, value: Any, path: str) -> Any:
         """A record named in a request body by ``{"id"}`` or ``{"externalId"}``; else 400."""
@@ -320,7 +364,8 @@ class ErpBackend:
             bool(p.get("isInactive", False)),
         )
         self.store.add("subsidiary", sub)
-        self.ensure_periods()
+        for ym in sorted(self.store.period_months):
+            self._add_period(sub, int(ym[:4]), int(ym[5:7]))
         return sub
 
     def update_subsidiary(self, sub: Subsidiary, p: Json) -> Subsidiary:
@@ -524,7 +569,7 @@ class ErpBackend:
         closing = p.get("closed") is True and not period.closed
         reopening = p.get("closed") is False and period.closed
         if closing:
-            open_before = sorted(x.name for x in siblings if x.ym < period.ym and not x.closed)
+            open_before = self._open_before(period)
             if open_before:
                 raise errors.user_error(
                     f"Close the earlier periods first: {', '.join(open_before[:3])}"
@@ -547,6 +592,20 @@ class ErpBackend:
         if "arLocked" in p:
             period.ar_locked = bool(p["arLocked"])
         return period
+
+    def _open_before(self, period: Period) -> list[str]:
+        """Names of the (first four) open periods before ``period`` in its subsidiary, months
+        not yet made included: they exist, and they are open."""
+        first, _ = self._window()
+        found: list[str] = []
+        for index in range(first, period.year * 12 + period.month - 1):
+            year, month0 = divmod(index, 12)
+            earlier = self.store.period_at(period.subsidiary, f"{year:04d}-{month0 + 1:02d}")
+            if earlier is None or not earlier.closed:
+                found.append(earlier.name if earlier else period_name(year, month0 + 1))
+                if len(found) > 3:
+                    break
+        return found
 
     # customers -------------------------------------------------------------------------
     def create_customer(self, p: Json) -> Customer:
@@ -833,7 +892,7 @@ class ErpBackend:
         return tran_on, self._period_on(sub.id, tran_on, "tranDate")
 
     def _period_on(self, sub_id: str, day: str, path: str) -> Period:
-        period = self.store.period_at(sub_id, day[:7])
+        period = self.period_of(sub_id, day[:7])
         if period is None:
             name = self.store.subsidiaries[sub_id].name
             raise errors.user_error(
@@ -1241,6 +1300,7 @@ class ErpBackend:
         self, operation: str, key: str | None, run: Callable[[], tuple[int, str | None]]
     ) -> Job:
         """Run a write as a job now; a reused idempotency key is refused before it runs."""
+        self._purge_jobs()
         if key is not None and key in self.store.idempotency_keys:
             raise errors.idempotency(JOB_PATH + self.store.idempotency_keys[key])
         location: str | None = None
@@ -1269,6 +1329,18 @@ class ErpBackend:
         if key is not None:
             self.store.idempotency_keys[key] = job.id
         return job
+
+    def _purge_jobs(self) -> None:
+        """NetSuite purges async jobs after 30 days; we also keep at most MAX_JOBS. A purged
+        job's idempotency key is free again, and its status is a 404."""
+        jobs, now = self.store.jobs, self.now()
+        while jobs:
+            oldest = next(iter(jobs.values()))
+            if now - oldest.created_at < JOB_RETENTION_S and len(jobs) < MAX_JOBS:
+                return
+            del jobs[oldest.id]
+            if oldest.idempotency_key is not None:
+                self.store.idempotency_keys.pop(oldest.idempotency_key, None)
 
     def job(self, key: str) -> Job:
         job = self.store.jobs.get(key)

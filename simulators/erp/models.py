@@ -358,20 +358,6 @@ def month_of(day: str) -> tuple[int, int]:
     return int(day[0:4]), int(day[5:7])
 
 
-def next_month(year: int, month: int) -> tuple[int, int]:
-    return (year + 1, 1) if month == 12 else (year, month + 1)
-
-
-def months_between(first: tuple[int, int], last: tuple[int, int]) -> list[tuple[int, int]]:
-    """Every (year, month) from first to last inclusive."""
-    out: list[tuple[int, int]] = []
-    current = first
-    while current <= last:
-        out.append(current)
-        current = next_month(*current)
-    return out
-
-
 def add_months(year: int, month: int, count: int) -> tuple[int, int]:
     index = year * 12 + (month - 1) + count
     return index // 12, index % 12 + 1

@@ -76,7 +76,6 @@ class ErpSimulator(Simulator):
 
     def set_period(self, entity: str, period: str, state: str) -> str:
         """Period control for the harness, with the administrator's rights (no token needed)."""
-        self.backend.ensure_periods()
         record = self.backend.find("accountingPeriod", f"eid:{entity}-{period}")
         change = {
             "open": {"closed": False, "allLocked": False, "arLocked": False},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
@@ -56,7 +57,8 @@ class ErpStore:
         self.customers: dict[str, Customer] = {}
         self.transactions: dict[str, Transaction] = {}
         self.gl: dict[str, list[GlLine]] = {}  # transaction id → its ledger lines
-        self.jobs: dict[str, Job] = {}
+        # Oldest first, purged from the front (an OrderedDict pops its first item in O(1)).
+        self.jobs: OrderedDict[str, Job] = OrderedDict()
         self.idempotency_keys: dict[str, str] = {}  # key → job id
         self.roles: dict[str, str] = {}  # account role → account id
         self.first_period: str = ""  # YYYY-MM of the earliest period
@@ -66,6 +68,7 @@ class ErpStore:
         self._ascending: dict[str, bool] = {}
         self._top: dict[str, int] = {}
         self._period_index: dict[tuple[str, str], str] = {}
+        self.period_months: set[str] = set()  # YYYY-MM of every month that has periods
 
     # tables ------------------------------------------------------------------------------
     def table(self, kind: str) -> dict[str, Any]:
@@ -129,6 +132,7 @@ class ErpStore:
             self._external.setdefault(kind, {})[row.external_id] = row.id
         if kind == "accountingPeriod":
             self._period_index[(row.subsidiary, row.ym)] = row.id
+            self.period_months.add(row.ym)
 
     def gl_lines(self) -> Iterator[GlLine]:
         for lines in self.gl.values():
@@ -156,7 +160,7 @@ class ErpStore:
                 self.add(record.kind if kind == "transaction" else kind, record)
         for line in data.get("gl_lines", []):
             self.gl.setdefault(line["transaction"], []).append(GlLine(**line))
-        self.jobs = {j["id"]: Job(**j) for j in data.get("jobs", [])}
+        self.jobs = OrderedDict((j["id"], Job(**j)) for j in data.get("jobs", []))
         self.idempotency_keys = dict(data.get("idempotency_keys", {}))
         self.roles = dict(data.get("roles", {}))
         self.first_period = data.get("first_period", "")

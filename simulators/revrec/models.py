@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import calendar
 import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -11,6 +10,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Literal
 
+from simulators.common.clock import month_start_at
 from simulators.common.money import div_round_half_up, exponent
 
 DAY = 86400
@@ -34,7 +34,7 @@ def month_index(at: int) -> int:
 def month_start(index: int) -> int:
     """The first instant (00:00:00 UTC on the 1st) of month ``index``."""
     year, month0 = divmod(index, 12)
-    return calendar.timegm((year, month0 + 1, 1, 0, 0, 0))
+    return month_start_at(year, month0 + 1)
 
 
 def period_name(index: int) -> str:
@@ -49,10 +49,9 @@ def parse_period(name: str) -> int:
         raise ValueError(f"not a period (YYYY-MM): {name!r}")
     if not 1 <= int(month) <= 12:
         raise ValueError(f"not a period (YYYY-MM): {name!r}")
-    # Unix time and the calendar module bound what a period can be: 1970-01 up to 9998-12,
-    # so the month after it still has a start instant.
-    if not 1970 <= int(year) <= 9998:
-        raise ValueError(f"periods run from 1970-01 to 9998-12, not {name!r}")
+    # The clock's range bounds what a period can be: 1970-01 up to 9999-12.
+    if not 1970 <= int(year) <= 9999:
+        raise ValueError(f"periods run from 1970-01 to 9999-12, not {name!r}")
     return int(year) * 12 + int(month) - 1
 
 

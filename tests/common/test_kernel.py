@@ -9,12 +9,12 @@ import pytest
 import yaml
 
 from simulators.billing.simulator import BillingSimulator
-from simulators.common.app import DroppedConnection, build_app, operation_ids, snake
+from simulators.common.app import DroppedConnection, operation_ids, snake
 from simulators.common.clock import iso, parse_instant
 from simulators.common.control import ControlHandlers
 from simulators.common.simulator import CONTRACTS
-from simulators.common.world import World
-from tests.conftest import InProcess
+from simulators.common.world import DEFAULT_START, World
+from tests.conftest import InProcess, SessionApps
 
 
 async def add_rule(b: InProcess, **rule: object) -> dict[str, object]:
@@ -201,22 +201,29 @@ async def test_rules_respect_window_after_calls_and_max_hits(billing: InProcess)
     assert r.status_code == 503
 
 
-async def _pattern(seed: int) -> list[int]:
-    world = World(seed=seed)
-    sim = BillingSimulator(world)
-    transport = httpx.ASGITransport(app=build_app(sim))
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+async def _pattern(apps: SessionApps, seed: int, *, strangers: bool = False) -> list[int]:
+    """Statuses of 40 authenticated calls under a 50 % error rule; ``strangers`` sends an
+    unauthenticated call before each."""
+    served = apps.fresh("billing", seed, DEFAULT_START)
+    async with served.client() as client:
         await client.post(
             "/_sim/faults",
             json={"kind": "error", "probability": 0.5},
-            headers={"X-Sim-Control-Token": world.control_token},
+            headers={"X-Sim-Control-Token": served.world.control_token},
         )
-        headers = {"Authorization": f"Bearer {sim.api_key}"}
-        return [(await client.get("/v1/customers", headers=headers)).status_code for _ in range(40)]
+        headers = {"Authorization": f"Bearer {served.sim.api_key}"}
+        codes = []
+        for _ in range(40):
+            if strangers:
+                await client.get("/v1/customers", headers={"Authorization": "Bearer sk_test_x"})
+            codes.append((await client.get("/v1/customers", headers=headers)).status_code)
+        return codes
 
 
-async def test_same_seed_same_faults_other_seed_other_faults() -> None:
-    first, again, other = await _pattern(5), await _pattern(5), await _pattern(6)
+async def test_same_seed_same_faults_other_seed_other_faults(session_apps: SessionApps) -> None:
+    first = await _pattern(session_apps, 5)
+    again = await _pattern(session_apps, 5)
+    other = await _pattern(session_apps, 6)
     assert first == again
     assert 5 < first.count(500) < 35  # the probability is honoured, not all-or-nothing
     assert first != other
@@ -230,6 +237,58 @@ async def test_bad_fault_rules_are_refused_clearly(billing: InProcess) -> None:
     )
     assert r.status_code == 400
     assert (await billing.client.get("/_sim/faults", headers=billing.control)).json()["rules"] == []
+
+
+@pytest.mark.parametrize(
+    "rule, param, hint",
+    [
+        ({"operation": "createCustomr", "kind": "error"}, "operation", "'createCustomer'"),
+        ({"operation": "listInvoce*", "kind": "outage"}, "operation", None),
+        ({"operation": "creat*Custmer", "kind": "error"}, "operation", None),
+        ({"operation": "invoice.pade", "kind": "drop"}, "operation", "'invoice.paid'"),
+        ({"system": "erp", "kind": "error"}, "system", None),
+    ],
+)
+async def test_a_rule_that_could_never_fire_is_a_400_naming_close_matches(
+    billing: InProcess, rule: dict[str, str], param: str, hint: str | None
+) -> None:
+    r = await billing.client.post("/_sim/faults", json=rule, headers=billing.control)
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["param"] == param
+    if hint is not None:
+        assert f"did you mean {hint}" in error["message"]
+    assert (await billing.client.get("/_sim/faults", headers=billing.control)).json()["rules"] == []
+
+
+async def test_globs_and_outbound_event_types_that_match_are_accepted(billing: InProcess) -> None:
+    for rule in (
+        {"operation": "listInvoice*", "kind": "error"},  # listInvoiceItems, listInvoices
+        {"operation": "invoice.*", "kind": "duplicate"},
+        {"system": "billing", "operation": "*", "kind": "latency"},
+    ):
+        await add_rule(billing, **rule)
+
+
+async def test_unauthenticated_requests_consume_no_fault_budget(billing: InProcess) -> None:
+    await add_rule(billing, operation="listCustomers", kind="error", after_calls=1, max_hits=1)
+    stranger = {"Authorization": "Bearer sk_test_wrong"}
+    for _ in range(3):
+        assert (await billing.client.get("/v1/customers", headers=stranger)).status_code == 401
+    codes = [
+        (await billing.client.get("/v1/customers", headers=billing.auth)).status_code
+        for _ in range(3)
+    ]
+    # The three strangers neither passed the after_calls gate nor used the one hit.
+    assert codes == [200, 500, 200]
+
+
+async def test_unauthenticated_requests_do_not_shift_the_seeded_sequence(
+    session_apps: SessionApps,
+) -> None:
+    quiet = await _pattern(session_apps, 5)
+    noisy = await _pattern(session_apps, 5, strangers=True)
+    assert quiet == noisy
 
 
 # --- idempotency -----------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from starlette.types import ASGIApp
 
 from simulators.billing.simulator import BillingSimulator
 from simulators.common.app import build_app
@@ -16,17 +17,27 @@ from simulators.revrec.simulator import RevrecSimulator
 Clients = dict[str, httpx.AsyncClient]
 
 
-@pytest.fixture
-async def world() -> AsyncIterator[tuple[World, Clients]]:
-    world = World(seed=2, start_at="2026-01-01T00:00:00Z")
+@pytest.fixture(scope="session")
+def _three_systems() -> tuple[World, dict[str, ASGIApp]]:
+    """One world with three systems, built once (apps cost a second each)."""
+    world = World()
     sims = [BillingSimulator(world), ErpSimulator(world), RevrecSimulator(world)]
+    return world, {sim.name: build_app(sim) for sim in sims}
+
+
+@pytest.fixture
+async def world(
+    _three_systems: tuple[World, dict[str, ASGIApp]],
+) -> AsyncIterator[tuple[World, Clients]]:
+    world, apps = _three_systems
+    world.reset(seed=2, start_at="2026-01-01T00:00:00Z")
     clients = {
-        sim.name: httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=build_app(sim)),
-            base_url=f"http://{sim.name}.test",
+        name: httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url=f"http://{name}.test",
             headers={"X-Sim-Control-Token": world.control_token},
         )
-        for sim in sims
+        for name, app in apps.items()
     }
     yield world, clients
     for client in clients.values():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import select
 import signal
 import socket
@@ -13,6 +14,7 @@ import textwrap
 import threading
 import time
 from pathlib import Path
+from typing import Literal
 
 import httpx
 import pytest
@@ -29,6 +31,7 @@ from simulators.common.server import (
     abort_connection,
 )
 from simulators.common.tls import LocalCA
+from tests.conftest import SessionApps
 
 REPO = Path(__file__).resolve().parents[2]
 CONNECTION_ERRORS = (httpx.RemoteProtocolError, httpx.ReadError, httpx.ConnectError)
@@ -263,3 +266,29 @@ def test_serve_forever_exits_cleanly_on_signal(sig: signal.Signals) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.parametrize("http", ["httptools", "h11"])
+def test_a_request_that_is_not_http_gets_the_vendors_envelope(
+    session_apps: SessionApps, http: Literal["httptools", "h11"]
+) -> None:
+    sites = [Site(name, session_apps.get(name).app) for name in ("erp", "revrec", "crm")]
+    expected = {
+        "erp": "application/vnd.oracle.resource+json",
+        "revrec": "application/problem+json",
+        "crm": "application/json",
+    }
+    with ThreadedServer(sites, http=http) as server:
+        for name, url in server.urls.items():
+            host, port = url.removeprefix("http://").split(":")
+            with socket.create_connection((host, int(port)), timeout=5) as sock:
+                sock.sendall(b"GET /a\x01b HTTP/1.1\r\nHost: x\r\n\r\n")
+                raw = b""
+                while chunk := sock.recv(65536):
+                    raw += chunk
+            head, _, body = raw.partition(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            headers = dict(line.lower().split(": ", 1) for line in lines[1:])
+            assert lines[0].startswith("HTTP/1.1 400"), (name, raw)
+            assert headers["content-type"] == expected[name], (name, raw)
+            assert "not valid HTTP" in json.dumps(json.loads(body)), (name, body)

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 import ssl
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,21 +12,29 @@ import pytest
 import stripe
 
 from simulators.billing.simulator import BillingSimulator
-from simulators.common.app import build_app
 from simulators.common.server import Site, ThreadedServer
 from simulators.common.tls import LocalCA
-from simulators.common.world import World
+from simulators.common.world import DEFAULT_START, World
+from tests.common.helpers import harness_up
+from tests.conftest import SessionApps
 
-ROOT = Path(__file__).resolve().parents[2]
+
+@pytest.fixture(scope="session")
+def _tls_billing(
+    session_apps: SessionApps, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, LocalCA]]:
+    ca = LocalCA.create(tmp_path_factory.mktemp("billing-ca"))
+    app = session_apps.get("billing").app
+    with ThreadedServer([Site("billing", app, tls=True)], ca=ca) as srv:
+        yield srv.urls["billing"], ca
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[World, BillingSimulator, str, LocalCA]]:
-    world = World(seed=3)
-    sim = BillingSimulator(world)
-    ca = LocalCA.create(tmp_path)
-    with ThreadedServer([Site("billing", build_app(sim), tls=True)], ca=ca) as srv:
-        yield world, sim, srv.urls["billing"], ca
+def served(
+    session_apps: SessionApps, _tls_billing: tuple[str, LocalCA]
+) -> tuple[World, BillingSimulator, str, LocalCA]:
+    fresh = session_apps.fresh("billing", 3, DEFAULT_START)
+    return fresh.world, fresh.sim, *_tls_billing
 
 
 def _client(url: str, ca: LocalCA, sim: BillingSimulator) -> httpx.Client:
@@ -98,35 +101,9 @@ def test_stripe_sdk_resolves_an_ambiguous_commit_over_tls(
 
 
 def test_harness_up_writes_ready_json_and_stops_on_sigterm(tmp_path: Path) -> None:
-    ready = tmp_path / "ready.json"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "harness.cli",
-            "up",
-            "--port",
-            "billing=0",
-            "--seed",
-            "9",
-            "--tls",
-            "billing",
-            "--ca-dir",
-            str(tmp_path / "ca"),
-            "--ready-json",
-            str(ready),
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while not ready.exists() and time.monotonic() < deadline:
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            time.sleep(0.1)
-        doc = json.loads(ready.read_text())
+    with harness_up(
+        tmp_path, "--seed", "9", "--tls", "billing", "--ca-dir", str(tmp_path / "ca")
+    ) as (proc, doc):
         billing = doc["systems"]["billing"]
         assert billing["credentials"]["api_key"].startswith("sk_test_")
         assert doc["seed"] == 9 and doc["control_token"] and Path(doc["ca_bundle"]).exists()
@@ -140,6 +117,3 @@ def test_harness_up_writes_ready_json_and_stops_on_sigterm(tmp_path: Path) -> No
         assert r.json()["seed"] == 9
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from simulators.common.errors import SimError
 from simulators.common.tables import Table
+from tests.conftest import InProcess
 
 
 @dataclass
@@ -69,3 +72,38 @@ def test_table_lists_and_looks_up_as_a_sorted_dict_would(
                 (k for k, r in rows.items() if r.customer == value), key=inserted.__getitem__
             )
             assert [r.id for r in table.where("customer", value)] == expected
+
+
+def test_a_cursor_that_names_no_row_is_a_400_naming_the_parameter() -> None:
+    table: Table[Row] = Table(lambda r: r.created)
+    table["k1"] = Row("k1", 1, "a")
+    with pytest.raises(SimError) as empty:
+        list(table.newest_first(""))
+    assert (empty.value.status, empty.value.code, empty.value.param) == (
+        400,
+        "parameter_invalid_empty",
+        "starting_after",
+    )
+    with pytest.raises(SimError) as unknown:
+        list(table.newer_than("k9"))
+    assert (unknown.value.status, unknown.value.code, unknown.value.param) == (
+        400,
+        "resource_missing",
+        "ending_before",
+    )
+    assert [r.id for r in table.newest_first("k1")] == []
+
+
+async def test_an_empty_starting_after_is_a_stripe_400_on_every_list(billing: InProcess) -> None:
+    lists = ["customers", "products", "prices", "subscriptions", "invoices", "credit_notes"]
+    for name in lists:
+        response = await billing.client.get(
+            f"/v1/{name}", params={"starting_after": ""}, headers=billing.auth
+        )
+        assert response.status_code == 400, (name, response.text)
+        error = response.json()["error"]
+        assert (error["type"], error["code"], error["param"]) == (
+            "invalid_request_error",
+            "parameter_invalid_empty",
+            "starting_after",
+        ), name

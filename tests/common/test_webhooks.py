@@ -25,6 +25,7 @@ from simulators.common.simulator import Simulator
 from simulators.common.tls import LocalCA
 from simulators.common.webhooks import Dispatcher, Endpoint, hmac_signature
 from simulators.common.world import World
+from tests.conftest import SessionApps
 
 SECRET = "whsec_test"
 FAST = (0.02, 0.02, 0.02)
@@ -513,3 +514,83 @@ def test_retry_timing_follows_wall_clock_not_sim_clock(start: Callable[..., Env]
     [record] = env.dispatcher.deliveries()
     assert [a.status_code for a in record.attempts] == [500, 200]
     assert record.attempts[1].sim_at - record.attempts[0].sim_at == 3 * 86400
+
+
+# where webhooks may go, and what deleting an endpoint does ------------------------------------
+def test_a_refused_url_is_never_sent_even_if_stored(start: Callable[..., Env]) -> None:
+    env = start()
+    # Stored behind the checks' back (a restored snapshot, a simulator's own path).
+    env.endpoint(url="http://169.254.169.254/latest/meta-data")
+    env.endpoint("/hook")
+    refused, sent = env.publish("evt_x")
+    assert env.drain()
+    assert refused.status == "refused" and "169.254.169.254" in (refused.attempts[0].error or "")
+    assert env.dispatcher.delivery(sent.id).status == "delivered"  # type: ignore[union-attr]
+    assert [r.path for r in env.receiver.requests] == ["/hook"]
+
+
+def test_a_listed_host_is_allowed(start: Callable[..., Env]) -> None:
+    env = start()
+    env.world.webhook_hosts = frozenset({"127.0.0.2", "hooks.example"})
+    env.endpoint(url="http://hooks.example:9/nowhere")
+    [delivery] = env.publish("evt_listed")
+    assert delivery.status == "pending"  # tried (and failing: nobody is there), not refused
+
+
+def test_deleting_an_endpoint_cancels_its_pending_deliveries(start: Callable[..., Env]) -> None:
+    env = start(schedule_s=(0.2, 3600))
+    endpoint = env.endpoint()
+    env.receiver.plan["/hook"] = [500] * 5
+    env.publish("evt_del")
+    deadline = time.monotonic() + 5
+    while not env.receiver.requests and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert env.sim.unregister_webhook(endpoint.id)
+    assert env.dispatcher.pending() == 0
+    [record] = env.dispatcher.deliveries()
+    assert record.status == "cancelled"
+    time.sleep(0.4)  # past the retry that would have come
+    assert len(env.receiver.requests) == 1
+
+
+def test_an_endpoint_gone_without_a_cancel_is_cancelled_before_its_next_attempt(
+    start: Callable[..., Env],
+) -> None:
+    env = start(schedule_s=(0.1, 0.1))
+    env.endpoint()
+    env.receiver.plan["/hook"] = [500] * 5
+    env.publish("evt_gone")
+    deadline = time.monotonic() + 5
+    while not env.receiver.requests and time.monotonic() < deadline:
+        time.sleep(0.01)
+    env.sim.endpoints.clear()  # as a vendor API's own delete would, without telling us
+    assert env.drain()
+    [record] = env.dispatcher.deliveries()
+    assert record.status == "cancelled" and len(env.receiver.requests) == 1
+
+
+@pytest.mark.parametrize("system", ["crm", "erp", "revrec", "billing"])
+async def test_the_control_plane_refuses_receivers_outside_loopback(
+    session_apps: SessionApps, system: str
+) -> None:
+    served = session_apps.fresh(system, 1, "2026-01-15T00:00:00Z")
+    headers = {"X-Sim-Control-Token": served.world.control_token}
+    async with served.client() as client:
+        for url in ("http://169.254.169.254/latest/meta-data", "https://hooks.example/x"):
+            r = await client.post("/_sim/webhooks/endpoints", json={"url": url}, headers=headers)
+            assert r.status_code == 400, (url, r.text)
+            assert "not loopback" in r.text and "--webhook-host" in r.text
+        r = await client.post(
+            "/_sim/webhooks/endpoints", json={"url": "http://127.0.0.1:9/h"}, headers=headers
+        )
+        assert r.status_code == 201, r.text
+        served.world.webhook_hosts = frozenset({"hooks.example"})
+        try:
+            r = await client.post(
+                "/_sim/webhooks/endpoints",
+                json={"url": "https://hooks.example/x"},
+                headers=headers,
+            )
+            assert r.status_code == 201, r.text
+        finally:
+            served.world.webhook_hosts = frozenset()

@@ -26,13 +26,13 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp
 
 from simulators.common.app import build_app
 from simulators.common.server import Site, ThreadedServer
 from simulators.common.tls import LocalCA
 from simulators.common.world import World
 from simulators.crm.simulator import CrmSimulator
+from tests.conftest import SessionApp, SessionApps
 
 START_AT = "2026-01-15T00:00:00Z"
 VERSION = "60.0"
@@ -137,14 +137,21 @@ def ca(tmp_path_factory: pytest.TempPathFactory) -> LocalCA:
     return LocalCA.create(tmp_path_factory.mktemp("crm-ca"))
 
 
-def _serve(stack: ExitStack, ca: LocalCA, seed: int, options: dict[str, Any]) -> Harness:
-    world = World(seed=seed, start_at=START_AT, webhook_time_scale=0.001)
-    sim = CrmSimulator(world, **options)
+def _serve(
+    stack: ExitStack,
+    ca: LocalCA,
+    seed: int,
+    options: dict[str, Any],
+    shared: SessionApp | None = None,
+) -> Harness:
+    if shared is None:
+        world = World(seed=seed, start_at=START_AT, webhook_time_scale=0.001)
+        sim = CrmSimulator(world, **options)
+        app = build_app(sim, validate_responses=True)
+    else:
+        world, sim, app = shared.world, shared.sim, shared.app
     receiver = Receiver()
-    sites = [
-        Site("crm", build_app(sim, validate_responses=True), tls=True),
-        Site("receiver", receiver.app),
-    ]
+    sites = [Site("crm", app, tls=True), Site("receiver", receiver.app)]
     server = stack.enter_context(ThreadedServer(sites, ca=ca, background=[world.dispatcher.run]))
     urls = server.urls
     client = sf_client(urls["crm"], sim.session_id, ca.ca_path)
@@ -162,14 +169,14 @@ def make_crm(ca: LocalCA) -> Iterator[Callable[..., Harness]]:
 
 
 @pytest.fixture(scope="session")
-def _shared_crm(ca: LocalCA) -> Iterator[Harness]:
+def _shared_crm(ca: LocalCA, session_apps: SessionApps) -> Iterator[Harness]:
     with ExitStack() as stack:
-        yield _serve(stack, ca, 7, {})
+        yield _serve(stack, ca, 7, {}, session_apps.get("crm"))
 
 
 @pytest.fixture
-def crm(_shared_crm: Harness) -> Harness:
-    _shared_crm.world.reset(seed=7, start_at=START_AT)
+def crm(_shared_crm: Harness, session_apps: SessionApps) -> Harness:
+    session_apps.fresh("crm", 7, START_AT, webhook_time_scale=0.001)
     _shared_crm.receiver.clear()
     return _shared_crm
 
@@ -207,19 +214,8 @@ class InProcess:
         return records
 
 
-@pytest.fixture(scope="session")
-def _shared_app() -> tuple[World, CrmSimulator, ASGIApp]:
-    world = World(seed=3, start_at=START_AT, webhook_time_scale=0.001)
-    sim = CrmSimulator(world)
-    return world, sim, build_app(sim, validate_responses=True)
-
-
 @pytest.fixture
-async def inprocess(
-    _shared_app: tuple[World, CrmSimulator, ASGIApp],
-) -> AsyncIterator[InProcess]:
-    world, sim, app = _shared_app
-    world.reset(seed=3, start_at=START_AT)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="https://crm.test") as client:
-        yield InProcess(world, sim, client)
+async def inprocess(session_apps: SessionApps) -> AsyncIterator[InProcess]:
+    served = session_apps.fresh("crm", 3, START_AT, webhook_time_scale=0.001)
+    async with served.client("https://crm.test") as client:
+        yield InProcess(served.world, served.sim, client)

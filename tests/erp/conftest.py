@@ -1,8 +1,9 @@
 """Fixtures: the ERP simulator served on a real loopback socket, reset to its seed per test.
 
-Building the app from the contract costs about a second, so one server runs for the session
-and ``erp`` resets its world (seed data, clock, ids, faults) before every test. ``erp`` yields
-an :class:`Erp` with helpers that speak NetSuite's REST conventions over plain httpx.
+Building the app from the contract costs about a second, so the session's app
+(tests/conftest.py) is served once and ``erp`` resets its world (seed data, clock, ids,
+faults) before every test. ``erp`` yields an :class:`Erp` with helpers that speak
+NetSuite's REST conventions over plain httpx.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from typing import Any
 import httpx
 import pytest
 
-from simulators.common.app import build_app
 from simulators.common.server import Site, ThreadedServer
 from simulators.common.world import World
 from simulators.erp.simulator import ErpSimulator
+from tests.conftest import SessionApps
 
 START_AT = "2026-01-15T00:00:00Z"
 SEED = 5
@@ -121,18 +122,17 @@ def dec(value: Any) -> Decimal:
 
 
 @pytest.fixture(scope="session")
-def served() -> Iterator[tuple[World, ErpSimulator, str]]:
-    world = World(seed=SEED, start_at=START_AT)
-    sim = ErpSimulator(world)
-    app = build_app(sim, validate_responses=True)
-    with ThreadedServer([Site("erp", app)], background=[world.dispatcher.run]) as server:
-        yield world, sim, server.urls["erp"]
+def served(session_apps: SessionApps) -> Iterator[tuple[World, ErpSimulator, str]]:
+    shared = session_apps.get("erp")
+    world = shared.world
+    with ThreadedServer([Site("erp", shared.app)], background=[world.dispatcher.run]) as server:
+        yield world, shared.sim, server.urls["erp"]
 
 
 @pytest.fixture
-def erp(served: tuple[World, ErpSimulator, str]) -> Iterator[Erp]:
+def erp(session_apps: SessionApps, served: tuple[World, ErpSimulator, str]) -> Iterator[Erp]:
     world, sim, url = served
-    world.reset(seed=SEED, start_at=START_AT)
+    session_apps.fresh("erp", SEED, START_AT)
     sim.concurrency_cap = 15
     with httpx.Client(base_url=url, timeout=10, trust_env=False) as client:
         yield Erp(world, sim, url, client)

@@ -130,3 +130,19 @@ def test_unknown_jobs_and_tasks_are_404(erp: Erp) -> None:
         "POST", f"{RECORD}/customer", json=customer_body("T"), headers=async_headers()
     ).headers["Location"]
     assert error_of(erp.request("GET", f"{job}/task/2"))[:2] == (404, "NONEXISTENT_ID")
+
+
+def test_jobs_are_purged_after_30_days_and_their_keys_are_free_again(erp: Erp) -> None:
+    first = erp.request(
+        "POST", f"{RECORD}/customer", json=customer_body("Old"), headers=async_headers("k-old")
+    )
+    job_path = first.headers["Location"]
+    erp.control("POST", "/_sim/clock/advance", {"duration": "P29D"})
+    assert erp.request("GET", job_path).status_code == 200
+    erp.control("POST", "/_sim/clock/advance", {"duration": "P1D"})
+    again = erp.request(
+        "POST", f"{RECORD}/customer", json=customer_body("New"), headers=async_headers("k-old")
+    )
+    assert again.status_code == 202, again.text  # the key is free: the old job is gone
+    assert erp.request("GET", job_path).status_code == 404
+    assert len(erp.sim.store.jobs) == 1

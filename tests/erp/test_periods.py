@@ -159,3 +159,50 @@ def test_changes_in_a_closed_period_are_refused_too(erp: Erp) -> None:
     void = erp.request("POST", f"{RECORD}/invoice/{invoice}/@void")
     assert void.status_code == 200
     assert erp.get("journalEntry", void.json()["result"])["postingPeriod"]["refName"] == "Feb 2026"
+
+
+def _period_count(erp: Erp) -> int:
+    with erp.world.lock:
+        return len(erp.sim.store.periods)
+
+
+def test_moving_the_clock_far_makes_a_window_of_periods_not_every_month(erp: Erp) -> None:
+    subsidiaries = len(erp.sim.store.subsidiaries)
+    start = _period_count(erp)
+    assert start == 13 * subsidiaries  # Jan 2026 .. Jan 2027
+    erp.control("POST", "/_sim/clock/set", {"to": "2040-06-15T00:00:00Z"})
+    near = _period_count(erp) - start
+    erp.control("POST", "/_sim/clock/set", {"to": "9999-12-31T23:59:59Z"})
+    far = _period_count(erp) - start - near
+    # Each jump made today's month up to twelve months past it (capped at December 9999):
+    # the same work whether the clock moved 14 years or 7,959.
+    assert near == 13 * subsidiaries
+    assert far == 1 * subsidiaries
+    assert len(erp.snapshot()["store"]["periods"]) == start + near + far
+
+
+def test_a_month_the_clock_jumped_over_exists_when_needed(erp: Erp) -> None:
+    erp.control("POST", "/_sim/clock/set", {"to": "2031-03-10T00:00:00Z"})
+    assert erp.sim.store.period_at(erp.sim.store.subsidiaries["1"].id, "2029-07") is None
+    # A lookup, a posting and a close each make the month they name.
+    record = erp.get("accountingPeriod", "eid:UK-2029-07")
+    assert (record["periodName"], record["closed"]) == ("Jul 2029", False)
+    posted = erp.create("journalEntry", journal("2028-02-14"))
+    assert erp.get("journalEntry", posted)["postingPeriod"]["refName"] == "Feb 2028"
+    # Beyond the window there is still no period.
+    beyond = erp.request("GET", f"{RECORD}/accountingPeriod/eid:UK-2032-04")
+    assert beyond.status_code == 404
+
+
+def test_months_never_made_count_as_open_when_closing_in_order(erp: Erp) -> None:
+    for month in range(1, 13):
+        path = f"{RECORD}/accountingPeriod/eid:DE-2026-{month:02d}"
+        assert erp.request("PATCH", path, json={"closed": True}, admin=True).status_code == 204
+    erp.control("POST", "/_sim/clock/set", {"to": "2030-06-15T00:00:00Z"})
+    refused = erp.request(
+        "PATCH", f"{RECORD}/accountingPeriod/eid:DE-2030-06", json={"closed": True}, admin=True
+    )
+    status, code, detail = error_of(refused)
+    assert (status, code) == (400, "USER_ERROR")
+    # January 2027 was made at the start; February and March 2027 never were, and are open.
+    assert "Jan 2027, Feb 2027, Mar 2027 …" in detail

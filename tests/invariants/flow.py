@@ -169,7 +169,12 @@ def _standard_pricebook(stack: Stack) -> str:
 
 # --- a correct integration -------------------------------------------------------------------
 def close_won_new_business(
-    stack: Stack, deal: Deal, quantity: int, *, contract_quantity: int | None = None
+    stack: Stack,
+    deal: Deal,
+    quantity: int,
+    *,
+    contract_quantity: int | None = None,
+    subscription_metadata: dict[str, str] | None = None,
 ) -> None:
     """Closed won: Stripe customer and subscription, ERP customer, subledger contract, and the
     write-back to the CRM. The subscription's first invoice is finalised at once."""
@@ -188,7 +193,10 @@ def close_won_new_business(
             "items": [{"price": deal.price, **({"quantity": quantity} if quantity else {})}],
             "collection_method": "send_invoice",
             "days_until_due": 30,
-            "metadata": {"crm_opportunity_id": deal.opportunity, "entity": deal.entity},
+            "metadata": {
+                **(subscription_metadata or {"crm_opportunity_id": deal.opportunity}),
+                "entity": deal.entity,
+            },
         },
         key=f"sub-{deal.opportunity}",
     )
@@ -258,6 +266,7 @@ def sync_invoice(
     tran_on: str | None = None,
     subledger: bool = True,
     extra: dict[str, Any] | None = None,
+    item: str = "SUBSCRIPTION",
 ) -> str:
     """invoice.finalized: the ERP invoice (upsert by external id) and the subledger billing
     event. The keyword arguments are the bugs tests introduce."""
@@ -267,7 +276,7 @@ def sync_invoice(
     entity = books.customer_entity(inv.customer) or "US"
     items = [
         {
-            "item": {"externalId": "SUBSCRIPTION" if line.subscription_item else "SERVICES"},
+            "item": {"externalId": item if line.subscription_item else "SERVICES"},
             "amount": major(line.amount + (amount_delta if n == 0 else 0), inv.currency),
         }
         for n, line in enumerate(inv.lines)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from harness.books import Books, take_books
+from harness.config import LinksConfig
 from harness.invariants import check_all
 from harness.violations import Violation
 from simulators.billing.simulator import BillingSimulator
@@ -202,11 +203,13 @@ class Stack:
         assert self.world.dispatcher.wait_drained_threadsafe(10)
 
     # judging ---------------------------------------------------------------------------------
-    def books(self) -> Books:
-        return take_books(self.world, ACCOUNTS)
+    def books(self, links: LinksConfig | None = None, scope: Iterable[str] | None = None) -> Books:
+        return take_books(self.world, ACCOUNTS, links=links, scope=scope)
 
-    def check(self, rule: str) -> list[Violation]:
-        return check_all(self.books(), only=[rule])
+    def check(
+        self, rule: str, links: LinksConfig | None = None, scope: Iterable[str] | None = None
+    ) -> list[Violation]:
+        return check_all(self.books(links, scope), only=[rule])
 
 
 def _answer(response: httpx.Response, ok: bool) -> Any:

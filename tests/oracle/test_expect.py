@@ -24,6 +24,10 @@ def half_up(value: Fraction) -> int:
     return math.floor(value + Fraction(1, 2))
 
 
+def trunc(value: Fraction) -> int:
+    return math.trunc(value)
+
+
 def test_oracle_modules_import_no_simulator() -> None:
     for path in sorted(ORACLE.glob("*.py")):
         tree = ast.parse(path.read_text())
@@ -101,11 +105,27 @@ def test_create_prorations_wait_for_the_renewal(scenario: Make) -> None:
     renewal = expected.invoices["deal"][1]
     assert sorted(line.amount_minor for line in renewal.lines) == [-credit, debit, 120000]
     assert figure(expected, "invoice_total:deal:2") == 120000 - credit + debit
-    # Changed in billing: the contract is modified prospectively, its revenue not predicted.
-    assert not expected.contracts["deal"].predicted
-    assert figure(expected, "allocated:deal:pro_usd") == 90000 * 12  # as booked
-    with pytest.raises(OracleError):
-        figure(expected, "recognised:us:2026-04")
+    # Changed in billing: the contract follows prospectively. Its consideration becomes what
+    # the customer pays in all: the booked 9 seats × 12 months, the net prorations, and 3 more
+    # seats for the 11 months after April.
+    booked = 9 * 10000 * 12
+    consideration = booked - credit + debit + 3 * 10000 * 11
+    assert figure(expected, "allocated:deal:pro_usd") == consideration == 1419750
+    # Apr 1 2026 – Apr 1 2027 is 365 days. By the change, April 1–20 have ended: 20 of the 30
+    # days of April's share, trunc(1080000 × 30 / 365).
+    april_share = trunc(Fraction(booked * 30, 365))
+    earned = trunc(Fraction(april_share * 20, 30))
+    assert (april_share, earned) == (88767, 59178)
+    # What is not yet recognised, plus the added consideration, is spread over the 345 days
+    # left (Apr 21 – Mar 31); April keeps 10 of them.
+    pool = booked - earned + consideration - booked
+    april = earned + trunc(Fraction(pool * 10, 345))
+    assert figure(expected, "recognised:us:2026-04") == april == 98614
+    (line,) = expected.contracts["deal"].lines
+    assert sum(line.schedule.values()) == consideration  # all of it by the end of the term
+    # By May 1 07:00 April's 90000 and May's renewal with the net prorations are billed, and
+    # no day of May has ended yet.
+    assert figure(expected, "deferred:us") == 90000 + 120000 - credit + debit - april
 
 
 def test_a_billing_change_that_changes_nothing_keeps_the_prediction(scenario: Make) -> None:
@@ -121,9 +141,12 @@ def test_a_billing_change_that_changes_nothing_keeps_the_prediction(scenario: Ma
               {opportunity: deal, lines: [{price: pro_usd, quantity: 9}]}
         """)
     )
-    assert expected.contracts["deal"].predicted
-    # April 2026 – March 2027 is 365 days; April earns trunc(1080000 × 30 / 365).
-    assert figure(expected, "recognised:us:2026-04") == 1080000 * 30 // 365
+    # No change for the contract to follow: its schedule is the booking's. April 2026 – March
+    # 2027 is 365 days; April's share is trunc(1080000 × 30 / 365).
+    assert expected.changes == []
+    (line,) = expected.contracts["deal"].lines
+    assert line.schedule["2026-04"] == 1080000 * 30 // 365
+    assert len(line.segments) == 1
 
 
 def test_a_zero_invoice_posts_nothing_to_the_erp(scenario: Make) -> None:
@@ -210,8 +233,14 @@ def test_immediate_cancellation_and_usage_deduplication(scenario: Make) -> None:
         ("customerPayment", "deal#1", 10000),
         ("creditMemo", "deal#2", 4877),
     ]
-    # Cancelled in billing: the contract's revenue is not predicted.
-    assert not expected.contracts["deal"].predicted
+    # Cancelled: the contract ends at once. The seat line's consideration is what was billed
+    # for it (10000 less the 5000 credit; the 11 later months are never billed), all of it
+    # recognised by the cancellation; the usage line recognises the 41 calls it billed.
+    seats, calls = expected.contracts["deal"].lines
+    assert (seats.terminated_at, seats.allocated_minor) == (final.created_at, 10000 - 5000)
+    assert seats.schedule == {"2026-01": 5000} and calls.schedule == {"2026-01": 41 * 3}
+    assert figure(expected, "recognised:us:2026-01") == 5000 + 123
+    assert figure(expected, "deferred:us") == 0
 
 
 def test_credit_notes_before_and_after_payment(scenario: Make) -> None:
@@ -255,6 +284,7 @@ def test_contract_allocation_and_recognised_revenue(scenario: Make) -> None:
               customer: acme
               lines: [{price: pro_usd, quantity: 2}, {price: support_usd, quantity: 1}]
           - crm.close_won: {opportunity: deal}
+          - clock.advance: {to: 2026-04-10T12:00:00Z}
         """)
     )
     # Price over 12 monthly periods: (2·10000 + 2500)·12 = 270000, allocated by SSP
@@ -264,11 +294,16 @@ def test_contract_allocation_and_recognised_revenue(scenario: Make) -> None:
     assert (pro, price - pro) == (240000, 30000)
     assert figure(expected, "allocated:deal:pro_usd") == 240000
     assert figure(expected, "allocated:deal:support_usd") == 30000
-    # 365 days from Mar 1 2026: March earns trunc(x·31/365) per line.
-    march = int(Fraction(240000 * 31, 365)) + int(Fraction(30000 * 31, 365))
+    # 365 days from Mar 1 2026: March earns trunc(x·31/365) per line, April trunc(x·30/365),
+    # of which 9 days (Apr 1–9) have ended by Apr 10 12:00.
+    march = trunc(Fraction(240000 * 31, 365)) + trunc(Fraction(30000 * 31, 365))
+    april = sum(trunc(Fraction(trunc(Fraction(x * 30, 365)) * 9, 30)) for x in (240000, 30000))
     assert figure(expected, "recognised:us:2026-03") == march
-    assert sum(v for (e, _), v in expected.recognised.items() if e == "US") == price
+    assert figure(expected, "recognised:us:2026-04") == april
     assert figure(expected, "recognised:us:2030-01") == 0
+    assert sum(sum(x.schedule.values()) for x in expected.contracts["deal"].lines) == price
+    # Two months billed (the Mar 1 and Apr 1 invoices), each line ahead of its revenue.
+    assert figure(expected, "deferred:us") == 2 * 22500 - march - april
 
 
 def test_figure_names_are_checked(scenario: Make) -> None:
@@ -287,7 +322,8 @@ def test_figure_names_are_checked(scenario: Make) -> None:
         "invoice_total:nobody:1",
         "balance:nobody",
         "allocated:deal:nothing",
-        "recognised:us:2026-01",  # the usage line's revenue is not predicted
+        "recognised:us",
+        "deferred:us:2026-01",
         "turnover:2026",
     ):
         with pytest.raises(OracleError):
@@ -338,6 +374,7 @@ def _books(expected: Any, **changes: Any) -> dict[str, Any]:
                             "schedule": {
                                 "lines": [
                                     {
+                                        "line": "rcl_1",
                                         "external_id": "si_1",
                                         "allocated_minor": changes.get("allocated", 120000),
                                         "periods": [
@@ -376,7 +413,7 @@ def test_compare_reads_erp_and_revrec_and_names_the_records(scenario: Make) -> N
         ("erp:invoice/7", "billing:in_1"),
         {"expected": 10000, "actual": 9999},
     )
-    assert revrec.records == ("revrec:rc_1",)
+    assert revrec.records == ("revrec:rc_1", "revrec:rcl_1")
     assert revrec.details["expected"]["allocated"] == 120000
     assert revrec.details["actual"]["allocated"] == 119999
     missing = compare(expected, _books(expected), {"customer:acme": "cus_1"})

@@ -1,8 +1,8 @@
 """Fixtures: the revrec simulator on a real loopback socket, plus a webhook receiver.
 
-``revrec`` yields a :class:`Harness`: a fresh world per test, the simulator behind uvicorn on
-127.0.0.1 port 0 with response validation on, the webhook dispatcher running, and helpers
-that call the API (``api``) or the control plane (``control``) with ``httpx``.
+``revrec`` yields a :class:`Harness`: the session's simulator behind uvicorn on 127.0.0.1
+port 0 with response validation on, its world reset per test, the webhook dispatcher running,
+and helpers that call the API (``api``) or the control plane (``control``) with ``httpx``.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from simulators.common.app import build_app
 from simulators.common.clock import parse_instant
 from simulators.common.server import Site, ThreadedServer
 from simulators.common.world import World
 from simulators.revrec.simulator import RevrecSimulator
+from tests.conftest import SessionApp, SessionApps
 
 START_AT = "2026-01-01T00:00:00Z"
 
@@ -48,6 +48,10 @@ class Receiver:
     def received(self) -> list[tuple[bytes, dict[str, str]]]:
         with self._lock:
             return list(self.deliveries)
+
+    def clear(self) -> None:
+        with self._lock:
+            self.deliveries.clear()
 
 
 @dataclass
@@ -104,19 +108,26 @@ def at(text: str) -> int:
     return parse_instant(text)
 
 
-@pytest.fixture
-def revrec() -> Iterator[Harness]:
-    world = World(seed=5, start_at=START_AT, webhook_time_scale=0.001)
-    sim = RevrecSimulator(world)
+Served = tuple[SessionApp, Receiver, dict[str, str]]
+
+
+@pytest.fixture(scope="session")
+def _served_revrec(
+    session_apps: SessionApps,
+) -> Iterator[tuple[SessionApp, Receiver, dict[str, str]]]:
+    served = session_apps.get("revrec")
     receiver = Receiver()
-    sites = [
-        Site("revrec", build_app(sim, validate_responses=True)),
-        Site("receiver", receiver.app),
-    ]
-    with (
-        ThreadedServer(sites, background=[world.dispatcher.run]) as srv,
-        httpx.Client(timeout=30, trust_env=False) as client,
-    ):
-        harness = Harness(world, sim, srv.urls, receiver, client)
+    sites = [Site("revrec", served.app), Site("receiver", receiver.app)]
+    with ThreadedServer(sites, background=[served.world.dispatcher.run]) as srv:
+        yield served, receiver, srv.urls
+
+
+@pytest.fixture
+def revrec(session_apps: SessionApps, _served_revrec: Served) -> Iterator[Harness]:
+    _, receiver, urls = _served_revrec
+    served = session_apps.fresh("revrec", 5, START_AT, webhook_time_scale=0.001)
+    receiver.clear()
+    with httpx.Client(timeout=30, trust_env=False) as client:
+        harness = Harness(served.world, served.sim, urls, receiver, client)
         yield harness
         assert harness.server_errors() == []
