@@ -7,23 +7,25 @@ STAMP := $(VENV)/.installed
 .PHONY: demo test check format lint types bench clean
 
 $(STAMP): pyproject.toml
+	@echo "== setting up $(VENV): finsim-harness and its dependencies (about 3 minutes the first time)"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --progress-bar on -e ".[dev]"
 	touch $(STAMP)
+	@echo "== $(VENV) ready"
 
 demo: $(STAMP)
-	$(VENV)/bin/harness run scenarios --quiet \
+	$(VENV)/bin/harness run scenarios --quiet -n 2 \
 		--junit out/demo/junit.xml --json out/demo/report.json --html out/demo/report.html
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 -q
 
 format: $(STAMP)
-	$(VENV)/bin/ruff format simulators harness tests bench examples loadtests
+	$(VENV)/bin/ruff format finsim simulators harness tests bench examples loadtests
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check simulators harness tests bench examples loadtests
+	$(VENV)/bin/ruff check finsim simulators harness tests bench examples loadtests
 
 types: $(STAMP)
 	$(VENV)/bin/mypy

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 import re
+import sys
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from harness.exits import UsageError
 from harness.handoffs import (
     ERP_ITEMS,
     HANDOFFS,
@@ -25,12 +29,16 @@ from harness.handoffs import (
     TARGETS,
     WRITEBACK_FIELDS,
 )
-from simulators.common.world import DEFAULT_START
+
+CONFIG_NAME = "harness.toml"
+# The same instant as simulators.common.world.DEFAULT_START, kept here so reading the config
+# does not import the simulators (`harness --help` stays fast); a test holds the two equal.
+DEFAULT_START = "2026-01-01T00:00:00Z"
 
 _FIELD = re.compile(r"\{([A-Za-z_][\w.]*)\}")
 
 
-class ConfigError(ValueError):
+class ConfigError(UsageError, ValueError):
     """A configuration that cannot be used, with the file and the key at fault."""
 
 
@@ -286,6 +294,25 @@ STANDIN_READS: dict[str, tuple[str, ...]] = {
 }
 
 
+def locate_config(given: str | Path | None, start: Path | None = None) -> Path:
+    """The harness.toml to use: ``given`` (``--config``) as is, else the nearest one found by
+    walking up from ``start`` (the working directory), as git finds its repository."""
+    if given is not None:
+        path = Path(given)
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such configuration file")
+        return path
+    here = (start or Path.cwd()).resolve()
+    for directory in (here, *here.parents):
+        candidate = directory / CONFIG_NAME
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(
+        f"no {CONFIG_NAME} in {here} or any directory above it: `harness init` writes one "
+        "for the reference integration, or pass --config FILE"
+    )
+
+
 def load_config(path: Path) -> HarnessConfig:
     """Parse and validate; every error names the file and the dotted key."""
     try:
@@ -316,14 +343,59 @@ def render_template(template: str, context: dict[str, Any]) -> str:
         node: Any = context
         for part in match.group(1).split("."):
             if not isinstance(node, dict) or part not in node:
+                known = _names(context)
+                close = difflib.get_close_matches(match.group(1), known, n=1)
+                hint = f" (did you mean {{{close[0]}}}?)" if close else ""
                 raise ConfigError(
-                    f"unknown template name {{{match.group(1)}}} in {template!r}; "
-                    f"known: {', '.join(_names(context))}"
+                    f"unknown template name {{{match.group(1)}}} in {template!r}{hint}; "
+                    f"known: {', '.join('{' + name + '}' for name in known)}"
                 )
             node = node[part]
         return str(node)
 
     return _TEMPLATE.sub(lookup, template)
+
+
+def base_context() -> dict[str, Any]:
+    """Template names that do not depend on the served simulators."""
+    # The harness's own interpreter: `python` on PATH may lack the packages (pipx, venvs).
+    return {"python": sys.executable}
+
+
+def templates(spec: IntegrationConfig) -> Iterator[tuple[str, str]]:
+    """Every templated string of the integration, with its dotted key in harness.toml."""
+    for index, part in enumerate(spec.command):
+        yield f"integration.command[{index}]", part
+    yield "integration.cwd", spec.cwd
+    for key, value in spec.env.items():
+        yield f"integration.env.{key}", value
+    for name, probe in (("ready", spec.ready), ("idle", spec.idle)):
+        if probe is not None and probe.http is not None:
+            yield f"integration.{name}.http", probe.http
+    for system, receiver in spec.webhooks.items():
+        yield f"integration.webhooks.{system}.url", receiver.url
+
+
+def check_templates(config: HarnessConfig, context: dict[str, Any], path: Path) -> None:
+    """Render every template against ``context`` before anything starts, so an unknown name
+    is reported with the file and key instead of failing mid-run. ``context`` is what the
+    session gives (URLs and credentials of the served simulators); each system that has a
+    webhook receiver also gets its ``webhook_secret``."""
+    spec = config.integration
+    if spec is None:
+        return
+    full = {**context}
+    for system in spec.webhooks:
+        if isinstance(full.get(system), dict):
+            full[system] = {**full[system], "webhook_secret": "…"}
+    problems = []
+    for key, template in templates(spec):
+        try:
+            render_template(template, full)
+        except ConfigError as exc:
+            problems.append(f"{path}: {key}: {exc}")
+    if problems:
+        raise ConfigError("\n".join(problems))
 
 
 def _names(context: dict[str, Any], prefix: str = "") -> list[str]:

@@ -1,4 +1,4 @@
-"""`make demo` until the scenario runner lands: one billing lifecycle through the stripe SDK."""
+"""`harness demo`: one billing lifecycle through the real stripe SDK, its invoices as a table."""
 
 from __future__ import annotations
 

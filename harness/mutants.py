@@ -21,7 +21,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from harness.config import ConfigError, HarnessConfig, load_config
+from harness.config import ConfigError, HarnessConfig, load_config, locate_config
 from harness.runner import ScenarioResult, run_scenario
 from harness.scenario import load_scenario
 
@@ -150,7 +150,13 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "mutants", help="prove the checks: play each buggy copy of the integration"
     )
-    parser.add_argument("--integration", default="harness.toml")
+    parser.add_argument(
+        "--config",
+        "--integration",
+        dest="integration",
+        metavar="FILE",
+        help="the harness.toml to use (default: the nearest one, from here upwards)",
+    )
     parser.add_argument("-k", dest="keyword", help="only mutants whose name contains this")
     parser.set_defaults(func=cmd_mutants)
 
@@ -158,7 +164,7 @@ def register(subparsers: Any) -> None:
 def cmd_mutants(args: argparse.Namespace) -> int:
     console = Console()
     try:
-        who = subject(Path(args.integration))
+        who = subject(locate_config(args.integration))
         mutants = load_mutants(who.mutants_file)
     except (ConfigError, MutantError) as exc:
         console.print(f"[red]{exc}[/]")

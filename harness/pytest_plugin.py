@@ -1,24 +1,24 @@
-"""A pytest plugin: fixtures for a served world and for playing scenarios against an integration.
+"""A pytest plugin: fixtures for served simulators and for playing scenarios against an integration.
 
-Enable with ``-p harness.pytest_plugin`` or ``pytest_plugins = ["harness.pytest_plugin"]`` in a
-conftest (the ``finsim-harness`` package also registers it as the ``harness`` plugin). Every
-world binds free loopback ports, so tests run side by side under pytest-xdist.
+Registered by the ``finsim-harness`` package as the ``harness`` plugin (or enable it with
+``-p harness.pytest_plugin``). Every world binds free loopback ports, so tests run side by side
+under pytest-xdist. Heavy imports wait for the first fixture used, so installing the harness
+does not slow down test sessions that never use it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from harness.actors import Actors
-from harness.config import HarnessConfig, load_config
-from harness.runner import ScenarioResult, run_scenario
-from harness.scenario import Scenario, load_scenario
-from harness.session import Session, open_session
+if TYPE_CHECKING:
+    from harness.config import HarnessConfig
+    from harness.runner import ScenarioResult
+    from harness.scenario import Scenario
+    from harness.served import ServedWorld, Simulators
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -26,44 +26,71 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--harness-config",
         default=None,
-        help="harness.toml declaring the integration under test (default: <rootdir>/harness.toml)",
+        help="harness.toml declaring the integration under test "
+        "(default: the nearest harness.toml from the rootdir upwards)",
     )
 
 
-@dataclass
-class ServedWorld:
-    """Four simulators on loopback with no integration: URLs, credentials and the world."""
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "finsim(systems=[...], seed=0): which simulators finsim_simulators serves (default all)",
+    )
 
-    session: Session
-    actors: Actors
 
-    @property
-    def world(self) -> Any:
-        return self.session.stack.world
+def __getattr__(name: str) -> Any:
+    # ServedWorld lives with the served simulators; importing it here on first use keeps the
+    # plugin's import (in every pytest session of an environment that has it) cheap.
+    if name == "ServedWorld":
+        from harness.served import ServedWorld
 
-    @property
-    def context(self) -> dict[str, Any]:
-        """What harness.toml templates see: ``context["billing"]["url"]``, ``["api_key"]``…"""
-        return self.session.context
+        return ServedWorld
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-    def url(self, system: str) -> str:
-        return str(self.session.context[system]["url"])
 
-    def settle(self, timeout_s: float = 30.0) -> bool:
-        return self.session.settle(timeout_s=timeout_s).settled
+def _config_path(request: pytest.FixtureRequest) -> Path | None:
+    from harness.config import ConfigError, locate_config
+
+    option = request.config.getoption("--harness-config")
+    if option:
+        return locate_config(option)
+    try:
+        return locate_config(None, start=Path(request.config.rootpath))
+    except ConfigError:
+        return None
 
 
 @pytest.fixture
 def harness_config(request: pytest.FixtureRequest) -> HarnessConfig:
-    """The harness.toml given by --harness-config, or the one at the root of the project."""
-    option = request.config.getoption("--harness-config")
-    path = Path(option) if option else Path(request.config.rootpath) / "harness.toml"
-    return load_config(path)
+    """The harness.toml given by --harness-config, or the nearest one from the rootdir up;
+    with none, the defaults (simulators only, no integration)."""
+    from harness.config import HarnessConfig, load_config
+
+    path = _config_path(request)
+    return HarnessConfig() if path is None else load_config(path)
+
+
+@pytest.fixture
+def finsim_simulators(request: pytest.FixtureRequest) -> Iterator[Simulators]:
+    """Simulators in a fresh world for one test, no harness.toml needed:
+    ``finsim_simulators.billing.url``, ``.billing.api_key``, ``.settle()``. Choose them with
+    ``@pytest.mark.finsim(systems=["billing", "erp"], seed=7)``; all four by default."""
+    from harness.served import serve
+
+    marker = request.node.get_closest_marker("finsim")
+    options = dict(marker.kwargs) if marker else {}
+    systems = options.pop("systems", ())
+    with serve(*systems, **options) as sims:
+        yield sims
 
 
 @pytest.fixture
 def served_world(harness_config: HarnessConfig) -> Iterator[ServedWorld]:
     """A fresh world served on free ports, without starting the integration."""
+    from harness.actors import Actors
+    from harness.served import ServedWorld
+    from harness.session import open_session
+
     config = harness_config.model_copy(update={"integration": None})
     with open_session(config, cwd=Path.cwd()) as session:
         actors = Actors(session.context)
@@ -79,10 +106,16 @@ def play_scenario(
 ) -> Callable[..., ScenarioResult]:
     """``play_scenario("scenarios/01_new_business.yaml", seed=7)`` → the ScenarioResult:
     a fresh world and a fresh integration process per call."""
-    option = request.config.getoption("--harness-config")
-    cwd = Path(option).parent.resolve() if option else Path(request.config.rootpath)
+    path = _config_path(request)
+    cwd = path.parent.resolve() if path is not None else Path(request.config.rootpath)
 
     def play(scenario: Scenario | str | Path, seed: int | None = None) -> ScenarioResult:
+        from harness.runner import run_scenario
+        from harness.scenario import Scenario, load_scenario
+
+        if harness_config.integration is None:
+            where = path or "no harness.toml found"
+            pytest.fail(f"play_scenario needs an [integration] in harness.toml ({where})")
         loaded = scenario if isinstance(scenario, Scenario) else load_scenario(Path(scenario))
         return run_scenario(loaded, harness_config, cwd=cwd, seed=seed)
 

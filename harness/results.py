@@ -80,6 +80,8 @@ class ScenarioResult:
     # What the verdict covers: the hand-offs owned and played by stand-ins, rules not judged.
     judged: dict[str, Any] = field(default_factory=dict)
     standin_output: list[str] = field(default_factory=list)
+    # Per entity, day and currency: billing invoiced vs ERP posted vs subledger billed.
+    reconciliation: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -108,6 +110,7 @@ class ScenarioResult:
             "faults_injected": self.faults_injected,
             "names": self.names,
             "judged": self.judged,
+            "reconciliation": self.reconciliation,
             "integration_output": self.integration_output[-200:],
             "standin_output": self.standin_output[-200:],
         }

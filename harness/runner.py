@@ -22,6 +22,7 @@ from harness.play import (
     play_step,
     revenue,
 )
+from harness.reconcile import reconciliation
 from harness.results import ScenarioResult, Sla, StepResult
 from harness.session import open_session
 from harness.steps import apply_fixtures
@@ -55,6 +56,7 @@ def run_scenario(
             seed=effective_seed,
             start_at=scenario.start_at,
             crm_custom_fields=scenario.fixtures.crm_custom_fields,
+            pooled=True,
         )
     except IntegrationError as exc:
         result.error = f"{exc}\n--- last output ---\n" + "\n".join(exc.output[-40:])
@@ -121,6 +123,7 @@ def _play(run: Run, result: ScenarioResult, on_step: Callable[[StepResult], None
     result.violations = list(counted.values())
     result.sla = sla(books, result.steps, run.won_at, run.names)
     result.lineage = lineage(books, run.names)
+    result.reconciliation = reconciliation(books)
     result.revenue = revenue(run)
     result.faults_injected = list(run.session.stack.world.faults.snapshot().get("hits", []))
     result.fingerprint = fingerprint(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import shutil
 import socket
 import tempfile
@@ -12,7 +11,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from harness.config import ConfigError, HarnessConfig, IntegrationConfig, render_template
+from harness import pool
+from harness.config import (
+    ConfigError,
+    HarnessConfig,
+    IntegrationConfig,
+    base_context,
+    render_template,
+)
 from harness.integration import IntegrationProcess
 from harness.standin import standin_config
 from harness.up import SYSTEMS, Stack, UpOptions, build_stack
@@ -28,10 +34,15 @@ class SettleResult:
     idle: bool
 
     def __str__(self) -> str:
-        state = "settled" if self.settled else "did not settle"
-        return (
-            f"{state} after {self.waited_s:.2f} s (webhooks pending {self.pending_webhooks}, "
-            f"requests in flight {self.in_flight}, integration idle {self.idle})"
+        if self.settled:
+            return f"settled after {self.waited_s:.2f} s"
+        waiting = [
+            f"{self.pending_webhooks} webhook(s) pending" if self.pending_webhooks else "",
+            f"{self.in_flight} request(s) in flight" if self.in_flight else "",
+            "" if self.idle else "the integration not idle",
+        ]
+        return f"did not settle after {self.waited_s:.2f} s: " + (
+            ", ".join(filter(None, waiting)) or "activity kept restarting the quiet window"
         )
 
 
@@ -47,6 +58,7 @@ class Session:
     standin: IntegrationProcess | None = None
     standin_context: dict[str, Any] = field(default_factory=dict)
     standin_endpoints: frozenset[str] = frozenset()
+    pooled: pool.Served | None = None  # a served world to give back, not to stop
 
     def __enter__(self) -> Session:
         return self
@@ -59,12 +71,17 @@ class Session:
             for process in (self.integration, self.standin):
                 if process is not None:
                     process.close()
-            self.server.stop()
+            if self.pooled is not None:
+                self.pooled.release()
+            else:
+                self.server.stop()
         finally:
-            self.stack.close()
-            run_dir = self.context.get("run_dir")
-            if run_dir:
-                shutil.rmtree(run_dir, ignore_errors=True)
+            if self.pooled is None:
+                self.stack.close()
+            for context in (self.context, self.standin_context):
+                run_dir = context.get("run_dir")
+                if run_dir:
+                    shutil.rmtree(run_dir, ignore_errors=True)
 
     def settle(
         self, window_s: float = 0.2, timeout_s: float = 30.0, *, wait_for_integration: bool = True
@@ -119,6 +136,7 @@ def open_session(
     start_at: str | None = None,
     ca_dir: Path | None = None,
     crm_custom_fields: dict[str, list[str]] | None = None,
+    pooled: bool = False,
 ) -> Session:
     """Serve the configured simulators, register the integration's receivers, start it, and
     start the stand-in for the hand-offs it does not own."""
@@ -134,24 +152,29 @@ def open_session(
         ca_dir=ca_dir,
         crm_custom_fields=crm_custom_fields or {},
     )
-    stack = build_stack(options)
-    server = ThreadedServer(
-        stack.server.sites, ca=stack.ca, background=[stack.world.dispatcher.run]
-    )
-    server.start()
-    session = Session(stack, server, None)
+    if pooled and ca_dir is None:
+        # Scenarios one after another: reuse a served world reset, not rebuild its apps.
+        served = pool.acquire(options)
+        stack, server = served.stack, served.server
+    else:
+        served = None
+        stack = build_stack(options)
+        server = ThreadedServer(
+            stack.server.sites, ca=stack.ca, background=[stack.world.dispatcher.run]
+        )
+        server.start()
+    session = Session(stack, server, None, pooled=served)
     try:
-        base = _context(stack, server)
         spec = config.integration
         port = spec.port if spec is not None else 0
-        session.context = {**copy.deepcopy(base), "port": port or _free_port()}
+        session.context = _context(stack, server, port or _free_port())
         if spec is not None:
-            session.integration, _ = _launch(spec, stack, session.context, cwd / spec.cwd)
+            session.integration, _ = _launch(spec, stack, session.context, cwd)
         standin = standin_config(config)
         if standin is not None:
-            session.standin_context = {**copy.deepcopy(base), "port": _free_port()}
+            session.standin_context = _context(stack, server, _free_port())
             session.standin, endpoints = _launch(
-                standin, stack, session.standin_context, Path(standin.cwd), lenient=True
+                standin, stack, session.standin_context, cwd, lenient=True
             )
             session.standin_endpoints = frozenset(endpoints)
     except BaseException:
@@ -164,12 +187,13 @@ def _launch(
     spec: IntegrationConfig,
     stack: Stack,
     context: dict[str, Any],
-    cwd: Path,
+    base: Path,
     *,
     lenient: bool = False,
 ) -> tuple[IntegrationProcess, list[str]]:
-    """Register ``spec``'s receivers (their secrets join ``context``), render its environment
-    and start it. ``lenient``: env values naming a system not served are left out."""
+    """Register ``spec``'s receivers (their secrets join ``context``), render its command, cwd
+    (relative to ``base``) and environment, and start it. ``lenient``: env values naming a
+    system not served are left out."""
     endpoints = []
     for system, receiver in spec.webhooks.items():
         if system not in stack.sims:
@@ -191,13 +215,15 @@ def _launch(
                 raise
     rendered = spec.model_copy(
         update={
+            "command": [render_template(part, context) for part in spec.command],
+            "cwd": render_template(spec.cwd, context),
             "ready": spec.ready.model_copy(update={"http": _render(spec.ready.http, context)}),
             "idle": None
             if spec.idle is None
             else spec.idle.model_copy(update={"http": _render(spec.idle.http, context)}),
         }
     )
-    process = IntegrationProcess(rendered, env, cwd)
+    process = IntegrationProcess(rendered, env, base / rendered.cwd)
     process.start()
     return process, endpoints
 
@@ -206,8 +232,10 @@ def _render(template: str | None, context: dict[str, Any]) -> str | None:
     return None if template is None else render_template(template, context)
 
 
-def _context(stack: Stack, server: ThreadedServer) -> dict[str, Any]:
+def _context(stack: Stack, server: ThreadedServer, port: int) -> dict[str, Any]:
     context: dict[str, Any] = {
+        **base_context(),
+        "port": port,
         # A fresh directory per session for the integration's durable state: ids repeat from
         # run to run (one seed, one set of event ids), so an inbox left by an earlier run
         # would swallow this run's events as duplicates. A restart keeps it, as a host would.

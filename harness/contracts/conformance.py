@@ -25,6 +25,7 @@ from schemathesis.core.parameters import ParameterLocation
 from schemathesis.core.result import Ok
 from schemathesis.engine import events, from_schema
 
+from harness.progress import Events, Observer, conformance_observer
 from simulators.common.formcodec import FormDecodeError, coerce, decode_form, encode_form
 
 if TYPE_CHECKING:
@@ -601,8 +602,9 @@ def _number(value: object) -> TypeGuard[float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def run_target(target: Target, budget: Budget) -> Report:
-    """Run every default schemathesis check and phase against one target."""
+def run_target(target: Target, budget: Budget, observe: Observer | None = None) -> Report:
+    """Run every default schemathesis check and phase against one target; ``observe`` sees
+    each engine event after it is counted (progress)."""
     report = Report(target.name)
     schema: schemathesis.BaseSchema = schemathesis.openapi.from_dict(
         target.spec, config=_config(target, budget)
@@ -625,6 +627,8 @@ def run_target(target: Target, budget: Budget) -> Report:
     try:
         for event in stream:
             _collect(report, event)
+            if observe is not None:
+                observe(report, event)
     finally:
         timer.cancel()
         report.elapsed_s = time.monotonic() - started
@@ -801,7 +805,7 @@ def fault_profile(system: str) -> list[FaultRule]:
     ]
 
 
-def _simulator_report(system: str, budget: Budget) -> Report:
+def _simulator_report(system: str, budget: Budget, observe: Observer | None = None) -> Report:
     seed = budget.seed if budget.seed is not None else DEFAULT_SEED
     with served(system, seed) as (sim, url):
         if budget.faults:
@@ -820,11 +824,11 @@ def _simulator_report(system: str, budget: Budget) -> Report:
         target = Target(system, spec, url, headers, sim=sim, known=KNOWN_FAILURES)
         report = Report(system)
         with _tally_exceptions(report):
-            report.merge(run_target(target, budget))
+            report.merge(run_target(target, budget, observe))
         return report
 
 
-def _control_report(budget: Budget) -> Report:
+def _control_report(budget: Budget, observe: Observer | None = None) -> Report:
     from simulators.common.simulator import CONTRACTS
 
     host = registered_systems()[0]
@@ -843,26 +847,34 @@ def _control_report(budget: Budget) -> Report:
                 CONTROL, spec, url, headers, include, exclude, stateful, sim, KNOWN_FAILURES
             )
             with _tally_exceptions(report):
-                report.merge(run_target(target, budget))
+                report.merge(run_target(target, budget, observe))
     return report
 
 
-def run_systems(names: Iterable[str], budget: Budget) -> list[Report]:
+def run_systems(
+    names: Iterable[str], budget: Budget, observe: Observer | None = None
+) -> list[Report]:
     """Each named simulator (or the control plane) in a fresh world of its own."""
     reports = []
     for name in names:
         if name == CONTROL:
-            reports.append(_control_report(budget))
+            reports.append(_control_report(budget, observe))
         else:
-            reports.append(_simulator_report(name, budget))
+            reports.append(_simulator_report(name, budget, observe))
     return reports
 
 
-def run_spec(spec_path: Path, url: str, headers: Mapping[str, str], budget: Budget) -> Report:
+def run_spec(
+    spec_path: Path,
+    url: str,
+    headers: Mapping[str, str],
+    budget: Budget,
+    observe: Observer | None = None,
+) -> Report:
     """Any API against its own contract (an integration's webhook receiver, say)."""
     spec = _load(spec_path)
     title = str(spec.get("info", {}).get("title") or spec_path.stem)
-    return run_target(Target(title, spec, url.rstrip("/"), dict(headers)), budget)
+    return run_target(Target(title, spec, url.rstrip("/"), dict(headers)), budget, observe)
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -1110,7 +1122,10 @@ def cmd_test(args: argparse.Namespace) -> int:
                 return _usage(f"--header takes 'NAME: VALUE' (got {item!r})")
             headers[name.strip()] = value.strip()
         try:
-            reports = [run_spec(args.spec, args.url, headers, budget)]
+            with Events(console) as progress:
+                reports = [
+                    run_spec(args.spec, args.url, headers, budget, conformance_observer(progress))
+                ]
         except (OSError, ValueError) as exc:
             return _usage(f"cannot load {args.spec}: {exc}")
     else:
@@ -1122,7 +1137,8 @@ def cmd_test(args: argparse.Namespace) -> int:
         if name not in choices:
             return _usage(f"unknown system {name!r}; choose from {', '.join(choices)}")
         names = [*systems, CONTROL] if name == ALL else [name]
-        reports = run_systems(names, budget)
+        with Events(console) as progress:
+            reports = run_systems(names, budget, conformance_observer(progress))
     print_summary(reports, console)
     if args.junit is not None:
         write_junit(reports, args.junit)

@@ -128,3 +128,4 @@ class Journal:
         with self._lock:
             self._entries.clear()
             self._max_seq = 0
+            self._seq = itertools.count(1)  # a reset world numbers its requests afresh

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from importlib.resources import files
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -18,7 +19,9 @@ from simulators.common.receivers import check_receiver_url
 from simulators.common.webhooks import Endpoint, hmac_signature
 from simulators.common.world import World
 
-CONTRACTS = Path(__file__).resolve().parents[2] / "contracts" / "openapi"
+# Package data: simulators/_data/contracts links to the repository's contracts/ and the wheel
+# carries a copy, so an installed harness finds them too.
+CONTRACTS = Path(str(files("simulators") / "_data" / "contracts" / "openapi"))
 
 
 class RequestViolation(Exception):

@@ -202,7 +202,7 @@ def test_harness_run_exits_2_on_a_bad_declaration_without_a_traceback(tmp_path: 
         timeout=120,
     )
     assert done.returncode == 2, done.stdout + done.stderr
-    assert "scope.owns" in done.stdout + done.stderr and "erp.invoices" in done.stdout
+    assert "scope.owns" in done.stdout + done.stderr and "erp.invoices" in done.stdout + done.stderr
     assert "Traceback" not in done.stdout + done.stderr
 
 
