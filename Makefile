@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	@echo "== $(VENV) ready"
 
 demo: $(STAMP)
-	$(VENV)/bin/harness run scenarios --quiet \
+	$(VENV)/bin/harness run scenarios --quiet -n 2 \
 		--junit out/demo/junit.xml --json out/demo/report.json --html out/demo/report.html
 
 test: $(STAMP)

@@ -45,6 +45,14 @@ def register(subparsers: Any) -> None:
     run.add_argument("--html", help="write the HTML report here")
     run.add_argument("--quiet", action="store_true", help="no per-step lines")
     run.add_argument(
+        "-n",
+        dest="workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="play N scenarios at once, each in its own process, world, integration and ports",
+    )
+    run.add_argument(
         "--only", nargs="+", metavar="RULE", help="judge only these rules (INV-06 … ORACLE)"
     )
     run.add_argument(
@@ -126,7 +134,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not scenarios:
         raise UsageError("no scenario matched" + (f" -k {args.keyword}" if args.keyword else ""))
     prepare(config_path, config)
-    results, interrupted = play_all(scenarios, config, cwd, args.seed, console, args.quiet, judge)
+    if args.workers < 1:
+        raise UsageError(f"-n takes a number of workers of at least 1 (got {args.workers})")
+    if args.workers > 1 and len(scenarios) > 1:
+        results, interrupted = play_parallel(
+            scenarios, config, cwd, args.seed, console, judge, args.workers
+        )
+    else:
+        results, interrupted = play_all(
+            scenarios, config, cwd, args.seed, console, args.quiet, judge
+        )
     console.print(verdict_table(results))
     print_judged(console, results)
     print_violations(console, results)
@@ -178,6 +195,56 @@ def play_all(
                 return results, True
             events.advance("all")
     return results, False
+
+
+def play_parallel(
+    scenarios: list[Scenario],
+    config: HarnessConfig,
+    cwd: Path,
+    seed: int | None,
+    console: Any,
+    judge: Judge | None,
+    workers: int,
+) -> tuple[list[ScenarioResult], bool]:
+    """Play the scenarios ``workers`` at a time, each in a process of its own (its own served
+    world, integration and free ports); a line per scenario as it ends, results in the
+    scenarios' order. On Ctrl-C, what ended is returned and the rest marked interrupted."""
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    context = multiprocessing.get_context("spawn")  # no fork of a process with server threads
+    done: dict[int, ScenarioResult] = {}
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as executor:
+        pending = {
+            executor.submit(_play_in_worker, scenario, config, cwd, seed, judge): n
+            for n, scenario in enumerate(scenarios)
+        }
+        try:
+            while pending:
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    n = pending.pop(future)
+                    result = done[n] = future.result()
+                    verdict = "pass" if result.passed else f"FAIL {', '.join(result.rules)}"
+                    console.print(
+                        f"{len(done)}/{len(scenarios)} {escape(result.name)} → {verdict} in "
+                        f"{result.wall_s:.1f} s"
+                    )
+        except KeyboardInterrupt:
+            executor.shutdown(wait=False, cancel_futures=True)
+            return [
+                done.get(n) or _interrupted(scenario, seed, [])
+                for n, scenario in enumerate(scenarios)
+            ], True
+    return [done[n] for n in range(len(scenarios))], False
+
+
+def _play_in_worker(
+    scenario: Scenario, config: HarnessConfig, cwd: Path, seed: int | None, judge: Judge | None
+) -> ScenarioResult:
+    from harness.runner import run_scenario
+
+    return run_scenario(scenario, config, cwd=cwd, seed=seed, judge=judge)
 
 
 def _interrupted(scenario: Scenario, seed: int | None, played: list[StepResult]) -> ScenarioResult:

@@ -484,8 +484,9 @@ class Syncer:
         currency: str = note["currency"]
         entity = self._entity(customer)
         note_lines: list[dict[str, Any]] = note["lines"]["data"]
-        memo_id = self._erp_id("erp.credit_memo", "credit_note", **_source(note))
-        if self.owns("erp.credit_memos") and self.erp.get("creditMemo", memo_id) is None:
+        owned = self.owns("erp.credit_memos")
+        memo_id = self._erp_id("erp.credit_memo", "credit_note", **_source(note)) if owned else ""
+        if owned and self.erp.get("creditMemo", memo_id) is None:
             # A custom (amount-only) credit is against the invoice's subscription revenue.
             erp_items = self.conv.items
             subscribed = any(item_for(x, erp_items) == erp_items["subscription"] for x in lines)

@@ -16,16 +16,23 @@ TOLERANCE_S = 0.05
 def retry_after_is_honoured(books: Books) -> Iterator[Violation]:
     """After a response that carries Retry-After (a 429 or 503), the integration sends that
     system no request until that many seconds have passed since the response (wall time: sim
-    time stands still while the integration works). Hammering a throttled vendor prolongs the
+    time stands still while the integration works); requests already in flight when the
+    answer went out are not early. Hammering a throttled vendor prolongs the
     throttle and, on a real Salesforce org, burns the daily API quota."""
     for system in sorted(books.journals):
         entries = sorted(
             (e for e in books.journal(system) if e.actor == "integration" and not e.control),
             key=lambda e: e.wall_at,
         )
-        hold: tuple[float, str, float] | None = None  # (not before, request id, retry after)
+        # (not before, request id, retry after, answered at): only a request sent once the
+        # answer was out can have ignored it — one already in flight could not have known.
+        hold: tuple[float, str, float, float] | None = None
         for entry in entries:
-            if hold is not None and entry.wall_at + TOLERANCE_S < hold[0]:
+            if (
+                hold is not None
+                and entry.wall_at >= hold[3]
+                and entry.wall_at + TOLERANCE_S < hold[0]
+            ):
                 early = hold[0] - entry.wall_at
                 yield Violation(
                     "INV-30",
@@ -39,4 +46,4 @@ def retry_after_is_honoured(books: Books) -> Iterator[Violation]:
                 answered = entry.wall_at + entry.duration_ms / 1000
                 until = answered + entry.retry_after_s
                 if hold is None or until > hold[0]:
-                    hold = (until, entry.request_id, entry.retry_after_s)
+                    hold = (until, entry.request_id, entry.retry_after_s, answered)

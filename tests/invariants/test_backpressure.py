@@ -37,3 +37,35 @@ def test_inv30_violated(stack: Stack) -> None:
     stack.billing("POST", "/v1/customers", {"name": "Hasty"})  # at once, not 5 s later
     throttled, hasty = _request_ids(stack)
     fires(stack, "INV-30", f"billing:{throttled}", f"billing:{hasty}")
+
+
+def test_inv30_a_request_in_flight_when_the_answer_went_out_is_not_early(stack: Stack) -> None:
+    # A concurrent client: B was sent while A's 429 was still on its way back (A answered at
+    # 100.5 s), so B could not have honoured it; C, sent after the answer, ignored it.
+    import dataclasses
+
+    from harness.invariants import check_all
+    from simulators.common.journal import JournalEntry
+
+    def entry(seq: int, wall_at: float, **more: object) -> JournalEntry:
+        fields: dict[str, object] = {"status": 200, "wall_at": wall_at, **more}
+        return JournalEntry(
+            seq,
+            f"req_{seq}",
+            "billing",
+            "POST",
+            "/v1/customers",
+            "",
+            None,
+            0,
+            **fields,  # type: ignore[arg-type]
+        )
+
+    throttled = entry(1, 100.0, status=429, duration_ms=500.0, retry_after_s=5.0)
+    in_flight = entry(2, 100.2)
+    books = dataclasses.replace(stack.books(), journals={"billing": (throttled, in_flight)})
+    assert check_all(books, only=["INV-30"]) == []
+    hasty = entry(3, 100.6)
+    books = dataclasses.replace(books, journals={"billing": (throttled, in_flight, hasty)})
+    (found,) = check_all(books, only=["INV-30"])
+    assert found.records == ("billing:req_1", "billing:req_3")

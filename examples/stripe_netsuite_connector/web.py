@@ -1,0 +1,107 @@
+"""The HTTP side: Stripe's webhook receiver (verify, record, acknowledge) and two probes."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from typing import Any
+
+import stripe
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from .workqueue import QueueFull, Work, WorkQueue
+
+log = logging.getLogger("connector.web")
+MAX_BODY_BYTES = 1 << 20  # Stripe events are a few kB; refuse anything far larger
+TOLERANCE_S = 300  # Stripe's default: a signature older than five minutes is a replay
+
+# The events that can change what the ERP owes, by the object they name.
+ROUTES = {
+    "invoice.finalized": "invoice",
+    "invoice.paid": "invoice",
+    "invoice.payment_succeeded": "invoice",
+    "invoice.voided": "invoice",
+    "invoice.marked_uncollectible": "invoice",
+    "credit_note.created": "credit_note",
+    "credit_note.voided": "credit_note",
+    "customer.subscription.created": "subscription",
+}
+
+
+def route(event: dict[str, Any]) -> Work | None:
+    """The job an event asks for, if any: the object it names, in its customer's lane."""
+    kind = ROUTES.get(str(event.get("type")))
+    data = event.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    if kind is None or not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
+        return None
+    customer = obj.get("customer")
+    return Work(kind, obj["id"], customer if isinstance(customer, str) and customer else obj["id"])
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"message": message}}, status_code=status, headers=headers)
+
+
+def create_app(
+    queue: WorkQueue, signing_secret: str, caught_up: threading.Event | None = None
+) -> Starlette:
+    async def stripe_webhook(request: Request) -> JSONResponse:
+        body = bytearray()
+        async for chunk in request.stream():
+            body.extend(chunk)
+            if len(body) > MAX_BODY_BYTES:
+                return _error(413, f"body over {MAX_BODY_BYTES} bytes")
+        signature = request.headers.get("stripe-signature")
+        if not signature:
+            return _error(400, "missing Stripe-Signature header")
+        try:
+            stripe.WebhookSignature.verify_header(
+                body.decode("utf-8"), signature, signing_secret, TOLERANCE_S
+            )
+        except (stripe.SignatureVerificationError, UnicodeDecodeError):
+            log.warning("refused a webhook with a bad signature")
+            return _error(400, "signature verification failed")
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return _error(400, "body is not JSON")
+        if not isinstance(data, dict) or not isinstance(data.get("id"), str):
+            return _error(400, "body is not a Stripe event")
+        created = data.get("created")
+        try:
+            outcome = await run_in_threadpool(
+                queue.accept,
+                data["id"],
+                route(data),
+                created if type(created) is int else None,
+            )
+        except QueueFull as exc:
+            return _error(503, f"queue full ({exc}); retry later", {"Retry-After": "30"})
+        log.info("event %s %s: %s", data["id"], data.get("type"), outcome)
+        return JSONResponse({"received": True, "outcome": outcome})
+
+    async def health(_: Request) -> JSONResponse:
+        counts = await run_in_threadpool(queue.counts)
+        return JSONResponse({"status": "ok", "jobs": counts})
+
+    async def idle(_: Request) -> JSONResponse:
+        open_jobs = await run_in_threadpool(queue.open_jobs)
+        catching_up = caught_up is not None and not caught_up.is_set()
+        quiet = open_jobs == 0 and not catching_up
+        return JSONResponse(
+            {"open_jobs": open_jobs, "catching_up": catching_up}, status_code=200 if quiet else 503
+        )
+
+    return Starlette(
+        routes=[
+            Route("/stripe/webhook", stripe_webhook, methods=["POST"]),
+            Route("/health", health, methods=["GET"]),
+            Route("/idle", idle, methods=["GET"]),
+        ]
+    )
