@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
-from harness.config import HarnessConfig, IntegrationConfig, Probe, Receiver
+from harness.config import HarnessConfig, IntegrationConfig, load_config
 from harness.handoffs import HANDOFFS, LINKS
+from harness.resources import reference_config
 
 
 def reference_root() -> Path:
@@ -32,44 +32,23 @@ def effective_links(config: HarnessConfig) -> dict[str, Any]:
 
 
 def standin_config(config: HarnessConfig) -> IntegrationConfig | None:
-    """The reference integration with only the missing hand-offs on, or None when the
-    integration under test owns them all (or the declaration turns stand-ins off)."""
+    """The reference integration, as its own harness.toml declares it, with only the missing
+    hand-offs on, or None when the integration under test owns them all (or the declaration
+    turns stand-ins off)."""
     missing = missing_handoffs(config)
     if not missing or not config.scope.standin:
         return None
-    base = "http://127.0.0.1:{port}"
-    return IntegrationConfig(
-        command=[sys.executable, "-m", "examples.reference_integration"],
-        cwd=str(reference_root()),
-        env={
-            "PORT": "{port}",
-            "INBOX_PATH": "{run_dir}/standin-inbox.sqlite",
-            "STRIPE_API_BASE": "{billing.url}",
-            "STRIPE_API_KEY": "{billing.api_key}",
-            "STRIPE_WEBHOOK_SECRET": "{billing.webhook_secret}",
-            "SF_INSTANCE_URL": "{crm.url}",
-            "SF_SESSION_ID": "{crm.session_id}",
-            "CRM_WEBHOOK_SECRET": "{crm.webhook_secret}",
-            "REQUESTS_CA_BUNDLE": "{ca_bundle}",
-            "NETSUITE_URL": "{erp.url}",
-            "NETSUITE_TOKEN": "{erp.token}",
-            "REVREC_URL": "{revrec.url}",
-            "REVREC_TOKEN": "{revrec.token}",
-            "REVREC_WEBHOOK_SECRET": "{revrec.webhook_secret}",
-            "FINSIM_HANDOFFS": ",".join(missing),
-            "FINSIM_LINKS": _escaped(json.dumps(effective_links(config))),
-            "FINSIM_ACTOR": "standin",
-            "FINSIM_CONTROL_TOKEN": "{control_token}",
-        },
-        ready=Probe(http=f"{base}/healthz", timeout_s=30),
-        idle=Probe(http=f"{base}/idle"),
-        webhooks={
-            "billing": Receiver(url=f"{base}/webhooks/stripe"),
-            "crm": Receiver(url=f"{base}/webhooks/crm"),
-            "revrec": Receiver(url=f"{base}/webhooks/revrec", events=["period.closed"]),
-        },
-        stop_timeout_s=5,
-    )
+    reference = load_config(reference_config()).integration
+    assert reference is not None  # the shipped declaration always has one
+    env = {
+        **reference.env,
+        "INBOX_PATH": "{run_dir}/standin-inbox.sqlite",
+        "FINSIM_HANDOFFS": ",".join(missing),
+        "FINSIM_LINKS": _escaped(json.dumps(effective_links(config))),
+        "FINSIM_ACTOR": "standin",
+        "FINSIM_CONTROL_TOKEN": "{control_token}",
+    }
+    return reference.model_copy(update={"cwd": str(reference_root()), "env": env})
 
 
 def _escaped(text: str) -> str:
