@@ -415,3 +415,4 @@ _REFERENCES = {
     "entity": "entity",
     "price": "price",
 }
+import harness._tmp_steps  # noqa: E402,F401  TEMPORARY
