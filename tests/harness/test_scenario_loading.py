@@ -53,7 +53,11 @@ def test_a_good_scenario_loads_with_its_steps_and_lines(tmp_path: Path) -> None:
         ("  - clock.advance: P14D", 13, ["not an ISO-8601 duration"]),
         ("  - crm.close_won: {opportunity: acme_pro}", 12, ["unknown step"]),
         ("  - crm.close_won: {opportunity: acme_pro}", 12, ["unknown key"]),
-        ("  - crm.close_won: {opportunity: acme_pro}", 12, ["not a opportunity named earlier"]),
+        (
+            "  - crm.close_won: {opportunity: acme_pro}",
+            12,
+            ["no opportunity named 'acme_plus'", "did you mean 'acme_pro'?"],
+        ),
         ("seed: 7", 3, ["seed", "integer"]),
     ],
 )
@@ -64,7 +68,7 @@ def test_bad_values_and_unknown_keys_fail_with_file_and_line(
         "not an ISO-8601 duration": "  - clock.advance: fortnight",
         "unknown step": "  - crm.close_lost: {opportunity: acme_pro}",
         "unknown key": "  - crm.close_won: {opportunity: acme_pro, stage: Won}",
-        "not a opportunity named earlier": "  - crm.close_won: {opportunity: acme_plus}",
+        "no opportunity named 'acme_plus'": "  - crm.close_won: {opportunity: acme_plus}",
         "seed": "seed: seven",
     }[words[0]]
     path = _write(tmp_path, GOOD.replace(change, broken))
