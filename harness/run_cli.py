@@ -46,7 +46,7 @@ def register(subparsers: Any) -> None:
 
 
 def discover(paths: list[str], keyword: str | None = None) -> list[Path]:
-    """Scenario files under the paths, in name order; ``keyword`` filters by file name."""
+    """Scenario files under the paths, in name order; a missing path is a ScenarioError."""
     found: list[Path] = []
     for raw in paths or DEFAULT_PATHS:
         path = Path(raw)
@@ -55,22 +55,30 @@ def discover(paths: list[str], keyword: str | None = None) -> list[Path]:
         elif path.exists():
             found.append(path)
         else:
-            raise SystemExit(f"no such scenario file or directory: {path}")
+            raise ScenarioError(f"no such scenario file or directory: {path}")
     return found
 
 
 def load_all(files: list[Path], keyword: str | None) -> list[Scenario]:
+    """Every scenario checked whole before any runs: one ScenarioError lists every problem
+    of every file (names given twice across files too)."""
     scenarios, problems = [], []
+    seen: dict[str, Path] = {}
     for path in files:
         try:
             scenario = load_scenario(path)
         except ScenarioError as exc:
             problems.append(str(exc))
             continue
+        if scenario.name in seen:
+            problems.append(
+                f"{path}:1: name {scenario.name!r} is taken by {seen[scenario.name]} already"
+            )
+        seen.setdefault(scenario.name, path)
         if keyword is None or keyword in scenario.name or keyword in path.name:
             scenarios.append(scenario)
     if problems:
-        raise SystemExit("scenario errors:\n" + "\n".join(problems))
+        raise ScenarioError("\n".join(problems))
     return scenarios
 
 
@@ -84,7 +92,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         console.print(f"[red]{exc}[/]")
         return 2
-    scenarios = load_all(discover(args.paths), args.keyword)
+    try:
+        scenarios = load_all(discover(args.paths), args.keyword)
+    except ScenarioError as exc:
+        # A usage error, found before anything runs: exit 2 with every problem at once.
+        console.print("[red]scenario errors[/] (nothing was run):")
+        console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
+        return 2
     if not scenarios:
         console.print("[yellow]no scenario matched[/]")
         return 2

@@ -4,6 +4,7 @@ before anything runs, every problem reported at once with file:line and a "did y
 from __future__ import annotations
 
 import re
+import typing
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -161,11 +162,11 @@ def scenario_from_data(
     lines = lines or {}
     if not isinstance(data, dict):
         raise ScenarioError(f"{source}:1: a scenario is a mapping with name, fixtures and steps")
-    problems: list[str] = []
+    problems: list[tuple[int, str]] = []
 
     def problem(at: Where, message: str) -> None:
-        line = yamlines.line_of(lines, at)
-        problems.append(f"{source}:{line or 1}: {message}")
+        line = yamlines.line_of(lines, at) or 1
+        problems.append((line, f"{source}:{line}: {message}"))
 
     data = dict(data)
     raw_steps = data.pop("steps", []) or []
@@ -175,13 +176,25 @@ def scenario_from_data(
     except ValidationError as exc:
         for error in exc.errors():
             where = ".".join(map(str, error["loc"]))
-            problem(tuple(error["loc"]), f"{where}: {_message(error)}")
+            problem(tuple(error["loc"]), f"{where}: {_message(error, Scenario)}")
     steps = _steps(raw_steps, problem, lines)
     if scenario is not None:
         scenario.steps = [step for step in steps if step is not None]
-        _check_references(scenario, steps, raw_steps, problem)
+        _check_references(scenario.fixtures, scenario.start_at, steps, raw_steps, problem)
+    else:
+        # Still check every reference, against the fixtures that are valid (and the names
+        # the others give), so one pass reports everything.
+        fixtures, given = _valid_fixtures(data.get("fixtures"))
+        start = data.get("start_at") or DEFAULT_START
+        start = start.isoformat() if isinstance(start, datetime) else str(start)
+        try:
+            parse_instant(start)
+        except ValueError:  # reported above
+            start = DEFAULT_START
+        _check_references(fixtures, str(start), steps, raw_steps, problem, given)
     if problems:
-        raise ScenarioError("\n".join(problems))
+        # In file order: a reader fixes them top to bottom.
+        raise ScenarioError("\n".join(text for _, text in sorted(problems, key=lambda p: p[0])))
     assert scenario is not None
     return scenario
 
@@ -219,24 +232,63 @@ def _steps(raw: Any, problem: Report, lines: dict[Where, int]) -> list[Step | No
             for error in exc.errors():
                 where = ".".join(map(str, error["loc"]))
                 problem(
-                    (*at, kind, *error["loc"]), f"{kind}: {where or 'value'}: {_message(error)}"
+                    (*at, kind, *error["loc"]),
+                    f"{kind}: {where or 'value'}: {_message(error, model)}",
                 )
     return steps
 
 
-def _message(error: Any) -> str:
-    if error["type"] == "extra_forbidden":
-        return "unknown key"
-    return str(error["msg"])
+def _message(error: Any, model: type[BaseModel]) -> str:
+    if error["type"] != "extra_forbidden":
+        return str(error["msg"])
+    # The keys the model takes where the unknown one is, for a "did you mean".
+    for part in error["loc"][:-1]:
+        info = model.model_fields.get(str(part)) if isinstance(part, str) else None
+        if info is None:
+            continue
+        nested = [a for a in (info.annotation, *typing.get_args(info.annotation)) if _is_model(a)]
+        if not nested:
+            return "unknown key"
+        model = nested[0]
+    return "unknown key" + did_you_mean(str(error["loc"][-1]), list(model.model_fields))
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _valid_fixtures(raw: Any) -> tuple[Fixtures, dict[str, str]]:
+    """The fixtures that are valid one by one, and the names the invalid ones give."""
+    given: dict[str, str] = {}
+    valid: dict[str, Any] = {}
+    for field, info in Fixtures.model_fields.items():
+        items = raw.get(field) if isinstance(raw, dict) else None
+        (model, *_) = typing.get_args(info.annotation) or (None,)
+        if not isinstance(items, list) or not (
+            isinstance(model, type) and issubclass(model, BaseModel)
+        ):
+            continue
+        valid[field] = []
+        for item in items:
+            try:
+                valid[field].append(model.model_validate(item))
+            except ValidationError:
+                given.update(given_by_raw(model, item))
+    return Fixtures.model_construct(**valid), given
 
 
 def _check_references(
-    scenario: Scenario, steps: list[Step | None], raw: list[Any], problem: Report
+    fixtures: Fixtures,
+    start_at: str,
+    steps: list[Step | None],
+    raw: list[Any],
+    problem: Report,
+    given: dict[str, str] | None = None,
 ) -> None:
     """Every name a fixture or step uses was given by a fixture or an earlier step (of the
     kind it needs), and each step's own checks hold, with the clock as the steps move it."""
-    ctx = Context(scenario.fixtures, {}, parse_instant(scenario.start_at))
-    fixture_names = list(marked_names(scenario.fixtures, ("fixtures",)))
+    ctx = Context(fixtures, dict(given or {}), parse_instant(start_at))
+    fixture_names = list(marked_names(fixtures, ("fixtures",)))
     for where, value, mark in fixture_names:
         if isinstance(mark, Gives):
             _give(ctx, where, value, mark.kind, problem)
@@ -253,17 +305,17 @@ def _check_references(
                         ctx.names.setdefault(value, kind)
             continue
         at: Where = ("steps", index, step.kind)
-        given: list[tuple[Where, str, str]] = []
+        gives: list[tuple[Where, str, str]] = []
         for path, value, mark in step.params.references():
             if isinstance(mark, Uses):
                 _use(ctx, (*at, *path), value, mark, f"{step.kind}: {_dotted(path)}: ", problem)
             else:
-                given.append(((*at, *path), value, mark.kind))
+                gives.append(((*at, *path), value, mark.kind))
         for found in step.params.check(ctx):
             problem((*at, *found.at), f"{step.kind}: {found.message}")
-        for where, value, kind in given:
+        for where, value, kind in gives:
             _give(ctx, where, value, kind, problem)
-        ctx.now = step.params.advance(ctx.now)
+        step.params.track(ctx)
 
 
 def _give(ctx: Context, at: Where, value: str, kind: str, problem: Report) -> None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from harness.actors import StepFailed
-from harness.steps.fixtures import entity_id, one_billing_cadence
+from harness.steps.fixtures import entity_id, must_be_live, one_billing_cadence
 from harness.steps.registry import (
     Context,
     CustomerName,
@@ -48,6 +48,10 @@ class OnDeal(StepKind):
     @property
     def deal(self) -> str:
         return str(self.opportunity or self.subscription)
+
+    def check(self, ctx: Context) -> Iterator[Problem]:
+        at = "opportunity" if self.opportunity else "subscription"
+        yield from must_be_live(ctx, self.deal, (at,))
 
     def subscription_id(self, run: Run) -> str:
         found = run.subscription_of(self.deal)
@@ -145,6 +149,7 @@ class UpdateSubscription(OnDeal):
         oracle.update(self.deal, _pairs(self.lines), self.proration_behavior, index)
 
     def check(self, ctx: Context) -> Iterator[Problem]:
+        yield from super().check(ctx)
         yield from one_billing_cadence(ctx, self.lines)
 
 
@@ -175,6 +180,10 @@ class Cancel(OnDeal):
 
     def replay(self, oracle: BillingReplay, index: int) -> None:
         oracle.cancel(self.deal, self.at_period_end, self.prorate, self.invoice_now, index)
+
+    def track(self, ctx: Context) -> None:
+        if not self.at_period_end:
+            ctx.cancelled.add(self.deal)
 
 
 @register("billing.report_usage")

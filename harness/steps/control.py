@@ -7,10 +7,11 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from harness.actors import StepFailed
 from harness.oracle.arithmetic import after, instant
+from harness.steps.expect import did_you_mean
 from harness.steps.fixtures import entity_id
 from harness.steps.registry import (
     Context,
@@ -22,7 +23,14 @@ from harness.steps.registry import (
     register,
 )
 from simulators.common.clock import ClockError, after_duration, iso, parse_instant
-from simulators.common.faults import FaultRule, FaultTargetError, Targets, check_targets
+from simulators.common.faults import (
+    INBOUND_KINDS,
+    OUTBOUND_KINDS,
+    FaultRule,
+    FaultTargetError,
+    Targets,
+    check_targets,
+)
 
 if TYPE_CHECKING:
     from harness.oracle.billing import BillingReplay
@@ -82,10 +90,11 @@ class ClockAdvance(StepKind):
             instant(self.to) if self.to is not None else after(oracle.now, str(self.duration))
         )
 
-    def advance(self, now: int) -> int:
+    def track(self, ctx: Context) -> None:
         if self.to is not None:
-            return max(now, parse_instant(self.to))
-        return after_duration(now, str(self.duration))
+            ctx.now = max(ctx.now, parse_instant(self.to))
+        else:
+            ctx.now = after_duration(ctx.now, str(self.duration))
 
     def check(self, ctx: Context) -> Iterator[Problem]:
         if self.to is not None and parse_instant(self.to) < ctx.now:
@@ -150,22 +159,47 @@ class FaultsOn(StepKind):
     """Inbound and outbound faults, by the control plane's fault rules."""
 
     name: NewFaults
-    rules: list[FaultRule] = Field(min_length=1, description="the control plane's FaultRule")
+    rules: list[dict[str, Any]] = Field(min_length=1, description="the control plane's FaultRule")
 
     def execute(self, run: Run) -> str:
         ids = []
         for rule in self.rules:
-            stored = run.actors.control("POST", "/faults", rule.model_dump(exclude_unset=True))
+            stored = run.actors.control("POST", "/faults", rule)
             ids.append(stored["id"])
         run.faults[self.name] = ids
         return f"faults {self.name}: {len(ids)} rule(s)"
 
+    def track(self, ctx: Context) -> None:
+        ctx.faults.add(self.name)
+
     def check(self, ctx: Context) -> Iterator[Problem]:
-        for n, rule in enumerate(self.rules):
-            try:
-                check_targets(rule, fault_targets())
-            except FaultTargetError as exc:
-                yield Problem(("rules", n, exc.param), str(exc))
+        if self.name in ctx.faults:
+            yield Problem(("name",), f"faults {self.name!r} are on already")
+        for n, raw in enumerate(self.rules):
+            # Each rule on its own, as the control plane will take it: every bad one is named.
+            yield from (Problem(("rules", n, *at), message) for at, message in rule_problems(raw))
+
+
+def rule_problems(raw: dict[str, Any]) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """What the control plane would refuse in a fault rule, each with where it is."""
+    kind = raw.get("kind")
+    kinds = sorted(INBOUND_KINDS | OUTBOUND_KINDS)
+    if kind is not None and kind not in kinds:
+        yield ("kind",), f"unknown fault kind {kind!r}{did_you_mean(str(kind), kinds)}"
+    try:
+        rule = FaultRule.model_validate(raw)
+    except ValidationError as exc:
+        for error in exc.errors():
+            if error["loc"][:1] == ("kind",) and kind is not None:
+                continue  # named above, once
+            where = ".".join(str(part) for part in error["loc"])
+            message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
+            yield tuple(error["loc"]), f"{where or 'rule'}: {message}"
+        return
+    try:
+        check_targets(rule, fault_targets())
+    except FaultTargetError as exc:
+        yield (exc.param,), str(exc)
 
 
 @register("faults.off")
@@ -173,6 +207,16 @@ class FaultsOff(StepKind):
     """The named fault rules removed (all of them without a name)."""
 
     name: FaultsName | None = None
+
+    def track(self, ctx: Context) -> None:
+        if self.name is None:
+            ctx.faults.clear()
+        else:
+            ctx.faults.discard(self.name)
+
+    def check(self, ctx: Context) -> Iterator[Problem]:
+        if self.name is not None and self.name not in ctx.faults and self.name in ctx.names:
+            yield Problem(("name",), f"faults {self.name!r} are not on here")
 
     def execute(self, run: Run) -> str:
         names = [self.name] if self.name is not None else list(run.faults)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import Field
 
 from harness.actors import StepFailed
-from harness.steps.fixtures import entity_id, one_billing_cadence
+from harness.steps.fixtures import entity_id, must_be_live, one_billing_cadence
 from harness.steps.registry import (
     Context,
     CustomerName,
@@ -126,6 +126,8 @@ class CreateOpportunity(StepKind):
                 ("amends",),
                 "an amendment or renewal names the deal it `amends`; a new deal names none",
             )
+        elif self.amends is not None:
+            yield from must_be_live(ctx, self.amends, ("amends",))
         yield from one_billing_cadence(ctx, self.lines)
 
 
@@ -146,3 +148,10 @@ class CloseWon(StepKind):
 
     def replay(self, oracle: BillingReplay, index: int) -> None:
         oracle.close_won(self.opportunity, index)
+
+    def check(self, ctx: Context) -> Iterator[Problem]:
+        if self.opportunity in ctx.won:
+            yield Problem(("opportunity",), f"{self.opportunity!r} is won already")
+
+    def track(self, ctx: Context) -> None:
+        ctx.won.add(self.opportunity)

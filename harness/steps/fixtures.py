@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from harness.actors import StepFailed
-from harness.steps.registry import Context, Line, Problem
+from harness.steps.registry import Context, Line, Path, Problem
 from simulators.common.money import to_decimal
 
 if TYPE_CHECKING:
@@ -23,6 +23,15 @@ def entity_id(key: str) -> str:
 def major(minor: int, currency: str) -> float:
     """Minor units as the decimal amount Salesforce stores (a JSON number)."""
     return float(to_decimal(minor, currency))
+
+
+def must_be_live(ctx: Context, deal: str, at: Path) -> Iterator[Problem]:
+    """A deal a step acts on has a subscription by then: won (an opportunity) or made in
+    billing, and not cancelled at once since."""
+    if ctx.names.get(deal) == "opportunity" and deal not in ctx.won:
+        yield Problem(at, f"{deal!r} is not won before this step: it has no subscription yet")
+    elif deal in ctx.cancelled:
+        yield Problem(at, f"{deal!r} is cancelled before this step")
 
 
 def one_billing_cadence(ctx: Context, lines: Sequence[Line]) -> Iterator[Problem]:

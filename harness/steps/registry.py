@@ -3,6 +3,7 @@ and doc row — registered in one place."""
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -104,7 +105,9 @@ class Context:
     fixtures: Fixtures
     names: dict[str, str]
     now: int = 0  # unix seconds, as the scenario's clock stands before the step
-    faults_on: bool = False
+    won: set[str] = dataclasses.field(default_factory=set)  # opportunities closed won so far
+    cancelled: set[str] = dataclasses.field(default_factory=set)  # deals cancelled at once so far
+    faults: set[str] = dataclasses.field(default_factory=set)  # fault windows on now
 
     def named(self, *kinds: str) -> list[str]:
         return [name for name, kind in self.names.items() if kind in kinds]
@@ -141,9 +144,9 @@ class StepKind(Strict):
         """Problems beyond the model and the names (a currency mix, an unknown rule, …)."""
         return iter(())
 
-    def advance(self, now: int) -> int:
-        """The scenario's clock after this step (only clock steps move it)."""
-        return now
+    def track(self, ctx: Context) -> None:
+        """What the step changes of the context later steps are checked against (the clock,
+        the deals won, the fault windows on): nothing by default."""
 
     @classmethod
     def generate(cls, c: Chooser, ctx: Context) -> dict[str, Any] | None:
@@ -183,10 +186,17 @@ def register(kind: str) -> Callable[[S], S]:
         if cls.scalar_field is not None and cls.scalar_field not in fields:
             raise TypeError(f"step {kind}: scalar_field {cls.scalar_field!r} is not a field")
         cls.step_kind = kind
-        STEPS[kind] = cls
+        # Kept in the flow's order (CRM, billing, clock, periods, faults, …) for docs and errors.
+        ordered = sorted({**STEPS, kind: cls}.items(), key=lambda kv: _rank(kv[0]))
+        STEPS.clear()
+        STEPS.update(ordered)
         return cls
 
     return add
+
+
+def _rank(kind: str) -> int:
+    return _SYSTEM_ORDER.index(kind.split(".")[0])
 
 
 # --- names in a model ----------------------------------------------------------------------
@@ -216,9 +226,9 @@ def _nested(value: Any, at: Path) -> Iterator[tuple[Path, str, Uses | Gives]]:
             yield from _nested(item, (*at, n))
 
 
-def given_by_raw(cls: type[StepKind], raw: Any) -> Iterator[tuple[str, str]]:
-    """The names a step that failed validation would have given, so later steps that use
-    them are not reported too."""
+def given_by_raw(cls: type[BaseModel], raw: Any) -> Iterator[tuple[str, str]]:
+    """The names a step (or fixture) that failed validation would have given, so later
+    steps that use them are not reported too."""
     if not isinstance(raw, Mapping):
         return
     for field, info in cls.model_fields.items():
@@ -234,7 +244,7 @@ def steps_markdown() -> str:
         "| step | parameters | names | what the runner does |",
         "|---|---|---|---|",
     ]
-    for kind, cls in sorted(STEPS.items(), key=lambda kv: _SYSTEM_ORDER.index(kv[0].split(".")[0])):
+    for kind, cls in STEPS.items():
         rows.append(f"| `{kind}` | {_parameters(cls)} | {_names(cls)} | {_doc(cls)} |")
     return "\n".join(rows) + "\n"
 
