@@ -187,7 +187,8 @@ def register(kind: str) -> Callable[[S], S]:
             raise TypeError(f"step {kind}: scalar_field {cls.scalar_field!r} is not a field")
         cls.step_kind = kind
         # Kept in the flow's order (CRM, billing, clock, periods, faults, …) for docs and errors.
-        ordered = sorted({**STEPS, kind: cls}.items(), key=lambda kv: _rank(kv[0]))
+        every: dict[str, type[StepKind]] = {**STEPS, kind: cls}
+        ordered = sorted(every.items(), key=lambda kv: _rank(kv[0]))
         STEPS.clear()
         STEPS.update(ordered)
         return cls
