@@ -247,6 +247,14 @@ class BillingReplay:
                 inv = self._invoice(sub, "subscription_cycle", start, min(self.now, end), usage)
                 self._finalize(inv, self.now)
 
+    def invoice_now(self, deal: str, index: int) -> None:
+        """A manual invoice of the subscription's pending items, finalised at once."""
+        sub = self._sub_of(deal, index)
+        if sub is None:
+            return
+        inv = self._invoice(sub, "manual", self.now, self.now, [])
+        self._finalize(inv, self.now)
+
     def report_usage(
         self, customer: str, price: str, value: int, identifier: str | None, index: int
     ) -> None:

@@ -186,6 +186,32 @@ class Cancel(OnDeal):
             ctx.cancelled.add(self.deal)
 
 
+@register("billing.invoice_now")
+class InvoiceNow(OnDeal):
+    """Billing ops invoice the subscription's pending prorations at once (Stripe's "invoice
+    now": a draft with its pending items, finalised)."""
+
+    moves_money: ClassVar[bool] = True
+
+    def execute(self, run: Run) -> str:
+        sub_id = self.subscription_id(run)
+        subscription = run.actors.stripe("GET", f"/v1/subscriptions/{sub_id}")
+        draft = run.actors.stripe(
+            "POST",
+            "/v1/invoices",
+            {
+                "customer": subscription["customer"],
+                "subscription": sub_id,
+                "pending_invoice_items_behavior": "include",
+            },
+        )
+        invoice = run.actors.stripe("POST", f"/v1/invoices/{draft['id']}/finalize", {})
+        return f"invoice {invoice['id']} of {invoice['total']} for {sub_id} ({invoice['status']})"
+
+    def replay(self, oracle: BillingReplay, index: int) -> None:
+        oracle.invoice_now(self.deal, index)
+
+
 @register("billing.report_usage")
 class ReportUsage(StepKind):
     """Meter events; repeats of one identifier are the meter's to drop."""

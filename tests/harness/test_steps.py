@@ -198,3 +198,52 @@ def test_a_self_serve_sign_up_with_a_declining_card_is_noted_not_predicted() -> 
     expected = oracle.expect(scenario)
     assert "self" not in expected.invoices
     assert any("declined" in note for note in expected.notes)
+
+
+QUARTERLY = """\
+name: quarterly
+start_at: 2026-01-01T00:00:00Z
+fixtures:
+  entities: [{key: us, name: US Inc, currency: usd}]
+  products: [{key: pro, name: Pro}, {key: ent, name: Enterprise}]
+  prices:
+    - {key: pro_q, product: pro, currency: usd, unit_amount: 9000, interval_count: 3}
+    - {key: ent_q, product: ent, currency: usd, unit_amount: 15000, interval_count: 3}
+  customers: [{key: acme, name: Acme, entity: us, currency: usd}]
+steps:
+  - billing.create_subscription: {key: deal, customer: acme, lines: [{price: pro_q, quantity: 100}]}
+  - clock.advance: {to: 2026-02-15T00:00:00Z}
+  - billing.update_subscription:
+      subscription: deal
+      lines: [{price: ent_q, quantity: 400}]
+  - billing.invoice_now: {subscription: deal}
+  - clock.advance: {to: 2026-07-01T02:00:00Z}
+"""
+
+
+def test_a_quarterly_price_renews_every_three_months_and_invoice_now_bills_the_prorations() -> None:
+    expected = oracle.expect(scenario_from_data(yaml.safe_load(QUARTERLY)))
+    invoices = expected.invoices["deal"]
+    # Jan 1 – Apr 1 is 90 days; Feb 15 leaves 45 of them: half of each quarter's amount.
+    credit = half_up(Fraction(100 * 9000 * 45, 90))
+    debit = half_up(Fraction(400 * 15000 * 45, 90))
+    assert [(i.billing_reason, i.total_minor, i.status) for i in invoices] == [
+        ("subscription_create", 900000, "open"),
+        ("manual", debit - credit, "open"),  # 2,550,000 at once, nothing left pending
+        ("subscription_cycle", 6000000, "open"),  # Apr 1
+        ("subscription_cycle", 6000000, "open"),  # Jul 1: three months later, not one
+    ]
+    assert expected.subscriptions["deal"].interval_months == 3
+    assert expected.contracts["deal"].interval_months == 3
+
+
+def test_interval_count_is_bounded_as_stripe_bounds_it(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        QUARTERLY.replace(
+            "unit_amount: 9000, interval_count: 3",
+            "unit_amount: 9000, interval: year, interval_count: 4",
+        )
+    )
+    with pytest.raises(Exception, match="at most every 3 years"):
+        load_scenario(path)
