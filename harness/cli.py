@@ -24,6 +24,7 @@ COMMANDS = (
     "harness.run_cli",  # harness run
     "harness.load",  # harness load
     "harness.mutants",  # harness mutants
+    "harness.fuzz.cli",  # harness fuzz
 )
 
 

@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from harness import yamlines
@@ -295,6 +296,15 @@ def _check_references(
     for where, value, mark in fixture_names:
         if isinstance(mark, Uses):
             _use(ctx, where, value, mark, _dotted(where) + ": ", problem)
+    listed: dict[tuple[str, str], str] = {}
+    for n, price in enumerate(fixtures.prices):
+        first = listed.setdefault((price.product, price.currency), price.key)
+        if first != price.key:
+            problem(
+                ("fixtures", "prices", n),
+                f"prices {first} and {price.key} are both {price.product} in {price.currency}: "
+                "the CRM price book holds one entry per product and currency",
+            )
     for index, step in enumerate(steps):
         if step is None:
             # Not valid: still, later steps may use the names it gives without a second report.
@@ -342,3 +352,25 @@ def _dotted(at: Where) -> str:
     for part in at:
         out += f"[{part}]" if isinstance(part, int) else ("." if out else "") + part
     return out
+
+
+def dump_scenario(scenario: Scenario) -> str:
+    """The scenario as a YAML file ``load_scenario`` reads back to the same scenario."""
+    data: dict[str, Any] = {"name": scenario.name}
+    if scenario.description:
+        data["description"] = scenario.description
+    data |= {
+        "start_at": scenario.start_at,
+        "seed": scenario.seed,
+        "fixtures": scenario.fixtures.model_dump(mode="json", exclude_defaults=True),
+        "steps": [_dump_step(step) for step in scenario.steps],
+    }
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+
+
+def _dump_step(step: Step) -> dict[str, Any]:
+    params = step.params.model_dump(mode="json", exclude_defaults=True)
+    field = step.params.scalar_field
+    if field is not None and set(params) == {field}:
+        return {step.kind: params[field]}  # `clock.advance: P1D`, `integration: kill`
+    return {step.kind: params}

@@ -10,8 +10,10 @@ from pydantic import Field, model_validator
 from harness.actors import StepFailed
 from harness.steps.fixtures import entity_id, must_be_live, one_billing_cadence
 from harness.steps.registry import (
+    Chooser,
     Context,
     CustomerName,
+    Lifecycle,
     Line,
     NewSubscription,
     OpportunityName,
@@ -99,6 +101,13 @@ class NewSubscriptionStep(StepKind):
     def check(self, ctx: Context) -> Iterator[Problem]:
         yield from one_billing_cadence(ctx, self.lines)
 
+    @classmethod
+    def generate(cls, c: Chooser, life: Lifecycle) -> dict[str, Any] | None:
+        customer = life.customer(c, "billing")
+        if customer is None:
+            return None
+        return {"key": life.fresh("sub"), "customer": customer, "lines": life.lines(c)}
+
 
 @register("billing.subscribe")
 class Subscribe(NewSubscriptionStep):
@@ -152,6 +161,14 @@ class UpdateSubscription(OnDeal):
         yield from super().check(ctx)
         yield from one_billing_cadence(ctx, self.lines)
 
+    @classmethod
+    def generate(cls, c: Chooser, life: Lifecycle) -> dict[str, Any] | None:
+        deal = life.deal(c)
+        if deal is None:
+            return None
+        behavior = c.pick(["create_prorations", "always_invoice", "none"])
+        return {**life.ref(deal), "lines": life.lines(c, like=deal), "proration_behavior": behavior}
+
 
 @register("billing.cancel")
 class Cancel(OnDeal):
@@ -185,6 +202,15 @@ class Cancel(OnDeal):
         if not self.at_period_end:
             ctx.cancelled.add(self.deal)
 
+    @classmethod
+    def generate(cls, c: Chooser, life: Lifecycle) -> dict[str, Any] | None:
+        deal = life.deal(c)
+        if deal is None:
+            return None
+        if c.boolean():
+            return {**life.ref(deal), "at_period_end": True}
+        return {**life.ref(deal), "prorate": c.boolean(), "invoice_now": c.boolean()}
+
 
 @register("billing.invoice_now")
 class InvoiceNow(OnDeal):
@@ -210,6 +236,11 @@ class InvoiceNow(OnDeal):
 
     def replay(self, oracle: BillingReplay, index: int) -> None:
         oracle.invoice_now(self.deal, index)
+
+    @classmethod
+    def generate(cls, c: Chooser, life: Lifecycle) -> dict[str, Any] | None:
+        deal = life.deal(c)
+        return None if deal is None else life.ref(deal)
 
 
 @register("billing.report_usage")
@@ -249,6 +280,14 @@ class ReportUsage(StepKind):
     def replay(self, oracle: BillingReplay, index: int) -> None:
         oracle.report_usage(self.customer, self.price, self.value, self.identifier, index)
 
+    @classmethod
+    def generate(cls, c: Chooser, life: Lifecycle) -> dict[str, Any] | None:
+        found = life.metered(c)
+        if found is None:
+            return None
+        customer, price = found
+        return {"customer": customer, "price": price, "value": c.integer(0, 500)}
+
     def check(self, ctx: Context) -> Iterator[Problem]:
         price = ctx.prices.get(self.price)
         if price is not None and not price.usage:
@@ -287,10 +326,24 @@ class Pay(StepKind):
     def replay(self, oracle: BillingReplay, index: int) -> None:
         oracle.pay(self.customer, self.invoice, index)
 
+    @classmethod
+    def generate(cls, c: Chooser, life: Lifecycle) -> dict[str, Any] | None:
+        customer = life.owing(c)
+        return (
+            None
+            if customer is None
+            else {"customer": customer, "invoice": c.pick(["latest", "all_open"])}
+        )
+
 
 @register("billing.decline")
 class Decline(StepKind):
     """A declined attempt on the latest open invoice."""
+
+    not_generated: ClassVar[str | None] = (
+        "a declined first invoice ends its subscription in dunning, which the oracle does not "
+        "follow"
+    )
 
     customer: CustomerName
     payment_method: str = "pm_card_chargeDeclined"
@@ -338,6 +391,15 @@ class CreditNote(StepKind):
 
     def replay(self, oracle: BillingReplay, index: int) -> None:
         oracle.credit_note(self.customer, self.amount, self.credit_to, index)
+
+    @classmethod
+    def generate(cls, c: Chooser, life: Lifecycle) -> dict[str, Any] | None:
+        found = life.creditable(c)
+        if found is None:
+            return None
+        customer, status, room = found
+        to = c.pick(["balance", "refund", "out_of_band"]) if status == "paid" else "balance"
+        return {"customer": customer, "amount": c.integer(1, room), "credit_to": to}
 
 
 def billing_customer(run: Run, key: str) -> str:

@@ -14,9 +14,11 @@ from harness.oracle.arithmetic import after, instant
 from harness.steps.expect import did_you_mean
 from harness.steps.fixtures import entity_id
 from harness.steps.registry import (
+    Chooser,
     Context,
     EntityName,
     FaultsName,
+    Lifecycle,
     NewFaults,
     Problem,
     StepKind,
@@ -96,6 +98,11 @@ class ClockAdvance(StepKind):
         else:
             ctx.now = after_duration(ctx.now, str(self.duration))
 
+    @classmethod
+    def generate(cls, c: Chooser, life: Lifecycle) -> dict[str, Any] | None:
+        # Hours (a renewal draft finalising), days, and whole periods.
+        return {"duration": c.pick(["PT2H", "P1D", "P6D", "P15D", "P1M"])}
+
     def check(self, ctx: Context) -> Iterator[Problem]:
         if self.to is not None and parse_instant(self.to) < ctx.now:
             yield Problem(
@@ -122,6 +129,11 @@ class ErpClosePeriod(ClosePeriod):
     def execute(self, run: Run) -> str:
         return self.set_period(run, "erp")
 
+    @classmethod
+    def generate(cls, c: Chooser, life: Lifecycle) -> dict[str, Any] | None:
+        found = life.closable(c, "erp")
+        return None if found is None else {"entity": found[0], "period": found[1]}
+
 
 @register("revrec.close_period")
 class RevrecClosePeriod(ClosePeriod):
@@ -135,6 +147,11 @@ class RevrecClosePeriod(ClosePeriod):
             run.actors.call("revrec", "POST", f"/v1/periods/{eid}/{self.period}/close", json={})
             return f"revrec {eid} {self.period} closed"
         return self.set_period(run, "revrec")
+
+    @classmethod
+    def generate(cls, c: Chooser, life: Lifecycle) -> dict[str, Any] | None:
+        found = life.closable(c, "revrec")
+        return None if found is None else {"entity": found[0], "period": found[1]}
 
 
 @functools.cache
@@ -171,6 +188,12 @@ class FaultsOn(StepKind):
 
     def track(self, ctx: Context) -> None:
         ctx.faults.add(self.name)
+
+    @classmethod
+    def generate(cls, c: Chooser, life: Lifecycle) -> dict[str, Any] | None:
+        if life.ctx.faults:
+            return None  # one window at a time
+        return {"name": life.fresh("faults"), "rules": life.fault_rules(c)}
 
     def check(self, ctx: Context) -> Iterator[Problem]:
         if self.name in ctx.faults:
@@ -214,6 +237,10 @@ class FaultsOff(StepKind):
         else:
             ctx.faults.discard(self.name)
 
+    @classmethod
+    def generate(cls, c: Chooser, life: Lifecycle) -> dict[str, Any] | None:
+        return {"name": sorted(life.ctx.faults)[0]} if life.ctx.faults else None
+
     def check(self, ctx: Context) -> Iterator[Problem]:
         if self.name is not None and self.name not in ctx.faults and self.name in ctx.names:
             yield Problem(("name",), f"faults {self.name!r} are not on here")
@@ -232,6 +259,13 @@ class IntegrationControl(StepKind):
 
     scalar_field: ClassVar[str | None] = "action"
     action: Literal["stop", "kill", "restart", "start"]
+
+    def track(self, ctx: Context) -> None:
+        ctx.stopped = self.action in ("stop", "kill")
+
+    @classmethod
+    def generate(cls, c: Chooser, life: Lifecycle) -> dict[str, Any] | None:
+        return {"action": "start" if life.ctx.stopped else c.pick(["restart", "kill"])}
 
     def execute(self, run: Run) -> str:
         process = run.session.integration

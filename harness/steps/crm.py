@@ -11,8 +11,10 @@ from pydantic import Field
 from harness.actors import StepFailed
 from harness.steps.fixtures import entity_id, must_be_live, one_billing_cadence
 from harness.steps.registry import (
+    Chooser,
     Context,
     CustomerName,
+    Lifecycle,
     Line,
     NewOpportunity,
     OpportunityName,
@@ -120,6 +122,29 @@ class CreateOpportunity(StepKind):
     def replay(self, oracle: BillingReplay, index: int) -> None:
         oracle.opportunity(self)
 
+    @classmethod
+    def generate(cls, c: Chooser, life: Lifecycle) -> dict[str, Any] | None:
+        kinds = [k for k in ("new", "amendment", "renewal") if k == "new" or life.deal(c, crm=True)]
+        customer = life.customer(c, "crm")
+        if customer is None:
+            kinds.remove("new")
+        if not kinds:
+            return None
+        kind = c.pick(kinds)
+        key = life.fresh("opp")
+        if kind == "new":
+            return {"key": key, "customer": customer, "lines": life.lines(c)}
+        deal = life.deal(c, crm=True)
+        assert deal is not None
+        lines = life.lines(c, like=deal)
+        return {
+            "key": key,
+            "customer": life.customer_of(deal),
+            "kind": kind,
+            "amends": deal,
+            "lines": lines,
+        }
+
     def check(self, ctx: Context) -> Iterator[Problem]:
         if (self.kind == "new") != (self.amends is None):
             yield Problem(
@@ -148,6 +173,11 @@ class CloseWon(StepKind):
 
     def replay(self, oracle: BillingReplay, index: int) -> None:
         oracle.close_won(self.opportunity, index)
+
+    @classmethod
+    def generate(cls, c: Chooser, life: Lifecycle) -> dict[str, Any] | None:
+        opportunity = life.unwon(c)
+        return None if opportunity is None else {"opportunity": opportunity}
 
     def check(self, ctx: Context) -> Iterator[Problem]:
         if self.opportunity in ctx.won:

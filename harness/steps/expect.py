@@ -6,7 +6,7 @@ import difflib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field
 
@@ -109,6 +109,7 @@ class Expect(StepKind):
     """Judged at that point: the invariants and the oracle, and each figure against the books
     (and the oracle's prediction of it)."""
 
+    not_generated: ClassVar[str | None] = "the fuzzer judges after every step itself"
     invariants: Literal["all"] | list[str] = Field("all", description="all or rule ids")
     figures: dict[str, int | str] = Field(default_factory=dict, description="{name: value}")
 

@@ -35,6 +35,7 @@ _SYSTEM_ORDER = ("crm", "billing", "clock", "erp", "revrec", "faults", "integrat
 _KIND = re.compile(r"^[a-z]+(\.[a-z_]+)?$")
 
 Path = tuple[str | int, ...]
+T = TypeVar("T")
 
 
 class Strict(BaseModel):
@@ -90,11 +91,66 @@ class Line(Strict):
 class Chooser(Protocol):
     """What a step kind draws its generated parameters with (the fuzzer's Hypothesis data)."""
 
-    def pick(self, options: Sequence[Any]) -> Any: ...
+    def pick(self, options: Sequence[T]) -> T: ...
 
     def integer(self, low: int, high: int) -> int: ...
 
     def boolean(self) -> bool: ...
+
+
+class Lifecycle(Protocol):
+    """What a step kind generating its parameters may ask of the lifecycle played so far (the
+    fuzzer's model of it: the load-time context, the oracle's replay, its own bookkeeping).
+    Each question answers with something valid now, or None when there is none."""
+
+    @property
+    def ctx(self) -> Context: ...
+
+    def fresh(self, prefix: str) -> str:
+        """A name not given yet."""
+        ...
+
+    def customer(self, c: Chooser, flow: str) -> str | None:
+        """A customer for a new deal of ``flow`` (crm | billing): each keeps to one."""
+        ...
+
+    def lines(self, c: Chooser, like: str | None = None) -> list[dict[str, Any]]:
+        """Lines for a subscription: one currency and cadence (those of deal ``like``)."""
+        ...
+
+    def deal(self, c: Chooser, crm: bool = False) -> str | None:
+        """A deal with an active subscription that may change now (``crm``: a won opportunity)."""
+        ...
+
+    def ref(self, deal: str) -> dict[str, str]:
+        """How a billing step names the deal: ``{opportunity: …}`` or ``{subscription: …}``."""
+        ...
+
+    def customer_of(self, deal: str) -> str: ...
+
+    def unwon(self, c: Chooser) -> str | None:
+        """An opportunity created and not won, whose deal (if it amends one) may change now."""
+        ...
+
+    def metered(self, c: Chooser) -> tuple[str, str] | None:
+        """(customer, price) of a live subscription's metered item."""
+        ...
+
+    def owing(self, c: Chooser) -> str | None:
+        """A customer with an open invoice."""
+        ...
+
+    def creditable(self, c: Chooser) -> tuple[str, str, int] | None:
+        """(customer, status, room) of the latest finalised invoice that can be credited."""
+        ...
+
+    def closable(self, c: Chooser, system: str) -> tuple[str, str] | None:
+        """(entity, YYYY-MM) of an ended month ``system`` may close now."""
+        ...
+
+    def fault_rules(self, c: Chooser) -> list[dict[str, Any]]:
+        """A fault window's rules."""
+        ...
 
 
 @dataclass
@@ -108,6 +164,7 @@ class Context:
     won: set[str] = dataclasses.field(default_factory=set)  # opportunities closed won so far
     cancelled: set[str] = dataclasses.field(default_factory=set)  # deals cancelled at once so far
     faults: set[str] = dataclasses.field(default_factory=set)  # fault windows on now
+    stopped: bool = False  # the integration stopped or killed, not started again
 
     def named(self, *kinds: str) -> list[str]:
         return [name for name, kind in self.names.items() if kind in kinds]
@@ -149,8 +206,9 @@ class StepKind(Strict):
         the deals won, the fault windows on): nothing by default."""
 
     @classmethod
-    def generate(cls, c: Chooser, ctx: Context) -> dict[str, Any] | None:
-        """Valid parameters for a step now, or None when none fits (e.g. no deal yet)."""
+    def generate(cls, c: Chooser, life: Lifecycle) -> dict[str, Any] | None:
+        """Valid parameters for a step now, or None when none fits (e.g. no deal yet): what
+        the fuzzer plays. A kind it must not play says why in ``not_generated``."""
         return None
 
     # --- names --------------------------------------------------------------------------------
@@ -185,6 +243,12 @@ def register(kind: str) -> Callable[[S], S]:
         fields: dict[str, FieldInfo] = getattr(cls, "model_fields")  # noqa: B009
         if cls.scalar_field is not None and cls.scalar_field not in fields:
             raise TypeError(f"step {kind}: scalar_field {cls.scalar_field!r} is not a field")
+        generated = cls.generate.__func__ is not StepKind.generate.__func__  # type: ignore[attr-defined]
+        if generated == (cls.not_generated is not None):
+            raise TypeError(
+                f"step {kind} ({cls.__name__}): give it a generator for the fuzzer, or say in "
+                "not_generated why it has none (not both)"
+            )
         cls.step_kind = kind
         # Kept in the flow's order (CRM, billing, clock, periods, faults, …) for docs and errors.
         every: dict[str, type[StepKind]] = {**STEPS, kind: cls}

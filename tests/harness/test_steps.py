@@ -49,6 +49,8 @@ def test_every_step_that_moves_money_has_its_own_oracle_replay() -> None:
     }
     for kind in money:
         assert STEPS[kind].replay is not StepKind.replay, kind
+        # And the fuzzer plays it: generated lifecycles move money every way a scenario can.
+        assert STEPS[kind].not_generated is None, kind
 
 
 def test_a_step_that_moves_money_without_a_replay_is_refused_at_registration() -> None:
@@ -81,9 +83,18 @@ def test_a_step_without_an_executor_or_doc_row_is_refused() -> None:
             def execute(self, run: Any) -> str:
                 return ""
 
+    with pytest.raises(TypeError, match="give it a generator for the fuzzer"):
+
+        @register("billing.ungenerated")
+        class Ungenerated(StepKind):
+            """Neither generated nor saying why not."""
+
+            def execute(self, run: Any) -> str:
+                return ""
+
     with pytest.raises(ValueError, match="registered twice"):
         register("clock.advance")(STEPS["clock.advance"])
-    assert {"billing.nothing", "billing.undocumented"}.isdisjoint(STEPS)
+    assert {"billing.nothing", "billing.undocumented", "billing.ungenerated"}.isdisjoint(STEPS)
 
 
 def test_every_step_kind_is_played_by_a_shipped_scenario() -> None:
@@ -97,6 +108,8 @@ def test_every_step_kind_is_played_by_a_shipped_scenario() -> None:
 
 class _Bumps(StepKind):
     """Not registered: a step kind's own check, seen by the loader."""
+
+    not_generated: ClassVar[str | None] = "a probe of the loader"
 
     def execute(self, run: Any) -> str:
         return ""
