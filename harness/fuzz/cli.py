@@ -103,9 +103,9 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         console.print(verdict_table(results))
         print_judged(console, results)
         print_violations(console, results)
+    played = sum(1 for r in report.examples for s in r.steps if s.kind not in ("fixtures", "final"))
     console.print(
-        f"{len(report.examples)} lifecycle(s), "
-        f"{sum(len(r.steps) for r in report.examples)} step(s), "
+        f"{len(report.examples)} lifecycle(s), {played} step(s), "
         f"{report.shrink_attempts} shrink attempt(s) in {report.wall_s:.0f} s"
     )
     if args.junit:

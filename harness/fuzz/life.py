@@ -105,7 +105,9 @@ class FuzzLifecycle:
         ]
         return c.pick(options) if options else None
 
-    def lines(self, c: Chooser, like: str | None = None) -> list[dict[str, Any]]:
+    def lines(
+        self, c: Chooser, like: str | None = None, customer: str | None = None
+    ) -> list[dict[str, Any]]:
         prices = self.ctx.fixtures.prices
         cadence = None
         if like is not None:
@@ -128,7 +130,8 @@ class FuzzLifecycle:
             for p in prices
             if p.usage
             and (p.currency, p.interval or "month", p.interval_count) == key
-            and like is None
+            and customer is not None
+            and not self._metered_for(customer)
         ]
         if usage and c.boolean():
             lines.append({"price": usage[0].key, "quantity": 1})
@@ -206,6 +209,17 @@ class FuzzLifecycle:
         return [dict(c.pick(list(FAULT_RULES)))]
 
     # --- helpers --------------------------------------------------------------------------------
+    def _metered_for(self, customer: str) -> bool:
+        """The customer has a deal (made or only proposed) with a metered price: meter events
+        are the customer's, so a second metered subscription would bill them twice."""
+        for step in self.scenario.steps:
+            p: Any = step.params
+            if getattr(p, "customer", None) == customer and any(
+                self.ctx.prices[line.price].usage for line in getattr(p, "lines", [])
+            ):
+                return True
+        return False
+
     def _opportunity(self, key: str) -> Any:
         for step in self.scenario.steps:
             if step.kind == "crm.create_opportunity" and step.params.key == key:  # type: ignore[attr-defined]

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from hypothesis import HealthCheck, Phase, Verbosity, reject, settings
 from hypothesis import seed as use_seed
@@ -24,6 +24,7 @@ from hypothesis.stateful import (
 from harness import oracle
 from harness.config import HarnessConfig
 from harness.fuzz.life import FuzzLifecycle
+from harness.integration import IntegrationError
 from harness.judging import Judge
 from harness.play import Run, oracle_names, play_step
 from harness.results import ScenarioResult, StepResult
@@ -68,8 +69,8 @@ class Probe:
         return False
 
 
-class FixturesRefused(RuntimeError):
-    """The vendors refused the fixtures: a configuration problem, not a finding."""
+class CannotStart(RuntimeError):
+    """The integration would not start or the fixtures were refused: not a finding."""
 
 
 @dataclass
@@ -162,23 +163,31 @@ class Example:
         self.result.judged = fuzzer.judge.summary()
         self.tally = Tally()
         self.began = time.monotonic()
-        self.session = open_session(
-            fuzzer.config,
-            cwd=fuzzer.cwd,
-            seed=fuzzer.seed,
-            start_at=fuzzer.start_at,
-            crm_custom_fields=fuzzer.fixtures.crm_custom_fields,
-        )
-        self.run = Run(self.scenario, self.session, fuzzer.config, fuzzer.judge)
         self.failed = False
         self.shrinking = bool(fuzzer.failures)  # played after a failure: a shrink attempt
+        try:
+            self.session = open_session(
+                fuzzer.config,
+                cwd=fuzzer.cwd,
+                seed=fuzzer.seed,
+                start_at=fuzzer.start_at,
+                crm_custom_fields=fuzzer.fixtures.crm_custom_fields,
+            )
+        except IntegrationError as exc:
+            self._cannot_start(f"{exc}\n" + "\n".join(exc.output[-20:]))
+        self.run = Run(self.scenario, self.session, fuzzer.config, fuzzer.judge)
         if not begin(self.run, self.result, self.tally):
-            # The fixtures themselves were refused: no lifecycle can run; stop, say why.
-            fuzzer.max_time_s = 0
-            message = "; ".join(v.message for v in self.result.steps[0].violations)
-            fuzzer.errors.append(message)
-            self.failed = True
-            raise FixturesRefused(message)
+            self.run.actors.close()
+            self.session.close()
+            self._cannot_start("; ".join(v.message for v in self.result.steps[0].violations))
+
+    def _cannot_start(self, why: str) -> NoReturn:
+        """No lifecycle can run here (the integration will not start, the fixtures are
+        refused): a configuration problem, not a finding — the run stops and says why."""
+        self.fuzzer.max_time_s = 0
+        self.fuzzer.errors.append(why)
+        self.failed = True
+        raise CannotStart(why)
 
     def play(self, kind: str, params: dict[str, Any]) -> None:
         """Play one step, settle, judge it — the invariants and the oracle — and fail the
@@ -219,6 +228,9 @@ class Example:
                 if final:
                     self.fail(final, at_end=True)
             else:
+                stopped = StepResult(len(self.result.steps), "final", None, self.run.now_iso())
+                stopped.note = "stopped at the first finding"
+                self.result.steps.append(stopped)
                 self.result.violations = list(self.tally.counted.values())
         finally:
             self.run.actors.close()

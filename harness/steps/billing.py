@@ -106,7 +106,8 @@ class NewSubscriptionStep(StepKind):
         customer = life.customer(c, "billing")
         if customer is None:
             return None
-        return {"key": life.fresh("sub"), "customer": customer, "lines": life.lines(c)}
+        lines = life.lines(c, customer=customer)
+        return {"key": life.fresh("sub"), "customer": customer, "lines": lines}
 
 
 @register("billing.subscribe")

@@ -133,7 +133,7 @@ class CreateOpportunity(StepKind):
         kind = c.pick(kinds)
         key = life.fresh("opp")
         if kind == "new":
-            return {"key": key, "customer": customer, "lines": life.lines(c)}
+            return {"key": key, "customer": customer, "lines": life.lines(c, customer=customer)}
         deal = life.deal(c, crm=True)
         assert deal is not None
         lines = life.lines(c, like=deal)

@@ -114,8 +114,11 @@ class Lifecycle(Protocol):
         """A customer for a new deal of ``flow`` (crm | billing): each keeps to one."""
         ...
 
-    def lines(self, c: Chooser, like: str | None = None) -> list[dict[str, Any]]:
-        """Lines for a subscription: one currency and cadence (those of deal ``like``)."""
+    def lines(
+        self, c: Chooser, like: str | None = None, customer: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Lines for a subscription: one currency and cadence (those of deal ``like``); a
+        metered price only on a new deal of a ``customer`` metered nowhere else."""
         ...
 
     def deal(self, c: Chooser, crm: bool = False) -> str | None:

@@ -26,7 +26,7 @@ from harness.steps import STEPS
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "harness.toml"
 # Small enough for `make test`: a scenario costs seconds.
-EXAMPLES, STEPS_PER_EXAMPLE = 3, 6
+EXAMPLES, STEPS_PER_EXAMPLE = 2, 5
 
 
 def test_the_machine_has_a_rule_for_every_generated_step_kind() -> None:
@@ -132,3 +132,26 @@ def test_harness_fuzz_refuses_bad_arguments_and_bad_fixtures(
     assert main(["fuzz", "--integration", str(CONFIG), "--fixtures", str(bad)]) == 2
     out = capsys.readouterr().out
     assert "no entity named 'usa'" in out and "Traceback" not in out
+
+
+def test_an_integration_that_will_not_start_is_an_error_not_a_finding(tmp_path: Path) -> None:
+    config = load_config(CONFIG)
+    assert config.integration is not None
+    broken = config.model_copy(
+        update={
+            "integration": config.integration.model_copy(
+                update={"command": ["python", "-c", "import sys; print('boom'); sys.exit(3)"]}
+            )
+        }
+    )
+    report = fuzz(
+        broken,
+        cwd=ROOT,
+        judge=Judge.from_config(broken, base=str(ROOT)),
+        examples=2,
+        steps=2,
+        max_time_s=60,
+        out=tmp_path,
+    )
+    assert not report.found and not list(tmp_path.iterdir())
+    assert report.errors and "boom" in report.errors[0]
