@@ -82,8 +82,9 @@ def load_all(files: list[Path], keyword: str | None) -> list[Scenario]:
     return scenarios
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    console = Console()
+def configured(args: argparse.Namespace, console: Console) -> tuple[Any, Path, Judge] | None:
+    """The harness.toml of ``--integration``, the directory it is in and the judge (with
+    ``--only`` / ``--skip``); None, after saying why, when the configuration is wrong."""
     config_path = Path(args.integration)
     cwd = config_path.parent.resolve()
     try:
@@ -91,7 +92,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         judge = Judge.from_config(config, base=str(cwd), only=args.only, skip=args.skip)
     except ConfigError as exc:
         console.print(f"[red]{exc}[/]")
+        return None
+    return config, cwd, judge
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    console = Console()
+    found = configured(args, console)
+    if found is None:
         return 2
+    config, cwd, judge = found
     try:
         scenarios = load_all(discover(args.paths), args.keyword)
     except ScenarioError as exc:

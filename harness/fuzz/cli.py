@@ -40,9 +40,7 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
     # Hypothesis, the simulators and the judges are loaded when the command runs, not for --help.
     from rich.console import Console
 
-    from harness.config import ConfigError, load_config
     from harness.fuzz.run import FIXTURES, fuzz
-    from harness.judging import Judge
     from harness.report import (
         print_judged,
         print_violations,
@@ -50,21 +48,18 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         write_json,
         write_junit,
     )
+    from harness.run_cli import configured
     from harness.scenario import ScenarioError
 
     console = Console()
-    config_path = Path(args.integration)
-    cwd = config_path.parent.resolve()
     for name in ("examples", "steps"):
         if getattr(args, name) < 1:
             console.print(f"[red]--{name} must be at least 1[/]")
             return 2
-    try:
-        config = load_config(config_path)
-        judge = Judge.from_config(config, base=str(cwd), only=args.only, skip=args.skip)
-    except ConfigError as exc:
-        console.print(f"[red]{exc}[/]")
+    found = configured(args, console)
+    if found is None:
         return 2
+    config, cwd, judge = found
 
     def progress(example: int, step: StepResult) -> None:
         if args.quiet:
