@@ -4,6 +4,7 @@ reproduces it with `harness run`."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,6 @@ from harness.fuzz.machine import Drawn, Probe, lifecycle_machine
 from harness.fuzz.run import FIXTURES, fuzz
 from harness.judging import Judge
 from harness.mutants import load_mutants, materialize, subject
-from harness.runner import run_scenario
 from harness.scenario import Step, dump_scenario, load_scenario, scenario_from_data
 from harness.steps import STEPS
 
@@ -109,18 +109,23 @@ def test_a_fuzz_of_a_mutant_finds_it_and_writes_a_scenario_that_reproduces_it(
         seed=0,
         examples=3,
         steps=4,
-        max_time_s=45,
+        max_time_s=30,
         out=tmp_path / "out",
     )
     assert report.found and report.scenario_path is not None
     assert mutant.caught_by in {v.rule for v in report.failure.violations}  # type: ignore[union-attr]
-    # The file is a scenario the runner plays: against the mutant it fails by the same rule...
-    assert report.reproduction is not None
-    assert mutant.caught_by in report.reproduction.rules
+    assert report.reproduction is not None and mutant.caught_by in report.reproduction.rules
+    # The file is a scenario `harness run` plays: against the mutant it fails by the same rule...
+    mutant_toml = tmp_path / "harness.toml"
+    mutant_toml.write_text(CONFIG.read_text().replace('cwd = "."', f'cwd = "{root}"', 1))
+    found = tmp_path / "replay.json"
+    run = ["run", str(report.scenario_path), "--quiet"]
+    assert main([*run, "--integration", str(mutant_toml), "--json", str(found)]) == 1
+    assert mutant.caught_by in {
+        v["rule"] for s in json.loads(found.read_text())["scenarios"] for v in s["violations"]
+    }
     # ...and against the reference integration it passes: the finding is the mutant's.
-    scenario = load_scenario(report.scenario_path)
-    clean = run_scenario(scenario, load_config(CONFIG), cwd=ROOT)
-    assert clean.passed, [str(v) for v in clean.violations]
+    assert main([*run, "--integration", str(CONFIG)]) == 0
 
 
 def test_harness_fuzz_refuses_bad_arguments_and_bad_fixtures(
