@@ -164,7 +164,6 @@ class Example:
         self.tally = Tally()
         self.began = time.monotonic()
         self.failed = False
-        self.shrinking = bool(fuzzer.failures)  # played after a failure: a shrink attempt
         try:
             self.session = open_session(
                 fuzzer.config,
