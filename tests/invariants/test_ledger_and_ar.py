@@ -156,6 +156,27 @@ def test_inv06_violated_by_a_void_not_reversed(stack: Stack) -> None:
     )
 
 
+# --- INV-40 -----------------------------------------------------------------------------------
+def test_inv40_holds(stack: Stack) -> None:
+    flow.new_deal(stack)
+    holds(stack, "INV-40")
+
+
+def test_inv40_violated(stack: Stack) -> None:
+    deal = flow.new_deal(stack, sync=False)
+    erp_id = flow.sync_invoice(stack, deal.invoices[0], write_back=False)
+    fires(stack, "INV-40", f"billing:{deal.invoices[0]}", f"erp:invoice/{erp_id}")
+
+
+def test_inv40_violated_by_another_documents_id(stack: Stack) -> None:
+    deal = flow.new_deal(stack)
+    stack.billing(
+        "POST", f"/v1/invoices/{deal.invoices[0]}", {"metadata": {"erp_document_id": "999"}}
+    )
+    (found,) = fires(stack, "INV-40", f"billing:{deal.invoices[0]}")
+    assert found.details["metadata"] == "999"
+
+
 # --- INV-07 -----------------------------------------------------------------------------------
 def test_inv07_holds(stack: Stack) -> None:
     deal = flow.new_deal(stack)
