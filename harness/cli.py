@@ -47,6 +47,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "harness.mutants",
         "prove the checks: play each buggy copy of the reference integration",
     ),
+    "fuzz": (
+        "harness.fuzz.cli",
+        "generated lifecycles through the integration, failures shrunk into scenarios",
+    ),
 }
 
 

@@ -21,6 +21,7 @@ from pydantic import (
 
 from harness.exits import UsageError
 from harness.handoffs import (
+    BILLING_WRITEBACK,
     ERP_ITEMS,
     HANDOFFS,
     LINK_KINDS,
@@ -153,11 +154,20 @@ class Link(_Strict):
         return self
 
 
+# The tables beside the link ids in [links], each with the reference flow's defaults.
+_TABLES = {
+    "crm_writeback": WRITEBACK_FIELDS,
+    "billing_writeback": BILLING_WRITEBACK,
+    "erp_items": ERP_ITEMS,
+}
+
+
 class LinksConfig(_Strict):
     """Every link the judge reads, the reference flow's convention unless declared."""
 
     links: dict[str, Link] = Field(default_factory=dict)
     crm_writeback: dict[str, str] = Field(default_factory=lambda: dict(WRITEBACK_FIELDS))
+    billing_writeback: dict[str, str] = Field(default_factory=lambda: dict(BILLING_WRITEBACK))
     erp_items: dict[str, str] = Field(default_factory=lambda: dict(ERP_ITEMS))
 
     @model_validator(mode="before")
@@ -169,8 +179,8 @@ class LinksConfig(_Strict):
             return data
         out: dict[str, Any] = {"links": {}}
         for key, value in data.items():
-            if key in ("crm_writeback", "erp_items"):
-                out[key] = {**(WRITEBACK_FIELDS if key == "crm_writeback" else ERP_ITEMS), **value}
+            if key in _TABLES:
+                out[key] = {**_TABLES[key], **value}
             elif key in LINKS or not isinstance(value, dict) or _is_link(value):
                 out["links"][key] = value
             else:
@@ -183,16 +193,10 @@ class LinksConfig(_Strict):
         problems = []
         for link_id, link in self.links.items():
             problems += [f"{link_id}: {p}" for p in link_problems(link_id, link)]
-        unknown = sorted(set(self.crm_writeback) - set(WRITEBACK_FIELDS))
-        if unknown:
-            problems.append(
-                f"crm_writeback: unknown {', '.join(unknown)}; known: {', '.join(WRITEBACK_FIELDS)}"
-            )
-        unknown = sorted(set(self.erp_items) - set(ERP_ITEMS))
-        if unknown:
-            problems.append(
-                f"erp_items: unknown {', '.join(unknown)}; known: {', '.join(ERP_ITEMS)}"
-            )
+        for table, known in _TABLES.items():
+            unknown = sorted(set(getattr(self, table)) - set(known))
+            if unknown:
+                problems.append(f"{table}: unknown {', '.join(unknown)}; known: {', '.join(known)}")
         if problems:
             raise ValueError("; ".join(problems))
         return self

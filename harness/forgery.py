@@ -18,7 +18,6 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from harness.actors import StepFailed
 from harness.config import render_template
@@ -27,6 +26,7 @@ from simulators.common.webhooks import Endpoint
 if TYPE_CHECKING:
     from harness.books import Books
     from harness.play import Run
+    from harness.steps.webhook import Forge
 
 ForgeKind = Literal["unsigned", "wrong_secret", "stale", "replayed"]
 # Past every vendor's tolerance for a signature's age (Stripe's is 300 s).
@@ -35,42 +35,6 @@ RECEIVER_TIMEOUT_S = 10.0
 # Where the harness takes genuine events from; the CRM lists none (it pushes outbound messages).
 _LISTED = {"billing": "/v1/events", "revrec": "/v1/events"}
 CRM_EVENT = "opportunity.closed"
-
-
-class ForgeWebhook(BaseModel):
-    """``webhook.forge``: a push the integration must not trust, or must not apply twice."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    system: Literal["billing", "crm", "revrec"]
-    kind: ForgeKind
-    event: str | None = Field(
-        None,
-        min_length=1,
-        max_length=100,
-        description="billing, revrec: the event type whose latest genuine event is copied",
-    )
-    opportunity: str | None = Field(None, description="crm: the opportunity it claims closed")
-
-    @model_validator(mode="after")
-    def _crm(self) -> ForgeWebhook:
-        if self.system == "crm":
-            if self.opportunity is None:
-                raise ValueError("a forged CRM push names the opportunity it claims closed")
-            if self.kind == "replayed":
-                raise ValueError("the CRM keeps no copy of what it pushed: nothing to replay")
-            if self.event not in (None, CRM_EVENT):
-                raise ValueError(f"the CRM pushes {CRM_EVENT} only")
-            self.event = CRM_EVENT
-        elif self.opportunity is not None:
-            raise ValueError("only a CRM push names an opportunity")
-        elif self.event is None:
-            raise ValueError(f"name the {self.system} event type to copy, e.g. invoice.paid")
-        return self
-
-    @property
-    def event_type(self) -> str:
-        return self.event or CRM_EVENT
 
 
 @dataclass(frozen=True)
@@ -149,7 +113,7 @@ def _digest(row: Any) -> str:
 
 
 # --- the step --------------------------------------------------------------------------------
-def forge(run: Run, p: ForgeWebhook) -> str:
+def forge(run: Run, p: Forge) -> str:
     """Send the forged push to each of the integration's receivers for ``p.system``, let the
     integration settle, and record what it answered and what changed."""
     receivers = _receivers(run, p.system)
@@ -199,7 +163,7 @@ def _receivers(run: Run, system: str) -> list[tuple[str, str]]:
     return [(render_template(receiver.url, context), str(secret))]
 
 
-def _event(run: Run, p: ForgeWebhook) -> tuple[dict[str, Any], str]:
+def _event(run: Run, p: Forge) -> tuple[dict[str, Any], str]:
     """The event to send and its id: a genuine one (a new id unless replayed), or for the CRM
     a notification made from the opportunity as it now stands."""
     tag = f"forged{run.step_index}"
@@ -228,7 +192,7 @@ def _event(run: Run, p: ForgeWebhook) -> tuple[dict[str, Any], str]:
     return event, str(event["id"])
 
 
-def _signature(run: Run, p: ForgeWebhook, secret: str, url: str, body: bytes) -> dict[str, str]:
+def _signature(run: Run, p: Forge, secret: str, url: str, body: bytes) -> dict[str, str]:
     """The signature headers of the system's own scheme, made the way ``p.kind`` says."""
     if p.kind == "unsigned":
         return {}

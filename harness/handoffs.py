@@ -242,6 +242,11 @@ WRITEBACK_FIELDS: dict[str, str] = {
     "account_customer": "Billing_Customer_Id__c",
     "account_erp_customer": "ERP_Customer_Id__c",
 }
+# Billing metadata keys that receive write-backs (erp.invoices): the ERP document's internal
+# id on the invoice it mirrors, so a reader of billing finds the ERP record.
+BILLING_WRITEBACK: dict[str, str] = {
+    "invoice_erp_document": "erp_document_id",
+}
 # ERP items invoice lines go to (erp.invoices, erp.credit_memos), with the reference's items.
 ERP_ITEMS: dict[str, str] = {
     "subscription": "SUBSCRIPTION",  # lines of subscription items, licensed and metered

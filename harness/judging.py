@@ -7,13 +7,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness import oracle
-from harness import scenario as sc
 from harness.books import Books, take_books
 from harness.config import ConfigError, HarnessConfig, LinksConfig
 from harness.forgery import ForgedPush
 from harness.handoffs import HANDOFFS
 from harness.invariants import REGISTRY, check_all
 from harness.oracle.model import Expected
+from harness.scenario import Scenario
+from harness.steps import Expect
 from harness.violations import Violation
 from simulators.common.world import World
 
@@ -90,7 +91,7 @@ class Judge:
             forged=forged,
         )
 
-    def check(self, books: Books, expect: sc.Expect | None = None) -> list[Violation]:
+    def check(self, books: Books, expect: Expect | None = None) -> list[Violation]:
         """The selected invariants the scope judges; an ``expect`` step may narrow them."""
         only: set[str] | None = None if self.only is None else set(self.only)
         if expect is not None and expect.invariants != "all":
@@ -98,9 +99,7 @@ class Judge:
             only = asked if only is None else only & asked
         return check_all(books, only=only, skip=set(self.skip) & set(REGISTRY))
 
-    def oracle(
-        self, scenario: sc.Scenario, books: Books, names: Mapping[str, str]
-    ) -> list[Violation]:
+    def oracle(self, scenario: Scenario, books: Books, names: Mapping[str, str]) -> list[Violation]:
         return self.oracle_compare(oracle.expect(scenario), books, names)
 
     def oracle_compare(

@@ -18,7 +18,7 @@ from harness.invariants import REGISTRY
 from harness.judging import Judge
 from harness.results import StepResult
 from harness.session import Session
-from harness.steps import EXECUTORS, entity_id
+from harness.steps import Expect, entity_id
 from harness.violations import Violation
 from simulators.common.clock import iso
 
@@ -145,7 +145,7 @@ def play_step(run: Run, index: int, step: sc.Step, count: Count) -> StepResult:
     if step.kind != "integration":
         alive(run, f"before step {index}", record, count)
     try:
-        record.note = EXECUTORS[step.kind](run, step.params)
+        record.note = step.params.execute(run)
     except (StepFailed, IntegrationError) as exc:
         record.error = str(exc)
         count(
@@ -171,7 +171,7 @@ def play_step(run: Run, index: int, step: sc.Step, count: Count) -> StepResult:
     if running and not run.faults and not settle.settled:
         count([Violation("SETTLE", f"step {index} ({step.kind}): {settle}")], record.violations)
     found: list[Violation] = []
-    expect = step.params if isinstance(step.params, sc.Expect) else None
+    expect = step.params if isinstance(step.params, Expect) else None
     if expect is not None:
         found += _expect(run, books, expect)
     # While faults are on or the integration is down, gaps are expected to heal later: they
@@ -215,7 +215,7 @@ def oracle_names(run: Run) -> dict[str, str]:
     return names
 
 
-def _expect(run: Run, books: Books, p: sc.Expect) -> list[Violation]:
+def _expect(run: Run, books: Books, p: Expect) -> list[Violation]:
     found: list[Violation] = []
     if p.invariants != "all":
         unknown = [rule for rule in p.invariants if rule not in REGISTRY]
@@ -275,6 +275,8 @@ def actual_figure(run: Run, books: Books, name: str) -> int:
         )
     if kind == "balance":
         return int(books.customers[run.stripe_customer(rest)].balance)
+    if kind == "allocated":
+        return _allocated(run, books, *rest.split(":"))
     if kind in ("recognised", "deferred"):
         entity, _, period = rest.partition(":")
         report = run.actors.call(
@@ -289,6 +291,25 @@ def actual_figure(run: Run, books: Books, name: str) -> int:
             if cell["period"] == period
         )
     raise KeyError(f"unknown figure kind {kind!r}")
+
+
+def _allocated(run: Run, books: Books, deal: str, price: str) -> int:
+    """What the subledger allocates to the deal's contract line for ``price``: its live line
+    (a price removed and re-added has two), else its last."""
+    sub = run.subscription_of(deal)
+    found = books.links.target("revrec.contract", sub) if sub else None
+    if found is None:
+        raise KeyError(f"no subledger contract for {deal}")
+    price_id = run.names[f"price:{price}"]
+    lines = []
+    for line in books.rr_contract_lines(books.rr_contracts[str(found.id)]):
+        item = books.subscription_items.get(books.links.source_of_line(line.id) or "")
+        if item is not None and item.price == price_id:
+            lines.append(line)
+    if not lines:
+        raise KeyError(f"the contract of {deal} has no line for {price}")
+    live = [line for line in lines if line.terminated_at is None]
+    return int((live or lines)[-1].allocated_minor)
 
 
 def revenue(run: Run) -> list[dict[str, Any]]:

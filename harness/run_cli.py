@@ -62,7 +62,7 @@ def register(subparsers: Any) -> None:
 
 
 def discover(paths: list[str], keyword: str | None = None) -> list[Path]:
-    """Scenario files under the paths, in name order; ``keyword`` filters by file name."""
+    """Scenario files under the paths, in name order; a missing path is a ScenarioError."""
     found: list[Path] = []
     for raw in paths or default_paths():
         path = Path(raw)
@@ -85,21 +85,28 @@ def default_paths() -> list[str]:
 
 
 def load_all(files: list[Path], keyword: str | None) -> list[Scenario]:
-    """Every scenario, checked whole before anything plays; all problems in one UsageError."""
+    """Every scenario, checked whole before anything plays: one UsageError lists every problem
+    of every file (names given twice across files too)."""
     from harness.scenario import ScenarioError, load_scenario
     from harness.yamlines import YamlError
 
     scenarios, problems = [], []
+    seen: dict[str, Path] = {}
     for path in files:
         try:
             scenario = load_scenario(path)
         except (ScenarioError, YamlError) as exc:
             problems.append(str(exc))
             continue
+        if scenario.name in seen and seen[scenario.name].resolve() != path.resolve():
+            problems.append(
+                f"{path}:1: name {scenario.name!r} is taken by {seen[scenario.name]} already"
+            )
+        seen.setdefault(scenario.name, path)
         if keyword is None or keyword in scenario.name or keyword in path.name:
             scenarios.append(scenario)
     if problems:
-        raise UsageError("scenario errors:\n" + "\n".join(problems))
+        raise UsageError("scenario errors (nothing was run):\n" + "\n".join(problems))
     return scenarios
 
 
@@ -119,17 +126,26 @@ def prepare(config_path: Path, config: HarnessConfig) -> None:
         check_templates(config, session.context, config_path)
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def configured(args: argparse.Namespace, console: Any = None) -> tuple[HarnessConfig, Path, Judge]:
+    """The harness.toml of ``--integration`` (else the nearest one), the directory it is in and
+    the judge with ``--only`` / ``--skip``; a wrong configuration is a UsageError (exit 2)."""
     from harness.config import load_config, locate_config
     from harness.judging import Judge
+
+    config_path = locate_config(args.integration)
+    config = load_config(config_path)
+    cwd = config_path.parent.resolve()
+    return config, cwd, Judge.from_config(config, base=str(cwd), only=args.only, skip=args.skip)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from harness.config import locate_config
     from harness.progress import make_console
     from harness.report import print_judged, print_violations, verdict_table
 
     console = make_console()
+    config, cwd, judge = configured(args)
     config_path = locate_config(args.integration)
-    config = load_config(config_path)
-    cwd = config_path.parent.resolve()
-    judge = Judge.from_config(config, base=str(cwd), only=args.only, skip=args.skip)
     scenarios = load_all(discover(args.paths), args.keyword)
     if not scenarios:
         raise UsageError("no scenario matched" + (f" -k {args.keyword}" if args.keyword else ""))

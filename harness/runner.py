@@ -28,7 +28,7 @@ from harness.session import open_session
 from harness.steps import apply_fixtures
 from harness.violations import Violation
 
-__all__ = ["Run", "ScenarioResult", "Sla", "StepResult", "run_scenario"]
+__all__ = ["Run", "ScenarioResult", "Sla", "StepResult", "Tally", "begin", "finish", "run_scenario"]
 
 
 def run_scenario(
@@ -83,44 +83,60 @@ def run_scenario(
 
 
 def _play(run: Run, result: ScenarioResult, on_step: Callable[[StepResult], None] | None) -> None:
-    counted: dict[tuple[str, str, tuple[str, ...]], Violation] = {}
+    tally = Tally()
+    if begin(run, result, tally):
+        for index, step in enumerate(run.scenario.steps, start=1):
+            record = play_step(run, index, step, tally)
+            result.steps.append(record)
+            if on_step is not None:
+                on_step(record)
+            if record.error is not None:
+                break
+    finish(run, result, tally)
 
-    def count(violations: Iterable[Violation], into: list[Violation]) -> None:
+
+class Tally:
+    """Counts each violation once (same rule, message and records), wherever it is found."""
+
+    def __init__(self) -> None:
+        self.counted: dict[tuple[str, str, tuple[str, ...]], Violation] = {}
+
+    def __call__(self, violations: Iterable[Violation], into: list[Violation]) -> None:
         for violation in violations:
             key = (violation.rule, violation.message, violation.records)
-            if key not in counted:
-                counted[key] = violation
+            if key not in self.counted:
+                self.counted[key] = violation
                 into.append(violation)
 
+
+def begin(run: Run, result: ScenarioResult, tally: Tally) -> bool:
+    """The fixtures made (step 0 of the result); False when the vendors refused them."""
     setup = StepResult(0, "fixtures", None, run.now_iso())
     try:
         apply_fixtures(run)
         setup.note = f"{len(run.names)} records"
     except StepFailed as exc:
         setup.error = str(exc)
-        count([Violation("STEP", f"fixtures: {exc}")], setup.violations)
+        tally([Violation("STEP", f"fixtures: {exc}")], setup.violations)
     result.steps.append(setup)
-    if setup.error is None:
-        for index, step in enumerate(run.scenario.steps, start=1):
-            record = play_step(run, index, step, count)
-            result.steps.append(record)
-            if on_step is not None:
-                on_step(record)
-            if record.error is not None:
-                break
-    # The final judgement: the books at the end, and the oracle's figures.
+    return setup.error is None
+
+
+def finish(run: Run, result: ScenarioResult, tally: Tally) -> None:
+    """The final judgement: the books at the end, and the oracle's figures; the result's
+    verdict, SLA figures, lineage, revenue, faults and fingerprint."""
     final = StepResult(len(result.steps), "final", None, run.now_iso())
-    running = alive(run, "the last step", final, count) and run.expect_running
+    running = alive(run, "the last step", final, tally) and run.expect_running
     settle = run.session.settle(SETTLE_WINDOW_S, SETTLE_TIMEOUT_S, wait_for_integration=running)
     final.settle, final.settled = str(settle), settle.settled
     if running and not settle.settled:
-        count([Violation("SETTLE", f"the end of the scenario: {settle}")], final.violations)
+        tally([Violation("SETTLE", f"the end of the scenario: {settle}")], final.violations)
     books = run.snapshot()
     run.resolve_names()
-    count(run.judge.check(books), final.violations)
-    count(run.judge.oracle(run.scenario, books, oracle_names(run)), final.violations)
+    tally(run.judge.check(books), final.violations)
+    tally(run.judge.oracle(run.scenario, books, oracle_names(run)), final.violations)
     result.steps.append(final)
-    result.violations = list(counted.values())
+    result.violations = list(tally.counted.values())
     result.sla = sla(books, result.steps, run.won_at, run.names)
     result.lineage = lineage(books, run.names)
     result.reconciliation = reconciliation(books)

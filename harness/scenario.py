@@ -1,41 +1,52 @@
-"""Scenario files: YAML lifecycle scripts validated on load, errors with file and line."""
+"""Scenario files: YAML lifecycle scripts validated whole on load — every reference checked
+before anything runs, every problem reported at once with file:line and a "did you mean"."""
 
 from __future__ import annotations
 
 import re
+import typing
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+import yaml
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from harness import yamlines
-from simulators.common.clock import ClockError, after_duration, parse_instant
+from harness.steps import STEPS, Context, Gives, StepKind, Strict, Uses
+from harness.steps.expect import did_you_mean
+from harness.steps.registry import (
+    EntityName,
+    NewCustomer,
+    NewEntity,
+    NewPrice,
+    NewProduct,
+    ProductName,
+    given_by_raw,
+    marked_names,
+)
+from simulators.common.clock import ClockError, parse_instant
 from simulators.common.world import DEFAULT_START
 
-Name = str  # a name given by a fixture or an earlier step, used by later steps
-_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _CUSTOM = re.compile(r"^[A-Za-z][A-Za-z0-9]*(_[A-Za-z0-9]+)*__c$")
 _SOBJECTS = ("Account", "Opportunity", "OpportunityLineItem", "Product2")
-CrmValue = str | int | float | bool
+Where = tuple[str | int, ...]
+Report = Callable[[Where, str], None]
 
 
 class ScenarioError(ValueError):
     """A scenario that cannot be played: every problem with file and line."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
 # --- fixtures --------------------------------------------------------------------------------
-class Entity(_Strict):
-    key: Name
+class Entity(Strict):
+    key: NewEntity
     name: str
     currency: str = Field(pattern=r"^[a-z]{3}$")
 
 
-class Rate(_Strict):
+class Rate(Strict):
     base: str = Field(pattern=r"^[a-z]{3}$")
     quote: str = Field(pattern=r"^[a-z]{3}$")
     rate: str = Field(pattern=r"^\d+(\.\d+)?$", description="quote per base, as a decimal")
@@ -46,32 +57,45 @@ class Rate(_Strict):
     )
 
 
-class Product(_Strict):
-    key: Name
+class Product(Strict):
+    key: NewProduct
     name: str
     ssp_minor: int | None = Field(None, ge=0, description="standalone selling price per unit")
     recognition: Literal["ratable", "point_in_time", "usage"] = "ratable"
 
 
-class Price(_Strict):
-    key: Name
-    product: Name
+class Price(Strict):
+    key: NewPrice
+    product: ProductName
     currency: str = Field(pattern=r"^[a-z]{3}$")
     unit_amount: int = Field(ge=0, description="minor units")
     interval: Literal["month", "year"] | None = "month"
+    interval_count: int = Field(1, ge=1, le=36, description="intervals per billing period")
     usage: bool = False
 
+    @model_validator(mode="after")
+    def _at_most_three_years(self) -> Price:
+        # Stripe's limit on a recurring price: at most three years between billings.
+        if self.interval == "year" and self.interval_count > 3:
+            raise ValueError("a price recurs at most every 3 years (interval_count ≤ 3)")
+        return self
 
-class Customer(_Strict):
-    key: Name
+    @property
+    def interval_months(self) -> int:
+        """Months in one billing period (a one-off price counts as one)."""
+        return (12 if self.interval == "year" else 1) * self.interval_count
+
+
+class Customer(Strict):
+    key: NewCustomer
     name: str
-    entity: Name
+    entity: EntityName
     currency: str = Field(pattern=r"^[a-z]{3}$")
     payment_method: str = "pm_card_visa"
     email: str | None = None
 
 
-class Fixtures(_Strict):
+class Fixtures(Strict):
     entities: list[Entity] = Field(default_factory=list)
     rates: list[Rate] = Field(default_factory=list)
     products: list[Product] = Field(default_factory=list)
@@ -94,185 +118,13 @@ class Fixtures(_Strict):
         return value
 
 
-# --- steps -----------------------------------------------------------------------------------
-class Line(_Strict):
-    price: Name
-    quantity: int = Field(1, ge=0)
-
-
-class CreateAccount(_Strict):
-    customer: Name
-    fields: dict[str, CrmValue] = Field(
-        default_factory=dict, description="custom field values (crm_custom_fields)"
-    )
-
-
-class CreateOpportunity(_Strict):
-    key: Name
-    customer: Name
-    lines: list[Line] = Field(min_length=1)
-    kind: Literal["new", "amendment", "renewal"] = "new"
-    amends: Name | None = Field(None, description="the opportunity this one changes")
-    term_months: int = Field(12, ge=1, le=120, description="the contract term (Term_Months__c)")
-    fields: dict[str, CrmValue] = Field(
-        default_factory=dict, description="custom field values (crm_custom_fields)"
-    )
-
-
-class CloseWon(_Strict):
-    opportunity: Name
-
-
-class _OnDeal(_Strict):
-    """A step on a deal's subscription: a won opportunity's, or one made in billing."""
-
-    opportunity: Name | None = None
-    subscription: Name | None = Field(None, description="a billing.subscribe key")
-
-    @model_validator(mode="after")
-    def _one(self) -> _OnDeal:
-        if (self.opportunity is None) == (self.subscription is None):
-            raise ValueError("name exactly one of opportunity or subscription")
-        return self
-
-    @property
-    def deal(self) -> str:
-        return str(self.opportunity or self.subscription)
-
-
-class UpdateSubscription(_OnDeal):
-    lines: list[Line] = Field(min_length=1)
-    proration_behavior: Literal["create_prorations", "always_invoice", "none"] = "create_prorations"
-
-
-class Cancel(_OnDeal):
-    at_period_end: bool = False
-    prorate: bool = False
-    invoice_now: bool = False
-
-
-class BillingSubscription(_Strict):
-    """A subscription made in billing, with no CRM deal: a self-serve sign-up
-    (``billing.subscribe``, charged to the card) or billing ops (``billing.create_subscription``,
-    invoiced)."""
-
-    key: Name
-    customer: Name
-    lines: list[Line] = Field(min_length=1)
-    term_months: int = Field(12, ge=1, le=120, description="the contract term (metadata)")
-
-
-class ReportUsage(_Strict):
-    customer: Name
-    price: Name
-    value: int = Field(ge=0)
-    identifier: str | None = None
-    repeat: int = Field(1, ge=1, le=100, description="send the same event this many times")
-
-
-class Pay(_Strict):
-    customer: Name
-    invoice: Literal["latest", "all_open"] = "latest"
-
-
-class Decline(_Strict):
-    customer: Name
-    payment_method: str = "pm_card_chargeDeclined"
-
-
-class CreditNote(_Strict):
-    customer: Name
-    invoice: Literal["latest"] = "latest"
-    amount: int = Field(gt=0)
-    credit_to: Literal["balance", "refund", "out_of_band"] = "balance"
-
-
-class ClockAdvance(_Strict):
-    duration: str | None = None
-    to: str | None = None
-
-    @field_validator("to", mode="before")
-    @classmethod
-    def _datetime(cls, value: Any) -> Any:
-        return value.isoformat() if isinstance(value, datetime) else value
-
-    @field_validator("duration")
-    @classmethod
-    def _duration(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                after_duration(0, value)
-            except ClockError as exc:
-                raise ValueError(str(exc)) from None
-        return value
-
-    @field_validator("to")
-    @classmethod
-    def _instant(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                parse_instant(value)
-            except ClockError as exc:
-                raise ValueError(str(exc)) from None
-        return value
-
-
-class ClosePeriod(_Strict):
-    entity: Name
-    period: str = Field(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM")
-    action: Literal["close", "lock"] = "close"
-
-
-class FaultsOn(_Strict):
-    name: Name
-    rules: list[dict[str, Any]] = Field(min_length=1)
-
-
-class FaultsOff(_Strict):
-    name: Name | None = None
-
-
-class IntegrationControl(_Strict):
-    action: Literal["stop", "kill", "restart", "start"]
-
-
-class Expect(_Strict):
-    invariants: Literal["all"] | list[str] = "all"
-    figures: dict[str, int | str] = Field(default_factory=dict)
-
-
-# The closed, registered set: a new step is one model here and one executor in the runner.
-STEPS: dict[str, type[_Strict]] = {
-    "crm.create_account": CreateAccount,
-    "crm.create_opportunity": CreateOpportunity,
-    "crm.close_won": CloseWon,
-    "billing.subscribe": BillingSubscription,
-    "billing.create_subscription": BillingSubscription,
-    "billing.update_subscription": UpdateSubscription,
-    "billing.cancel": Cancel,
-    "billing.report_usage": ReportUsage,
-    "billing.pay": Pay,
-    "billing.decline": Decline,
-    "billing.credit_note": CreditNote,
-    "clock.advance": ClockAdvance,
-    "erp.close_period": ClosePeriod,
-    "revrec.close_period": ClosePeriod,
-    "faults.on": FaultsOn,
-    "faults.off": FaultsOff,
-    "integration": IntegrationControl,
-    "expect": Expect,
-}
-# Shorthands: `clock.advance: P14D` and `integration: kill`.
-_SCALAR = {"clock.advance": "duration", "integration": "action"}
-
-
 class Step(BaseModel):
     kind: str
-    params: _Strict
+    params: StepKind
     line: int | None = None
 
 
-class Scenario(_Strict):
+class Scenario(Strict):
     name: str = Field(min_length=1, max_length=200)
     description: str = ""
     start_at: str = DEFAULT_START
@@ -296,123 +148,229 @@ class Scenario(_Strict):
 
 def load_scenario(path: Path) -> Scenario:
     """Load and check a scenario; all problems are reported together, each as file:line."""
-    data, lines = yamlines.load(path)
-    if not isinstance(data, dict):
-        raise ScenarioError(f"{path}:1: a scenario is a mapping with name, fixtures and steps")
-    problems: list[str] = []
-
-    def problem(at: tuple[str | int, ...], message: str) -> None:
-        line = yamlines.line_of(lines, at)
-        problems.append(f"{path}:{line or 1}: {message}")
-
-    raw_steps = data.pop("steps", []) or []
     try:
-        scenario = Scenario.model_validate({**data, "source": str(path)})
+        data, lines = yamlines.load(path)
+    except yamlines.YamlError as exc:
+        raise ScenarioError(str(exc)) from None
+    return scenario_from_data(data, lines, str(path))
+
+
+def scenario_from_data(
+    data: Any, lines: dict[Where, int] | None = None, source: str = "<scenario>"
+) -> Scenario:
+    """A scenario from its parsed document (``lines``: where each value is, when read from a
+    file); raises ScenarioError with every problem found, fixtures, steps and names alike."""
+    lines = lines or {}
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{source}:1: a scenario is a mapping with name, fixtures and steps")
+    problems: list[tuple[int, str]] = []
+
+    def problem(at: Where, message: str) -> None:
+        line = yamlines.line_of(lines, at) or 1
+        problems.append((line, f"{source}:{line}: {message}"))
+
+    data = dict(data)
+    raw_steps = data.pop("steps", []) or []
+    scenario: Scenario | None = None
+    try:
+        scenario = Scenario.model_validate({**data, "source": source})
     except ValidationError as exc:
         for error in exc.errors():
             where = ".".join(map(str, error["loc"]))
-            problem(tuple(error["loc"]), f"{where}: {_message(error)}")
-        scenario = None
+            problem(tuple(error["loc"]), f"{where}: {_message(error, Scenario)}")
     steps = _steps(raw_steps, problem, lines)
-    if scenario is not None and not problems:
-        scenario.steps = steps
-        _check_names(scenario, problem)
+    if scenario is not None:
+        scenario.steps = [step for step in steps if step is not None]
+        _check_references(scenario.fixtures, scenario.start_at, steps, raw_steps, problem)
+    else:
+        # Still check every reference, against the fixtures that are valid (and the names
+        # the others give), so one pass reports everything.
+        fixtures, given = _valid_fixtures(data.get("fixtures"))
+        start = data.get("start_at") or DEFAULT_START
+        start = start.isoformat() if isinstance(start, datetime) else str(start)
+        try:
+            parse_instant(start)
+        except ValueError:  # reported above
+            start = DEFAULT_START
+        _check_references(fixtures, str(start), steps, raw_steps, problem, given)
     if problems:
-        raise ScenarioError("\n".join(problems))
+        # In file order: a reader fixes them top to bottom.
+        raise ScenarioError("\n".join(text for _, text in sorted(problems, key=lambda p: p[0])))
     assert scenario is not None
     return scenario
 
 
-def _steps(raw: Any, problem: Any, lines: dict[Any, int]) -> list[Step]:
+def _steps(raw: Any, problem: Report, lines: dict[Where, int]) -> list[Step | None]:
+    """Every step validated by its kind's model; None where one is not valid."""
     if not isinstance(raw, list):
         problem(("steps",), "steps is a list of single-key mappings such as `- clock.advance: P1D`")
         return []
-    steps = []
+    steps: list[Step | None] = []
     for index, item in enumerate(raw):
-        at: tuple[str | int, ...] = ("steps", index)
+        at: Where = ("steps", index)
+        steps.append(None)
         if not isinstance(item, dict) or len(item) != 1:
             problem(at, "each step is one mapping with one key, the step's name")
             continue
         ((kind, params),) = item.items()
         model = STEPS.get(kind)
         if model is None:
-            problem((*at, kind), f"unknown step {kind!r}; known steps: {', '.join(STEPS)}")
+            problem(
+                (*at, kind),
+                f"unknown step {kind!r}{did_you_mean(str(kind), list(STEPS))}; "
+                f"known steps: {', '.join(STEPS)}",
+            )
             continue
-        if kind in _SCALAR and not isinstance(params, dict):
-            params = {_SCALAR[kind]: params}
+        if model.scalar_field is not None and not isinstance(params, dict):
+            params = {model.scalar_field: params}
         try:
-            steps.append(
-                Step(
-                    kind=kind,
-                    params=model.model_validate(params or {}),
-                    line=yamlines.line_of(lines, at),
-                )
+            steps[-1] = Step(
+                kind=kind,
+                params=model.model_validate(params or {}),
+                line=yamlines.line_of(lines, at),
             )
         except ValidationError as exc:
             for error in exc.errors():
                 where = ".".join(map(str, error["loc"]))
                 problem(
-                    (*at, kind, *error["loc"]), f"{kind}: {where or 'value'}: {_message(error)}"
+                    (*at, kind, *error["loc"]),
+                    f"{kind}: {where or 'value'}: {_message(error, model)}",
                 )
     return steps
 
 
-def _message(error: Any) -> str:
-    if error["type"] == "extra_forbidden":
-        return "unknown key"
-    return str(error["msg"])
+def _message(error: Any, model: type[BaseModel]) -> str:
+    if error["type"] != "extra_forbidden":
+        return str(error["msg"])
+    # The keys the model takes where the unknown one is, for a "did you mean".
+    for part in error["loc"][:-1]:
+        info = model.model_fields.get(str(part)) if isinstance(part, str) else None
+        if info is None:
+            continue
+        nested = [a for a in (info.annotation, *typing.get_args(info.annotation)) if _is_model(a)]
+        if not nested:
+            return "unknown key"
+        model = nested[0]
+    return "unknown key" + did_you_mean(str(error["loc"][-1]), list(model.model_fields))
 
 
-def _check_names(scenario: Scenario, problem: Any) -> None:
-    """Every name a step uses was given by a fixture or an earlier step."""
-    f = scenario.fixtures
-    known: dict[str, str] = {}
-    for kind, items in (
-        ("entity", f.entities),
-        ("product", f.products),
-        ("price", f.prices),
-        ("customer", f.customers),
-    ):
-        for item in items:
-            if item.key in known:
-                problem(("fixtures",), f"name {item.key!r} is given twice")
-            known[item.key] = kind
-    for price in f.prices:
-        if known.get(price.product) != "product":
-            problem(
-                ("fixtures", "prices"), f"price {price.key}: no product named {price.product!r}"
-            )
-    for customer in f.customers:
-        if known.get(customer.entity) != "entity":
-            problem(
-                ("fixtures", "customers"),
-                f"customer {customer.key}: no entity named {customer.entity!r}",
-            )
-    for index, step in enumerate(scenario.steps):
-        at = ("steps", index)
-        for field, value in step.params:
-            wanted = _REFERENCES.get(field)
-            if wanted is None or value is None:
-                continue
-            if known.get(value) != wanted:
-                problem(at, f"{step.kind}: {field} {value!r} is not a {wanted} named earlier")
-        for line in getattr(step.params, "lines", []) or []:
-            if known.get(line.price) != "price":
-                problem(at, f"{step.kind}: no price named {line.price!r}")
-        if step.kind in (
-            "crm.create_opportunity",
-            "billing.subscribe",
-            "billing.create_subscription",
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _valid_fixtures(raw: Any) -> tuple[Fixtures, dict[str, str]]:
+    """The fixtures that are valid one by one, and the names the invalid ones give."""
+    given: dict[str, str] = {}
+    valid: dict[str, Any] = {}
+    for field, info in Fixtures.model_fields.items():
+        items = raw.get(field) if isinstance(raw, dict) else None
+        (model, *_) = typing.get_args(info.annotation) or (None,)
+        if not isinstance(items, list) or not (
+            isinstance(model, type) and issubclass(model, BaseModel)
         ):
-            known[step.params.key] = "opportunity"  # type: ignore[attr-defined]
+            continue
+        valid[field] = []
+        for item in items:
+            try:
+                valid[field].append(model.model_validate(item))
+            except ValidationError:
+                given.update(given_by_raw(model, item))
+    return Fixtures.model_construct(**valid), given
 
 
-_REFERENCES = {
-    "customer": "customer",
-    "opportunity": "opportunity",
-    "subscription": "opportunity",
-    "amends": "opportunity",
-    "entity": "entity",
-    "price": "price",
-}
-import harness._tmp_steps  # noqa: E402,F401  TEMPORARY
+def _check_references(
+    fixtures: Fixtures,
+    start_at: str,
+    steps: list[Step | None],
+    raw: list[Any],
+    problem: Report,
+    given: dict[str, str] | None = None,
+) -> None:
+    """Every name a fixture or step uses was given by a fixture or an earlier step (of the
+    kind it needs), and each step's own checks hold, with the clock as the steps move it."""
+    ctx = Context(fixtures, dict(given or {}), parse_instant(start_at))
+    fixture_names = list(marked_names(fixtures, ("fixtures",)))
+    for where, value, mark in fixture_names:
+        if isinstance(mark, Gives):
+            _give(ctx, where, value, mark.kind, problem)
+    for where, value, mark in fixture_names:
+        if isinstance(mark, Uses):
+            _use(ctx, where, value, mark, _dotted(where) + ": ", problem)
+    listed: dict[tuple[str, str], str] = {}
+    for n, price in enumerate(fixtures.prices):
+        first = listed.setdefault((price.product, price.currency), price.key)
+        if first != price.key:
+            problem(
+                ("fixtures", "prices", n),
+                f"prices {first} and {price.key} are both {price.product} in {price.currency}: "
+                "the CRM price book holds one entry per product and currency",
+            )
+    for index, step in enumerate(steps):
+        if step is None:
+            # Not valid: still, later steps may use the names it gives without a second report.
+            item = raw[index] if isinstance(raw[index], dict) else {}
+            for name, params in item.items():
+                if name in STEPS:
+                    for value, kind in given_by_raw(STEPS[name], params):
+                        ctx.names.setdefault(value, kind)
+            continue
+        at: Where = ("steps", index, step.kind)
+        gives: list[tuple[Where, str, str]] = []
+        for path, value, mark in step.params.references():
+            if isinstance(mark, Uses):
+                _use(ctx, (*at, *path), value, mark, f"{step.kind}: {_dotted(path)}: ", problem)
+            else:
+                gives.append(((*at, *path), value, mark.kind))
+        for found in step.params.check(ctx):
+            problem((*at, *found.at), f"{step.kind}: {found.message}")
+        for where, value, kind in gives:
+            _give(ctx, where, value, kind, problem)
+        step.params.track(ctx)
+
+
+def _give(ctx: Context, at: Where, value: str, kind: str, problem: Report) -> None:
+    before = ctx.names.get(value)
+    if before is not None and not (before == kind == "faults"):
+        problem(at, f"name {value!r} is given twice (first to a {before})")
+    ctx.names[value] = kind
+
+
+def _use(ctx: Context, at: Where, value: str, mark: Uses, prefix: str, problem: Report) -> None:
+    if ctx.names.get(value) in mark.kinds:
+        return
+    problem(
+        at,
+        f"{prefix}no {' or '.join(mark.kinds)} named {value!r}"
+        + (" before this step" if at[0] == "steps" else "")
+        + did_you_mean(value, ctx.named(*mark.kinds)),
+    )
+
+
+def _dotted(at: Where) -> str:
+    """``lines[0].price`` for a path inside a document."""
+    out = ""
+    for part in at:
+        out += f"[{part}]" if isinstance(part, int) else ("." if out else "") + part
+    return out
+
+
+def dump_scenario(scenario: Scenario) -> str:
+    """The scenario as a YAML file ``load_scenario`` reads back to the same scenario."""
+    data: dict[str, Any] = {"name": scenario.name}
+    if scenario.description:
+        data["description"] = scenario.description
+    data |= {
+        "start_at": scenario.start_at,
+        "seed": scenario.seed,
+        "fixtures": scenario.fixtures.model_dump(mode="json", exclude_defaults=True),
+        "steps": [_dump_step(step) for step in scenario.steps],
+    }
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+
+
+def _dump_step(step: Step) -> dict[str, Any]:
+    params = step.params.model_dump(mode="json", exclude_defaults=True)
+    field = step.params.scalar_field
+    if field is not None and set(params) == {field}:
+        return {step.kind: params[field]}  # `clock.advance: P1D`, `integration: kill`
+    return {step.kind: params}

@@ -27,6 +27,7 @@ def effective_links(config: HarnessConfig) -> dict[str, Any]:
     return {
         "links": {link_id: links.link(link_id).model_dump(exclude_none=True) for link_id in LINKS},
         "crm_writeback": dict(links.crm_writeback),
+        "billing_writeback": dict(links.billing_writeback),
         "erp_items": dict(links.erp_items),
     }
 

@@ -51,6 +51,7 @@ DEFAULT_WRITEBACK = {
     "account_customer": "Billing_Customer_Id__c",
     "account_erp_customer": "ERP_Customer_Id__c",
 }
+DEFAULT_BILLING_WRITEBACK = {"invoice_erp_document": "erp_document_id"}
 DEFAULT_ITEMS = {"subscription": "SUBSCRIPTION", "other": "SERVICES"}
 _NAME = re.compile(r"\{([A-Za-z_][\w.]*)\}")
 
@@ -64,6 +65,9 @@ class Conventions:
     owned: frozenset[str] = frozenset(HANDOFFS)
     links: dict[str, dict[str, str]] = field(default_factory=lambda: dict(DEFAULT_LINKS))
     writeback: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_WRITEBACK))
+    billing_writeback: dict[str, str] = field(
+        default_factory=lambda: dict(DEFAULT_BILLING_WRITEBACK)
+    )
     items: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_ITEMS))
     standin: bool = False  # True when the harness runs us beside another integration
 
@@ -78,6 +82,10 @@ class Conventions:
             owned=frozenset(HANDOFFS if owned is None else [h for h in owned.split(",") if h]),
             links={**DEFAULT_LINKS, **declared.get("links", {})},
             writeback={**DEFAULT_WRITEBACK, **declared.get("crm_writeback", {})},
+            billing_writeback={
+                **DEFAULT_BILLING_WRITEBACK,
+                **declared.get("billing_writeback", {}),
+            },
             items={**DEFAULT_ITEMS, **declared.get("erp_items", {})},
             standin=env.get("FINSIM_ACTOR") == "standin",
         )

@@ -33,6 +33,7 @@ ACCOUNT_BY_ROLE = {
 }
 _MONTHS_PER_INTERVAL = {"month": 1, "year": 12}
 _MONTH_OF_TERM = 12  # Term_Months__c when the opportunity leaves it empty
+RENEWS_AT = "renews_at"  # subscription metadata: when a won renewal's change takes effect
 # The hand-off that writes the ERP records other hand-offs refer to.
 _WRITER = {"erp.customer": "erp.customers", "erp.invoice": "erp.invoices"}
 
@@ -319,9 +320,14 @@ class Syncer:
         link = "erp.invoice" if kind == "invoice" else "erp.invoice_credit"
         if self.owns("erp.invoices"):
             external_id = self._erp_id(link, "invoice", **_source(invoice))
-            if self.erp.get(kind, external_id) is None:
-                # A posted document is never re-posted (its period may be closed since).
-                self._post_invoice(invoice, customer, kind, entity, external_id)
+            posted = self.erp.get(kind, external_id)
+            # A posted document is never re-posted (its period may be closed since).
+            erp_id = (
+                str(posted["id"])
+                if posted is not None
+                else self._post_invoice(invoice, customer, kind, entity, external_id)
+            )
+            self.write_back_erp_id(invoice, erp_id)
         if kind == "invoice" and self.owns("erp.payments"):
             self.apply_customer_credit(invoice, customer)
 
@@ -332,7 +338,7 @@ class Syncer:
         kind: str,
         entity: str,
         external_id: str,
-    ) -> None:
+    ) -> str:
         invoice_id: str = invoice["id"]
         currency: str = invoice["currency"]
         sign = 1 if kind == "invoice" else -1
@@ -364,8 +370,21 @@ class Syncer:
         if invoice.get("number"):
             body["memo"] = f"Stripe {invoice['number']}"
         finalized_on = utc_date(invoice["status_transitions"]["finalized_at"], "finalized_at")
-        self.erp.upsert(kind, external_id, self._dated(body, kind, entity, finalized_on))
+        erp_id = self.erp.upsert(kind, external_id, self._dated(body, kind, entity, finalized_on))
         log.info("invoice %s -> ERP %s %s (%d lines)", invoice_id, kind, entity, len(items))
+        return erp_id
+
+    def write_back_erp_id(self, invoice: dict[str, Any], erp_id: str) -> None:
+        """Traceability: the ERP document's internal id on the Stripe invoice's metadata."""
+        key = self.conv.billing_writeback["invoice_erp_document"]
+        if (invoice.get("metadata") or {}).get(key) == erp_id:
+            return
+        with_retries(
+            lambda: self.stripe.v1.invoices.update(
+                invoice["id"], params={"metadata": {key: erp_id}}
+            ),
+            what=f"write back {erp_id} to {invoice['id']}",
+        )
 
     def apply_customer_credit(self, invoice: dict[str, Any], customer: dict[str, Any]) -> None:
         """An invoice that drew on the customer's Stripe credit balance: apply that much of the
@@ -843,6 +862,8 @@ class Syncer:
             at: int = sub["ended_at"]
         elif prorations:
             at = max(start for _, start, _ in prorations)
+        elif changed_at is not None and changed_at < int(sub["metadata"].get(RENEWS_AT) or 0):
+            return contract  # a renewal: mirrored when its period starts (billed_from)
         elif changed_at is not None or billed_from is not None:
             at = max(since, changed_at if changed_at is not None else billed_from or 0)
         else:
@@ -1148,7 +1169,11 @@ class Syncer:
                 "items": changes,
                 "proration_behavior": "none" if renewal else "create_prorations",
             }
-            if not renewal:
+            if renewal:
+                # Billed from the next period on: the subledger hears of it when that period
+                # starts (it takes no modification dated in the future), not at this update.
+                params["metadata"] = {RENEWS_AT: str(end)}
+            else:
                 params["proration_date"] = at
             with_retries(
                 lambda: self.stripe.v1.subscriptions.update(
@@ -1158,7 +1183,7 @@ class Syncer:
                 ),
                 what=f"amend {sub['id']}",
             )
-        if contract is not None:
+        if contract is not None and not renewal:
             after = self._subscription(sub["id"])
             self._modify(contract, opp["Id"], before, after, at, start, end, renewal)
         if self.owns("crm.writeback"):

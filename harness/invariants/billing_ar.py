@@ -118,6 +118,28 @@ def _items_as_declared(
         )
 
 
+@invariant("INV-40", group="billing_ar", handoffs=("erp.invoices",))
+def erp_document_ids_written_back(books: Books) -> Iterator[Violation]:
+    """Every finalised invoice whose ERP AR document exists (linked as declared) carries that
+    document's internal id in its metadata (the declared key, default ``erp_document_id``), so
+    a reader of billing finds the ERP record: traceability from billing to the ledger."""
+    key = books.declared_links.billing_writeback["invoice_erp_document"]
+    for inv in books.finalised_invoices:
+        link = ar_link(inv.total)
+        txn = books.links.target(link, inv.id) if link is not None else None
+        if txn is None:
+            continue  # none owed (total 0) or none yet: INV-06's to judge
+        written = inv.metadata.get(key)
+        if written != str(txn.id):
+            yield Violation(
+                "INV-40",
+                f"invoice {inv.id} metadata {key} is {written!r}, not its ERP document's id "
+                f"{txn.id}",
+                (refs.billing(inv.id), refs.erp_txn(txn)),
+                {"metadata": written, "erp_id": str(txn.id)},
+            )
+
+
 @invariant(
     "INV-07", group="billing_ar", handoffs=("erp.invoices", "erp.payments", "erp.credit_memos")
 )

@@ -141,7 +141,9 @@ def allocations_sum_to_the_price(books: Books) -> Iterator[Violation]:
     declared, default external id = subscription id) with one line per item (default external
     id = item id), the item's quantity and
     the price of the whole term (unit amount × the billing periods in the subscription's
-    ``metadata.term_months``, 12 months when absent), usage lines for metered prices."""
+    ``metadata.term_months``, 12 months when absent), usage lines for metered prices. A change
+    billed only from the next period (no prorations: a renewal) may reach the contract when
+    that period starts: until then the line may book the quantity this period was billed at."""
     for booked in books.rr_contracts.values():
         fixed = [ln for ln in books.rr_contract_lines(booked) if ln.fixed]
         total = sum(ln.amount_minor for ln in fixed)
@@ -171,6 +173,7 @@ def allocations_sum_to_the_price(books: Books) -> Iterator[Violation]:
             books.links.source("revrec.line", ln) or "": ln
             for ln in books.rr_contract_lines(contract)
         }
+        billed_now = _billed_this_period(books, sub.id)
         for item_id in sub.items:
             item = books.subscription_items.get(item_id)
             price = books.prices.get(item.price) if item else None
@@ -193,7 +196,11 @@ def allocations_sum_to_the_price(books: Books) -> Iterator[Violation]:
                     )
                 continue
             term_price = price.unit_amount * _periods_in_term(sub, price)
-            if (line.quantity, line.unit_price_minor) != (item.quantity, term_price):
+            terms = (line.quantity, line.unit_price_minor)
+            if terms != (item.quantity, term_price) and terms != (
+                billed_now.get(item_id),
+                term_price,
+            ):
                 yield Violation(
                     "INV-18",
                     f"contract line for {item_id} books {line.quantity} × "
@@ -205,6 +212,23 @@ def allocations_sum_to_the_price(books: Books) -> Iterator[Violation]:
                         "billing": [item.quantity, term_price],
                     },
                 )
+
+
+def _billed_this_period(books: Books, sub_id: str) -> dict[str, int]:
+    """Per subscription item, the quantity the period under way was billed at, when nothing
+    was prorated for it since (so a change made is billed only from the next period)."""
+    billed: dict[str, int] = {}
+    prorated: set[str] = set()
+    for inv in books.invoices_by_subscription.get(sub_id, []):
+        for line in inv.lines:
+            item = line.subscription_item
+            if item is None or not line.period_start <= books.now < line.period_end:
+                continue
+            if line.proration:
+                prorated.add(item)
+            else:
+                billed[item] = line.quantity
+    return {item: qty for item, qty in billed.items() if item not in prorated}
 
 
 @invariant("INV-19", group="subledger", handoffs=("revrec.contracts",))

@@ -73,7 +73,7 @@ def expect(scenario: Scenario) -> Expected:
     expected.changes = list(replay.changes)
     contracts = Contracts(scenario)
     expected.contracts = contracts.replay(
-        replay.bookings, replay.changes, replay.invoices, replay.consumption
+        replay.bookings, replay.changes, replay.invoices, replay.consumption, replay.now
     )
     expected.notes += contracts.notes
     books = list(expected.contracts.values())

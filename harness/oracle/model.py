@@ -58,6 +58,7 @@ class ExpectedInvoice:
     paid_at: int | None = None
     voided_at: int | None = None
     credit_notes: list[ExpectedCreditNote] = field(default_factory=list)
+    collection: str = "send_invoice"  # or charge_automatically: paid when finalised
 
     @property
     def total_minor(self) -> int:
@@ -82,7 +83,8 @@ class ExpectedItem:
 
 @dataclass
 class ExpectedSubscription:
-    """The subscription the integration creates when ``opportunity`` (new business) is won."""
+    """The subscription the integration creates when ``opportunity`` (new business) is won,
+    or one made in billing (``opportunity`` is then the step's key)."""
 
     opportunity: str
     customer: str
@@ -96,6 +98,7 @@ class ExpectedSubscription:
     ended_at: int | None = None
     amendments: list[str] = field(default_factory=list)  # opportunities applied to it
     pending: list[ExpectedLine] = field(default_factory=list)  # not yet invoiced
+    collection: str = "send_invoice"  # the CRM flow invoices; a self-serve sign-up is charged
 
     @property
     def period_start(self) -> int:

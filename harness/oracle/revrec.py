@@ -60,6 +60,7 @@ class Contracts:
         changes: list[Change],
         invoices: list[ExpectedInvoice],
         consumption: list[Consumption],
+        as_of: int | None = None,
     ) -> dict[str, ExpectedContract]:
         for booking in bookings:
             if booking.term_months % booking.interval_months:
@@ -71,8 +72,12 @@ class Contracts:
                 continue
             self.contracts[booking.opportunity] = self.book(booking)
         followed = {k: c for k, c in self.contracts.items() if c.predicted}
-        # Modifications apply in effective order (a renewal takes effect at the period end).
+        # Modifications apply in effective order (a renewal takes effect at the period end);
+        # one effective after ``as_of`` is not in the books yet (a subledger takes no
+        # modification dated in the future: a renewal reaches it when its period starts).
         for change in sorted(changes, key=lambda c: c.at):
+            if as_of is not None and change.at > as_of:
+                continue
             contract = followed.get(change.opportunity)
             if contract is not None:
                 self.follow(contract, change)

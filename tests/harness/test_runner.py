@@ -11,15 +11,10 @@ import pytest
 from harness.config import load_config
 from harness.report import write_html, write_json, write_junit
 from harness.runner import ScenarioResult, run_scenario
-from harness.scenario import STEPS, load_scenario
-from harness.steps import EXECUTORS
+from harness.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
-
-
-def test_every_registered_step_has_an_executor_and_back() -> None:
-    assert set(EXECUTORS) == set(STEPS)
 
 
 def test_there_are_at_least_fifteen_scenarios_and_all_load() -> None:

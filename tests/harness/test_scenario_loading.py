@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.cli import main
 from harness.scenario import ScenarioError, load_scenario
 
 GOOD = """\
@@ -53,7 +54,11 @@ def test_a_good_scenario_loads_with_its_steps_and_lines(tmp_path: Path) -> None:
         ("  - clock.advance: P14D", 13, ["not an ISO-8601 duration"]),
         ("  - crm.close_won: {opportunity: acme_pro}", 12, ["unknown step"]),
         ("  - crm.close_won: {opportunity: acme_pro}", 12, ["unknown key"]),
-        ("  - crm.close_won: {opportunity: acme_pro}", 12, ["not a opportunity named earlier"]),
+        (
+            "  - crm.close_won: {opportunity: acme_pro}",
+            12,
+            ["no opportunity named 'acme_plus'", "did you mean 'acme_pro'?"],
+        ),
         ("seed: 7", 3, ["seed", "integer"]),
     ],
 )
@@ -64,7 +69,7 @@ def test_bad_values_and_unknown_keys_fail_with_file_and_line(
         "not an ISO-8601 duration": "  - clock.advance: fortnight",
         "unknown step": "  - crm.close_lost: {opportunity: acme_pro}",
         "unknown key": "  - crm.close_won: {opportunity: acme_pro, stage: Won}",
-        "not a opportunity named earlier": "  - crm.close_won: {opportunity: acme_plus}",
+        "no opportunity named 'acme_plus'": "  - crm.close_won: {opportunity: acme_plus}",
         "seed": "seed: seven",
     }[words[0]]
     path = _write(tmp_path, GOOD.replace(change, broken))
@@ -76,21 +81,137 @@ def test_bad_values_and_unknown_keys_fail_with_file_and_line(
         assert word in message
 
 
-def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
-    text = GOOD.replace("unit_amount: 1000", "unit_amount: -5").replace(
-        "entity: us, currency", "entity: eu, currency"
-    )
+# Every kind of mistake at once: each (line, what the message must say).
+TYPOS = """\
+name: typos everywhere
+sed: 3
+start_at: 2026-01-01T00:00:00Z
+fixtures:
+  entities: [{key: us, name: US, currency: usd}]
+  products: [{key: pro, name: Pro}]
+  prices:
+    - {key: pro_monthly, product: pro, currency: usd, unit_amount: 1000}
+    - {key: pro_eur, product: pro, currency: eur, unit_amount: 900}
+    - {key: ent_monthly, product: ent, currency: usd, unit_amount: -5}
+  customers: [{key: acme, name: Acme, entity: uss, currency: usd}]
+steps:
+  - crm.create_opportunity: {key: deal, customer: acme, lines: [{price: pro_montly}]}
+  - crm.close_won: {opportunity: deal}
+  - billing.update_subscription:
+      opportunity: dael
+      lines: [{price: pro_monthly}, {price: pro_eur}]
+  - faults.on:
+      name: erp_down
+      rules:
+        - {system: erp, operation: createInvoce, kind: outage}
+        - {system: billing, kind: duplicat}
+        - {system: billing, operation: invoice.finalised, kind: drop}
+  - clock.advance: P1M
+  - faults.off: {name: erp_dwn}
+  - expect:
+      invariants: [INV-06, INV-6]
+      figures:
+        invoice_totl:deal:1: 1000
+        invoice_total:deals:1: 1000
+        recognised:us:2026-13: 5
+        erp_invoice_total:deal:0: 1
+        balance:acme: 0
+  - clock.advance: {to: 2026-01-10T00:00:00Z}
+  - billing.pay: {custmer: acme}
+  - crm.close_wno: {opportunity: deal}
+"""
+WANTED = [
+    (2, "sed: unknown key; did you mean 'seed'?"),
+    (10, "fixtures.prices.2.unit_amount: Input should be greater than or equal to 0"),
+    (11, "fixtures.customers[0].entity: no entity named 'uss'; did you mean 'us'?"),
+    (13, "lines[0].price: no price named 'pro_montly' before this step; did you mean "),
+    (16, "opportunity: no opportunity named 'dael' before this step; did you mean 'deal'?"),
+    (17, "lines mix currencies eur, usd"),
+    (21, "'createInvoce' matches no operationId of the erp system; did you mean 'createInvoice'"),
+    (22, "unknown fault kind 'duplicat'; did you mean 'duplicate'?"),
+    (23, "'invoice.finalised' matches no event type of the billing system; did you mean "),
+    (25, "faults.off: name: no faults named 'erp_dwn' before this step; did you mean 'erp_down'?"),
+    (27, "unknown invariant 'INV-6'; did you mean"),
+    (29, "unknown figure 'invoice_totl'; did you mean 'invoice_total'"),
+    (30, "figure 'invoice_total:deals:1': no opportunity or subscription named 'deals'"),
+    (31, "figure 'recognised:us:2026-13': <month> is YYYY-MM"),
+    (32, "figure 'erp_invoice_total:deal:0': <n> is a 1-based invoice number"),
+    (34, "is before the clock (2026-02-01T00:00:00Z)"),
+    (35, "billing.pay: custmer: unknown key; did you mean 'customer'?"),
+    (36, "unknown step 'crm.close_wno'; did you mean 'crm.close_won'"),
+]
+
+
+def test_every_problem_is_reported_at_once_in_file_order_with_its_line(tmp_path: Path) -> None:
+    path = _write(tmp_path, TYPOS)
     with pytest.raises(ScenarioError) as failed:
-        load_scenario(_write(tmp_path, text))
-    assert len(str(failed.value).splitlines()) >= 1
-    assert "unit_amount" in str(failed.value)
-
-
-def test_yaml_syntax_errors_have_a_line(tmp_path: Path) -> None:
-    path = _write(tmp_path, GOOD.replace("seed: 7", "seed: [7"))
-    with pytest.raises(Exception) as failed:
         load_scenario(path)
-    assert f"{path}:" in str(failed.value) and "YAML" in str(failed.value)
+    lines = str(failed.value).splitlines()
+    for line, words in WANTED:
+        assert any(text.startswith(f"{path}:{line}:") and words in text for text in lines), (
+            f"line {line}: {words!r} not in\n" + "\n".join(lines)
+        )
+    # Nothing else (but the key the misspelt one left missing), and in line order.
+    assert len(lines) == len(WANTED) + 1, "\n".join(lines)
+    assert f"{path}:35: billing.pay: customer: Field required" in lines
+    numbers = [int(text.split(":")[1]) for text in lines]
+    assert numbers == sorted(numbers)
+    # The figure that names a real deal and customer passes.
+    assert not any("balance:acme" in text for text in lines)
+
+
+def test_a_deal_used_before_it_is_won_or_after_it_is_cancelled_is_a_load_error(
+    tmp_path: Path,
+) -> None:
+    text = GOOD.replace(
+        "  - clock.advance: P14D\n",
+        "  - billing.cancel: {opportunity: acme_pro}\n"
+        "  - billing.pay: {customer: acme}\n"
+        "  - billing.update_subscription: {opportunity: acme_pro, lines: [{price: pro_monthly}]}\n"
+        "  - clock.advance: P14D\n",
+    ).replace(
+        "  - crm.close_won: {opportunity: acme_pro}\n",
+        "  - billing.cancel: {opportunity: acme_pro, at_period_end: true}\n"
+        "  - crm.close_won: {opportunity: acme_pro}\n"
+        "  - crm.close_won: {opportunity: acme_pro}\n",
+    )
+    path = _write(tmp_path, text)
+    with pytest.raises(ScenarioError) as failed:
+        load_scenario(path)
+    message = str(failed.value)
+    assert f"{path}:12: billing.cancel: 'acme_pro' is not won before this step" in message
+    assert f"{path}:14: crm.close_won: 'acme_pro' is won already" in message
+    assert f"{path}:17: billing.update_subscription: 'acme_pro' is cancelled before" in message
+    assert len(message.splitlines()) == 3
+
+
+def test_a_scenario_that_fails_validation_exits_2_naming_every_problem_and_runs_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = _write(tmp_path, GOOD)
+    bad = tmp_path / "typos.yaml"
+    bad.write_text(TYPOS)
+    twin = tmp_path / "twin.yaml"
+    twin.write_text(GOOD)
+    config = Path(__file__).resolve().parents[2] / "harness.toml"
+    code = main(["run", str(good), str(bad), str(twin), "--integration", str(config)])
+    out = capsys.readouterr().err  # a usage error: one message on stderr, exit 2
+    assert code == 2
+    assert "nothing was run" in out and "Traceback" not in out
+    assert f"{bad}:36: unknown step 'crm.close_wno'" in out
+    assert f"{twin}:1: name 'new business to first invoice' is taken by {good}" in out
+    assert main(["run", str(tmp_path / "missing.yaml"), "--integration", str(config)]) == 2
+    assert "no such scenario file or directory" in capsys.readouterr().err
+
+
+def test_yaml_syntax_errors_have_a_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _write(tmp_path, GOOD.replace("seed: 7", "seed: [7"))
+    with pytest.raises(ScenarioError) as failed:
+        load_scenario(path)
+    assert str(failed.value).startswith(f"{path}:") and "YAML" in str(failed.value)
+    config = Path(__file__).resolve().parents[2] / "harness.toml"
+    assert main(["run", str(path), "--integration", str(config)]) == 2
+    assert "not valid YAML" in capsys.readouterr().err
 
 
 def test_crm_custom_fields_are_checked_on_load(tmp_path: Path) -> None:

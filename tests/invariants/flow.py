@@ -267,9 +267,11 @@ def sync_invoice(
     subledger: bool = True,
     extra: dict[str, Any] | None = None,
     item: str = "SUBSCRIPTION",
+    write_back: bool = True,
 ) -> str:
-    """invoice.finalized: the ERP invoice (upsert by external id) and the subledger billing
-    event. The keyword arguments are the bugs tests introduce."""
+    """invoice.finalized: the ERP invoice (upsert by external id), its id written back to the
+    invoice's metadata, and the subledger billing event. The keyword arguments are the bugs
+    tests introduce."""
     books = stack.books()
     inv = books.invoices[invoice_id]
     assert inv.finalized_at is not None
@@ -293,6 +295,10 @@ def sync_invoice(
         erp_id = stack.erp_write("POST", "/invoice", body)
     else:
         erp_id = stack.erp_write("PUT", f"/invoice/eid:{external_id or invoice_id}", body)
+    if write_back:
+        stack.billing(
+            "POST", f"/v1/invoices/{invoice_id}", {"metadata": {"erp_document_id": str(erp_id)}}
+        )
     if subledger and inv.subscription and inv.total > 0:
         bill(stack, invoice_id)
     return erp_id

@@ -94,7 +94,6 @@ def test_inv03_violated_posting_after_an_open_period(stack: Stack) -> None:
     fires(stack, "INV-03", f"erp:invoice/{erp_id}")
 
 
-
 def test_inv03_holds_past_a_locked_period(stack: Stack) -> None:
     # January is locked for everyone, not closed: it takes no postings either, so the January
     # invoice keeps its date and posts in February, the first period that takes it.
@@ -105,6 +104,7 @@ def test_inv03_holds_past_a_locked_period(stack: Stack) -> None:
         stack, deal.invoices[0], extra={"postingPeriod": {"externalId": "US-2026-02"}}
     )
     holds(stack, "INV-03")
+
 
 # --- INV-05 -----------------------------------------------------------------------------------
 def test_inv05_holds(stack: Stack) -> None:
@@ -166,6 +166,27 @@ def test_inv06_violated_by_a_void_not_reversed(stack: Stack) -> None:
         f"billing:{deal.invoices[0]}",
         f"erp:invoice/{_erp_invoice(stack, deal.invoices[0])}",
     )
+
+
+# --- INV-40 -----------------------------------------------------------------------------------
+def test_inv40_holds(stack: Stack) -> None:
+    flow.new_deal(stack)
+    holds(stack, "INV-40")
+
+
+def test_inv40_violated(stack: Stack) -> None:
+    deal = flow.new_deal(stack, sync=False)
+    erp_id = flow.sync_invoice(stack, deal.invoices[0], write_back=False)
+    fires(stack, "INV-40", f"billing:{deal.invoices[0]}", f"erp:invoice/{erp_id}")
+
+
+def test_inv40_violated_by_another_documents_id(stack: Stack) -> None:
+    deal = flow.new_deal(stack)
+    stack.billing(
+        "POST", f"/v1/invoices/{deal.invoices[0]}", {"metadata": {"erp_document_id": "999"}}
+    )
+    (found,) = fires(stack, "INV-40", f"billing:{deal.invoices[0]}")
+    assert found.details["metadata"] == "999"
 
 
 # --- INV-07 -----------------------------------------------------------------------------------

@@ -172,6 +172,27 @@ def test_inv18_violated(stack: Stack) -> None:
     fires(stack, "INV-18", f"billing:{deal.items[0]}", f"revrec:{deal.contract}")
 
 
+def test_inv18_holds_while_a_change_without_prorations_waits_for_the_next_period(
+    stack: Stack,
+) -> None:
+    # A renewal's downgrade: billing bills 2 from the next period; the contract may still
+    # book the 3 this period was billed at.
+    deal = flow.new_deal(stack, quantity=3)
+    stack.advance_to("2026-01-20T00:00:00Z")
+    _upgrade(stack, deal, 2, "none")
+    holds(stack, "INV-18")
+
+
+def test_inv18_violated_once_the_next_period_bills_what_the_contract_never_heard_of(
+    stack: Stack,
+) -> None:
+    deal = flow.new_deal(stack, quantity=3)
+    stack.advance_to("2026-01-20T00:00:00Z")
+    _upgrade(stack, deal, 2, "none")
+    stack.advance_to("2026-02-15T00:00:00Z")  # the February period bills 2; the contract has 3
+    fires(stack, "INV-18", f"billing:{deal.items[0]}", f"revrec:{deal.contract}")
+
+
 # --- INV-19 -----------------------------------------------------------------------------------
 def _amend(stack: Stack, deal: flow.Deal, *, send: str | None) -> None:
     stack.advance_to("2026-01-25T00:00:00Z")
