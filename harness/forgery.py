@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import ssl
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
@@ -124,7 +125,8 @@ def forge(run: Run, p: Forge) -> str:
     body = json.dumps(event, separators=(",", ":")).encode()
     before = document_digests(run.snapshot())
     answers: list[tuple[str, int | None]] = []
-    verify = run.session.context.get("ca_bundle") or True
+    bundle = run.session.context.get("ca_bundle")
+    verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=bundle) if bundle else True
     with httpx.Client(timeout=RECEIVER_TIMEOUT_S, verify=verify, trust_env=False) as client:
         for url, secret in receivers:
             headers = {

@@ -167,6 +167,7 @@ class CloseWon(StepKind):
     """StageName → Closed Won (the CRM pushes `opportunity.closed`)."""
 
     moves_money: ClassVar[bool] = True
+    plays_while_down: ClassVar[bool] = True
     opportunity: OpportunityName
 
     def execute(self, run: Run) -> str:
@@ -201,6 +202,7 @@ class Reopen(StepKind):
     integration is back: the CRM's late push says Closed Won, the record no longer does."""
 
     moves_money: ClassVar[bool] = True
+    plays_while_down: ClassVar[bool] = True
     opportunity: OpportunityName
     stage: str = Field("Negotiation/Review", min_length=1, description="the stage it goes back to")
 

@@ -212,6 +212,8 @@ class StepKind(Strict):
     scalar_field: ClassVar[str | None] = None  # `clock.advance: P1D` fills this field
     # Why the fuzzer never generates it (None: ``generate`` is defined).
     not_generated: ClassVar[str | None] = None
+    # People do it on the vendors while the integration is down too: the fuzzer plays it then.
+    plays_while_down: ClassVar[bool] = False
 
     def execute(self, run: Run) -> str:
         """Act it out on the served world; the note the report shows."""
