@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, model_validator
 
 from harness import forgery
-from harness.steps.registry import Chooser, Lifecycle, OpportunityName, StepKind, register
+from harness.steps.registry import (
+    Chooser,
+    Context,
+    Lifecycle,
+    OpportunityName,
+    Problem,
+    StepKind,
+    register,
+)
 
 if TYPE_CHECKING:
     from harness.play import Run
@@ -54,8 +63,21 @@ class Forge(StepKind):
     def execute(self, run: Run) -> str:
         return forgery.forge(run, self)
 
+    def check(self, ctx: Context) -> Iterator[Problem]:
+        # INV-34 takes every change after the push for its doing: with a fault window on, the
+        # integration's own retries of earlier work would change the books meanwhile.
+        if ctx.faults:
+            on = ", ".join(sorted(ctx.faults))
+            yield Problem(
+                ("kind",),
+                f"forge a push with no fault window on ({on} is): what the integration's retries "
+                "change meanwhile would be taken for the forgery's doing",
+            )
+
     @classmethod
     def generate(cls, c: Chooser, life: Lifecycle) -> dict[str, Any] | None:
+        if life.ctx.faults:
+            return None  # see check
         # Billing has sent invoice.finalized once an invoice is owed or was finalised.
         billed = life.owing(c) is not None or life.creditable(c) is not None
         won = life.deal(c, crm=True)
