@@ -14,7 +14,11 @@ LATEST = 253402300799
 
 
 class ClockError(ValueError):
-    """Raised when asked to move the clock backwards."""
+    """Not an instant or a duration, or one outside 1970-01-01 .. 9999-12-31."""
+
+
+class ClockConflict(ClockError):
+    """A move the clock cannot make from where it stands: backwards, or past 9999-12-31."""
 
 
 def parse_instant(value: str | int | datetime) -> int:
@@ -65,10 +69,12 @@ class SimClock:
         return self.set(self._now + seconds)
 
     def set(self, at: int) -> int:
+        if at > LATEST:
+            raise ClockConflict(f"the clock stops at 9999-12-31T23:59:59Z (asked for {at})")
         _in_range(at)
         with self._lock:
             if at < self._now:
-                raise ClockError(
+                raise ClockConflict(
                     f"the clock only moves forward: {iso(at)} is before {iso(self._now)}"
                 )
             before, self._now = self._now, at
@@ -124,7 +130,7 @@ def after_duration(at: int, duration: str) -> int:
     try:
         moved = add_months(at, part["years"] * 12 + part["months"])
     except (ValueError, OverflowError):
-        raise ClockError(f"{duration} after {iso(at)} is past 9999-12-31") from None
+        raise ClockConflict(f"{duration} after {iso(at)} is past 9999-12-31") from None
     return moved + (
         part["weeks"] * 7 * 86400
         + part["days"] * 86400
