@@ -118,10 +118,6 @@ SERVER_ERROR_CHECKS = frozenset({"not_a_server_error", "status_code_conformance"
 _ISO_RANGE = range(-62_135_596_800, 253_402_300_800)
 
 
-def _parser_rejection(response: schemathesis.Response, _sim: Any) -> bool:
-    return response.status_code == 400 and response.content == b"Invalid HTTP request received."
-
-
 def _empty_object_in_form(response: schemathesis.Response, _sim: Any) -> bool:
     """A form cannot spell {}: schemathesis sends an empty object as `key=`, which is the
     empty string Stripe refuses where only an object is accepted (the SDKs send nothing)."""
@@ -182,13 +178,6 @@ KNOWN_FAILURES: tuple[KnownFailure, ...] = (
         "schemathesis form-encodes an empty object as `key=`; Stripe refuses the empty string "
         "where its contract takes only an object (the stripe SDK omits an empty object)",
         _empty_object_in_form,
-    ),
-    KnownFailure(
-        frozenset({"content_type_conformance"}),
-        frozenset(),
-        "kernel server.py: uvicorn answers a request head over ~80 KB (a 5,000-character id, "
-        "percent-encoded) with its own text/plain 400, outside the vendor envelope",
-        _parser_rejection,
     ),
 )
 
