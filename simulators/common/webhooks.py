@@ -277,24 +277,12 @@ class Dispatcher:
         endpoint = Endpoint(**endpoint.as_json())
 
         def record() -> Delivery:
-            self._next_id += 1
-            return Delivery(
-                id=f"dlv_{self._next_id}",
-                system=system,
-                endpoint_id=endpoint.id,
-                url=endpoint.url,
-                event_id=event_id,
-                event_type=event_type,
-                created_sim_at=sim_at,
-                faults=list(fault_ids),
-            )
+            return self._record(system, endpoint, event_id, event_type, sim_at, fault_ids)
 
         if "drop" in first:
             # One record whatever else fired: the event never leaves, pollers still see it.
             dropped = record()
-            dropped.status = "dropped"
-            self._deliveries[dropped.id] = dropped
-            self._remember_settled(dropped.id)
+            self._keep_settled(dropped, "dropped")
             return [dropped]
         now = self._monotonic()
         copies = first["duplicate"].copies if "duplicate" in first else 1
@@ -322,22 +310,38 @@ class Dispatcher:
         self, system: str, endpoint: Endpoint, event_id: str, event_type: str, reason: str
     ) -> Delivery:
         log.warning("webhook %s to %s refused: %s", event_id, endpoint.url, reason)
-        self._next_id += 1
         now = self.world.clock.now()
-        refused = Delivery(
+        refused = self._record(system, endpoint, event_id, event_type, now, [])
+        refused.attempts.append(Attempt(self._wall(), now, None, f"refused: {reason}", 0.0))
+        self._keep_settled(refused, "refused")
+        return refused
+
+    def _record(
+        self,
+        system: str,
+        endpoint: Endpoint,
+        event_id: str,
+        event_type: str,
+        sim_at: int,
+        faults: list[str],
+    ) -> Delivery:
+        self._next_id += 1
+        return Delivery(
             id=f"dlv_{self._next_id}",
             system=system,
             endpoint_id=endpoint.id,
             url=endpoint.url,
             event_id=event_id,
             event_type=event_type,
-            created_sim_at=now,
-            status="refused",
-            attempts=[Attempt(self._wall(), now, None, f"refused: {reason}", 0.0)],
+            created_sim_at=sim_at,
+            faults=list(faults),
         )
-        self._deliveries[refused.id] = refused
-        self._remember_settled(refused.id)
-        return refused
+
+    def _keep_settled(self, delivery: Delivery, status: DeliveryStatus) -> None:
+        """Record a delivery that never queues (dropped, refused)."""
+        delivery.status = status
+        self._deliveries[delivery.id] = delivery
+        self._remember_settled(delivery.id)
 
     def cancel_endpoint(self, system: str, endpoint_id: str) -> int:
         """Cancel every delivery still queued for an endpoint (it was deleted); how many.
