@@ -21,6 +21,10 @@ class ClockConflict(ClockError):
     """A move the clock cannot make from where it stands: backwards, or past 9999-12-31."""
 
 
+class OutOfRange(ClockError):
+    """An instant before 1970-01-01 or after 9999-12-31T23:59:59Z."""
+
+
 def parse_instant(value: str | int | datetime) -> int:
     """Unix seconds from an ISO-8601 string (UTC when no offset), a datetime or an int."""
     if isinstance(value, bool):
@@ -91,7 +95,7 @@ class SimClock:
 
 def _in_range(at: int) -> None:
     if not 0 <= at <= LATEST:
-        raise ClockError(f"instants run from 1970-01-01 to 9999-12-31 (got {at})")
+        raise OutOfRange(f"instants run from 1970-01-01 to 9999-12-31 (got {at})")
 
 
 def month_start_at(year: int, month: int) -> int:

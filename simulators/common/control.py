@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from simulators.common.clock import (
     ClockConflict,
     ClockError,
+    OutOfRange,
     after_duration,
     iso,
     parse_instant,
@@ -92,6 +93,9 @@ class ControlHandlers:
     def sim_set_clock(self, call: Call) -> Reply:
         try:
             target = parse_instant(call.body["to"])
+        except OutOfRange as exc:
+            # Before 1970 is before now; after 9999 is past the clock's end: both conflicts.
+            raise _conflict(str(exc), "to") from None
         except (ClockError, OverflowError, OSError) as exc:
             raise _bad(str(exc), "to") from None
         try:
