@@ -781,8 +781,7 @@ FAMILIES: tuple[Family, ...] = (
     ),
     Family(
         "wrapped-in-one-of",
-        "{where} was restructured into a oneOf: a value valid before may match no branch, or "
-        "two.",
+        "{where} was restructured into a oneOf: a value valid before may match none, or two.",
         {REQUEST_PROPERTY: BREAKING, RESPONSE_PROPERTY: BREAKING},
         "{type: object, properties: {a: {type: string}}}",
         "{oneOf: [{type: object, properties: {a: {type: string}}}, {type: integer}]}",
