@@ -354,7 +354,8 @@ async def test_clock_moves_forward_only(billing: InProcess) -> None:
     r = await billing.client.post(
         "/_sim/clock/set", json={"to": iso(start)}, headers=billing.control
     )
-    assert r.status_code == 400
+    # Well formed, but not from where the clock stands: a conflict, not a bad request.
+    assert r.status_code == 409 and r.json()["error"]["code"] == "clock_conflict"
     r = await billing.client.post(
         "/_sim/clock/set", json={"to": "2026-05-02T03:04:05Z"}, headers=billing.control
     )
@@ -419,7 +420,7 @@ async def test_the_clock_stops_at_the_end_of_year_9999(billing: InProcess) -> No
     assert r.status_code == 200
     for body in ({"seconds": 1}, {"duration": "P1M"}):
         r = await billing.client.post("/_sim/clock/advance", json=body, headers=billing.control)
-        assert r.status_code == 400, body
+        assert r.status_code == 409, body
     assert (await billing.client.get("/_sim/clock", headers=billing.control)).status_code == 200
 
 
