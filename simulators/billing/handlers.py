@@ -6,11 +6,11 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from simulators.billing import errors, render
+from simulators.billing import errors, params, render
 from simulators.billing.backend import BillingBackend
+from simulators.billing.backend.base import Listing
 from simulators.billing.store import BillingStore
 from simulators.common.app import Call, Reply
-from simulators.common.tables import Table
 from simulators.common.validation import param_name
 
 Json = dict[str, Any]
@@ -46,48 +46,31 @@ class BillingHandlers:
     def _page(self, call: Call, rows: Any, fn: Callable[[Any], Json], url: str) -> Reply:
         return self._ok(call, render.page(rows, fn, url, **self._paging(call)))
 
-    def _table_page(
-        self,
-        call: Call,
-        table: Table[Any],
-        keep: Callable[[Any], bool],
-        fn: Callable[[Any], Json],
-        url: str,
-    ) -> Reply:
-        return self._ok(call, render.table_page(table, keep, fn, url, **self._paging(call)))
-
-    @staticmethod
-    def _created(row: Any, call: Call) -> bool:
-        bounds = call.query.get("created") or {}
-        if isinstance(bounds, int):
-            return bool(row.created == bounds)
-        created: int = row.created
-        return (
-            (bounds.get("gt") is None or created > bounds["gt"])
-            and (bounds.get("gte") is None or created >= bounds["gte"])
-            and (bounds.get("lt") is None or created < bounds["lt"])
-            and (bounds.get("lte") is None or created <= bounds["lte"])
-        )
+    def _list(self, call: Call, listing: Listing, fn: Callable[[Any], Json], url: str) -> Reply:
+        page = render.table_page(listing.table, listing.keep, fn, url, **self._paging(call))
+        return self._ok(call, page)
 
     # customers -------------------------------------------------------------------------
     def create_customer(self, call: Call) -> Reply:
-        return self._ok(call, render.customer(self.s, self.b.create_customer(call.body)))
+        b = call.body
+        c = self.b.create_customer(
+            email=b.get("email"),
+            name=b.get("name"),
+            description=b.get("description"),
+            metadata=params.metadata(b),
+            balance=b.get("balance", 0),
+            test_clock=b.get("test_clock"),
+            payment_method=b.get("payment_method"),
+            default_payment_method=_invoice_settings(b).get("default_payment_method"),
+        )
+        return self._ok(call, render.customer(self.s, c))
 
     def list_customers(self, call: Call) -> Reply:
         q = call.query
-        email, clock = q.get("email"), q.get("test_clock")
-        return self._table_page(
-            call,
-            self.s.customers,
-            lambda c: (
-                not c.deleted
-                and self._created(c, call)
-                and email in (None, c.email)
-                and clock in (None, c.test_clock)
-            ),
-            lambda c: render.customer(self.s, c),
-            "/v1/customers",
+        listing = self.b.list_customers(
+            email=q.get("email"), test_clock=q.get("test_clock"), created=q.get("created")
         )
+        return self._list(call, listing, lambda c: render.customer(self.s, c), "/v1/customers")
 
     def retrieve_customer(self, call: Call) -> Reply:
         c = self.s.customers.get(call.path["customer"])
@@ -96,7 +79,16 @@ class BillingHandlers:
         return self._ok(call, render.customer(self.s, c))
 
     def update_customer(self, call: Call) -> Reply:
-        c = self.b.update_customer(call.path["customer"], call.body)
+        b = call.body
+        c = self.b.update_customer(
+            call.path["customer"],
+            email=params.opt_text(b, "email"),
+            name=params.opt_text(b, "name"),
+            description=params.opt_text(b, "description"),
+            balance=params.opt(b, "balance"),
+            metadata=params.metadata_update(b),
+            default_payment_method=_invoice_settings(b).get("default_payment_method"),
+        )
         return self._ok(call, render.customer(self.s, c))
 
     def delete_customer(self, call: Call) -> Reply:
@@ -104,13 +96,13 @@ class BillingHandlers:
         return {"id": c.id, "object": "customer", "deleted": True}, 200
 
     def list_customer_payment_methods(self, call: Call) -> Reply:
-        c = self.b.customer(call.path["customer"])
-        rows = [p for p in self.s.payment_methods.values() if p.customer == c.id]
+        customer = call.path["customer"]
+        rows = self.b.customer_payment_methods(customer)
         return self._page(
             call,
             rows,
             lambda p: render.payment_method(self.s, p),
-            f"/v1/customers/{c.id}/payment_methods",
+            f"/v1/customers/{customer}/payment_methods",
         )
 
     def retrieve_payment_method(self, call: Call) -> Reply:
@@ -127,83 +119,103 @@ class BillingHandlers:
 
     # catalogue -------------------------------------------------------------------------
     def create_product(self, call: Call) -> Reply:
-        return self._ok(call, render.product(self.s, self.b.create_product(call.body)))
-
-    def list_products(self, call: Call) -> Reply:
-        active = call.query.get("active")
-        return self._table_page(
-            call,
-            self.s.products,
-            lambda p: active in (None, p.active) and self._created(p, call),
-            lambda p: render.product(self.s, p),
-            "/v1/products",
+        b = call.body
+        prod = self.b.create_product(
+            name=b["name"],
+            product_id=b.get("id") or None,
+            active=b.get("active", True),
+            description=b.get("description"),
+            metadata=params.metadata(b),
         )
-
-    def retrieve_product(self, call: Call) -> Reply:
-        prod = self.s.products.get(call.path["id"])
-        if prod is None:
-            raise errors.no_such("product", call.path["id"])
         return self._ok(call, render.product(self.s, prod))
 
+    def list_products(self, call: Call) -> Reply:
+        q = call.query
+        listing = self.b.list_products(active=q.get("active"), created=q.get("created"))
+        return self._list(call, listing, lambda p: render.product(self.s, p), "/v1/products")
+
+    def retrieve_product(self, call: Call) -> Reply:
+        return self._ok(call, render.product(self.s, self.b.product(call.path["id"])))
+
     def update_product(self, call: Call) -> Reply:
-        return self._ok(
-            call, render.product(self.s, self.b.update_product(call.path["id"], call.body))
+        b = call.body
+        prod = self.b.update_product(
+            call.path["id"],
+            name=params.opt(b, "name"),
+            description=params.opt_text(b, "description"),
+            active=params.opt(b, "active"),
+            metadata=params.metadata_update(b),
         )
+        return self._ok(call, render.product(self.s, prod))
 
     def create_price(self, call: Call) -> Reply:
-        return self._ok(call, render.price(self.s, self.b.create_price(call.body)))
+        b = call.body
+        price = self.b.create_price(
+            currency=b["currency"],
+            unit_amount=b.get("unit_amount"),
+            product=b.get("product"),
+            product_name=(b.get("product_data") or {}).get("name"),
+            recurring=params.recurring(b),
+            active=b.get("active", True),
+            lookup_key=b.get("lookup_key"),
+            nickname=b.get("nickname"),
+            metadata=params.metadata(b),
+            tax_behavior=b.get("tax_behavior", "unspecified"),
+        )
+        return self._ok(call, render.price(self.s, price))
 
     def list_prices(self, call: Call) -> Reply:
         q = call.query
-        keys = q.get("lookup_keys")
-        return self._table_page(
-            call,
-            self.s.prices,
-            lambda p: (
-                self._created(p, call)
-                and q.get("product") in (None, p.product)
-                and q.get("active") in (None, p.active)
-                and q.get("type") in (None, "recurring" if p.recurring else "one_time")
-                and (not keys or p.lookup_key in keys)
-            ),
-            lambda p: render.price(self.s, p),
-            "/v1/prices",
+        listing = self.b.list_prices(
+            product=q.get("product"),
+            active=q.get("active"),
+            type=q.get("type"),
+            lookup_keys=q.get("lookup_keys"),
+            created=q.get("created"),
         )
+        return self._list(call, listing, lambda p: render.price(self.s, p), "/v1/prices")
 
     def retrieve_price(self, call: Call) -> Reply:
         return self._ok(call, render.price(self.s, self.b.price(call.path["price"])))
 
     def update_price(self, call: Call) -> Reply:
-        return self._ok(
-            call, render.price(self.s, self.b.update_price(call.path["price"], call.body))
+        b = call.body
+        price = self.b.update_price(
+            call.path["price"],
+            active=params.opt(b, "active"),
+            nickname=params.opt_text(b, "nickname"),
+            lookup_key=params.opt_text(b, "lookup_key"),
+            metadata=params.metadata_update(b),
         )
+        return self._ok(call, render.price(self.s, price))
 
     # subscriptions ---------------------------------------------------------------------
     def create_subscription(self, call: Call) -> Reply:
-        return self._ok(call, render.subscription(self.s, self.b.create_subscription(call.body)))
+        b = call.body
+        sub = self.b.create_subscription(
+            customer=b["customer"],
+            items=params.item_specs(b["items"]),
+            default_payment_method=b.get("default_payment_method"),
+            billing_cycle_anchor=b.get("billing_cycle_anchor") or None,
+            collection_method=b.get("collection_method", "charge_automatically"),
+            payment_behavior=b.get("payment_behavior", "allow_incomplete"),
+            days_until_due=b.get("days_until_due"),
+            metadata=params.metadata(b),
+            cancel_at_period_end=b.get("cancel_at_period_end", False),
+        )
+        return self._ok(call, render.subscription(self.s, sub))
 
     def list_subscriptions(self, call: Call) -> Reply:
         q = call.query
-        status = q.get("status")
-        return self._table_page(
-            call,
-            self.s.subscriptions,
-            lambda sub: (
-                self._created(sub, call)
-                and q.get("customer") in (None, sub.customer)
-                and q.get("test_clock") in (None, sub.test_clock)
-                and (
-                    status == "all"
-                    or (status is None and sub.status not in ("canceled", "incomplete_expired"))
-                    or status == sub.status
-                )
-                and (
-                    q.get("price") is None
-                    or any(self.s.subscription_items[i].price == q["price"] for i in sub.items)
-                )
-            ),
-            lambda sub: render.subscription(self.s, sub),
-            "/v1/subscriptions",
+        listing = self.b.list_subscriptions(
+            customer=q.get("customer"),
+            price=q.get("price"),
+            status=q.get("status"),
+            test_clock=q.get("test_clock"),
+            created=q.get("created"),
+        )
+        return self._list(
+            call, listing, lambda sub: render.subscription(self.s, sub), "/v1/subscriptions"
         )
 
     def retrieve_subscription(self, call: Call) -> Reply:
@@ -211,73 +223,123 @@ class BillingHandlers:
         return self._ok(call, render.subscription(self.s, sub))
 
     def update_subscription(self, call: Call) -> Reply:
-        sub = self.b.update_subscription(call.path["subscription_exposed_id"], call.body)
+        b = call.body
+        sub = self.b.update_subscription(
+            call.path["subscription_exposed_id"],
+            items=params.item_changes(b.get("items")),
+            proration_behavior=b.get("proration_behavior", "create_prorations"),
+            proration_date=b.get("proration_date") or None,
+            default_payment_method=params.opt_text(b, "default_payment_method"),
+            reset_billing_cycle_anchor=b.get("billing_cycle_anchor") == "now",
+            cancel_at_period_end=params.opt(b, "cancel_at_period_end"),
+            cancel_at=b.get("cancel_at") or None,
+            metadata=params.metadata_update(b),
+            collection_method=params.opt(b, "collection_method"),
+        )
         return self._ok(call, render.subscription(self.s, sub))
 
     def cancel_subscription(self, call: Call) -> Reply:
         sub = self.b.cancel_subscription(
             call.path["subscription_exposed_id"],
-            bool(call.query.get("invoice_now", False)),
-            bool(call.query.get("prorate", False)),
+            invoice_now=bool(call.query.get("invoice_now", False)),
+            prorate=bool(call.query.get("prorate", False)),
         )
         return self._ok(call, render.subscription(self.s, sub))
 
     def create_subscription_item(self, call: Call) -> Reply:
-        si = self.b.create_subscription_item(call.body)
+        b = call.body
+        si = self.b.create_subscription_item(
+            subscription=b["subscription"],
+            price=b["price"],
+            quantity=b.get("quantity"),
+            metadata=params.metadata(b),
+            proration_behavior=b.get("proration_behavior", "create_prorations"),
+            proration_date=b.get("proration_date") or None,
+        )
         return self._ok(call, render.subscription_item(self.s, si))
 
     def list_subscription_items(self, call: Call) -> Reply:
-        sub = self.b.subscription(call.query["subscription"])
-        rows = [self.s.subscription_items[i] for i in sub.items]
+        rows = self.b.subscription_items(call.query["subscription"])
         return self._page(
             call, rows, lambda si: render.subscription_item(self.s, si), "/v1/subscription_items"
         )
 
     def retrieve_subscription_item(self, call: Call) -> Reply:
-        return self._ok(call, render.subscription_item(self.s, self.b._item(call.path["item"])))
+        si = self.b.subscription_item(call.path["item"])
+        return self._ok(call, render.subscription_item(self.s, si))
 
     def update_subscription_item(self, call: Call) -> Reply:
-        si = self.b.update_subscription_item(call.path["item"], call.body)
+        b = call.body
+        si = self.b.update_subscription_item(
+            call.path["item"],
+            price=b.get("price") or None,
+            quantity=b.get("quantity"),
+            metadata=params.metadata_update(b),
+            proration_behavior=b.get("proration_behavior", "create_prorations"),
+            proration_date=b.get("proration_date") or None,
+        )
         return self._ok(call, render.subscription_item(self.s, si))
 
     def delete_subscription_item(self, call: Call) -> Reply:
-        si = self.b.delete_subscription_item(call.path["item"], call.query)
+        q = call.query
+        si = self.b.delete_subscription_item(
+            call.path["item"],
+            proration_behavior=q.get("proration_behavior", "create_prorations"),
+            proration_date=q.get("proration_date") or None,
+        )
         return {"id": si.id, "object": "subscription_item", "deleted": True}, 200
 
     # invoices --------------------------------------------------------------------------
     def create_invoice(self, call: Call) -> Reply:
-        return self._ok(call, render.invoice(self.s, self.b.create_invoice(call.body)))
+        b = call.body
+        inv = self.b.create_invoice(
+            customer=b["customer"],
+            subscription=b.get("subscription") or None,
+            pending_invoice_items_behavior=b.get("pending_invoice_items_behavior", "exclude"),
+            collection_method=b.get("collection_method"),
+            description=b.get("description"),
+            metadata=params.metadata(b),
+            auto_advance=b.get("auto_advance", False),
+        )
+        return self._ok(call, render.invoice(self.s, inv))
 
     def list_invoices(self, call: Call) -> Reply:
         q = call.query
-        return self._table_page(
-            call,
-            self.s.invoices,
-            lambda i: (
-                self._created(i, call)
-                and q.get("customer") in (None, i.customer)
-                and q.get("subscription") in (None, i.subscription)
-                and q.get("status") in (None, i.status)
-            ),
-            lambda i: render.invoice(self.s, i),
-            "/v1/invoices",
+        listing = self.b.list_invoices(
+            customer=q.get("customer"),
+            subscription=q.get("subscription"),
+            status=q.get("status"),
+            created=q.get("created"),
         )
+        return self._list(call, listing, lambda i: render.invoice(self.s, i), "/v1/invoices")
 
     def retrieve_invoice(self, call: Call) -> Reply:
         return self._ok(call, render.invoice(self.s, self.b.invoice(call.path["invoice"])))
 
     def update_invoice(self, call: Call) -> Reply:
-        inv = self.b.update_invoice(call.path["invoice"], call.body)
+        b = call.body
+        inv = self.b.update_invoice(
+            call.path["invoice"],
+            description=params.opt_text(b, "description"),
+            auto_advance=params.opt(b, "auto_advance"),
+            metadata=params.metadata_update(b),
+        )
         return self._ok(call, render.invoice(self.s, inv))
 
     def finalize_invoice(self, call: Call) -> Reply:
-        inv = self.b.finalize_invoice(call.path["invoice"], call.body)
+        inv = self.b.finalize_invoice(
+            call.path["invoice"], auto_advance=params.opt(call.body, "auto_advance")
+        )
         return self._ok(call, render.invoice(self.s, inv))
 
     def pay_invoice(self, call: Call) -> Reply:
-        return self._ok(
-            call, render.invoice(self.s, self.b.pay_invoice(call.path["invoice"], call.body))
+        b = call.body
+        inv = self.b.pay_invoice(
+            call.path["invoice"],
+            paid_out_of_band=b.get("paid_out_of_band", False),
+            payment_method=b.get("payment_method") or None,
         )
+        return self._ok(call, render.invoice(self.s, inv))
 
     def void_invoice(self, call: Call) -> Reply:
         return self._ok(call, render.invoice(self.s, self.b.void_invoice(call.path["invoice"])))
@@ -289,9 +351,12 @@ class BillingHandlers:
     def create_invoice_preview(self, call: Call) -> Reply:
         # Rendered inside the preview so the throw-away state is still there.
         box: list[Json] = []
+        b = call.body
         self.b.preview_invoice(
-            call.body,
             lambda inv: box.append(render.invoice(self.s, inv, preview_id=f"upcoming_{inv.id}")),
+            customer=b.get("customer") or None,
+            subscription=b.get("subscription") or None,
+            changes=params.preview_changes(b),
         )
         return self._ok(call, box[0])
 
@@ -305,28 +370,33 @@ class BillingHandlers:
         )
 
     def create_invoice_item(self, call: Call) -> Reply:
-        return self._ok(call, render.invoice_item(self.s, self.b.create_invoice_item(call.body)))
+        b = call.body
+        period = b.get("period")
+        ii = self.b.create_invoice_item(
+            customer=b["customer"],
+            price=(b.get("pricing") or {}).get("price") or b.get("price") or None,
+            quantity=b.get("quantity", 1),
+            amount=b.get("amount"),
+            currency=b.get("currency"),
+            period=(period["start"], period["end"]) if period else None,
+            description=b.get("description"),
+            subscription=b.get("subscription") or None,
+            invoice=b.get("invoice") or None,
+            metadata=params.metadata(b),
+        )
+        return self._ok(call, render.invoice_item(self.s, ii))
 
     def list_invoice_items(self, call: Call) -> Reply:
         q = call.query
-        pending = q.get("pending")
-        return self._table_page(
-            call,
-            self.s.invoice_items,
-            lambda ii: (
-                not ii.deleted
-                and q.get("customer") in (None, ii.customer)
-                and q.get("invoice") in (None, ii.invoice)
-                and (pending is None or pending == (ii.invoice is None))
-            ),
-            lambda ii: render.invoice_item(self.s, ii),
-            "/v1/invoiceitems",
+        listing = self.b.list_invoice_items(
+            customer=q.get("customer"), invoice=q.get("invoice"), pending=q.get("pending")
+        )
+        return self._list(
+            call, listing, lambda ii: render.invoice_item(self.s, ii), "/v1/invoiceitems"
         )
 
     def retrieve_invoice_item(self, call: Call) -> Reply:
-        ii = self.s.invoice_items.get(call.path["invoiceitem"])
-        if ii is None:
-            raise errors.no_such("invoiceitem", call.path["invoiceitem"])
+        ii = self.b.invoice_item(call.path["invoiceitem"])
         return self._ok(call, render.invoice_item(self.s, ii))
 
     def delete_invoice_item(self, call: Call) -> Reply:
@@ -335,82 +405,89 @@ class BillingHandlers:
 
     # credit notes ----------------------------------------------------------------------
     def create_credit_note(self, call: Call) -> Reply:
-        return self._ok(call, render.credit_note(self.s, self.b.create_credit_note(call.body)))
+        b = call.body
+        cn = self.b.create_credit_note(
+            invoice=b["invoice"],
+            lines=params.credit_lines(b.get("lines")),
+            amount=b.get("amount"),
+            refund_amount=b.get("refund_amount", 0),
+            credit_amount=b.get("credit_amount", 0),
+            out_of_band_amount=b.get("out_of_band_amount", 0),
+            reason=b.get("reason"),
+            memo=b.get("memo"),
+            metadata=params.metadata(b),
+        )
+        return self._ok(call, render.credit_note(self.s, cn))
 
     def list_credit_notes(self, call: Call) -> Reply:
         q = call.query
-        return self._table_page(
-            call,
-            self.s.credit_notes,
-            lambda cn: (
-                q.get("invoice") in (None, cn.invoice) and q.get("customer") in (None, cn.customer)
-            ),
-            lambda cn: render.credit_note(self.s, cn),
-            "/v1/credit_notes",
+        listing = self.b.list_credit_notes(invoice=q.get("invoice"), customer=q.get("customer"))
+        return self._list(
+            call, listing, lambda cn: render.credit_note(self.s, cn), "/v1/credit_notes"
         )
 
     def retrieve_credit_note(self, call: Call) -> Reply:
-        cn = self.s.credit_notes.get(call.path["id"])
-        if cn is None:
-            raise errors.no_such("credit note", call.path["id"])
-        return self._ok(call, render.credit_note(self.s, cn))
+        return self._ok(call, render.credit_note(self.s, self.b.credit_note(call.path["id"])))
 
     def void_credit_note(self, call: Call) -> Reply:
         return self._ok(call, render.credit_note(self.s, self.b.void_credit_note(call.path["id"])))
 
     # meters ----------------------------------------------------------------------------
     def create_billing_meter(self, call: Call) -> Reply:
-        return self._ok(call, render.meter(self.s, self.b.create_meter(call.body)))
-
-    def list_billing_meters(self, call: Call) -> Reply:
-        return self._table_page(
-            call,
-            self.s.meters,
-            lambda m: True,
-            lambda m: render.meter(self.s, m),
-            "/v1/billing/meters",
+        b = call.body
+        m = self.b.create_meter(
+            display_name=b["display_name"],
+            event_name=b["event_name"],
+            formula=(b.get("default_aggregation") or {}).get("formula", "sum"),
+            customer_key=(b.get("customer_mapping") or {}).get(
+                "event_payload_key", "stripe_customer_id"
+            ),
+            value_key=(b.get("value_settings") or {}).get("event_payload_key", "value"),
         )
-
-    def retrieve_billing_meter(self, call: Call) -> Reply:
-        m = self.s.meters.get(call.path["id"])
-        if m is None:
-            raise errors.no_such("billing meter", call.path["id"])
         return self._ok(call, render.meter(self.s, m))
 
+    def list_billing_meters(self, call: Call) -> Reply:
+        listing = self.b.list_meters()
+        return self._list(call, listing, lambda m: render.meter(self.s, m), "/v1/billing/meters")
+
+    def retrieve_billing_meter(self, call: Call) -> Reply:
+        return self._ok(call, render.meter(self.s, self.b.meter(call.path["id"])))
+
     def list_billing_meter_event_summaries(self, call: Call) -> Reply:
-        m = self.s.meters.get(call.path["id"])
-        if m is None:
-            raise errors.no_such("billing meter", call.path["id"])
         q = call.query
-        c = self.b.customer(q["customer"])
-        start, end = q["start_time"], q["end_time"]
-        if end <= start:
-            raise errors.invalid("end_time must be after start_time.", "end_time")
+        meter_id, start, end = call.path["id"], q["start_time"], q["end_time"]
+        value = self.b.usage_summary(meter_id, q["customer"], start, end)
         summary = {
-            "id": f"mtrusg_{m.id[4:]}_{start}",
+            "id": f"mtrusg_{meter_id[4:]}_{start}",
             "object": "billing.meter_event_summary",
-            "aggregated_value": self.b.usage(m, c.id, start, end),
+            "aggregated_value": value,
             "start_time": start,
             "end_time": end,
-            "meter": m.id,
+            "meter": meter_id,
             "livemode": False,
         }
-        return render.envelope([summary], f"/v1/billing/meters/{m.id}/event_summaries"), 200
+        return render.envelope([summary], f"/v1/billing/meters/{meter_id}/event_summaries"), 200
 
     def create_billing_meter_event(self, call: Call) -> Reply:
-        return self._ok(call, render.meter_event(self.s, self.b.create_meter_event(call.body)))
+        b = call.body
+        event = self.b.create_meter_event(
+            event_name=b["event_name"],
+            payload={str(k): str(v) for k, v in b["payload"].items()},
+            timestamp=b.get("timestamp"),
+            identifier=b.get("identifier") or None,
+        )
+        return self._ok(call, render.meter_event(self.s, event))
 
     # test clocks -----------------------------------------------------------------------
     def create_test_clock(self, call: Call) -> Reply:
-        return self._ok(call, render.test_clock(self.s, self.b.create_test_clock(call.body)))
+        b = call.body
+        clock = self.b.create_test_clock(frozen_time=b["frozen_time"], name=b.get("name"))
+        return self._ok(call, render.test_clock(self.s, clock))
 
     def list_test_clocks(self, call: Call) -> Reply:
-        return self._table_page(
-            call,
-            self.s.test_clocks,
-            lambda c: not c.deleted,
-            lambda c: render.test_clock(self.s, c),
-            "/v1/test_helpers/test_clocks",
+        listing = self.b.list_test_clocks()
+        return self._list(
+            call, listing, lambda c: render.test_clock(self.s, c), "/v1/test_helpers/test_clocks"
         )
 
     def retrieve_test_clock(self, call: Call) -> Reply:
@@ -429,26 +506,27 @@ class BillingHandlers:
     def list_events(self, call: Call) -> Reply:
         q = call.query
         types = list(q.get("types") or []) + ([q["type"]] if q.get("type") else [])
-        rows = [e for e in self.b.list_events(types) if self._created(e, call)]
+        rows = self.b.list_events(types=types, created=q.get("created"))
         return self._page(call, rows, lambda e: render.event(self.s, e), "/v1/events")
 
     def retrieve_event(self, call: Call) -> Reply:
-        e = self.s.events_by_id.get(call.path["id"])
-        if e is None:
-            raise errors.no_such("event", call.path["id"])
-        return self._ok(call, render.event(self.s, e))
+        return self._ok(call, render.event(self.s, self.b.retrieve_event(call.path["id"])))
 
     def create_webhook_endpoint(self, call: Call) -> Reply:
-        w = self.b.create_webhook_endpoint(call.body)
+        b = call.body
+        w = self.b.create_webhook_endpoint(
+            url=b["url"],
+            enabled_events=list(b["enabled_events"]),
+            description=b.get("description"),
+            api_version=b.get("api_version"),
+            metadata=params.metadata(b),
+        )
         return self._ok(call, render.webhook_endpoint(self.s, w, secret=True))
 
     def list_webhook_endpoints(self, call: Call) -> Reply:
-        return self._table_page(
-            call,
-            self.s.webhook_endpoints,
-            lambda w: not w.deleted,
-            lambda w: render.webhook_endpoint(self.s, w),
-            "/v1/webhook_endpoints",
+        listing = self.b.list_webhook_endpoints()
+        return self._list(
+            call, listing, lambda w: render.webhook_endpoint(self.s, w), "/v1/webhook_endpoints"
         )
 
     def retrieve_webhook_endpoint(self, call: Call) -> Reply:
@@ -456,7 +534,15 @@ class BillingHandlers:
         return self._ok(call, render.webhook_endpoint(self.s, w))
 
     def update_webhook_endpoint(self, call: Call) -> Reply:
-        w = self.b.update_webhook_endpoint(call.path["webhook_endpoint"], call.body)
+        b = call.body
+        w = self.b.update_webhook_endpoint(
+            call.path["webhook_endpoint"],
+            url=params.opt(b, "url"),
+            enabled_events=params.opt(b, "enabled_events"),
+            disabled=params.opt(b, "disabled"),
+            description=params.opt_text(b, "description"),
+            metadata=params.metadata_update(b),
+        )
         return self._ok(call, render.webhook_endpoint(self.s, w))
 
     def delete_webhook_endpoint(self, call: Call) -> Reply:
@@ -464,11 +550,16 @@ class BillingHandlers:
         return render.webhook_endpoint(self.s, w), 200
 
 
+def _invoice_settings(body: Json) -> Json:
+    settings: Json = body.get("invoice_settings") or {}
+    return settings
+
+
 def _int64_only(handler: Callable[[Call], Reply]) -> Callable[[Call], Reply]:
     @functools.wraps(handler)
     def checked(call: Call) -> Reply:
-        for params in (call.query, call.body):
-            found = _out_of_range(params, [])
+        for values in (call.query, call.body):
+            found = _out_of_range(values, [])
             if found is not None:
                 raise errors.invalid(
                     f"Invalid integer: {found[1]}", found[0], code="parameter_invalid_integer"

@@ -181,7 +181,7 @@ class BillingSimulator(Simulator):
         """Billing receivers are Stripe webhook endpoints, listable through the Stripe API."""
         with self.world.lock:
             record = self.backend.create_webhook_endpoint(
-                {"url": url, "enabled_events": list(events or ["*"])}
+                url=url, enabled_events=list(events or ["*"])
             )
             if secret:
                 record.secret = secret

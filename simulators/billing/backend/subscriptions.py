@@ -1,0 +1,522 @@
+"""Subscriptions and their items: creation, changes with prorations, cancellation."""
+
+from __future__ import annotations
+
+from simulators.billing import errors
+from simulators.billing.backend.base import BackendBase, Created, Listing, created_within
+from simulators.billing.models import (
+    Customer,
+    InvoiceItem,
+    InvoiceLine,
+    Price,
+    Subscription,
+    SubscriptionItem,
+    period_end,
+    proration,
+)
+from simulators.billing.params import (
+    UNSET,
+    ItemChange,
+    ItemSpec,
+    MetadataUpdate,
+    Opt,
+    assign,
+    merge_metadata,
+)
+
+_ENDED = ("canceled", "incomplete_expired")
+
+
+class SubscriptionOps(BackendBase):
+    def create_subscription(
+        self,
+        *,
+        customer: str,
+        items: list[ItemSpec],
+        default_payment_method: str | None = None,
+        billing_cycle_anchor: int | None = None,
+        collection_method: str = "charge_automatically",
+        payment_behavior: str = "allow_incomplete",
+        days_until_due: int | None = None,
+        metadata: dict[str, str] | None = None,
+        cancel_at_period_end: bool = False,
+    ) -> Subscription:
+        c = self.customer(customer)
+        now = self.now(c.test_clock)
+        prices = [self.price(item.price, f"items[{n}][price]") for n, item in enumerate(items)]
+        if not prices:
+            raise errors.missing_param("items")
+        for n, price in enumerate(prices):
+            if price.recurring is None:
+                raise errors.invalid(
+                    "Subscriptions take recurring prices only.", f"items[{n}][price]"
+                )
+            if not price.active:
+                raise errors.invalid("The price is not active.", f"items[{n}][price]")
+        _same_cycle(prices, "items")
+        currency = _one_currency(prices, c)
+        pm_id = default_payment_method
+        if pm_id:
+            self.payment_method(pm_id, "default_payment_method")
+        anchor = billing_cycle_anchor or now
+        if anchor < now:
+            raise errors.invalid(
+                "billing_cycle_anchor must be in the future.", "billing_cycle_anchor"
+            )
+        recurring = prices[0].recurring
+        assert recurring is not None
+        if anchor != now and anchor > period_end(now, recurring, 0):
+            raise errors.invalid(
+                "billing_cycle_anchor must be within one interval.", "billing_cycle_anchor"
+            )
+        collection = collection_method
+        if payment_behavior == "error_if_incomplete" and collection == "charge_automatically":
+            pm_for_charge = self.store.payment_methods.get(pm_id or c.default_payment_method or "")
+            if pm_for_charge is None or pm_for_charge.decline_code is not None:
+                # Stripe refuses the call and creates nothing.
+                raise errors.card_declined(
+                    (pm_for_charge.decline_code or "generic_decline")
+                    if pm_for_charge
+                    else "missing_payment_method"
+                )
+        if collection == "send_invoice" and days_until_due is None:
+            days_until_due = 30
+        if collection == "charge_automatically" and days_until_due is not None:
+            raise errors.invalid("days_until_due is for send_invoice only.", "days_until_due")
+        sub = Subscription(
+            self._ids("sub"),
+            c.id,
+            currency,
+            now,
+            now,
+            anchor,
+            now,
+            anchor if anchor != now else period_end(now, recurring, 0),
+            default_payment_method=pm_id,
+            collection_method=collection,
+            days_until_due=days_until_due,
+            metadata=dict(metadata or {}),
+            test_clock=c.test_clock,
+            cancel_at_period_end=cancel_at_period_end,
+        )
+        if anchor != now:
+            # A future anchor: the first period is a prorated stub up to the anchor.
+            sub.cycles = -1
+        c.currency = c.currency or currency
+        self.store.subscriptions[sub.id] = sub
+        for n, item in enumerate(items):
+            self._add_item(sub, prices[n], item.quantity, item.metadata, now)
+        self.event("customer.subscription.created", self._sub_json(sub), now)
+        lines = []
+        for item_id in sub.items:
+            si = self.store.subscription_items[item_id]
+            price = self.store.prices[si.price]
+            if price.metered:
+                continue
+            amount = price.unit_amount * si.quantity
+            if anchor != now:
+                full_end = period_end(now, recurring, 0)
+                amount = amount - proration(amount, now, full_end, anchor)
+            lines.append(self._sub_line(sub, si, price, amount, now, sub.current_period_end))
+        inv = self.billing._new_invoice(c, sub, "subscription_create", now, now, now, lines)
+        self.billing._finalize(inv, now, charge=payment_behavior != "default_incomplete")
+        before_status = sub.status
+        if inv.status == "paid" or sub.collection_method == "send_invoice":
+            sub.status = "active"
+        else:
+            sub.status = "incomplete"
+        if sub.status != before_status:
+            self._updated(
+                "customer.subscription.updated",
+                {"status": before_status},
+                self._sub_json(sub),
+                now,
+                keys=("status",),
+            )
+        return sub
+
+    def _add_item(
+        self,
+        sub: Subscription,
+        price: Price,
+        quantity: int | None,
+        metadata: dict[str, str],
+        now: int,
+    ) -> SubscriptionItem:
+        if price.metered:
+            if quantity is not None:
+                raise errors.invalid("Metered prices take no quantity.", "quantity")
+            quantity = 0
+        elif quantity is None:
+            quantity = 1
+        si = SubscriptionItem(self._ids("si"), sub.id, price.id, quantity, now, dict(metadata))
+        self.store.subscription_items[si.id] = si
+        sub.items.append(si.id)
+        return si
+
+    def _sub_line(
+        self,
+        sub: Subscription,
+        si: SubscriptionItem,
+        price: Price,
+        amount: int,
+        start: int,
+        end: int,
+        *,
+        quantity: int | None = None,
+    ) -> InvoiceLine:
+        product = self.store.products[price.product]
+        qty = si.quantity if quantity is None else quantity
+        return InvoiceLine(
+            "",
+            "",
+            amount,
+            sub.currency,
+            f"{qty} × {product.name}",
+            qty,
+            start,
+            end,
+            price.id,
+            product.id,
+            False,
+            sub.id,
+            si.id,
+        )
+
+    def update_subscription(
+        self,
+        sub_id: str,
+        *,
+        items: list[ItemChange] | None = None,
+        proration_behavior: str = "create_prorations",
+        proration_date: int | None = None,
+        default_payment_method: Opt[str | None] = UNSET,
+        reset_billing_cycle_anchor: bool = False,
+        cancel_at_period_end: Opt[bool] = UNSET,
+        cancel_at: int | None = None,
+        metadata: Opt[MetadataUpdate] = UNSET,
+        collection_method: Opt[str] = UNSET,
+    ) -> Subscription:
+        sub = self.subscription(sub_id, "subscription_exposed_id")
+        if sub.status in _ENDED:
+            raise errors.state("A canceled subscription can only update its metadata.")
+        now = self.now(sub.test_clock)
+        before = self._sub_json(sub)
+        at = proration_date or now
+        if not sub.current_period_start <= at <= sub.current_period_end:
+            raise errors.invalid(
+                "proration_date must be within the current period.", "proration_date"
+            )
+        pm = default_payment_method if isinstance(default_payment_method, str) else None
+        if pm:
+            self.payment_method(pm, "default_payment_method")
+        if reset_billing_cycle_anchor:
+            raise errors.invalid(
+                "Resetting the billing cycle is outside this simulator's subset.",
+                "billing_cycle_anchor",
+            )
+        # Items validate before they change anything; the scalar fields below cannot fail.
+        prorations: list[InvoiceItem] = []
+        if items:
+            prorations = self._change_items(sub, items, at, proration_behavior, now)
+        if cancel_at_period_end is not UNSET:
+            sub.cancel_at_period_end = cancel_at_period_end
+            sub.cancel_at = sub.current_period_end if sub.cancel_at_period_end else None
+            sub.cancellation_reason = "cancellation_requested" if sub.cancel_at_period_end else None
+        if cancel_at:
+            sub.cancel_at = cancel_at
+        if default_payment_method is not UNSET:
+            sub.default_payment_method = pm
+        assign(sub, collection_method=collection_method, metadata=metadata)
+        self._updated("customer.subscription.updated", before, self._sub_json(sub), now)
+        if proration_behavior == "always_invoice" and prorations:
+            c = self.customer(sub.customer)
+            inv = self.billing._new_invoice(
+                c, sub, "subscription_update", now, now, now, [], pending_for=sub.id
+            )
+            self.billing._finalize(inv, now)
+            self.billing._after_payment(sub, inv, now)
+        return sub
+
+    def _change_items(
+        self,
+        sub: Subscription,
+        changes: list[ItemChange],
+        at: int,
+        behavior: str,
+        now: int,
+    ) -> list[InvoiceItem]:
+        """Validate every change first, then apply; prorations credit old and debit new."""
+        plan: list[tuple[str, SubscriptionItem | None, Price, int, ItemChange]] = []
+        remaining = list(sub.items)
+        for n, change in enumerate(changes):
+            if change.id is None:
+                if not change.price:
+                    raise errors.missing_param(f"items[{n}][price]")
+                price = self.price(change.price, f"items[{n}][price]")
+                if price.recurring is None:
+                    raise errors.invalid(
+                        "Subscriptions take recurring prices only.", f"items[{n}][price]"
+                    )
+                quantity = 1 if change.quantity is None else change.quantity
+                plan.append(("add", None, price, quantity, change))
+                continue
+            si = self.store.subscription_items.get(change.id)
+            if si is None or si.id not in remaining:
+                raise errors.no_such("subscription item", change.id, f"items[{n}][id]")
+            old_price = self.store.prices[si.price]
+            if change.deleted:
+                remaining.remove(si.id)
+                plan.append(("delete", si, old_price, si.quantity, change))
+                continue
+            new_price = (
+                self.price(change.price, f"items[{n}][price]") if change.price else old_price
+            )
+            if new_price.metered != old_price.metered or new_price.recurring is None:
+                raise errors.invalid(
+                    "Cannot switch between metered and licensed prices on an item.",
+                    f"items[{n}][price]",
+                )
+            if new_price.metered:
+                quantity = 0
+            else:
+                quantity = si.quantity if change.quantity is None else change.quantity
+            plan.append(("change", si, new_price, quantity, change))
+        kept = [
+            self.store.prices[self.store.subscription_items[i].price]
+            for i in remaining
+            if not any(op == "change" and si is not None and si.id == i for op, si, *_ in plan)
+        ]
+        prices = kept + [price for op, _, price, _, _ in plan if op != "delete"]
+        if not prices:
+            raise errors.invalid("A subscription needs at least one item.", "items")
+        _same_cycle(prices, "items")
+        if any(pr.currency != sub.currency for pr in prices):
+            raise errors.invalid("All prices on a subscription must share its currency.", "items")
+
+        credits: list[tuple[SubscriptionItem, Price, int]] = []
+        debits: list[tuple[SubscriptionItem, Price, int]] = []
+        for op, item, price, quantity, change in plan:
+            if op == "add":
+                fresh = change.metadata if isinstance(change.metadata, dict) else {}
+                added = self._add_item(sub, price, change.quantity, fresh, now)
+                debits.append((added, price, added.quantity))
+                continue
+            assert item is not None
+            old_price = self.store.prices[item.price]
+            if op == "delete":
+                credits.append((item, old_price, item.quantity))
+                sub.items.remove(item.id)
+                continue
+            if (price.id, quantity) != (old_price.id, item.quantity):
+                credits.append((item, old_price, item.quantity))
+                item.price, item.quantity = price.id, quantity
+                debits.append((item, price, quantity))
+            if change.metadata is not UNSET:
+                item.metadata = merge_metadata(item.metadata, change.metadata)
+        if behavior == "none":
+            return []
+        made = []
+        start, end = sub.current_period_start, sub.current_period_end
+        for sign, group in ((-1, credits), (1, debits)):
+            for si, price, quantity in group:
+                if price.metered or quantity == 0:
+                    continue
+                amount = sign * proration(price.unit_amount * quantity, start, end, at)
+                if amount == 0:
+                    continue
+                product = self.store.products[price.product]
+                label = "Unused time on" if sign < 0 else "Remaining time on"
+                made.append(
+                    self.billing._invoice_item(
+                        sub.customer,
+                        amount,
+                        sub.currency,
+                        now,
+                        at,
+                        end,
+                        f"{label} {quantity} × {product.name}",
+                        quantity,
+                        price.id,
+                        True,
+                        sub.id,
+                        si.id,
+                        sub.test_clock,
+                    )
+                )
+        return made
+
+    def cancel_subscription(
+        self, sub_id: str, *, invoice_now: bool = False, prorate: bool = False
+    ) -> Subscription:
+        sub = self.subscription(sub_id, "subscription_exposed_id")
+        if sub.status in _ENDED:
+            raise errors.state("This subscription is already canceled.")
+        now = self.now(sub.test_clock)
+        if prorate and sub.status in ("active", "past_due", "trialing"):
+            for item_id in list(sub.items):
+                si = self.store.subscription_items[item_id]
+                price = self.store.prices[si.price]
+                if price.metered or not si.quantity:
+                    continue
+                credit = proration(
+                    price.unit_amount * si.quantity,
+                    sub.current_period_start,
+                    sub.current_period_end,
+                    now,
+                )
+                if credit:
+                    product = self.store.products[price.product]
+                    self.billing._invoice_item(
+                        sub.customer,
+                        -credit,
+                        sub.currency,
+                        now,
+                        now,
+                        sub.current_period_end,
+                        f"Unused time on {si.quantity} × {product.name}",
+                        si.quantity,
+                        price.id,
+                        True,
+                        sub.id,
+                        si.id,
+                        sub.test_clock,
+                    )
+        end = sub.current_period_end
+        self._end_subscription(sub, now, "cancellation_requested")
+        if invoice_now:
+            usage = self.billing._usage_lines(sub, sub.current_period_start, now)
+            c = self.customer(sub.customer)
+            pending = self.billing._pending(sub.customer, sub.id)
+            if usage or pending:
+                inv = self.billing._new_invoice(
+                    c,
+                    sub,
+                    "subscription_cycle",
+                    now,
+                    sub.current_period_start,
+                    min(now, end),
+                    usage,
+                    pending_for=sub.id,
+                )
+                self.billing._finalize(inv, now)
+        return sub
+
+    def _end_subscription(self, sub: Subscription, at: int, reason: str) -> None:
+        before = self._sub_json(sub)
+        sub.status = "canceled"
+        sub.canceled_at = sub.canceled_at or at
+        sub.ended_at = at
+        sub.cancellation_reason = reason
+        self._updated("customer.subscription.deleted", before, self._sub_json(sub), at)
+
+    def list_subscriptions(
+        self,
+        *,
+        customer: str | None = None,
+        price: str | None = None,
+        status: str | None = None,
+        test_clock: str | None = None,
+        created: Created = None,
+    ) -> Listing:
+        items = self.store.subscription_items
+        return Listing(
+            self.store.subscriptions,
+            lambda sub: (
+                created_within(created, sub.created)
+                and customer in (None, sub.customer)
+                and test_clock in (None, sub.test_clock)
+                and (
+                    status == "all"
+                    or (status is None and sub.status not in _ENDED)
+                    or status == sub.status
+                )
+                and (price is None or any(items[i].price == price for i in sub.items))
+            ),
+        )
+
+    # subscription items ----------------------------------------------------------------
+    def subscription_items(self, sub_id: str) -> list[SubscriptionItem]:
+        sub = self.subscription(sub_id)
+        return [self.store.subscription_items[i] for i in sub.items]
+
+    def create_subscription_item(
+        self,
+        *,
+        subscription: str,
+        price: str,
+        quantity: int | None = None,
+        metadata: dict[str, str] | None = None,
+        proration_behavior: str = "create_prorations",
+        proration_date: int | None = None,
+    ) -> SubscriptionItem:
+        sub = self.subscription(subscription)
+        add = ItemChange(None, price, quantity, metadata=dict(metadata or {}))
+        self.update_subscription(
+            sub.id,
+            items=[add],
+            proration_behavior=proration_behavior,
+            proration_date=proration_date,
+        )
+        return self.store.subscription_items[sub.items[-1]]
+
+    def update_subscription_item(
+        self,
+        item_id: str,
+        *,
+        price: str | None = None,
+        quantity: int | None = None,
+        metadata: Opt[MetadataUpdate] = UNSET,
+        proration_behavior: str = "create_prorations",
+        proration_date: int | None = None,
+    ) -> SubscriptionItem:
+        si = self.subscription_item(item_id)
+        self.update_subscription(
+            si.subscription,
+            items=[ItemChange(si.id, price, quantity, metadata=metadata)],
+            proration_behavior=proration_behavior,
+            proration_date=proration_date,
+        )
+        return si
+
+    def delete_subscription_item(
+        self,
+        item_id: str,
+        *,
+        proration_behavior: str = "create_prorations",
+        proration_date: int | None = None,
+    ) -> SubscriptionItem:
+        si = self.subscription_item(item_id)
+        self.update_subscription(
+            si.subscription,
+            items=[ItemChange(si.id, deleted=True)],
+            proration_behavior=proration_behavior,
+            proration_date=proration_date,
+        )
+        return si
+
+    def subscription_item(self, item_id: str) -> SubscriptionItem:
+        si = self.store.subscription_items.get(item_id)
+        if si is None:
+            raise errors.no_such("subscription item", item_id, "item")
+        return si
+
+
+def _same_cycle(prices: list[Price], param: str) -> None:
+    cycles = {(p.recurring.interval, p.recurring.interval_count) for p in prices if p.recurring}
+    if len(cycles) > 1:
+        raise errors.invalid(
+            "All prices on a subscription must have the same billing interval.", param
+        )
+
+
+def _one_currency(prices: list[Price], c: Customer) -> str:
+    currencies = {p.currency for p in prices}
+    if len(currencies) > 1:
+        raise errors.invalid("All prices on a subscription must share one currency.", "items")
+    currency = currencies.pop()
+    if c.currency and c.currency != currency:
+        raise errors.invalid(
+            f"The customer bills in {c.currency}; these prices are in {currency}.", "items"
+        )
+    return currency

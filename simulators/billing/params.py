@@ -1,0 +1,181 @@
+"""Typed arguments of billing operations, read from Stripe's decoded request parameters."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias, TypeVar
+
+T = TypeVar("T")
+Json = dict[str, Any]
+
+
+class Unset(enum.Enum):
+    """A parameter the request did not send, as distinct from one sent empty."""
+
+    UNSET = "unset"
+
+
+UNSET = Unset.UNSET
+Opt: TypeAlias = T | Unset
+# A metadata update: a value of "" removes that key; None (the request's `metadata=""`) removes
+# every key.
+MetadataUpdate: TypeAlias = dict[str, str] | None
+
+
+def given(value: Opt[T]) -> bool:
+    return value is not UNSET
+
+
+def opt(body: Json, key: str) -> Any:
+    """The parameter as sent, or UNSET."""
+    return body.get(key, UNSET)
+
+
+def opt_text(body: Json, key: str) -> Opt[str | None]:
+    """A clearable text parameter: "" (Stripe's way to unset) becomes None."""
+    return (body[key] or None) if key in body else UNSET
+
+
+def metadata(body: Json) -> dict[str, str]:
+    """Metadata given on create: a hash, or nothing."""
+    value = body.get("metadata")
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+def metadata_update(body: Json) -> Opt[MetadataUpdate]:
+    if "metadata" not in body:
+        return UNSET
+    value = body["metadata"]
+    if not isinstance(value, dict):
+        return None
+    return {str(k): "" if v is None else str(v) for k, v in value.items()}
+
+
+def merge_metadata(current: dict[str, str], update: MetadataUpdate) -> dict[str, str]:
+    """Stripe merges metadata; an empty value removes a key and ``None`` clears everything."""
+    if update is None:
+        return {}
+    merged = dict(current)
+    for key, value in update.items():
+        if value == "":
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
+
+
+def assign(row: Any, *, metadata: Opt[MetadataUpdate] = UNSET, **fields: Any) -> None:
+    """Set each field the request gave (UNSET ones stay as they are); merge a metadata update."""
+    for name, value in fields.items():
+        if value is not UNSET:
+            setattr(row, name, value)
+    if metadata is not UNSET:
+        row.metadata = merge_metadata(row.metadata, metadata)
+
+
+# --- nested arguments ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class RecurringSpec:
+    interval: str
+    interval_count: int = 1
+    usage_type: str = "licensed"
+    meter: str | None = None
+
+
+@dataclass(frozen=True)
+class ItemSpec:
+    """A subscription item to create."""
+
+    price: str
+    quantity: int | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ItemChange:
+    """One entry of a subscription update's ``items``: add (no id), change, or delete."""
+
+    id: str | None = None
+    price: str | None = None
+    quantity: int | None = None
+    deleted: bool = False
+    metadata: Opt[MetadataUpdate] = UNSET
+
+
+@dataclass(frozen=True)
+class CreditLineSpec:
+    type: str = "invoice_line_item"
+    invoice_line_item: str | None = None
+    amount: int | None = None
+    quantity: int | None = None
+    unit_amount: int | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class PreviewChanges:
+    """``subscription_details`` of an invoice preview: the change to show the effect of."""
+
+    items: list[ItemChange] = field(default_factory=list)
+    proration_behavior: str = "create_prorations"
+    proration_date: int | None = None
+    cancel_at_period_end: bool | None = None
+
+
+# --- parsers ------------------------------------------------------------------------------
+def recurring(body: Json) -> RecurringSpec | None:
+    r = body.get("recurring")
+    if not r:
+        return None
+    return RecurringSpec(
+        r["interval"],
+        int(r.get("interval_count", 1)),
+        r.get("usage_type", "licensed"),
+        r.get("meter"),
+    )
+
+
+def item_specs(items: list[Json]) -> list[ItemSpec]:
+    return [ItemSpec(i["price"], i.get("quantity"), metadata(i)) for i in items]
+
+
+def item_changes(items: list[Json] | None) -> list[ItemChange]:
+    return [
+        ItemChange(
+            i.get("id"),
+            i.get("price") or None,
+            i.get("quantity"),
+            bool(i.get("deleted", False)),
+            metadata_update(i),
+        )
+        for i in items or []
+    ]
+
+
+def credit_lines(lines: list[Json] | None) -> list[CreditLineSpec] | None:
+    if not lines:
+        return None
+    return [
+        CreditLineSpec(
+            line.get("type", "invoice_line_item"),
+            line.get("invoice_line_item"),
+            line.get("amount"),
+            line.get("quantity"),
+            line.get("unit_amount"),
+            line.get("description"),
+        )
+        for line in lines
+    ]
+
+
+def preview_changes(body: Json) -> PreviewChanges | None:
+    details = body.get("subscription_details") or {}
+    if not details.get("items") and details.get("cancel_at_period_end") is None:
+        return None
+    return PreviewChanges(
+        item_changes(details.get("items")),
+        details.get("proration_behavior", "create_prorations"),
+        details.get("proration_date"),
+        details.get("cancel_at_period_end"),
+    )
