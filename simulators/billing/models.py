@@ -9,6 +9,7 @@ from simulators.common.clock import add_months
 from simulators.common.money import div_round_half_up
 
 DAY = 86400
+FINALIZE_AFTER_S = 3600  # renewal drafts are finalised an hour after creation, as in Stripe
 
 
 # --- records ------------------------------------------------------------------------------

@@ -8,12 +8,12 @@ from typing import Any
 import orjson
 from starlette.datastructures import Headers
 
-from simulators.billing import render
+from simulators.billing import errors, render
 from simulators.billing.backend import BillingBackend
 from simulators.billing.handlers import BillingHandlers
 from simulators.billing.models import Event
 from simulators.billing.store import BillingStore
-from simulators.common.errors import Rendered, SimError, render_stripe
+from simulators.common.errors import Rendered, SimError
 from simulators.common.faults import FaultRule
 from simulators.common.simulator import RequestViolation, Simulator
 from simulators.common.webhooks import Endpoint, hmac_signature
@@ -34,7 +34,7 @@ class BillingSimulator(Simulator):
         self.handlers = BillingHandlers(self.backend, self.store)
 
     def render(self, error: SimError) -> Rendered:
-        return render_stripe(error)
+        return errors.render(error)
 
     def _publish(self, event: Event) -> None:
         payload = orjson.dumps(render.event(self.store, event))

@@ -36,7 +36,6 @@ TEST_PAYMENT_METHODS: dict[str, tuple[str, str, str | None]] = {
 }
 # Days after the first failure when payment is retried (a fixed stand-in for Smart Retries).
 RETRY_AFTER_DAYS = (3, 5, 7)
-FINALIZE_AFTER_S = 3600  # renewal drafts are finalised an hour after creation, as in Stripe
 LOOKBACK_S = 35 * DAY  # meter events may be at most 35 days old
 FUTURE_S = 300  # and at most 5 minutes in the future
 
@@ -115,8 +114,10 @@ class BackendBase:
         self, kind: str, before: Json, after: Json, at: int, keys: tuple[str, ...] | None = None
     ) -> None:
         previous = {k: before.get(k) for k in (keys or after) if before.get(k) != after.get(k)}
-        if kind.endswith(".deleted") or previous:
-            self.event(kind, after, at, previous or None)
+        if kind.endswith(".deleted"):
+            self.event(kind, after, at)  # the object as it ended; no previous_attributes
+        elif previous:
+            self.event(kind, after, at, previous)
 
     def _sub_json(self, sub: Subscription) -> Json:
         return render.subscription(self.store, sub)

@@ -303,7 +303,9 @@ class InvoiceOps(BackendBase):
             raise errors.state(f"This invoice is already finalized (status {inv.status}).")
         assign(inv, auto_advance=auto_advance)
         now = self.now(inv.test_clock)
-        self._finalize(inv, now)
+        # Stripe collects automatically only when auto_advance is on: otherwise the finalised
+        # invoice stays open until it is paid (POST /pay) or changes otherwise.
+        self._finalize(inv, now, charge=inv.auto_advance)
         self._settle_subscription(inv, now)
         return inv
 
@@ -542,6 +544,8 @@ class InvoiceOps(BackendBase):
             inv.amount_due = max(0, inv.total)
         ii.deleted = True
         self.event(
-            "invoiceitem.deleted", render.invoice_item(self.store, ii), self.now(ii.test_clock)
+            "invoiceitem.deleted",
+            render.invoice_item(self.store, ii, full=True),
+            self.now(ii.test_clock),
         )
         return ii

@@ -6,8 +6,8 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from simulators.billing.backend.base import FINALIZE_AFTER_S, BackendBase
-from simulators.billing.models import Invoice, Subscription, period_end
+from simulators.billing.backend.base import BackendBase
+from simulators.billing.models import FINALIZE_AFTER_S, Invoice, Subscription, period_end
 from simulators.common.tables import Table
 
 # Final statuses: a subscription or invoice in one of them never has a lifecycle step again.

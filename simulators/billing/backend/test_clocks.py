@@ -47,7 +47,7 @@ class TestClockOps(BackendBase):
         clock.deleted = True
         self.event(
             "test_helpers.test_clock.deleted",
-            render.test_clock(self.store, clock),
+            render.test_clock(self.store, clock, full=True),
             self.world.clock.now(),
         )
         return clock
