@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from simulators.billing.amounts import LineTax
 from simulators.common.clock import add_months
 from simulators.common.money import div_round_half_up
 
@@ -26,6 +27,35 @@ class Customer:
     default_payment_method: str | None = None
     test_clock: str | None = None
     deleted: bool = False
+    address: dict[str, str | None] | None = None
+    tax_exempt: str = "none"  # none | exempt | reverse
+
+
+@dataclass
+class TaxIdRecord:
+    id: str
+    created: int
+    customer: str
+    type: str
+    value: str
+    country: str | None = None
+
+
+@dataclass
+class TaxRate:
+    id: str
+    created: int
+    display_name: str
+    percentage: str  # a decimal string, up to 4 decimals: exact arithmetic
+    inclusive: bool
+    active: bool = True
+    country: str | None = None
+    state: str | None = None
+    jurisdiction: str | None = None
+    jurisdiction_level: str | None = None
+    description: str | None = None
+    tax_type: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -50,6 +80,7 @@ class Product:
     metadata: dict[str, str] = field(default_factory=dict)
     updated: int = 0
     default_price: str | None = None
+    tax_code: str | None = None
 
 
 @dataclass
@@ -87,6 +118,7 @@ class SubscriptionItem:
     quantity: int
     created: int
     metadata: dict[str, str] = field(default_factory=dict)
+    tax_rates: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -113,6 +145,8 @@ class Subscription:
     test_clock: str | None = None
     cycles: int = 0  # renewals so far: the period end is anchor + (cycles + 1) intervals
     cancellation_reason: str | None = None
+    default_tax_rates: list[str] = field(default_factory=list)
+    automatic_tax: bool = False
 
 
 @dataclass
@@ -134,6 +168,7 @@ class InvoiceItem:
     metadata: dict[str, str] = field(default_factory=dict)
     test_clock: str | None = None
     deleted: bool = False
+    tax_rates: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -153,6 +188,24 @@ class InvoiceLine:
     subscription_item: str | None = None
     invoice_item: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    tax_rates: list[str] = field(default_factory=list)  # the line's own; else the invoice's
+    discounts: list[str] = field(default_factory=list)  # the line's own (item-level) discounts
+    discountable: bool = True
+    taxes: list[LineTax] = field(default_factory=list)
+    # Discount id -> amount off this line, in the order applied (line's own, then invoice's).
+    discount_amounts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def discount_total(self) -> int:
+        return sum(self.discount_amounts.values())
+
+    @property
+    def exclusive_tax(self) -> int:
+        return sum(t.amount for t in self.taxes if not t.inclusive)
+
+    @property
+    def inclusive_tax(self) -> int:
+        return sum(t.amount for t in self.taxes if t.inclusive)
 
 
 @dataclass
@@ -189,15 +242,36 @@ class Invoice:
     paid_out_of_band: bool = False
     metadata: dict[str, str] = field(default_factory=dict)
     test_clock: str | None = None
+    default_tax_rates: list[str] = field(default_factory=list)
+    automatic_tax: bool = False
+    # "complete" once automatic tax was computed; "requires_location_inputs" without an address.
+    automatic_tax_status: str | None = None
+    customer_tax_exempt: str = "none"
+    # The sums, kept by ``refresh_totals`` whenever lines change (a stored figure, so copies
+    # of the invoice keep the figure it had).
+    subtotal: int = 0
+    total: int = 0
+    total_excluding_tax: int = 0
+    subtotal_excluding_tax: int = 0
 
-    @property
-    def subtotal(self) -> int:
-        return sum(line.amount for line in self.lines)
-
-    @property
-    def total(self) -> int:
-        # No tax or discounts in this subset: total = subtotal − discounts + tax.
-        return self.subtotal
+    def refresh_totals(self) -> None:
+        """total = Σ line amounts − discounts + exclusive tax (inclusive tax is inside the
+        amounts). subtotal excludes exclusive tax and invoice-level discounts only: a line's
+        own discounts are already taken off it, as Stripe defines ``subtotal``."""
+        gross = sum(line.amount for line in self.lines)
+        own = sum(
+            amount
+            for line in self.lines
+            for discount, amount in line.discount_amounts.items()
+            if discount in line.discounts
+        )
+        discounts = sum(line.discount_total for line in self.lines)
+        exclusive = sum(line.exclusive_tax for line in self.lines)
+        inclusive = sum(line.inclusive_tax for line in self.lines)
+        self.subtotal = gross - own
+        self.total = gross - discounts + exclusive
+        self.total_excluding_tax = self.total - exclusive - inclusive
+        self.subtotal_excluding_tax = self.subtotal - inclusive
 
     @property
     def amount_remaining(self) -> int:
@@ -209,12 +283,26 @@ class Invoice:
 @dataclass
 class CreditNoteLine:
     id: str
-    amount: int
+    amount: int  # gross: before discounts and exclusive tax, as Stripe's line amount
     type: str
     description: str | None
     quantity: int | None
     unit_amount: int | None
     invoice_line_item: str | None
+    taxes: list[LineTax] = field(default_factory=list)
+    discount_amounts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def discount_amount(self) -> int:
+        return sum(self.discount_amounts.values())
+
+    @property
+    def total(self) -> int:
+        return (
+            self.amount
+            - self.discount_amount
+            + sum(t.amount for t in self.taxes if not t.inclusive)
+        )
 
 
 @dataclass
@@ -239,7 +327,16 @@ class CreditNote:
 
     @property
     def total(self) -> int:
+        """What the note credits: line amounts less discounts plus exclusive tax."""
+        return sum(line.total for line in self.lines)
+
+    @property
+    def subtotal(self) -> int:
         return sum(line.amount for line in self.lines)
+
+    @property
+    def discount_amount(self) -> int:
+        return sum(line.discount_amount for line in self.lines)
 
     @property
     def post_payment_amount(self) -> int:

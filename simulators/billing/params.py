@@ -74,6 +74,22 @@ def assign(row: Any, *, metadata: Opt[MetadataUpdate] = UNSET, **fields: Any) ->
         row.metadata = merge_metadata(row.metadata, metadata)
 
 
+def id_list(body: Json, key: str) -> list[str]:
+    """A list of ids (``tax_rates[0]=txr_…``); "" (Stripe's way to clear it) is empty."""
+    value = body.get(key)
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def opt_id_list(body: Json, key: str) -> Opt[list[str]]:
+    return id_list(body, key) if key in body else UNSET
+
+
+def enabled(body: Json, key: str) -> Opt[bool]:
+    """``automatic_tax[enabled]``-style flags: the nested boolean, or UNSET."""
+    value = body.get(key)
+    return bool(value.get("enabled")) if isinstance(value, dict) else UNSET
+
+
 # --- nested arguments ---------------------------------------------------------------------
 @dataclass(frozen=True)
 class RecurringSpec:
@@ -90,6 +106,7 @@ class ItemSpec:
     price: str
     quantity: int | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    tax_rates: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -101,6 +118,7 @@ class ItemChange:
     quantity: int | None = None
     deleted: bool = False
     metadata: Opt[MetadataUpdate] = UNSET
+    tax_rates: Opt[list[str]] = UNSET
 
 
 @dataclass(frozen=True)
@@ -137,7 +155,9 @@ def recurring(body: Json) -> RecurringSpec | None:
 
 
 def item_specs(items: list[Json]) -> list[ItemSpec]:
-    return [ItemSpec(i["price"], i.get("quantity"), metadata(i)) for i in items]
+    return [
+        ItemSpec(i["price"], i.get("quantity"), metadata(i), id_list(i, "tax_rates")) for i in items
+    ]
 
 
 def item_changes(items: list[Json] | None) -> list[ItemChange]:
@@ -148,6 +168,7 @@ def item_changes(items: list[Json] | None) -> list[ItemChange]:
             i.get("quantity"),
             bool(i.get("deleted", False)),
             metadata_update(i),
+            opt_id_list(i, "tax_rates"),
         )
         for i in items or []
     ]

@@ -6,6 +6,7 @@ import itertools
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from simulators.billing.amounts import LineTax
 from simulators.billing.models import (
     FINALIZE_AFTER_S,
     CreditNote,
@@ -22,6 +23,8 @@ from simulators.billing.models import (
     Product,
     Subscription,
     SubscriptionItem,
+    TaxIdRecord,
+    TaxRate,
     TestClock,
     WebhookEndpointRecord,
 )
@@ -40,7 +43,7 @@ def customer(s: BillingStore, c: Customer, *, full: bool = False) -> Json:
     return {
         "id": c.id,
         "object": "customer",
-        "address": None,
+        "address": None if c.address is None else dict(c.address),
         "balance": c.balance,
         "created": c.created,
         "currency": c.currency,
@@ -62,9 +65,82 @@ def customer(s: BillingStore, c: Customer, *, full: bool = False) -> Json:
         "phone": None,
         "preferred_locales": [],
         "shipping": None,
-        "tax_exempt": "none",
+        "tax_exempt": c.tax_exempt,
         "test_clock": c.test_clock,
     }
+
+
+def tax_rate(s: BillingStore, r: TaxRate) -> Json:
+    return {
+        "id": r.id,
+        "object": "tax_rate",
+        "active": r.active,
+        "country": r.country,
+        "created": r.created,
+        "description": r.description,
+        "display_name": r.display_name,
+        "effective_percentage": float(r.percentage),
+        "flat_amount": None,
+        "inclusive": r.inclusive,
+        "jurisdiction": r.jurisdiction,
+        "jurisdiction_level": r.jurisdiction_level,
+        "livemode": False,
+        "metadata": dict(r.metadata),
+        "percentage": float(r.percentage),
+        "rate_type": "percentage",
+        "state": r.state,
+        "tax_type": r.tax_type,
+    }
+
+
+def tax_rates(s: BillingStore, ids: list[str]) -> list[Json]:
+    return [tax_rate(s, s.tax_rates[r]) for r in ids]
+
+
+def tax_id(s: BillingStore, t: TaxIdRecord) -> Json:
+    return {
+        "id": t.id,
+        "object": "tax_id",
+        "country": t.country,
+        "created": t.created,
+        "customer": t.customer,
+        "livemode": False,
+        "owner": {"account": None, "application": None, "customer": t.customer, "type": "customer"},
+        "type": t.type,
+        "value": t.value,
+        "verification": {"status": "unavailable", "verified_address": None, "verified_name": None},
+    }
+
+
+def line_taxes(taxes: list[LineTax]) -> list[Json]:
+    """Stripe's ``taxes[]`` of a line (invoice or credit note)."""
+    return [
+        {
+            "amount": t.amount,
+            "tax_behavior": "inclusive" if t.inclusive else "exclusive",
+            "tax_rate_details": {"tax_rate": t.tax_rate},
+            "taxability_reason": t.taxability_reason,
+            "taxable_amount": t.taxable_amount,
+            "type": "tax_rate_details",
+        }
+        for t in taxes
+    ]
+
+
+def total_taxes(lines: list[InvoiceLine] | list[CreditNoteLine]) -> list[Json]:
+    """Taxes summed per tax rate (and behaviour and reason) across the lines."""
+    sums: dict[tuple[str, bool, str], list[int]] = {}
+    for line in lines:
+        for t in line.taxes:
+            acc = sums.setdefault((t.tax_rate, t.inclusive, t.taxability_reason), [0, 0])
+            acc[0] += t.amount
+            acc[1] += t.taxable_amount
+    return line_taxes(
+        [
+            LineTax(a, rate, inclusive, taxable, why)
+            for (rate, inclusive, why), (a, taxable) in sums.items()
+        ]
+    )
 
 
 def _delinquent(s: BillingStore, c: Customer) -> bool:
@@ -110,7 +186,7 @@ def product(s: BillingStore, p: Product) -> Json:
         "package_dimensions": None,
         "shippable": None,
         "statement_descriptor": None,
-        "tax_code": None,
+        "tax_code": p.tax_code,
         "type": "service",
         "unit_label": None,
         "updated": p.updated,
@@ -194,7 +270,7 @@ def subscription_item(s: BillingStore, i: SubscriptionItem) -> Json:
         "plan": plan(s, item_price),
         "price": price(s, item_price),
         "subscription": i.subscription,
-        "tax_rates": [],
+        "tax_rates": tax_rates(s, i.tax_rates),
     }
     if not item_price.metered:
         # Stripe leaves quantity out for metered prices (usage is counted by the meter).
@@ -209,7 +285,11 @@ def subscription(s: BillingStore, sub: Subscription) -> Json:
         "object": "subscription",
         "application": None,
         "application_fee_percent": None,
-        "automatic_tax": {"disabled_reason": None, "enabled": False, "liability": None},
+        "automatic_tax": {
+            "disabled_reason": None,
+            "enabled": sub.automatic_tax,
+            "liability": {"type": "self"} if sub.automatic_tax else None,
+        },
         "billing_cycle_anchor": sub.billing_cycle_anchor,
         "billing_cycle_anchor_config": None,
         "billing_mode": {"type": "classic", "updated_at": None},
@@ -230,7 +310,7 @@ def subscription(s: BillingStore, sub: Subscription) -> Json:
         "days_until_due": sub.days_until_due,
         "default_payment_method": sub.default_payment_method,
         "default_source": None,
-        "default_tax_rates": [],
+        "default_tax_rates": tax_rates(s, sub.default_tax_rates),
         "description": None,
         "discounts": [],
         "ended_at": sub.ended_at,
@@ -305,7 +385,7 @@ def invoice_line(s: BillingStore, line: InvoiceLine) -> Json:
         "quantity": line.quantity,
         "subscription": line.subscription,
         "subtotal": line.amount,
-        "taxes": [],
+        "taxes": line_taxes(line.taxes),
     }
 
 
@@ -358,10 +438,10 @@ def invoice(s: BillingStore, inv: Invoice, *, preview_id: str | None = None) -> 
         "auto_advance": inv.auto_advance,
         "automatic_tax": {
             "disabled_reason": None,
-            "enabled": False,
-            "liability": None,
-            "provider": None,
-            "status": None,
+            "enabled": inv.automatic_tax,
+            "liability": {"type": "self"} if inv.automatic_tax else None,
+            "provider": "stripe" if inv.automatic_tax else None,
+            "status": inv.automatic_tax_status if inv.automatic_tax else None,
         },
         "automatically_finalizes_at": (
             inv.created + FINALIZE_AFTER_S if inv.status == "draft" and inv.auto_advance else None
@@ -372,16 +452,20 @@ def invoice(s: BillingStore, inv: Invoice, *, preview_id: str | None = None) -> 
         "currency": inv.currency,
         "custom_fields": None,
         "customer": inv.customer,
-        "customer_address": None,
+        "customer_address": None if c is None or c.address is None else dict(c.address),
         "customer_email": c.email if c else None,
         "customer_name": c.name if c else None,
         "customer_phone": None,
         "customer_shipping": None,
-        "customer_tax_exempt": "none",
-        "customer_tax_ids": [],
+        "customer_tax_exempt": inv.customer_tax_exempt,
+        "customer_tax_ids": [
+            {"type": t.type, "value": t.value}
+            for t in s.tax_ids.values()
+            if t.customer == inv.customer
+        ],
         "default_payment_method": None,
         "default_source": None,
-        "default_tax_rates": [],
+        "default_tax_rates": tax_rates(s, inv.default_tax_rates),
         "description": inv.description,
         "discounts": [],
         "due_date": inv.due_date,
@@ -424,13 +508,13 @@ def invoice(s: BillingStore, inv: Invoice, *, preview_id: str | None = None) -> 
             "voided_at": inv.voided_at,
         },
         "subtotal": inv.subtotal,
-        "subtotal_excluding_tax": inv.subtotal,
+        "subtotal_excluding_tax": inv.subtotal_excluding_tax,
         "test_clock": inv.test_clock,
         "total": inv.total,
         "total_discount_amounts": [],
-        "total_excluding_tax": inv.total,
+        "total_excluding_tax": inv.total_excluding_tax,
         "total_pretax_credit_amounts": [],
-        "total_taxes": [],
+        "total_taxes": total_taxes(inv.lines),
         "webhooks_delivered_at": inv.created,
     }
 
@@ -472,7 +556,7 @@ def invoice_item(s: BillingStore, ii: InvoiceItem, *, full: bool = False) -> Jso
         ),
         "quantity": ii.quantity,
         "quantity_decimal": str(ii.quantity),
-        "tax_rates": [],
+        "tax_rates": tax_rates(s, ii.tax_rates),
         "test_clock": ii.test_clock,
     }
 
@@ -489,8 +573,8 @@ def credit_note_line(s: BillingStore, line: CreditNoteLine) -> Json:
         "metadata": {},
         "pretax_credit_amounts": [],
         "quantity": line.quantity,
-        "tax_rates": [],
-        "taxes": [],
+        "tax_rates": tax_rates(s, [t.tax_rate for t in line.taxes]),
+        "taxes": line_taxes(line.taxes),
         "type": line.type,
         "unit_amount": line.unit_amount,
         "unit_amount_decimal": None if line.unit_amount is None else str(line.unit_amount),
@@ -503,6 +587,8 @@ def credit_note_line(s: BillingStore, line: CreditNoteLine) -> Json:
 
 def credit_note(s: BillingStore, cn: CreditNote) -> Json:
     lines = [credit_note_line(s, line) for line in cn.lines]
+    inclusive = sum(t.amount for line in cn.lines for t in line.taxes if t.inclusive)
+    exclusive = sum(t.amount for line in cn.lines for t in line.taxes if not t.inclusive)
     return {
         "id": cn.id,
         "object": "credit_note",
@@ -541,11 +627,11 @@ def credit_note(s: BillingStore, cn: CreditNote) -> Json:
         ),
         "shipping_cost": None,
         "status": cn.status,
-        "subtotal": cn.total,
-        "subtotal_excluding_tax": cn.total,
+        "subtotal": cn.subtotal,
+        "subtotal_excluding_tax": cn.subtotal - inclusive,
         "total": cn.total,
-        "total_excluding_tax": cn.total,
-        "total_taxes": [],
+        "total_excluding_tax": cn.total - exclusive - inclusive,
+        "total_taxes": total_taxes(cn.lines),
         "type": cn.type,
         "voided_at": cn.voided_at,
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, TypeVar
 
+from simulators.billing.amounts import LineTax
 from simulators.billing.models import (
     CreditNote,
     CreditNoteLine,
@@ -21,6 +22,8 @@ from simulators.billing.models import (
     Recurring,
     Subscription,
     SubscriptionItem,
+    TaxIdRecord,
+    TaxRate,
     TestClock,
     WebhookEndpointRecord,
 )
@@ -41,6 +44,8 @@ TABLES: dict[str, type[Any]] = {
     "meters": Meter,
     "test_clocks": TestClock,
     "webhook_endpoints": WebhookEndpointRecord,
+    "tax_rates": TaxRate,
+    "tax_ids": TaxIdRecord,
 }
 
 
@@ -63,6 +68,8 @@ class BillingStore:
         self.meters: Table[Meter] = Table(_stamp)
         self.test_clocks: Table[TestClock] = Table(_stamp)
         self.webhook_endpoints: Table[WebhookEndpointRecord] = Table(_stamp)
+        self.tax_rates: Table[TaxRate] = Table(_stamp)
+        self.tax_ids: Table[TaxIdRecord] = Table(_stamp)
         self.events: list[Event] = []
         self.events_by_id: dict[str, Event] = {}
         self.meter_events: list[MeterEvent] = []
@@ -107,7 +114,14 @@ def _build(cls: type[T], row: dict[str, Any]) -> T:
     if cls is Price and row.get("recurring") is not None:
         row["recurring"] = Recurring(**row["recurring"])
     if cls is Invoice:
-        row["lines"] = [InvoiceLine(**line) for line in row.get("lines", [])]
+        row["lines"] = [InvoiceLine(**_taxed(line)) for line in row.get("lines", [])]
+        invoice = Invoice(**row)
+        invoice.refresh_totals()  # derived figures: always the lines' sums
+        return invoice  # type: ignore[return-value]
     if cls is CreditNote:
-        row["lines"] = [CreditNoteLine(**line) for line in row.get("lines", [])]
+        row["lines"] = [CreditNoteLine(**_taxed(line)) for line in row.get("lines", [])]
     return cls(**row)
+
+
+def _taxed(line: dict[str, Any]) -> dict[str, Any]:
+    return {**line, "taxes": [LineTax(**tax) for tax in line.get("taxes", [])]}

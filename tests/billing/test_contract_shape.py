@@ -30,6 +30,16 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "updateCustomer": ("post", "/v1/customers/{customer}"),
     "deleteCustomer": ("delete", "/v1/customers/{customer}"),
     "listCustomerPaymentMethods": ("get", "/v1/customers/{customer}/payment_methods"),
+    # customers' tax ids
+    "createCustomerTaxId": ("post", "/v1/customers/{customer}/tax_ids"),
+    "listCustomerTaxIds": ("get", "/v1/customers/{customer}/tax_ids"),
+    "retrieveCustomerTaxId": ("get", "/v1/customers/{customer}/tax_ids/{id}"),
+    "deleteCustomerTaxId": ("delete", "/v1/customers/{customer}/tax_ids/{id}"),
+    # tax rates
+    "createTaxRate": ("post", "/v1/tax_rates"),
+    "listTaxRates": ("get", "/v1/tax_rates"),
+    "retrieveTaxRate": ("get", "/v1/tax_rates/{tax_rate}"),
+    "updateTaxRate": ("post", "/v1/tax_rates/{tax_rate}"),
     # payment methods
     "retrievePaymentMethod": ("get", "/v1/payment_methods/{payment_method}"),
     "attachPaymentMethod": ("post", "/v1/payment_methods/{payment_method}/attach"),
@@ -533,7 +543,14 @@ def test_list_and_deleted_schemas(raw: dict[str, Any]) -> None:
         item = schema["properties"]["data"]["items"]["$ref"]
         assert item == f"#/components/schemas/{name.removesuffix('_list')}", name
     deleted = [name for name in schemas if name.startswith("deleted_")]
-    assert len(deleted) == 5
+    assert set(deleted) == {
+        "deleted_customer",
+        "deleted_subscription_item",
+        "deleted_invoiceitem",
+        "deleted_tax_id",
+        "deleted_test_helpers.test_clock",
+        "deleted_webhook_endpoint",
+    }
     for name in deleted:
         schema = schemas[name]
         assert schema["properties"]["deleted"]["enum"] == [True], name

@@ -14,6 +14,7 @@ from simulators.billing.backend.invoices import InvoiceOps
 from simulators.billing.backend.lifecycle import Lifecycle
 from simulators.billing.backend.meters import MeterOps
 from simulators.billing.backend.subscriptions import SubscriptionOps
+from simulators.billing.backend.tax import TaxOps
 from simulators.billing.backend.test_clocks import TestClockOps
 from simulators.billing.backend.webhooks import WebhookOps
 from simulators.billing.store import BillingStore
@@ -27,6 +28,7 @@ class BillingBackend(
     InvoiceOps,
     CreditNoteOps,
     MeterOps,
+    TaxOps,
     TestClockOps,
     WebhookOps,
     Lifecycle,

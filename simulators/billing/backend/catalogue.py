@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from simulators.billing import errors, render
 from simulators.billing.backend.base import BackendBase, Created, Listing, created_within
+from simulators.billing.jurisdictions import TAX_CODES, known_code
 from simulators.billing.models import Price, Product, Recurring
 from simulators.billing.params import UNSET, MetadataUpdate, Opt, RecurringSpec, assign
 
@@ -20,14 +21,18 @@ class CatalogueOps(BackendBase):
         active: bool = True,
         description: str | None = None,
         metadata: dict[str, str] | None = None,
+        tax_code: str | None = None,
     ) -> Product:
         product_id = product_id or self._ids("prod")
+        _check_tax_code(tax_code)
         if product_id in self.store.products:
             raise errors.invalid(
                 f"Product already exists: {product_id}", "id", code="resource_already_exists"
             )
         now = self.world.clock.now()
-        prod = Product(product_id, now, name, active, description, dict(metadata or {}), now)
+        prod = Product(
+            product_id, now, name, active, description, dict(metadata or {}), now, tax_code=tax_code
+        )
         self.store.products[prod.id] = prod
         self.event("product.created", render.product(self.store, prod), now)
         return prod
@@ -40,10 +45,20 @@ class CatalogueOps(BackendBase):
         description: Opt[str | None] = UNSET,
         active: Opt[bool] = UNSET,
         metadata: Opt[MetadataUpdate] = UNSET,
+        tax_code: Opt[str | None] = UNSET,
     ) -> Product:
         prod = self.product(product_id)
+        if isinstance(tax_code, str):
+            _check_tax_code(tax_code)
         before = render.product(self.store, prod)
-        assign(prod, name=name, description=description, active=active, metadata=metadata)
+        assign(
+            prod,
+            name=name,
+            description=description,
+            active=active,
+            metadata=metadata,
+            tax_code=tax_code,
+        )
         prod.updated = self.world.clock.now()
         self._updated("product.updated", before, render.product(self.store, prod), prod.updated)
         return prod
@@ -67,6 +82,7 @@ class CatalogueOps(BackendBase):
         unit_amount: int | None,
         product: str | None = None,
         product_name: str | None = None,
+        product_tax_code: str | None = None,
         recurring: RecurringSpec | None = None,
         active: bool = True,
         lookup_key: str | None = None,
@@ -76,7 +92,7 @@ class CatalogueOps(BackendBase):
     ) -> Price:
         """A price of ``product``, or of a new product named ``product_name`` (product_data)."""
         if product is None and product_name:
-            product = self.create_product(name=product_name).id
+            product = self.create_product(name=product_name, tax_code=product_tax_code).id
         if product is None:
             raise errors.missing_param("product")
         if product not in self.store.products:
@@ -151,4 +167,13 @@ class CatalogueOps(BackendBase):
                 and type in (None, "recurring" if p.recurring else "one_time")
                 and (not lookup_keys or p.lookup_key in lookup_keys)
             ),
+        )
+
+
+def _check_tax_code(tax_code: str | None) -> None:
+    if tax_code is not None and not known_code(tax_code):
+        raise errors.invalid(
+            f"Invalid tax code: {tax_code} is not one of the product tax codes this simulator's "
+            f"jurisdiction table knows ({', '.join(sorted(TAX_CODES))}).",
+            "tax_code",
         )

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from fractions import Fraction
+
 from simulators.billing import errors, render
+from simulators.billing.amounts import LineTax, RateSpec, line_taxes, round_half_up
 from simulators.billing.backend.base import BackendBase, Listing
-from simulators.billing.models import CreditNote, CreditNoteLine, Invoice
+from simulators.billing.models import CreditNote, CreditNoteLine, Invoice, InvoiceLine
 from simulators.billing.params import CreditLineSpec
 
 
@@ -28,8 +32,8 @@ class CreditNoteOps(BackendBase):
                 f"Credit notes need an open or paid invoice (status {inv.status}).", "invoice"
             )
         now = self.now(inv.test_clock)
-        cn_lines = _credit_lines(inv, lines, amount, memo)
-        total = sum(line.amount for line in cn_lines)
+        cn_lines = _credit_lines(inv, lines, amount, memo, self._taxes_of)
+        total = sum(line.total for line in cn_lines)
         if total <= 0:
             raise errors.invalid("A credit note must credit a positive amount.", "amount")
         credited = sum(
@@ -118,6 +122,29 @@ class CreditNoteOps(BackendBase):
             raise errors.no_such("credit note", cn_id)
         return cn
 
+    def _taxes_of(self, target: InvoiceLine, credited: int) -> CreditNoteLine:
+        """A credit of ``credited`` (gross) on ``target``: its share of the line's discounts,
+        and tax on what is left at the line's rates, rounded as the line's were."""
+        discounts = {
+            d: round_half_up(Fraction(amount * credited, target.amount))
+            for d, amount in target.discount_amounts.items()
+            if target.amount
+        }
+        net = credited - sum(discounts.values())
+        standard = [t for t in target.taxes if t.taxability_reason == "standard_rated"]
+        specs = [
+            RateSpec(t.tax_rate, self.store.tax_rates[t.tax_rate].percentage, t.inclusive)
+            for t in standard
+        ]
+        taxes = line_taxes(net, specs) + [
+            LineTax(0, t.tax_rate, t.inclusive, net, t.taxability_reason)
+            for t in target.taxes
+            if t.taxability_reason != "standard_rated"
+        ]
+        return CreditNoteLine(
+            "", credited, "invoice_line_item", None, None, None, target.id, taxes, discounts
+        )
+
     def void_credit_note(self, cn_id: str) -> CreditNote:
         cn = self.credit_note(cn_id)
         if cn.status == "void":
@@ -144,7 +171,11 @@ class CreditNoteOps(BackendBase):
 
 
 def _credit_lines(
-    inv: Invoice, specs: list[CreditLineSpec] | None, amount: int | None, memo: str | None
+    inv: Invoice,
+    specs: list[CreditLineSpec] | None,
+    amount: int | None,
+    memo: str | None,
+    credit: Callable[[InvoiceLine, int], CreditNoteLine],
 ) -> list[CreditNoteLine]:
     if specs:
         lines = []
@@ -167,17 +198,10 @@ def _credit_lines(
                         "The amount must be positive and at most the line amount.",
                         f"lines[{n}][amount]",
                     )
-                lines.append(
-                    CreditNoteLine(
-                        "",
-                        line_amount,
-                        spec.type,
-                        spec.description or target.description,
-                        spec.quantity,
-                        None,
-                        target.id,
-                    )
-                )
+                credited = credit(target, line_amount)
+                credited.description = spec.description or target.description
+                credited.quantity = spec.quantity
+                lines.append(credited)
             else:
                 if spec.unit_amount is None:
                     raise errors.missing_param(f"lines[{n}][unit_amount]")

@@ -26,6 +26,9 @@ class CustomerOps(BackendBase):
         test_clock: str | None = None,
         payment_method: str | None = None,
         default_payment_method: str | None = None,
+        address: dict[str, str | None] | None = None,
+        tax_exempt: str = "none",
+        tax_id_data: list[tuple[str, str]] | None = None,
     ) -> Customer:
         if test_clock is not None:
             clock = self.store.test_clocks.get(test_clock)
@@ -46,6 +49,8 @@ class CustomerOps(BackendBase):
             dict(metadata or {}),
             balance,
             test_clock=test_clock,
+            address=_address(address),
+            tax_exempt=tax_exempt,
         )
         if payment_method:
             self.payment_method(payment_method).customer = c.id
@@ -54,6 +59,8 @@ class CustomerOps(BackendBase):
             self.payment_method(default_payment_method).customer = c.id
         self.store.customers[c.id] = c
         self.event("customer.created", render.customer(self.store, c), c.created)
+        for kind, value in tax_id_data or []:
+            self.billing.create_tax_id(c.id, type=kind, value=value)
         return c
 
     def update_customer(
@@ -66,6 +73,8 @@ class CustomerOps(BackendBase):
         balance: Opt[int] = UNSET,
         metadata: Opt[MetadataUpdate] = UNSET,
         default_payment_method: str | None = None,
+        address: Opt[dict[str, str | None] | None] = UNSET,
+        tax_exempt: Opt[str] = UNSET,
     ) -> Customer:
         c = self.customer(customer_id, "customer")
         before = render.customer(self.store, c)
@@ -81,11 +90,25 @@ class CustomerOps(BackendBase):
             pm.customer = c.id
             c.default_payment_method = default_payment_method
         assign(
-            c, email=email, name=name, description=description, balance=balance, metadata=metadata
+            c,
+            email=email,
+            name=name,
+            description=description,
+            balance=balance,
+            metadata=metadata,
+            address=address if address is UNSET else _address(address),
+            tax_exempt=tax_exempt,
         )
         self._updated(
             "customer.updated", before, render.customer(self.store, c), self.now(c.test_clock)
         )
+        return c
+
+    def customer_even_deleted(self, customer_id: str) -> Customer:
+        """A customer as retrieval shows it: a deleted one answers with its deleted form."""
+        c = self.store.customers.get(customer_id)
+        if c is None:
+            raise errors.no_such("customer", customer_id)
         return c
 
     def delete_customer(self, customer_id: str) -> Customer:
@@ -146,3 +169,13 @@ class CustomerOps(BackendBase):
             "payment_method.detached", render.payment_method(self.store, pm), self.world.clock.now()
         )
         return pm
+
+
+_ADDRESS_FIELDS = ("city", "country", "line1", "line2", "postal_code", "state")
+
+
+def _address(given: dict[str, str | None] | None) -> dict[str, str | None] | None:
+    """An address with every field Stripe shows (unset ones null); None clears it."""
+    if given is None:
+        return None
+    return {key: (given.get(key) or None) for key in _ADDRESS_FIELDS}

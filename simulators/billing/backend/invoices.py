@@ -50,6 +50,8 @@ class InvoiceOps(BackendBase):
         pending_for: str | None = None,
         include_pending: bool = True,
         collection: str | None = None,
+        default_tax_rates: list[str] | None = None,
+        automatic_tax: bool = False,
     ) -> Invoice:
         currency = sub.currency if sub else (c.currency or "usd")
         inv = Invoice(
@@ -63,6 +65,8 @@ class InvoiceOps(BackendBase):
             collection or (sub.collection_method if sub else "charge_automatically"),
             sub.id if sub else None,
             test_clock=c.test_clock,
+            default_tax_rates=list(sub.default_tax_rates if sub else default_tax_rates or []),
+            automatic_tax=sub.automatic_tax if sub else automatic_tax,
         )
         for line in lines:
             self._attach_line(inv, line)
@@ -71,12 +75,18 @@ class InvoiceOps(BackendBase):
                 if ii.currency != inv.currency:
                     continue
                 self._attach_item(inv, ii)
-        inv.amount_due = max(0, inv.total)
+        self._reprice(inv)
         if sub is not None:
             sub.latest_invoice = inv.id
         self.store.invoices[inv.id] = inv
         self.event("invoice.created", render.invoice(self.store, inv), now)
         return inv
+
+    def _reprice(self, inv: Invoice) -> None:
+        """A draft's taxes and totals, worked out again from its lines."""
+        self.billing.tax_lines(inv)
+        inv.refresh_totals()
+        inv.amount_due = max(0, inv.total)
 
     def _attach_item(self, inv: Invoice, ii: InvoiceItem) -> None:
         """A pending invoice item becomes a line of ``inv``."""
@@ -100,6 +110,7 @@ class InvoiceOps(BackendBase):
                 ii.subscription_item,
                 ii.id,
                 dict(ii.metadata),
+                tax_rates=list(ii.tax_rates),
             ),
         )
 
@@ -124,6 +135,7 @@ class InvoiceOps(BackendBase):
         item: str | None,
         test_clock: str | None,
         metadata: dict[str, str] | None = None,
+        tax_rates: list[str] | None = None,
     ) -> InvoiceItem:
         ii = InvoiceItem(
             self._ids("ii"),
@@ -141,6 +153,7 @@ class InvoiceOps(BackendBase):
             item,
             metadata=metadata or {},
             test_clock=test_clock,
+            tax_rates=list(tax_rates or []),
         )
         self.store.invoice_items[ii.id] = ii
         self.event("invoiceitem.created", render.invoice_item(self.store, ii), now)
@@ -148,7 +161,9 @@ class InvoiceOps(BackendBase):
 
     # finalising and payment ------------------------------------------------------------
     def _finalize(self, inv: Invoice, now: int, *, charge: bool = True) -> None:
-        """draft → open: number, customer balance applied, then payment when automatic."""
+        """draft → open: taxes as they stand now, number, customer balance applied, then
+        payment when automatic."""
+        self._reprice(inv)
         c = self.store.customers[inv.customer]
         inv.starting_balance = c.balance
         inv.applied_balance = apply_balance(inv.total, c.balance)
@@ -240,10 +255,19 @@ class InvoiceOps(BackendBase):
         description: str | None = None,
         metadata: dict[str, str] | None = None,
         auto_advance: bool = False,
+        default_tax_rates: list[str] | None = None,
+        automatic_tax: bool = False,
     ) -> Invoice:
         c = self.customer(customer)
         now = self.now(c.test_clock)
         sub = self.subscription(subscription) if subscription else None
+        rates = self.billing.usable_tax_rates(default_tax_rates or [], "default_tax_rates")
+        if automatic_tax:
+            self.billing.check_location(c)
+            if rates:
+                raise errors.invalid(
+                    "Tax rates cannot be used when automatic tax is enabled.", "default_tax_rates"
+                )
         inv = self._new_invoice(
             c,
             sub,
@@ -255,6 +279,8 @@ class InvoiceOps(BackendBase):
             pending_for=sub.id if sub else None,
             include_pending=pending_invoice_items_behavior == "include",
             collection=collection_method,
+            default_tax_rates=rates,
+            automatic_tax=automatic_tax,
         )
         inv.description = description
         inv.metadata = dict(metadata or {})
@@ -286,12 +312,36 @@ class InvoiceOps(BackendBase):
         description: Opt[str | None] = UNSET,
         auto_advance: Opt[bool] = UNSET,
         metadata: Opt[MetadataUpdate] = UNSET,
+        default_tax_rates: Opt[list[str]] = UNSET,
+        automatic_tax: Opt[bool] = UNSET,
     ) -> Invoice:
         inv = self.invoice(invoice_id)
         before = render.invoice(self.store, inv)
-        if inv.status != "draft" and (description is not UNSET or auto_advance is not UNSET):
+        changes = (description, auto_advance, default_tax_rates, automatic_tax)
+        if inv.status != "draft" and any(v is not UNSET for v in changes):
             raise errors.state("Only draft invoices can be changed beyond metadata.")
-        assign(inv, description=description, auto_advance=auto_advance, metadata=metadata)
+        if default_tax_rates is not UNSET:
+            default_tax_rates = self.billing.usable_tax_rates(
+                default_tax_rates, "default_tax_rates"
+            )
+        if automatic_tax is True:
+            self.billing.check_location(self.customer(inv.customer))
+        if (inv.automatic_tax if automatic_tax is UNSET else automatic_tax) and (
+            inv.default_tax_rates if default_tax_rates is UNSET else default_tax_rates
+        ):
+            raise errors.invalid(
+                "Tax rates cannot be used when automatic tax is enabled.", "default_tax_rates"
+            )
+        assign(
+            inv,
+            description=description,
+            auto_advance=auto_advance,
+            metadata=metadata,
+            default_tax_rates=default_tax_rates,
+            automatic_tax=automatic_tax,
+        )
+        if inv.status == "draft":
+            self._reprice(inv)
         self._updated(
             "invoice.updated", before, render.invoice(self.store, inv), self.now(inv.test_clock)
         )
@@ -458,9 +508,11 @@ class InvoiceOps(BackendBase):
         subscription: str | None = None,
         invoice: str | None = None,
         metadata: dict[str, str] | None = None,
+        tax_rates: list[str] | None = None,
     ) -> InvoiceItem:
         c = self.customer(customer)
         now = self.now(c.test_clock)
+        rates = self.billing.usable_tax_rates(tax_rates or [], "tax_rates")
         found = None
         if price:
             found = self.price(price, "pricing[price]")
@@ -502,11 +554,12 @@ class InvoiceOps(BackendBase):
             None,
             c.test_clock,
             dict(metadata or {}),
+            rates,
         )
         if invoice:
             inv = self.store.invoices[invoice]
             self._attach_item(inv, ii)
-            inv.amount_due = max(0, inv.total)
+            self._reprice(inv)
         return ii
 
     def list_invoice_items(
@@ -541,7 +594,7 @@ class InvoiceOps(BackendBase):
         if ii.invoice is not None:
             inv = self.store.invoices[ii.invoice]
             inv.lines = [line for line in inv.lines if line.invoice_item != ii.id]
-            inv.amount_due = max(0, inv.total)
+            self._reprice(inv)
         ii.deleted = True
         self.event(
             "invoiceitem.deleted",

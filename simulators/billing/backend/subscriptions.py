@@ -40,9 +40,22 @@ class SubscriptionOps(BackendBase):
         days_until_due: int | None = None,
         metadata: dict[str, str] | None = None,
         cancel_at_period_end: bool = False,
+        default_tax_rates: list[str] | None = None,
+        automatic_tax: bool = False,
     ) -> Subscription:
         c = self.customer(customer)
         now = self.now(c.test_clock)
+        rates = self.billing.usable_tax_rates(default_tax_rates or [], "default_tax_rates")
+        item_rates = [
+            self.billing.usable_tax_rates(item.tax_rates, f"items[{n}][tax_rates]")
+            for n, item in enumerate(items)
+        ]
+        if automatic_tax:
+            self.billing.check_location(c)
+            if rates or any(item_rates):
+                raise errors.invalid(
+                    "Tax rates cannot be used when automatic tax is enabled.", "default_tax_rates"
+                )
         prices = [self.price(item.price, f"items[{n}][price]") for n, item in enumerate(items)]
         if not prices:
             raise errors.missing_param("items")
@@ -98,6 +111,8 @@ class SubscriptionOps(BackendBase):
             metadata=dict(metadata or {}),
             test_clock=c.test_clock,
             cancel_at_period_end=cancel_at_period_end,
+            default_tax_rates=rates,
+            automatic_tax=automatic_tax,
         )
         if anchor != now:
             # A future anchor: the first period is a prorated stub up to the anchor.
@@ -105,7 +120,7 @@ class SubscriptionOps(BackendBase):
         c.currency = c.currency or currency
         self.store.subscriptions[sub.id] = sub
         for n, item in enumerate(items):
-            self._add_item(sub, prices[n], item.quantity, item.metadata, now)
+            self._add_item(sub, prices[n], item.quantity, item.metadata, now, item_rates[n])
         self.event("customer.subscription.created", self._sub_json(sub), now)
         lines = []
         for item_id in sub.items:
@@ -142,6 +157,7 @@ class SubscriptionOps(BackendBase):
         quantity: int | None,
         metadata: dict[str, str],
         now: int,
+        tax_rates: list[str] | None = None,
     ) -> SubscriptionItem:
         if price.metered:
             if quantity is not None:
@@ -149,7 +165,9 @@ class SubscriptionOps(BackendBase):
             quantity = 0
         elif quantity is None:
             quantity = 1
-        si = SubscriptionItem(self._ids("si"), sub.id, price.id, quantity, now, dict(metadata))
+        si = SubscriptionItem(
+            self._ids("si"), sub.id, price.id, quantity, now, dict(metadata), list(tax_rates or [])
+        )
         self.store.subscription_items[si.id] = si
         sub.items.append(si.id)
         return si
@@ -181,6 +199,7 @@ class SubscriptionOps(BackendBase):
             False,
             sub.id,
             si.id,
+            tax_rates=list(si.tax_rates),
         )
 
     def update_subscription(
@@ -196,11 +215,26 @@ class SubscriptionOps(BackendBase):
         cancel_at: int | None = None,
         metadata: Opt[MetadataUpdate] = UNSET,
         collection_method: Opt[str] = UNSET,
+        default_tax_rates: Opt[list[str]] = UNSET,
+        automatic_tax: Opt[bool] = UNSET,
     ) -> Subscription:
         sub = self.subscription(sub_id, "subscription_exposed_id")
         if sub.status in _ENDED:
             raise errors.state("A canceled subscription can only update its metadata.")
         now = self.now(sub.test_clock)
+        if default_tax_rates is not UNSET:
+            default_tax_rates = self.billing.usable_tax_rates(
+                default_tax_rates, "default_tax_rates"
+            )
+        if automatic_tax is True:
+            self.billing.check_location(self.customer(sub.customer))
+        if (sub.automatic_tax if automatic_tax is UNSET else automatic_tax) and (
+            (sub.default_tax_rates if default_tax_rates is UNSET else default_tax_rates)
+            or any(change.tax_rates for change in items or [] if change.tax_rates is not UNSET)
+        ):
+            raise errors.invalid(
+                "Tax rates cannot be used when automatic tax is enabled.", "default_tax_rates"
+            )
         before = self._sub_json(sub)
         at = proration_date or now
         if not sub.current_period_start <= at <= sub.current_period_end:
@@ -227,7 +261,13 @@ class SubscriptionOps(BackendBase):
             sub.cancel_at = cancel_at
         if default_payment_method is not UNSET:
             sub.default_payment_method = pm
-        assign(sub, collection_method=collection_method, metadata=metadata)
+        assign(
+            sub,
+            collection_method=collection_method,
+            metadata=metadata,
+            default_tax_rates=default_tax_rates,
+            automatic_tax=automatic_tax,
+        )
         self._updated("customer.subscription.updated", before, self._sub_json(sub), now)
         if proration_behavior == "always_invoice" and prorations:
             c = self.customer(sub.customer)
@@ -250,6 +290,8 @@ class SubscriptionOps(BackendBase):
         plan: list[tuple[str, SubscriptionItem | None, Price, int, ItemChange]] = []
         remaining = list(sub.items)
         for n, change in enumerate(changes):
+            if change.tax_rates is not UNSET:
+                self.billing.usable_tax_rates(change.tax_rates, f"items[{n}][tax_rates]")
             if change.id is None:
                 if not change.price:
                     raise errors.missing_param(f"items[{n}][price]")
@@ -299,7 +341,8 @@ class SubscriptionOps(BackendBase):
         for op, item, price, quantity, change in plan:
             if op == "add":
                 fresh = change.metadata if isinstance(change.metadata, dict) else {}
-                added = self._add_item(sub, price, change.quantity, fresh, now)
+                rates = change.tax_rates if isinstance(change.tax_rates, list) else []
+                added = self._add_item(sub, price, change.quantity, fresh, now, rates)
                 debits.append((added, price, added.quantity))
                 continue
             assert item is not None
@@ -314,6 +357,8 @@ class SubscriptionOps(BackendBase):
                 debits.append((item, price, quantity))
             if change.metadata is not UNSET:
                 item.metadata = merge_metadata(item.metadata, change.metadata)
+            if change.tax_rates is not UNSET:
+                item.tax_rates = list(dict.fromkeys(change.tax_rates))
         if behavior == "none":
             return []
         made = []
@@ -342,6 +387,7 @@ class SubscriptionOps(BackendBase):
                         sub.id,
                         si.id,
                         sub.test_clock,
+                        tax_rates=si.tax_rates,
                     )
                 )
         return made
@@ -381,6 +427,7 @@ class SubscriptionOps(BackendBase):
                         sub.id,
                         si.id,
                         sub.test_clock,
+                        tax_rates=si.tax_rates,
                     )
         end = sub.current_period_end
         self._end_subscription(sub, now, "cancellation_requested")
