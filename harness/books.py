@@ -116,6 +116,9 @@ BILLING_ROWS = (
     "webhook_endpoints",
     "tax_rates",
     "tax_ids",
+    "coupons",
+    "promotion_codes",
+    "discounts",
 )
 ERP_ROWS = (
     "currencies",

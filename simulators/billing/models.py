@@ -29,6 +29,7 @@ class Customer:
     deleted: bool = False
     address: dict[str, str | None] | None = None
     tax_exempt: str = "none"  # none | exempt | reverse
+    discount: str | None = None  # the customer's discount (di_…)
 
 
 @dataclass
@@ -56,6 +57,68 @@ class TaxRate:
     description: str | None = None
     tax_type: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Coupon:
+    id: str
+    created: int
+    duration: str  # once | repeating | forever
+    percent_off: str | None = None  # a decimal string: exact arithmetic
+    amount_off: int | None = None
+    currency: str | None = None
+    duration_in_months: int | None = None
+    name: str | None = None
+    max_redemptions: int | None = None
+    redeem_by: int | None = None
+    times_redeemed: int = 0
+    metadata: dict[str, str] = field(default_factory=dict)
+    deleted: bool = False
+
+    @property
+    def valid(self) -> bool:
+        """Whether it can still be redeemed (``redeem_by`` is checked against the clock when
+        a discount is made)."""
+        return not self.deleted and (
+            self.max_redemptions is None or self.times_redeemed < self.max_redemptions
+        )
+
+
+@dataclass
+class PromotionCode:
+    id: str
+    created: int
+    code: str
+    coupon: str
+    active: bool = True
+    customer: str | None = None
+    expires_at: int | None = None
+    max_redemptions: int | None = None
+    times_redeemed: int = 0
+    first_time_transaction: bool = False
+    minimum_amount: int | None = None
+    minimum_amount_currency: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Discount:
+    """A coupon applied to a customer, subscription (item), invoice or invoice item."""
+
+    id: str
+    coupon: str
+    start: int
+    end: int | None = None  # repeating: start + duration_in_months; once: when it was used
+    customer: str | None = None
+    subscription: str | None = None
+    subscription_item: str | None = None
+    invoice: str | None = None
+    invoice_item: str | None = None
+    promotion_code: str | None = None
+    deleted: bool = False
+
+    def active(self, at: int) -> bool:
+        return not self.deleted and (self.end is None or at < self.end)
 
 
 @dataclass
@@ -119,6 +182,7 @@ class SubscriptionItem:
     created: int
     metadata: dict[str, str] = field(default_factory=dict)
     tax_rates: list[str] = field(default_factory=list)
+    discounts: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -147,6 +211,7 @@ class Subscription:
     cancellation_reason: str | None = None
     default_tax_rates: list[str] = field(default_factory=list)
     automatic_tax: bool = False
+    discounts: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -169,6 +234,8 @@ class InvoiceItem:
     test_clock: str | None = None
     deleted: bool = False
     tax_rates: list[str] = field(default_factory=list)
+    discounts: list[str] = field(default_factory=list)
+    discountable: bool = True
 
 
 @dataclass
@@ -247,6 +314,7 @@ class Invoice:
     # "complete" once automatic tax was computed; "requires_location_inputs" without an address.
     automatic_tax_status: str | None = None
     customer_tax_exempt: str = "none"
+    discounts: list[str] = field(default_factory=list)  # invoice-level discounts
     # The sums, kept by ``refresh_totals`` whenever lines change (a stored figure, so copies
     # of the invoice keep the figure it had).
     subtotal: int = 0

@@ -107,6 +107,7 @@ class ItemSpec:
     quantity: int | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     tax_rates: list[str] = field(default_factory=list)
+    discounts: list[DiscountSpec] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,16 @@ class ItemChange:
     deleted: bool = False
     metadata: Opt[MetadataUpdate] = UNSET
     tax_rates: Opt[list[str]] = UNSET
+    discounts: Opt[list[DiscountSpec]] = UNSET
+
+
+@dataclass(frozen=True)
+class DiscountSpec:
+    """One entry of ``discounts[]``: a coupon, a promotion code, or an existing discount."""
+
+    coupon: str | None = None
+    promotion_code: str | None = None
+    discount: str | None = None
 
 
 @dataclass(frozen=True)
@@ -156,8 +167,33 @@ def recurring(body: Json) -> RecurringSpec | None:
 
 def item_specs(items: list[Json]) -> list[ItemSpec]:
     return [
-        ItemSpec(i["price"], i.get("quantity"), metadata(i), id_list(i, "tax_rates")) for i in items
+        ItemSpec(i["price"], i.get("quantity"), metadata(i), id_list(i, "tax_rates"), discounts(i))
+        for i in items
     ]
+
+
+def discounts(body: Json) -> list[DiscountSpec]:
+    """``discounts[n][coupon|promotion_code|discount]``; "" (Stripe's way to clear) is empty."""
+    value = body.get("discounts")
+    if not isinstance(value, list):
+        return []
+    return [
+        DiscountSpec(
+            d.get("coupon") or None, d.get("promotion_code") or None, d.get("discount") or None
+        )
+        for d in value
+    ]
+
+
+def opt_discounts(body: Json) -> Opt[list[DiscountSpec]]:
+    return discounts(body) if "discounts" in body else UNSET
+
+
+def customer_discount(body: Json) -> DiscountSpec | None:
+    """A customer's ``coupon`` or ``promotion_code`` (as API versions before 2025-09 took)."""
+    if body.get("coupon") or body.get("promotion_code"):
+        return DiscountSpec(body.get("coupon") or None, body.get("promotion_code") or None)
+    return None
 
 
 def item_changes(items: list[Json] | None) -> list[ItemChange]:
@@ -169,6 +205,7 @@ def item_changes(items: list[Json] | None) -> list[ItemChange]:
             bool(i.get("deleted", False)),
             metadata_update(i),
             opt_id_list(i, "tax_rates"),
+            opt_discounts(i),
         )
         for i in items or []
     ]

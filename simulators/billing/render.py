@@ -9,9 +9,11 @@ from typing import Any
 from simulators.billing.amounts import LineTax
 from simulators.billing.models import (
     FINALIZE_AFTER_S,
+    Coupon,
     CreditNote,
     CreditNoteLine,
     Customer,
+    Discount,
     Event,
     Invoice,
     InvoiceItem,
@@ -21,6 +23,7 @@ from simulators.billing.models import (
     PaymentMethod,
     Price,
     Product,
+    PromotionCode,
     Subscription,
     SubscriptionItem,
     TaxIdRecord,
@@ -50,7 +53,7 @@ def customer(s: BillingStore, c: Customer, *, full: bool = False) -> Json:
         "default_source": None,
         "delinquent": _delinquent(s, c),
         "description": c.description,
-        "discount": None,
+        "discount": None if c.discount is None else discount(s, s.discounts[c.discount]),
         "email": c.email,
         "invoice_prefix": c.id[4:12].upper(),
         "invoice_settings": {
@@ -110,6 +113,77 @@ def tax_id(s: BillingStore, t: TaxIdRecord) -> Json:
         "value": t.value,
         "verification": {"status": "unavailable", "verified_address": None, "verified_name": None},
     }
+
+
+def coupon(s: BillingStore, c: Coupon) -> Json:
+    return {
+        "id": c.id,
+        "object": "coupon",
+        "amount_off": c.amount_off,
+        "created": c.created,
+        "currency": c.currency,
+        "duration": c.duration,
+        "duration_in_months": c.duration_in_months,
+        "livemode": False,
+        "max_redemptions": c.max_redemptions,
+        "metadata": dict(c.metadata),
+        "name": c.name,
+        "percent_off": None if c.percent_off is None else float(c.percent_off),
+        "redeem_by": c.redeem_by,
+        "times_redeemed": c.times_redeemed,
+        "valid": c.valid,
+    }
+
+
+def promotion_code(s: BillingStore, p: PromotionCode) -> Json:
+    return {
+        "id": p.id,
+        "object": "promotion_code",
+        "active": p.active,
+        "code": p.code,
+        "created": p.created,
+        "customer": p.customer,
+        "expires_at": p.expires_at,
+        "livemode": False,
+        "max_redemptions": p.max_redemptions,
+        "metadata": dict(p.metadata),
+        "promotion": {"coupon": p.coupon, "type": "coupon"},
+        "restrictions": {
+            "first_time_transaction": p.first_time_transaction,
+            "minimum_amount": p.minimum_amount,
+            "minimum_amount_currency": p.minimum_amount_currency,
+        },
+        "times_redeemed": p.times_redeemed,
+    }
+
+
+def discount(s: BillingStore, d: Discount) -> Json:
+    return {
+        "id": d.id,
+        "object": "discount",
+        "checkout_session": None,
+        "customer": d.customer,
+        "end": d.end,
+        "invoice": d.invoice,
+        "invoice_item": d.invoice_item,
+        "promotion_code": d.promotion_code,
+        "source": {"coupon": d.coupon, "type": "coupon"},
+        "start": d.start,
+        "subscription": d.subscription,
+        "subscription_item": d.subscription_item,
+    }
+
+
+def discount_amounts(amounts: dict[str, int]) -> list[Json]:
+    return [{"amount": amount, "discount": d} for d, amount in amounts.items()]
+
+
+def total_discount_amounts(lines: list[InvoiceLine] | list[CreditNoteLine]) -> list[Json]:
+    sums: dict[str, int] = {}
+    for line in lines:
+        for d, amount in line.discount_amounts.items():
+            sums[d] = sums.get(d, 0) + amount
+    return discount_amounts(sums)
 
 
 def line_taxes(taxes: list[LineTax]) -> list[Json]:
@@ -265,7 +339,7 @@ def subscription_item(s: BillingStore, i: SubscriptionItem) -> Json:
         "created": i.created,
         "current_period_end": sub.current_period_end,
         "current_period_start": sub.current_period_start,
-        "discounts": [],
+        "discounts": list(i.discounts),
         "metadata": dict(i.metadata),
         "plan": plan(s, item_price),
         "price": price(s, item_price),
@@ -312,7 +386,7 @@ def subscription(s: BillingStore, sub: Subscription) -> Json:
         "default_source": None,
         "default_tax_rates": tax_rates(s, sub.default_tax_rates),
         "description": None,
-        "discounts": [],
+        "discounts": list(sub.discounts),
         "ended_at": sub.ended_at,
         "invoice_settings": {"account_tax_ids": None, "issuer": {"type": "self"}},
         "items": envelope(items, f"/v1/subscription_items?subscription={sub.id}"),
@@ -372,9 +446,9 @@ def invoice_line(s: BillingStore, line: InvoiceLine) -> Json:
         "currency": line.currency,
         "description": line.description,
         # Stripe: "Always false for prorations" (a proration already reflects discounts).
-        "discount_amounts": [],
-        "discountable": not line.proration,
-        "discounts": [],
+        "discount_amounts": discount_amounts(line.discount_amounts),
+        "discountable": line.discountable,
+        "discounts": list(line.discount_amounts),
         "invoice": line.invoice,
         "livemode": False,
         "metadata": dict(line.metadata),
@@ -467,7 +541,7 @@ def invoice(s: BillingStore, inv: Invoice, *, preview_id: str | None = None) -> 
         "default_source": None,
         "default_tax_rates": tax_rates(s, inv.default_tax_rates),
         "description": inv.description,
-        "discounts": [],
+        "discounts": list(inv.discounts),
         "due_date": inv.due_date,
         "effective_at": inv.finalized_at,
         "ending_balance": inv.ending_balance,
@@ -511,7 +585,7 @@ def invoice(s: BillingStore, inv: Invoice, *, preview_id: str | None = None) -> 
         "subtotal_excluding_tax": inv.subtotal_excluding_tax,
         "test_clock": inv.test_clock,
         "total": inv.total,
-        "total_discount_amounts": [],
+        "total_discount_amounts": total_discount_amounts(inv.lines),
         "total_excluding_tax": inv.total_excluding_tax,
         "total_pretax_credit_amounts": [],
         "total_taxes": total_taxes(inv.lines),
@@ -541,8 +615,8 @@ def invoice_item(s: BillingStore, ii: InvoiceItem, *, full: bool = False) -> Jso
         "customer": ii.customer,
         "date": ii.date,
         "description": ii.description,
-        "discountable": not ii.proration,
-        "discounts": [],
+        "discountable": ii.discountable,
+        "discounts": list(ii.discounts),
         "invoice": ii.invoice,
         "livemode": False,
         "metadata": dict(ii.metadata),
@@ -567,8 +641,8 @@ def credit_note_line(s: BillingStore, line: CreditNoteLine) -> Json:
         "object": "credit_note_line_item",
         "amount": line.amount,
         "description": line.description,
-        "discount_amount": 0,
-        "discount_amounts": [],
+        "discount_amount": line.discount_amount,
+        "discount_amounts": discount_amounts(line.discount_amounts),
         "livemode": False,
         "metadata": {},
         "pretax_credit_amounts": [],
@@ -598,8 +672,8 @@ def credit_note(s: BillingStore, cn: CreditNote) -> Json:
         "currency": cn.currency,
         "customer": cn.customer,
         "customer_balance_transaction": f"cbtxn_{cn.id[3:]}" if cn.credit_amount else None,
-        "discount_amount": 0,
-        "discount_amounts": [],
+        "discount_amount": cn.discount_amount,
+        "discount_amounts": total_discount_amounts(cn.lines),
         "effective_at": cn.created,
         "invoice": cn.invoice,
         "lines": envelope(lines, f"/v1/credit_notes/{cn.id}/lines"),

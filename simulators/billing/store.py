@@ -7,9 +7,11 @@ from typing import Any, TypeVar
 
 from simulators.billing.amounts import LineTax
 from simulators.billing.models import (
+    Coupon,
     CreditNote,
     CreditNoteLine,
     Customer,
+    Discount,
     Event,
     Invoice,
     InvoiceItem,
@@ -19,6 +21,7 @@ from simulators.billing.models import (
     PaymentMethod,
     Price,
     Product,
+    PromotionCode,
     Recurring,
     Subscription,
     SubscriptionItem,
@@ -46,6 +49,9 @@ TABLES: dict[str, type[Any]] = {
     "webhook_endpoints": WebhookEndpointRecord,
     "tax_rates": TaxRate,
     "tax_ids": TaxIdRecord,
+    "coupons": Coupon,
+    "promotion_codes": PromotionCode,
+    "discounts": Discount,
 }
 
 
@@ -70,6 +76,9 @@ class BillingStore:
         self.webhook_endpoints: Table[WebhookEndpointRecord] = Table(_stamp)
         self.tax_rates: Table[TaxRate] = Table(_stamp)
         self.tax_ids: Table[TaxIdRecord] = Table(_stamp)
+        self.coupons: Table[Coupon] = Table(_stamp)
+        self.promotion_codes: Table[PromotionCode] = Table(_stamp)
+        self.discounts: Table[Discount] = Table(_stamp)
         self.events: list[Event] = []
         self.events_by_id: dict[str, Event] = {}
         self.meter_events: list[MeterEvent] = []
@@ -102,11 +111,13 @@ class BillingStore:
 
 
 def _stamp(row: Any) -> int | None:
-    # The instant lists order by: ``created``, or ``date`` for invoice items.
-    stamp: int | None = getattr(row, "created", None)
-    if stamp is None:
-        stamp = getattr(row, "date", None)
-    return stamp
+    # The instant lists order by: ``created``, ``date`` for invoice items, ``start`` for
+    # discounts.
+    for name in ("created", "date", "start"):
+        stamp: int | None = getattr(row, name, None)
+        if stamp is not None:
+            return stamp
+    return None
 
 
 def _build(cls: type[T], row: dict[str, Any]) -> T:

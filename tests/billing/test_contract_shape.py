@@ -35,6 +35,21 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "listCustomerTaxIds": ("get", "/v1/customers/{customer}/tax_ids"),
     "retrieveCustomerTaxId": ("get", "/v1/customers/{customer}/tax_ids/{id}"),
     "deleteCustomerTaxId": ("delete", "/v1/customers/{customer}/tax_ids/{id}"),
+    # discounts
+    "createCoupon": ("post", "/v1/coupons"),
+    "listCoupons": ("get", "/v1/coupons"),
+    "retrieveCoupon": ("get", "/v1/coupons/{coupon}"),
+    "updateCoupon": ("post", "/v1/coupons/{coupon}"),
+    "deleteCoupon": ("delete", "/v1/coupons/{coupon}"),
+    "createPromotionCode": ("post", "/v1/promotion_codes"),
+    "listPromotionCodes": ("get", "/v1/promotion_codes"),
+    "retrievePromotionCode": ("get", "/v1/promotion_codes/{promotion_code}"),
+    "updatePromotionCode": ("post", "/v1/promotion_codes/{promotion_code}"),
+    "deleteCustomerDiscount": ("delete", "/v1/customers/{customer}/discount"),
+    "deleteSubscriptionDiscount": (
+        "delete",
+        "/v1/subscriptions/{subscription_exposed_id}/discount",
+    ),
     # tax rates
     "createTaxRate": ("post", "/v1/tax_rates"),
     "listTaxRates": ("get", "/v1/tax_rates"),
@@ -545,6 +560,8 @@ def test_list_and_deleted_schemas(raw: dict[str, Any]) -> None:
     deleted = [name for name in schemas if name.startswith("deleted_")]
     assert set(deleted) == {
         "deleted_customer",
+        "deleted_coupon",
+        "deleted_discount",
         "deleted_subscription_item",
         "deleted_invoiceitem",
         "deleted_tax_id",

@@ -136,6 +136,10 @@ class Builder:
             ]
         if schema.get("type") == "array" and "items" in schema:
             out["items"] = self.convert(where + "[]", schema["items"], _item(target))
+        if isinstance(schema.get("additionalProperties"), dict):
+            out["additionalProperties"] = self.convert(
+                where + "{}", schema["additionalProperties"], Any
+            )
         if schema.get("type") == "object" and "properties" in schema:
             if _origin_name(target) == "ListObject":
                 data = schema["properties"]["data"]
@@ -293,12 +297,16 @@ def _nullable(out: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _deleted(components: dict[str, Any], name: str) -> dict[str, Any]:
-    spec = components[name]
-    props = {
-        k: {kk: vv for kk, vv in v.items() if kk not in _DROP_KEYS}
-        for k, v in spec["properties"].items()
-    }
+def _deleted(builder: Builder, name: str) -> dict[str, Any]:
+    """A deleted form: ``id``, ``object``, ``deleted``; one that carries the whole object
+    (a removed discount) is reconciled with the object's SDK model, as the object is."""
+    spec = builder.components[name]
+    cls = ROOTS.get(name.removeprefix("deleted_"))
+    if cls is not None and set(spec["properties"]) - {"id", "object", "deleted"}:
+        schema = builder.reconcile(name, spec, cls)
+        schema["required"] = sorted({*schema["required"], "deleted"})
+        return schema
+    props = {k: builder.convert(f"{name}.{k}", v, Any) for k, v in spec["properties"].items()}
     return {"type": "object", "properties": props, "required": spec["required"]}
 
 
@@ -308,7 +316,7 @@ def build(spec_path: Path = SPEC) -> dict[str, Any]:
     for name, cls in ROOTS.items():
         builder.root(name, cls)
     for name in DELETED:
-        builder.defs[name] = _deleted(builder.components, name)
+        builder.defs[name] = _deleted(builder, name)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "source": {

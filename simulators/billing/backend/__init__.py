@@ -10,6 +10,7 @@ from simulators.billing.backend.base import TEST_PAYMENT_METHODS, BackendBase, E
 from simulators.billing.backend.catalogue import CatalogueOps
 from simulators.billing.backend.credit_notes import CreditNoteOps
 from simulators.billing.backend.customers import CustomerOps
+from simulators.billing.backend.discounts import DiscountOps
 from simulators.billing.backend.invoices import InvoiceOps
 from simulators.billing.backend.lifecycle import Lifecycle
 from simulators.billing.backend.meters import MeterOps
@@ -29,6 +30,7 @@ class BillingBackend(
     CreditNoteOps,
     MeterOps,
     TaxOps,
+    DiscountOps,
     TestClockOps,
     WebhookOps,
     Lifecycle,

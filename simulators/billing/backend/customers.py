@@ -11,7 +11,7 @@ from simulators.billing.backend.base import (
     created_within,
 )
 from simulators.billing.models import Customer, PaymentMethod
-from simulators.billing.params import UNSET, MetadataUpdate, Opt, assign
+from simulators.billing.params import UNSET, DiscountSpec, MetadataUpdate, Opt, assign
 
 
 class CustomerOps(BackendBase):
@@ -29,6 +29,7 @@ class CustomerOps(BackendBase):
         address: dict[str, str | None] | None = None,
         tax_exempt: str = "none",
         tax_id_data: list[tuple[str, str]] | None = None,
+        discount: DiscountSpec | None = None,
     ) -> Customer:
         if test_clock is not None:
             clock = self.store.test_clocks.get(test_clock)
@@ -40,9 +41,11 @@ class CustomerOps(BackendBase):
         ):
             if value:
                 self.payment_method(value, param)
+        customer_id, now = self._ids("cus"), self.now(test_clock)
+        plan = self.billing.plan_customer_discount(discount, customer_id, now) if discount else None
         c = Customer(
-            self._ids("cus"),
-            self.now(test_clock),
+            customer_id,
+            now,
             email,
             name,
             description,
@@ -61,6 +64,8 @@ class CustomerOps(BackendBase):
         self.event("customer.created", render.customer(self.store, c), c.created)
         for kind, value in tax_id_data or []:
             self.billing.create_tax_id(c.id, type=kind, value=value)
+        if plan is not None:
+            self.billing.set_customer_discount(c, plan, now)
         return c
 
     def update_customer(
@@ -75,8 +80,11 @@ class CustomerOps(BackendBase):
         default_payment_method: str | None = None,
         address: Opt[dict[str, str | None] | None] = UNSET,
         tax_exempt: Opt[str] = UNSET,
+        discount: DiscountSpec | None = None,
     ) -> Customer:
         c = self.customer(customer_id, "customer")
+        now = self.now(c.test_clock)
+        plan = self.billing.plan_customer_discount(discount, c.id, now) if discount else None
         before = render.customer(self.store, c)
         if default_payment_method:
             pm = self.payment_method(
@@ -99,9 +107,9 @@ class CustomerOps(BackendBase):
             address=address if address is UNSET else _address(address),
             tax_exempt=tax_exempt,
         )
-        self._updated(
-            "customer.updated", before, render.customer(self.store, c), self.now(c.test_clock)
-        )
+        if plan is not None:
+            self.billing.set_customer_discount(c, plan, now)
+        self._updated("customer.updated", before, render.customer(self.store, c), now)
         return c
 
     def customer_even_deleted(self, customer_id: str) -> Customer:

@@ -13,6 +13,7 @@ from simulators.billing.backend.base import (
     Listing,
     created_within,
 )
+from simulators.billing.backend.discounts import DiscountPlan
 from simulators.billing.models import (
     DAY,
     Customer,
@@ -23,7 +24,14 @@ from simulators.billing.models import (
     Subscription,
     apply_balance,
 )
-from simulators.billing.params import UNSET, MetadataUpdate, Opt, PreviewChanges, assign
+from simulators.billing.params import (
+    UNSET,
+    DiscountSpec,
+    MetadataUpdate,
+    Opt,
+    PreviewChanges,
+    assign,
+)
 
 
 class InvoiceOps(BackendBase):
@@ -52,7 +60,10 @@ class InvoiceOps(BackendBase):
         collection: str | None = None,
         default_tax_rates: list[str] | None = None,
         automatic_tax: bool = False,
+        discount_plan: DiscountPlan | None = None,
     ) -> Invoice:
+        """A draft with ``lines`` (and the customer's pending items); its invoice-level
+        discounts are ``discount_plan`` redeemed, or else the subscription's or customer's."""
         currency = sub.currency if sub else (c.currency or "usd")
         inv = Invoice(
             self._ids("in"),
@@ -68,6 +79,12 @@ class InvoiceOps(BackendBase):
             default_tax_rates=list(sub.default_tax_rates if sub else default_tax_rates or []),
             automatic_tax=sub.automatic_tax if sub else automatic_tax,
         )
+        if discount_plan is not None:
+            inv.discounts = self.billing.commit_discounts(
+                discount_plan, now, customer=c.id, invoice=inv.id
+            )
+        else:
+            inv.discounts = self.billing.invoice_discounts(inv, now)
         for line in lines:
             self._attach_line(inv, line)
         if include_pending:
@@ -83,7 +100,8 @@ class InvoiceOps(BackendBase):
         return inv
 
     def _reprice(self, inv: Invoice) -> None:
-        """A draft's taxes and totals, worked out again from its lines."""
+        """A draft's discounts, taxes and totals, worked out again from its lines."""
+        self.billing.discount_lines(inv)
         self.billing.tax_lines(inv)
         inv.refresh_totals()
         inv.amount_due = max(0, inv.total)
@@ -111,6 +129,8 @@ class InvoiceOps(BackendBase):
                 ii.id,
                 dict(ii.metadata),
                 tax_rates=list(ii.tax_rates),
+                discounts=list(ii.discounts),
+                discountable=ii.discountable,
             ),
         )
 
@@ -136,7 +156,9 @@ class InvoiceOps(BackendBase):
         test_clock: str | None,
         metadata: dict[str, str] | None = None,
         tax_rates: list[str] | None = None,
+        discount_plan: DiscountPlan | None = None,
     ) -> InvoiceItem:
+        # A proration already reflects the discounts (Stripe: "always false for prorations").
         ii = InvoiceItem(
             self._ids("ii"),
             customer,
@@ -154,7 +176,12 @@ class InvoiceOps(BackendBase):
             metadata=metadata or {},
             test_clock=test_clock,
             tax_rates=list(tax_rates or []),
+            discountable=not is_proration,
         )
+        if discount_plan:
+            ii.discounts = self.billing.commit_discounts(
+                discount_plan, now, customer=customer, invoice_item=ii.id
+            )
         self.store.invoice_items[ii.id] = ii
         self.event("invoiceitem.created", render.invoice_item(self.store, ii), now)
         return ii
@@ -164,6 +191,7 @@ class InvoiceOps(BackendBase):
         """draft → open: taxes as they stand now, number, customer balance applied, then
         payment when automatic."""
         self._reprice(inv)
+        self.billing.use_once_discounts(inv, now)
         c = self.store.customers[inv.customer]
         inv.starting_balance = c.balance
         inv.applied_balance = apply_balance(inv.total, c.balance)
@@ -257,10 +285,19 @@ class InvoiceOps(BackendBase):
         auto_advance: bool = False,
         default_tax_rates: list[str] | None = None,
         automatic_tax: bool = False,
+        discounts: list[DiscountSpec] | None = None,
     ) -> Invoice:
+        """A manual draft. Without ``discounts`` it takes the customer's discount (or the
+        subscription's); an empty list takes none."""
         c = self.customer(customer)
         now = self.now(c.test_clock)
         sub = self.subscription(subscription) if subscription else None
+        plan = None
+        if discounts is not None:
+            currency = sub.currency if sub else (c.currency or "usd")
+            plan = self.billing.plan_discounts(
+                discounts, "discounts", now, currency=currency, customer=c.id
+            )
         rates = self.billing.usable_tax_rates(default_tax_rates or [], "default_tax_rates")
         if automatic_tax:
             self.billing.check_location(c)
@@ -281,6 +318,7 @@ class InvoiceOps(BackendBase):
             collection=collection_method,
             default_tax_rates=rates,
             automatic_tax=automatic_tax,
+            discount_plan=plan,
         )
         inv.description = description
         inv.metadata = dict(metadata or {})
@@ -314,10 +352,11 @@ class InvoiceOps(BackendBase):
         metadata: Opt[MetadataUpdate] = UNSET,
         default_tax_rates: Opt[list[str]] = UNSET,
         automatic_tax: Opt[bool] = UNSET,
+        discounts: Opt[list[DiscountSpec]] = UNSET,
     ) -> Invoice:
         inv = self.invoice(invoice_id)
         before = render.invoice(self.store, inv)
-        changes = (description, auto_advance, default_tax_rates, automatic_tax)
+        changes = (description, auto_advance, default_tax_rates, automatic_tax, discounts)
         if inv.status != "draft" and any(v is not UNSET for v in changes):
             raise errors.state("Only draft invoices can be changed beyond metadata.")
         if default_tax_rates is not UNSET:
@@ -332,6 +371,14 @@ class InvoiceOps(BackendBase):
             raise errors.invalid(
                 "Tax rates cannot be used when automatic tax is enabled.", "default_tax_rates"
             )
+        now = self.now(inv.test_clock)
+        if discounts is not UNSET:
+            plan = self.billing.plan_discounts(
+                discounts, "discounts", now, currency=inv.currency, customer=inv.customer
+            )
+            inv.discounts = self.billing.commit_discounts(
+                plan, now, customer=inv.customer, invoice=inv.id
+            )
         assign(
             inv,
             description=description,
@@ -342,9 +389,7 @@ class InvoiceOps(BackendBase):
         )
         if inv.status == "draft":
             self._reprice(inv)
-        self._updated(
-            "invoice.updated", before, render.invoice(self.store, inv), self.now(inv.test_clock)
-        )
+        self._updated("invoice.updated", before, render.invoice(self.store, inv), now)
         return inv
 
     def finalize_invoice(self, invoice_id: str, *, auto_advance: Opt[bool] = UNSET) -> Invoice:
@@ -509,6 +554,8 @@ class InvoiceOps(BackendBase):
         invoice: str | None = None,
         metadata: dict[str, str] | None = None,
         tax_rates: list[str] | None = None,
+        discounts: list[DiscountSpec] | None = None,
+        discountable: bool = True,
     ) -> InvoiceItem:
         c = self.customer(customer)
         now = self.now(c.test_clock)
@@ -539,6 +586,9 @@ class InvoiceOps(BackendBase):
                 raise errors.state(
                     "Items can only be added to a draft invoice of the same customer.", "invoice"
                 )
+        plan = self.billing.plan_discounts(
+            discounts or [], "discounts", now, currency=currency, customer=c.id
+        )
         ii = self._invoice_item(
             c.id,
             amount,
@@ -555,7 +605,9 @@ class InvoiceOps(BackendBase):
             c.test_clock,
             dict(metadata or {}),
             rates,
+            plan,
         )
+        ii.discountable = discountable
         if invoice:
             inv = self.store.invoices[invoice]
             self._attach_item(inv, ii)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from simulators.billing import errors
 from simulators.billing.backend.base import BackendBase, Created, Listing, created_within
+from simulators.billing.backend.discounts import DiscountPlan
 from simulators.billing.models import (
     Customer,
     InvoiceItem,
@@ -16,6 +17,7 @@ from simulators.billing.models import (
 )
 from simulators.billing.params import (
     UNSET,
+    DiscountSpec,
     ItemChange,
     ItemSpec,
     MetadataUpdate,
@@ -42,6 +44,7 @@ class SubscriptionOps(BackendBase):
         cancel_at_period_end: bool = False,
         default_tax_rates: list[str] | None = None,
         automatic_tax: bool = False,
+        discounts: list[DiscountSpec] | None = None,
     ) -> Subscription:
         c = self.customer(customer)
         now = self.now(c.test_clock)
@@ -68,6 +71,15 @@ class SubscriptionOps(BackendBase):
                 raise errors.invalid("The price is not active.", f"items[{n}][price]")
         _same_cycle(prices, "items")
         currency = _one_currency(prices, c)
+        plan = self.billing.plan_discounts(
+            discounts or [], "discounts", now, currency=currency, customer=c.id
+        )
+        item_plans = [
+            self.billing.plan_discounts(
+                item.discounts, f"items[{n}][discounts]", now, currency=currency, customer=c.id
+            )
+            for n, item in enumerate(items)
+        ]
         pm_id = default_payment_method
         if pm_id:
             self.payment_method(pm_id, "default_payment_method")
@@ -118,9 +130,13 @@ class SubscriptionOps(BackendBase):
             # A future anchor: the first period is a prorated stub up to the anchor.
             sub.cycles = -1
         c.currency = c.currency or currency
+        sub.discounts = self.billing.commit_discounts(plan, now, customer=c.id, subscription=sub.id)
         self.store.subscriptions[sub.id] = sub
         for n, item in enumerate(items):
-            self._add_item(sub, prices[n], item.quantity, item.metadata, now, item_rates[n])
+            si = self._add_item(sub, prices[n], item.quantity, item.metadata, now, item_rates[n])
+            si.discounts = self.billing.commit_discounts(
+                item_plans[n], now, customer=c.id, subscription=sub.id, subscription_item=si.id
+            )
         self.event("customer.subscription.created", self._sub_json(sub), now)
         lines = []
         for item_id in sub.items:
@@ -200,6 +216,7 @@ class SubscriptionOps(BackendBase):
             sub.id,
             si.id,
             tax_rates=list(si.tax_rates),
+            discounts=[d for d in si.discounts if self.store.discounts[d].active(start)],
         )
 
     def update_subscription(
@@ -217,6 +234,7 @@ class SubscriptionOps(BackendBase):
         collection_method: Opt[str] = UNSET,
         default_tax_rates: Opt[list[str]] = UNSET,
         automatic_tax: Opt[bool] = UNSET,
+        discounts: Opt[list[DiscountSpec]] = UNSET,
     ) -> Subscription:
         sub = self.subscription(sub_id, "subscription_exposed_id")
         if sub.status in _ENDED:
@@ -249,6 +267,11 @@ class SubscriptionOps(BackendBase):
                 "Resetting the billing cycle is outside this simulator's subset.",
                 "billing_cycle_anchor",
             )
+        plan = None
+        if discounts is not UNSET:
+            plan = self.billing.plan_discounts(
+                discounts, "discounts", now, currency=sub.currency, customer=sub.customer
+            )
         # Items validate before they change anything; the scalar fields below cannot fail.
         prorations: list[InvoiceItem] = []
         if items:
@@ -261,6 +284,10 @@ class SubscriptionOps(BackendBase):
             sub.cancel_at = cancel_at
         if default_payment_method is not UNSET:
             sub.default_payment_method = pm
+        if plan is not None:
+            sub.discounts = self.billing.commit_discounts(
+                plan, now, customer=sub.customer, subscription=sub.id
+            )
         assign(
             sub,
             collection_method=collection_method,
@@ -288,8 +315,17 @@ class SubscriptionOps(BackendBase):
     ) -> list[InvoiceItem]:
         """Validate every change first, then apply; prorations credit old and debit new."""
         plan: list[tuple[str, SubscriptionItem | None, Price, int, ItemChange]] = []
+        discount_plans: dict[int, DiscountPlan] = {}
         remaining = list(sub.items)
         for n, change in enumerate(changes):
+            if change.discounts is not UNSET:
+                discount_plans[n] = self.billing.plan_discounts(
+                    change.discounts,
+                    f"items[{n}][discounts]",
+                    now,
+                    currency=sub.currency,
+                    customer=sub.customer,
+                )
             if change.tax_rates is not UNSET:
                 self.billing.usable_tax_rates(change.tax_rates, f"items[{n}][tax_rates]")
             if change.id is None:
@@ -338,11 +374,14 @@ class SubscriptionOps(BackendBase):
 
         credits: list[tuple[SubscriptionItem, Price, int]] = []
         debits: list[tuple[SubscriptionItem, Price, int]] = []
-        for op, item, price, quantity, change in plan:
+        for n, (op, item, price, quantity, change) in enumerate(plan):
+            item_discounts = discount_plans.get(n)
             if op == "add":
                 fresh = change.metadata if isinstance(change.metadata, dict) else {}
                 rates = change.tax_rates if isinstance(change.tax_rates, list) else []
                 added = self._add_item(sub, price, change.quantity, fresh, now, rates)
+                if item_discounts is not None:
+                    added.discounts = self._item_discounts(sub, added, item_discounts, now)
                 debits.append((added, price, added.quantity))
                 continue
             assert item is not None
@@ -359,6 +398,8 @@ class SubscriptionOps(BackendBase):
                 item.metadata = merge_metadata(item.metadata, change.metadata)
             if change.tax_rates is not UNSET:
                 item.tax_rates = list(dict.fromkeys(change.tax_rates))
+            if item_discounts is not None:
+                item.discounts = self._item_discounts(sub, item, item_discounts, now)
         if behavior == "none":
             return []
         made = []
@@ -367,7 +408,8 @@ class SubscriptionOps(BackendBase):
             for si, price, quantity in group:
                 if price.metered or quantity == 0:
                     continue
-                amount = sign * proration(price.unit_amount * quantity, start, end, at)
+                base = self._period_amount(sub, si, price, quantity, at)
+                amount = sign * proration(base, start, end, at)
                 if amount == 0:
                     continue
                 product = self.store.products[price.product]
@@ -406,7 +448,7 @@ class SubscriptionOps(BackendBase):
                 if price.metered or not si.quantity:
                     continue
                 credit = proration(
-                    price.unit_amount * si.quantity,
+                    self._period_amount(sub, si, price, si.quantity, now),
                     sub.current_period_start,
                     sub.current_period_end,
                     now,
@@ -448,6 +490,25 @@ class SubscriptionOps(BackendBase):
                 )
                 self.billing._finalize(inv, now)
         return sub
+
+    def _item_discounts(
+        self, sub: Subscription, si: SubscriptionItem, plan: DiscountPlan, at: int
+    ) -> list[str]:
+        return self.billing.commit_discounts(
+            plan, at, customer=sub.customer, subscription=sub.id, subscription_item=si.id
+        )
+
+    def _period_amount(
+        self, sub: Subscription, si: SubscriptionItem, price: Price, quantity: int, at: int
+    ) -> int:
+        """What a whole period of ``quantity`` × ``price`` costs after the item's and the
+        subscription's (else the customer's) percentage discounts: the base of a proration,
+        so prorations include discounts as Stripe's classic billing does."""
+        c = self.store.customers[sub.customer]
+        invoice_level = sub.discounts or ([c.discount] if c.discount else [])
+        return self.billing.discounted(
+            price.unit_amount * quantity, [*si.discounts, *invoice_level], at
+        )
 
     def _end_subscription(self, sub: Subscription, at: int, reason: str) -> None:
         before = self._sub_json(sub)

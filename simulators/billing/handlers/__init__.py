@@ -10,6 +10,7 @@ from simulators.billing.handlers.base import HandlerBase, expand_paths
 from simulators.billing.handlers.catalogue import CatalogueHandlers
 from simulators.billing.handlers.credit_notes import CreditNoteHandlers
 from simulators.billing.handlers.customers import CustomerHandlers
+from simulators.billing.handlers.discounts import DiscountHandlers
 from simulators.billing.handlers.invoices import InvoiceHandlers
 from simulators.billing.handlers.meters import MeterHandlers
 from simulators.billing.handlers.subscriptions import SubscriptionHandlers
@@ -26,6 +27,7 @@ class BillingHandlers(
     CreditNoteHandlers,
     MeterHandlers,
     TaxHandlers,
+    DiscountHandlers,
     TestClockHandlers,
     WebhookHandlers,
     HandlerBase,

@@ -93,6 +93,9 @@ _BY_PREFIX: dict[str, tuple[str, Callable[[BillingStore, Any], Json]]] = {
     "price": ("prices", render.price),
     "cn": ("credit_notes", render.credit_note),
     "si": ("subscription_items", render.subscription_item),
+    "txr": ("tax_rates", render.tax_rate),
+    "di": ("discounts", render.discount),
+    "promo": ("promotion_codes", render.promotion_code),
 }
 
 

@@ -22,6 +22,7 @@ class CustomerHandlers(HandlerBase):
             address=b.get("address") or None,
             tax_exempt=b.get("tax_exempt") or "none",
             tax_id_data=[(t["type"], t["value"]) for t in b.get("tax_id_data") or []],
+            discount=params.customer_discount(b),
         )
         return self._ok(call, render.customer(self.s, c))
 
@@ -48,6 +49,7 @@ class CustomerHandlers(HandlerBase):
             default_payment_method=_invoice_settings(b).get("default_payment_method"),
             address=params.opt(b, "address") if b.get("address") != "" else None,
             tax_exempt=params.opt(b, "tax_exempt") or "none",
+            discount=params.customer_discount(b),
         )
         return self._ok(call, render.customer(self.s, c))
 

@@ -20,6 +20,7 @@ class InvoiceHandlers(HandlerBase):
             auto_advance=b.get("auto_advance", False),
             default_tax_rates=params.id_list(b, "default_tax_rates"),
             automatic_tax=params.enabled(b, "automatic_tax") is True,
+            discounts=params.discounts(b) if "discounts" in b else None,
         )
         return self._ok(call, render.invoice(self.s, inv))
 
@@ -45,6 +46,7 @@ class InvoiceHandlers(HandlerBase):
             metadata=params.metadata_update(b),
             default_tax_rates=params.opt_id_list(b, "default_tax_rates"),
             automatic_tax=params.enabled(b, "automatic_tax"),
+            discounts=params.opt_discounts(b),
         )
         return self._ok(call, render.invoice(self.s, inv))
 
@@ -106,6 +108,8 @@ class InvoiceHandlers(HandlerBase):
             invoice=b.get("invoice") or None,
             metadata=params.metadata(b),
             tax_rates=params.id_list(b, "tax_rates"),
+            discounts=params.discounts(b),
+            discountable=b.get("discountable", True),
         )
         return self._ok(call, render.invoice_item(self.s, ii))
 

@@ -22,6 +22,7 @@ class SubscriptionHandlers(HandlerBase):
             cancel_at_period_end=b.get("cancel_at_period_end", False),
             default_tax_rates=params.id_list(b, "default_tax_rates"),
             automatic_tax=params.enabled(b, "automatic_tax") is True,
+            discounts=params.discounts(b),
         )
         return self._ok(call, render.subscription(self.s, sub))
 
@@ -57,6 +58,7 @@ class SubscriptionHandlers(HandlerBase):
             collection_method=params.opt(b, "collection_method"),
             default_tax_rates=params.opt_id_list(b, "default_tax_rates"),
             automatic_tax=params.enabled(b, "automatic_tax"),
+            discounts=params.opt_discounts(b),
         )
         return self._ok(call, render.subscription(self.s, sub))
 
