@@ -212,6 +212,19 @@ class Subscription:
     default_tax_rates: list[str] = field(default_factory=list)
     automatic_tax: bool = False
     discounts: list[str] = field(default_factory=list)
+    trial_start: int | None = None
+    trial_end: int | None = None
+    trial_will_end_sent: bool = False
+    pause_behavior: str | None = None  # void | keep_as_draft | mark_uncollectible
+    pause_resumes_at: int | None = None
+
+    def paused_at(self, at: int) -> str | None:
+        """The pause_collection behavior in force at ``at``, if collection is paused."""
+        if self.pause_behavior is None:
+            return None
+        if self.pause_resumes_at is not None and at >= self.pause_resumes_at:
+            return None
+        return self.pause_behavior
 
 
 @dataclass

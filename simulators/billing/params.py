@@ -189,6 +189,16 @@ def opt_discounts(body: Json) -> Opt[list[DiscountSpec]]:
     return discounts(body) if "discounts" in body else UNSET
 
 
+def pause_collection(body: Json) -> Opt[tuple[str, int | None] | None]:
+    """``pause_collection[behavior|resumes_at]``; "" resumes collection."""
+    if "pause_collection" not in body:
+        return UNSET
+    value = body["pause_collection"]
+    if not isinstance(value, dict):
+        return None
+    return value["behavior"], value.get("resumes_at")
+
+
 def customer_discount(body: Json) -> DiscountSpec | None:
     """A customer's ``coupon`` or ``promotion_code`` (as API versions before 2025-09 took)."""
     if body.get("coupon") or body.get("promotion_code"):

@@ -395,7 +395,11 @@ def subscription(s: BillingStore, sub: Subscription) -> Json:
         "metadata": dict(sub.metadata),
         "next_pending_invoice_item_invoice": None,
         "on_behalf_of": None,
-        "pause_collection": None,
+        "pause_collection": (
+            None
+            if sub.pause_behavior is None
+            else {"behavior": sub.pause_behavior, "resumes_at": sub.pause_resumes_at}
+        ),
         "payment_settings": {
             "payment_method_options": None,
             "payment_method_types": None,
@@ -409,9 +413,9 @@ def subscription(s: BillingStore, sub: Subscription) -> Json:
         "status": sub.status,
         "test_clock": sub.test_clock,
         "transfer_data": None,
-        "trial_end": None,
+        "trial_end": sub.trial_end,
         "trial_settings": {"end_behavior": {"missing_payment_method": "create_invoice"}},
-        "trial_start": None,
+        "trial_start": sub.trial_start,
     }
 
 

@@ -14,6 +14,7 @@ from simulators.billing.backend.discounts import DiscountOps
 from simulators.billing.backend.invoices import InvoiceOps
 from simulators.billing.backend.lifecycle import Lifecycle
 from simulators.billing.backend.meters import MeterOps
+from simulators.billing.backend.schedules import ScheduleOps
 from simulators.billing.backend.subscriptions import SubscriptionOps
 from simulators.billing.backend.tax import TaxOps
 from simulators.billing.backend.test_clocks import TestClockOps
@@ -26,6 +27,7 @@ class BillingBackend(
     CustomerOps,
     CatalogueOps,
     SubscriptionOps,
+    ScheduleOps,
     InvoiceOps,
     CreditNoteOps,
     MeterOps,

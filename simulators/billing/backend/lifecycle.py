@@ -7,7 +7,14 @@ from collections.abc import Callable
 from typing import Any
 
 from simulators.billing.backend.base import BackendBase
-from simulators.billing.models import FINALIZE_AFTER_S, Invoice, Subscription, period_end
+from simulators.billing.backend.schedules import TRIAL_WARNING_S
+from simulators.billing.models import (
+    FINALIZE_AFTER_S,
+    Invoice,
+    Subscription,
+    period_end,
+    proration,
+)
 from simulators.common.tables import Table
 
 # Final statuses: a subscription or invoice in one of them never has a lifecycle step again.
@@ -52,6 +59,11 @@ class Lifecycle(BackendBase):
         for sub in self._live("subscriptions", _ENDED_SUBSCRIPTION):
             if sub.test_clock != test_clock:
                 continue
+            if sub.status == "trialing" and not sub.trial_will_end_sent and sub.trial_end:
+                warn = sub.trial_end - TRIAL_WARNING_S
+                offer(warn, functools.partial(self.billing._trial_will_end, sub))
+            if sub.pause_behavior is not None and sub.pause_resumes_at is not None:
+                offer(sub.pause_resumes_at, functools.partial(self.billing._resume_collection, sub))
             if (
                 sub.cancel_at is not None
                 and sub.cancel_at <= sub.current_period_end
@@ -122,10 +134,13 @@ class Lifecycle(BackendBase):
         self._renewal_invoice(sub, at, finalize=True)
 
     def _renewal_invoice(self, sub: Subscription, at: int, *, finalize: bool) -> Invoice:
-        """Close the period: usage in arrears, licensed items in advance, pending prorations."""
+        """Close the period: usage in arrears, licensed items in advance, pending prorations.
+        A trial's end starts the first paid period (no usage is billed for the trial); a
+        ``cancel_at`` inside the new period bills it only up to then."""
         before = self._sub_json(sub)
         old_start, old_end = sub.current_period_start, sub.current_period_end
-        usage = self.billing._usage_lines(sub, old_start, old_end)
+        ended_trial = self.billing._end_trial(sub)
+        usage = [] if ended_trial else self.billing._usage_lines(sub, old_start, old_end)
         sub.cycles += 1
         first_price = self.store.prices[self.store.subscription_items[sub.items[0]].price]
         assert first_price.recurring is not None
@@ -134,29 +149,27 @@ class Lifecycle(BackendBase):
             sub.billing_cycle_anchor, first_price.recurring, sub.cycles
         )
         lines = list(usage)
+        start, end = sub.current_period_start, sub.current_period_end
+        stop = end
+        if sub.cancel_at is not None and start < sub.cancel_at < end:
+            stop = sub.cancel_at
         for item_id in sub.items:
             si = self.store.subscription_items[item_id]
             price = self.store.prices[si.price]
             if price.metered:
                 continue
-            lines.append(
-                self.billing._sub_line(
-                    sub,
-                    si,
-                    price,
-                    price.unit_amount * si.quantity,
-                    sub.current_period_start,
-                    sub.current_period_end,
-                )
-            )
+            amount = price.unit_amount * si.quantity
+            amount -= proration(amount, start, end, stop)  # the part after cancel_at, if any
+            lines.append(self.billing._sub_line(sub, si, price, amount, start, stop))
         c = self.store.customers[sub.customer]
         inv = self.billing._new_invoice(
             c, sub, "subscription_cycle", at, old_start, old_end, lines, pending_for=sub.id
         )
         inv.auto_advance = finalize
-        self._updated(
-            "customer.subscription.updated", before, self._sub_json(sub), at, keys=("items",)
-        )
+        keys = ("items", "status") if ended_trial else ("items",)
+        self._updated("customer.subscription.updated", before, self._sub_json(sub), at, keys=keys)
+        if finalize:
+            self.billing._collect_paused(sub, inv, at)
         return inv
 
     def _auto_finalize(self, inv: Invoice, at: int) -> None:

@@ -45,9 +45,15 @@ class SubscriptionOps(BackendBase):
         default_tax_rates: list[str] | None = None,
         automatic_tax: bool = False,
         discounts: list[DiscountSpec] | None = None,
+        trial_period_days: int | None = None,
+        trial_end: int | None = None,
+        cancel_at: int | None = None,
     ) -> Subscription:
         c = self.customer(customer)
         now = self.now(c.test_clock)
+        trial_ends = _trial_end(now, trial_period_days, trial_end, billing_cycle_anchor)
+        if cancel_at is not None and cancel_at <= now:
+            raise errors.invalid("cancel_at must be in the future.", "cancel_at")
         rates = self.billing.usable_tax_rates(default_tax_rates or [], "default_tax_rates")
         item_rates = [
             self.billing.usable_tax_rates(item.tax_rates, f"items[{n}][tax_rates]")
@@ -83,14 +89,14 @@ class SubscriptionOps(BackendBase):
         pm_id = default_payment_method
         if pm_id:
             self.payment_method(pm_id, "default_payment_method")
-        anchor = billing_cycle_anchor or now
+        anchor = trial_ends or billing_cycle_anchor or now
         if anchor < now:
             raise errors.invalid(
                 "billing_cycle_anchor must be in the future.", "billing_cycle_anchor"
             )
         recurring = prices[0].recurring
         assert recurring is not None
-        if anchor != now and anchor > period_end(now, recurring, 0):
+        if anchor != now and anchor > period_end(now, recurring, 0) and trial_ends is None:
             raise errors.invalid(
                 "billing_cycle_anchor must be within one interval.", "billing_cycle_anchor"
             )
@@ -125,10 +131,13 @@ class SubscriptionOps(BackendBase):
             cancel_at_period_end=cancel_at_period_end,
             default_tax_rates=rates,
             automatic_tax=automatic_tax,
+            cancel_at=cancel_at,
         )
         if anchor != now:
-            # A future anchor: the first period is a prorated stub up to the anchor.
+            # A future anchor (or a trial's end): the first period runs up to it.
             sub.cycles = -1
+        if trial_ends is not None:
+            sub.status, sub.trial_start, sub.trial_end = "trialing", now, trial_ends
         c.currency = c.currency or currency
         sub.discounts = self.billing.commit_discounts(plan, now, customer=c.id, subscription=sub.id)
         self.store.subscriptions[sub.id] = sub
@@ -145,14 +154,21 @@ class SubscriptionOps(BackendBase):
             if price.metered:
                 continue
             amount = price.unit_amount * si.quantity
-            if anchor != now:
+            if trial_ends is not None:
+                amount = 0  # the trial: a first invoice of nothing
+            elif anchor != now:
                 full_end = period_end(now, recurring, 0)
                 amount = amount - proration(amount, now, full_end, anchor)
-            lines.append(self._sub_line(sub, si, price, amount, now, sub.current_period_end))
+            line = self._sub_line(sub, si, price, amount, now, sub.current_period_end)
+            if trial_ends is not None:
+                line.description = f"Trial period for {self.store.products[price.product].name}"
+            lines.append(line)
         inv = self.billing._new_invoice(c, sub, "subscription_create", now, now, now, lines)
         self.billing._finalize(inv, now, charge=payment_behavior != "default_incomplete")
         before_status = sub.status
-        if inv.status == "paid" or sub.collection_method == "send_invoice":
+        if sub.status == "trialing":
+            self.billing._trial_will_end(sub, now, early=True)
+        elif inv.status == "paid" or sub.collection_method == "send_invoice":
             sub.status = "active"
         else:
             sub.status = "incomplete"
@@ -229,7 +245,9 @@ class SubscriptionOps(BackendBase):
         default_payment_method: Opt[str | None] = UNSET,
         reset_billing_cycle_anchor: bool = False,
         cancel_at_period_end: Opt[bool] = UNSET,
-        cancel_at: int | None = None,
+        cancel_at: Opt[int | None] = UNSET,
+        trial_end: Opt[int | str] = UNSET,
+        pause_collection: Opt[tuple[str, int | None] | None] = UNSET,
         metadata: Opt[MetadataUpdate] = UNSET,
         collection_method: Opt[str] = UNSET,
         default_tax_rates: Opt[list[str]] = UNSET,
@@ -272,6 +290,12 @@ class SubscriptionOps(BackendBase):
             plan = self.billing.plan_discounts(
                 discounts, "discounts", now, currency=sub.currency, customer=sub.customer
             )
+        if trial_end is not UNSET:
+            self.billing._check_trial_change(sub, trial_end, now)
+        if cancel_at is not UNSET:
+            self.billing._check_cancel_at(cancel_at, now)
+        if pause_collection is not UNSET:
+            self.billing._check_pause(pause_collection, now)
         # Items validate before they change anything; the scalar fields below cannot fail.
         prorations: list[InvoiceItem] = []
         if items:
@@ -280,8 +304,14 @@ class SubscriptionOps(BackendBase):
             sub.cancel_at_period_end = cancel_at_period_end
             sub.cancel_at = sub.current_period_end if sub.cancel_at_period_end else None
             sub.cancellation_reason = "cancellation_requested" if sub.cancel_at_period_end else None
-        if cancel_at:
+        if cancel_at is not UNSET:
+            prorations += self.billing._cancel_at_prorations(
+                sub, sub.cancel_at, cancel_at, proration_behavior, now
+            )
             sub.cancel_at = cancel_at
+            sub.cancel_at_period_end = False
+        if pause_collection is not UNSET:
+            sub.pause_behavior, sub.pause_resumes_at = pause_collection or (None, None)
         if default_payment_method is not UNSET:
             sub.default_payment_method = pm
         if plan is not None:
@@ -296,6 +326,8 @@ class SubscriptionOps(BackendBase):
             automatic_tax=automatic_tax,
         )
         self._updated("customer.subscription.updated", before, self._sub_json(sub), now)
+        if trial_end is not UNSET:
+            self.billing._move_trial_end(sub, trial_end, now)
         if proration_behavior == "always_invoice" and prorations:
             c = self.customer(sub.customer)
             inv = self.billing._new_invoice(
@@ -400,8 +432,8 @@ class SubscriptionOps(BackendBase):
                 item.tax_rates = list(dict.fromkeys(change.tax_rates))
             if item_discounts is not None:
                 item.discounts = self._item_discounts(sub, item, item_discounts, now)
-        if behavior == "none":
-            return []
+        if behavior == "none" or sub.status == "trialing":
+            return []  # nothing was charged for a trial: nothing to prorate
         made = []
         start, end = sub.current_period_start, sub.current_period_end
         for sign, group in ((-1, credits), (1, debits)):
@@ -441,7 +473,7 @@ class SubscriptionOps(BackendBase):
         if sub.status in _ENDED:
             raise errors.state("This subscription is already canceled.")
         now = self.now(sub.test_clock)
-        if prorate and sub.status in ("active", "past_due", "trialing"):
+        if prorate and sub.status in ("active", "past_due"):
             for item_id in list(sub.items):
                 si = self.store.subscription_items[item_id]
                 price = self.store.prices[si.price]
@@ -628,3 +660,29 @@ def _one_currency(prices: list[Price], c: Customer) -> str:
             f"The customer bills in {c.currency}; these prices are in {currency}.", "items"
         )
     return currency
+
+
+MAX_TRIAL_DAYS = 730
+
+
+def _trial_end(now: int, days: int | None, end: int | None, anchor: int | None) -> int | None:
+    """When a new subscription's trial ends (None: no trial)."""
+    if days is not None and end is not None:
+        raise errors.invalid("Pass either trial_period_days or trial_end, not both.", "trial_end")
+    if days is not None and not 1 <= days <= MAX_TRIAL_DAYS:
+        raise errors.invalid(
+            f"trial_period_days must be between 1 and {MAX_TRIAL_DAYS}.", "trial_period_days"
+        )
+    ends = now + days * 86400 if days is not None else end
+    if ends is None:
+        return None
+    if ends <= now:
+        raise errors.invalid("trial_end must be in the future.", "trial_end")
+    if ends > now + MAX_TRIAL_DAYS * 86400:
+        raise errors.invalid(f"A trial lasts at most {MAX_TRIAL_DAYS} days.", "trial_end")
+    if anchor is not None:
+        raise errors.invalid(
+            "A trial sets the billing cycle anchor (its end): drop billing_cycle_anchor.",
+            "billing_cycle_anchor",
+        )
+    return ends

@@ -23,6 +23,9 @@ class SubscriptionHandlers(HandlerBase):
             default_tax_rates=params.id_list(b, "default_tax_rates"),
             automatic_tax=params.enabled(b, "automatic_tax") is True,
             discounts=params.discounts(b),
+            trial_period_days=b.get("trial_period_days"),
+            trial_end=b.get("trial_end"),
+            cancel_at=b.get("cancel_at"),
         )
         return self._ok(call, render.subscription(self.s, sub))
 
@@ -53,7 +56,9 @@ class SubscriptionHandlers(HandlerBase):
             default_payment_method=params.opt_text(b, "default_payment_method"),
             reset_billing_cycle_anchor=b.get("billing_cycle_anchor") == "now",
             cancel_at_period_end=params.opt(b, "cancel_at_period_end"),
-            cancel_at=b.get("cancel_at") or None,
+            cancel_at=(b["cancel_at"] or None) if "cancel_at" in b else params.UNSET,
+            trial_end=params.opt(b, "trial_end"),
+            pause_collection=params.pause_collection(b),
             metadata=params.metadata_update(b),
             collection_method=params.opt(b, "collection_method"),
             default_tax_rates=params.opt_id_list(b, "default_tax_rates"),
