@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
-from simulators.billing.amounts import LineTax
+from simulators.billing.amounts import LineTax, unit_times_quantity
 from simulators.common.clock import add_months
 from simulators.common.money import div_round_half_up
 
@@ -167,10 +168,27 @@ class Price:
     nickname: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     tax_behavior: str = "unspecified"
+    # Set when the price was given as unit_amount_decimal (minor units, up to 12 decimals);
+    # unit_amount then holds it rounded half-up, for readers that want a whole figure.
+    unit_amount_decimal: str | None = None
 
     @property
     def metered(self) -> bool:
         return self.recurring is not None and self.recurring.usage_type == "metered"
+
+    @property
+    def whole(self) -> bool:
+        """Whether the unit amount is a whole number of minor units (Stripe then shows it)."""
+        return self.unit_amount_decimal is None or Decimal(self.unit_amount_decimal) == int(
+            Decimal(self.unit_amount_decimal)
+        )
+
+    def amount_for(self, quantity: int) -> int:
+        """What ``quantity`` units cost: a decimal unit price is multiplied out exactly and
+        the line rounded half-up once."""
+        if self.unit_amount_decimal is None:
+            return self.unit_amount * quantity
+        return unit_times_quantity(self.unit_amount_decimal, quantity)
 
 
 @dataclass

@@ -297,8 +297,9 @@ def price(s: BillingStore, p: Price) -> Json:
         "tiers_mode": None,
         "transform_quantity": None,
         "type": "recurring" if p.recurring else "one_time",
-        "unit_amount": p.unit_amount,
-        "unit_amount_decimal": str(p.unit_amount),
+        # A fractional decimal price has no whole unit_amount (Stripe shows null).
+        "unit_amount": p.unit_amount if p.whole else None,
+        "unit_amount_decimal": p.unit_amount_decimal or str(p.unit_amount),
     }
 
 
@@ -310,8 +311,8 @@ def plan(s: BillingStore, p: Price) -> Json:
         "id": p.id,
         "object": "plan",
         "active": p.active,
-        "amount": p.unit_amount,
-        "amount_decimal": str(p.unit_amount),
+        "amount": p.unit_amount if p.whole else None,
+        "amount_decimal": p.unit_amount_decimal or str(p.unit_amount),
         "billing_scheme": "per_unit",
         "created": p.created,
         "currency": p.currency,
@@ -459,7 +460,7 @@ def invoice_line(s: BillingStore, line: InvoiceLine) -> Json:
         "parent": parent,
         "period": {"end": line.period_end, "start": line.period_start},
         "pretax_credit_amounts": [],
-        "pricing": _pricing(line, line.product),
+        "pricing": _pricing(s, line, line.product),
         "quantity": line.quantity,
         "subscription": line.subscription,
         "subtotal": line.amount,
@@ -467,13 +468,17 @@ def invoice_line(s: BillingStore, line: InvoiceLine) -> Json:
     }
 
 
-def _pricing(line: InvoiceLine | InvoiceItem, product: str | None) -> Json | None:
+def _pricing(s: BillingStore, line: InvoiceLine | InvoiceItem, product: str | None) -> Json | None:
     if line.price is None or product is None:
         return None
+    price_row = s.prices.get(line.price)
+    unit = _unit_decimal(line)
+    if price_row is not None and not line.proration and price_row.unit_amount_decimal:
+        unit = price_row.unit_amount_decimal  # the price's own decimal, not amount ÷ quantity
     return {
         "type": "price_details",
         "price_details": {"price": line.price, "product": product},
-        "unit_amount_decimal": _unit_decimal(line),
+        "unit_amount_decimal": unit,
     }
 
 
@@ -601,7 +606,7 @@ def invoice_item(s: BillingStore, ii: InvoiceItem, *, full: bool = False) -> Jso
     """An invoice item; its deleted form once deleted, unless ``full`` (events carry the object)."""
     if ii.deleted and not full:
         return {"id": ii.id, "object": "invoiceitem", "deleted": True}
-    pricing = _pricing(ii, s.prices[ii.price].product if ii.price else None)
+    pricing = _pricing(s, ii, s.prices[ii.price].product if ii.price else None)
     parent = None
     if ii.subscription is not None:
         parent = {

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+
 from simulators.billing import errors, render
+from simulators.billing.amounts import round_half_up
 from simulators.billing.backend.base import BackendBase, Created, Listing, created_within
 from simulators.billing.jurisdictions import TAX_CODES, known_code
 from simulators.billing.models import Price, Product, Recurring
@@ -89,6 +93,7 @@ class CatalogueOps(BackendBase):
         nickname: str | None = None,
         metadata: dict[str, str] | None = None,
         tax_behavior: str = "unspecified",
+        unit_amount_decimal: str | None = None,
     ) -> Price:
         """A price of ``product``, or of a new product named ``product_name`` (product_data)."""
         if product is None and product_name:
@@ -97,6 +102,16 @@ class CatalogueOps(BackendBase):
             raise errors.missing_param("product")
         if product not in self.store.products:
             raise errors.no_such("product", product, "product")
+        if unit_amount is not None and unit_amount_decimal is not None:
+            raise errors.invalid(
+                "You may only specify one of these parameters: unit_amount, unit_amount_decimal.",
+                "unit_amount_decimal",
+            )
+        decimal = _unit_decimal(unit_amount_decimal) if unit_amount_decimal is not None else None
+        if decimal is not None:
+            unit_amount = round_half_up(Fraction(Decimal(decimal)))
+            if Decimal(decimal) == unit_amount:
+                decimal = None  # a whole amount: the price is an ordinary unit_amount one
         if unit_amount is None:
             raise errors.missing_param("unit_amount")
         now = self.world.clock.now()
@@ -112,6 +127,7 @@ class CatalogueOps(BackendBase):
             nickname,
             dict(metadata or {}),
             tax_behavior,
+            decimal,
         )
         self.store.prices[price.id] = price
         self.event("price.created", render.price(self.store, price), now)
@@ -177,3 +193,20 @@ def _check_tax_code(tax_code: str | None) -> None:
             f"jurisdiction table knows ({', '.join(sorted(TAX_CODES))}).",
             "tax_code",
         )
+
+
+def _unit_decimal(value: str) -> str:
+    """A unit_amount_decimal as Stripe takes it: minor units, at least 0, at most 12 decimals."""
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        raise errors.invalid(
+            "Invalid decimal: unit_amount_decimal.", "unit_amount_decimal"
+        ) from None
+    if not number.is_finite() or number < 0:
+        raise errors.invalid("unit_amount_decimal must be 0 or more.", "unit_amount_decimal")
+    if number.as_tuple().exponent < -12:  # type: ignore[operator]
+        raise errors.invalid(
+            "unit_amount_decimal can have at most 12 decimal places.", "unit_amount_decimal"
+        )
+    return format(number.normalize(), "f")

@@ -563,7 +563,7 @@ class InvoiceOps(BackendBase):
         found = None
         if price:
             found = self.price(price, "pricing[price]")
-            amount = found.unit_amount * quantity
+            amount = found.amount_for(quantity)
             currency = found.currency
         else:
             if amount is None:

@@ -158,7 +158,7 @@ class Lifecycle(BackendBase):
             price = self.store.prices[si.price]
             if price.metered:
                 continue
-            amount = price.unit_amount * si.quantity
+            amount = price.amount_for(si.quantity)
             amount -= proration(amount, start, end, stop)  # the part after cancel_at, if any
             lines.append(self.billing._sub_line(sub, si, price, amount, start, stop))
         c = self.store.customers[sub.customer]

@@ -128,7 +128,7 @@ class MeterOps(BackendBase):
             units = int(quantity + 0.5) if quantity >= 0 else -int(-quantity + 0.5)
             lines.append(
                 self.billing._sub_line(
-                    sub, si, price, price.unit_amount * units, start, end, quantity=units
+                    sub, si, price, price.amount_for(units), start, end, quantity=units
                 )
             )
         return lines

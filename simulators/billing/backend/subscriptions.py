@@ -153,7 +153,7 @@ class SubscriptionOps(BackendBase):
             price = self.store.prices[si.price]
             if price.metered:
                 continue
-            amount = price.unit_amount * si.quantity
+            amount = price.amount_for(si.quantity)
             if trial_ends is not None:
                 amount = 0  # the trial: a first invoice of nothing
             elif anchor != now:
@@ -539,7 +539,7 @@ class SubscriptionOps(BackendBase):
         c = self.store.customers[sub.customer]
         invoice_level = sub.discounts or ([c.discount] if c.discount else [])
         return self.billing.discounted(
-            price.unit_amount * quantity, [*si.discounts, *invoice_level], at
+            price.amount_for(quantity), [*si.discounts, *invoice_level], at
         )
 
     def _end_subscription(self, sub: Subscription, at: int, reason: str) -> None:

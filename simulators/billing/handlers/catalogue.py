@@ -54,6 +54,9 @@ class CatalogueHandlers(HandlerBase):
             nickname=b.get("nickname"),
             metadata=params.metadata(b),
             tax_behavior=b.get("tax_behavior", "unspecified"),
+            unit_amount_decimal=(
+                None if b.get("unit_amount_decimal") is None else str(b["unit_amount_decimal"])
+            ),
         )
         return self._ok(call, render.price(self.s, price))
 
