@@ -6,6 +6,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias, TypeVar
 
+from simulators.billing import errors
+
 T = TypeVar("T")
 Json = dict[str, Any]
 
@@ -37,10 +39,20 @@ def opt_text(body: Json, key: str) -> Opt[str | None]:
     return (body[key] or None) if key in body else UNSET
 
 
+# Stripe's metadata limits (https://docs.stripe.com/api/metadata): at most 50 keys, keys of
+# at most 40 characters, values of at most 500.
+MAX_METADATA_KEYS = 50
+MAX_METADATA_KEY = 40
+MAX_METADATA_VALUE = 500
+
+
 def metadata(body: Json) -> dict[str, str]:
     """Metadata given on create: a hash, or nothing."""
     value = body.get("metadata")
-    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+    found = {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+    _check_entries(found)
+    _check_count(found)
+    return found
 
 
 def metadata_update(body: Json) -> Opt[MetadataUpdate]:
@@ -49,11 +61,14 @@ def metadata_update(body: Json) -> Opt[MetadataUpdate]:
     value = body["metadata"]
     if not isinstance(value, dict):
         return None
-    return {str(k): "" if v is None else str(v) for k, v in value.items()}
+    found = {str(k): "" if v is None else str(v) for k, v in value.items()}
+    _check_entries(found)
+    return found
 
 
 def merge_metadata(current: dict[str, str], update: MetadataUpdate) -> dict[str, str]:
-    """Stripe merges metadata; an empty value removes a key and ``None`` clears everything."""
+    """Stripe merges metadata; an empty value removes a key and ``None`` clears everything.
+    The result may hold at most 50 keys (a merge that would exceed it changes nothing)."""
     if update is None:
         return {}
     merged = dict(current)
@@ -62,16 +77,44 @@ def merge_metadata(current: dict[str, str], update: MetadataUpdate) -> dict[str,
             merged.pop(key, None)
         else:
             merged[key] = value
+    _check_count(merged)
     return merged
 
 
+def _check_entries(found: dict[str, str]) -> None:
+    for key, value in found.items():
+        if len(key) > MAX_METADATA_KEY:
+            raise errors.invalid(
+                f"Invalid key: {key} must be a string under {MAX_METADATA_KEY} characters",
+                "metadata",
+                code="",
+            )
+        if len(value) > MAX_METADATA_VALUE:
+            raise errors.invalid(
+                f"Invalid val: {value[:40]}… must be a string under {MAX_METADATA_VALUE} "
+                "characters",
+                "metadata",
+                code="",
+            )
+
+
+def _check_count(found: dict[str, str]) -> None:
+    if len(found) > MAX_METADATA_KEYS:
+        raise errors.invalid(
+            f"Metadata can have up to {MAX_METADATA_KEYS} keys, but you've set {len(found)}.",
+            "metadata",
+            code="",
+        )
+
+
 def assign(row: Any, *, metadata: Opt[MetadataUpdate] = UNSET, **fields: Any) -> None:
-    """Set each field the request gave (UNSET ones stay as they are); merge a metadata update."""
+    """Set each field the request gave (UNSET ones stay as they are); merge a metadata update
+    (checked first, so a refused merge changes nothing)."""
+    merged = row.metadata if metadata is UNSET else merge_metadata(row.metadata, metadata)
     for name, value in fields.items():
         if value is not UNSET:
             setattr(row, name, value)
-    if metadata is not UNSET:
-        row.metadata = merge_metadata(row.metadata, metadata)
+    row.metadata = merged
 
 
 def id_list(body: Json, key: str) -> list[str]:

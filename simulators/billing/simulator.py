@@ -190,7 +190,8 @@ class BillingSimulator(Simulator):
     def unregister_webhook(self, endpoint_id: str) -> bool:
         record = self.store.webhook_endpoints.get(endpoint_id)
         if record is not None and not record.deleted:
-            record.deleted = True
+            with self.world.lock:
+                self.backend.delete_webhook_endpoint(endpoint_id)
             return True
         return super().unregister_webhook(endpoint_id)
 

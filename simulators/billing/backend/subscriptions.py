@@ -360,6 +360,9 @@ class SubscriptionOps(BackendBase):
                 )
             if change.tax_rates is not UNSET:
                 self.billing.usable_tax_rates(change.tax_rates, f"items[{n}][tax_rates]")
+            if change.id is not None and change.metadata is not UNSET:
+                current = self.store.subscription_items.get(change.id)
+                merge_metadata(current.metadata if current else {}, change.metadata)
             if change.id is None:
                 if not change.price:
                     raise errors.missing_param(f"items[{n}][price]")

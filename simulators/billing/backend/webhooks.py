@@ -8,6 +8,7 @@ from simulators.billing import errors
 from simulators.billing.backend.base import BackendBase, Created, Listing, created_within
 from simulators.billing.models import Event, WebhookEndpointRecord
 from simulators.billing.params import UNSET, MetadataUpdate, Opt, assign
+from simulators.common.receivers import ReceiverRefused, check_receiver_url
 
 
 class WebhookOps(BackendBase):
@@ -20,6 +21,7 @@ class WebhookOps(BackendBase):
         api_version: str | None = None,
         metadata: dict[str, str] | None = None,
     ) -> WebhookEndpointRecord:
+        self._check_url(url)
         now = self.world.clock.now()
         w = WebhookEndpointRecord(
             self._ids("we"),
@@ -53,6 +55,8 @@ class WebhookOps(BackendBase):
         metadata: Opt[MetadataUpdate] = UNSET,
     ) -> WebhookEndpointRecord:
         w = self.webhook_endpoint(endpoint_id)
+        if isinstance(url, str):
+            self._check_url(url)
         if disabled is not UNSET:
             w.status = "disabled" if disabled else "enabled"
         assign(
@@ -63,7 +67,22 @@ class WebhookOps(BackendBase):
     def delete_webhook_endpoint(self, endpoint_id: str) -> WebhookEndpointRecord:
         w = self.webhook_endpoint(endpoint_id)
         w.deleted = True
+        self.cancel_deliveries(w.id)
         return w
+
+    def cancel_deliveries(self, endpoint_id: str) -> None:
+        """A deleted endpoint gets nothing more: deliveries still queued for it are cancelled
+        (by the dispatcher's ``cancel_endpoint``, where the dispatcher has one)."""
+        cancel = getattr(self.world.dispatcher, "cancel_endpoint", None)
+        if callable(cancel):
+            cancel("billing", endpoint_id)
+
+    def _check_url(self, url: str) -> None:
+        """Webhooks go to loopback receivers and the hosts the user allowed, nowhere else."""
+        try:
+            check_receiver_url(url, getattr(self.world, "webhook_hosts", frozenset()))
+        except ReceiverRefused as exc:
+            raise errors.invalid(f"Invalid URL: {exc}.", "url", code="url_invalid") from None
 
     def list_events(
         self, *, types: list[str] | None = None, created: Created = None
