@@ -299,12 +299,7 @@ class InvoiceOps(BackendBase):
                 discounts, "discounts", now, currency=currency, customer=c.id
             )
         rates = self.billing.usable_tax_rates(default_tax_rates or [], "default_tax_rates")
-        if automatic_tax:
-            self.billing.check_location(c)
-            if rates:
-                raise errors.invalid(
-                    "Tax rates cannot be used when automatic tax is enabled.", "default_tax_rates"
-                )
+        self.billing.check_tax_choice(c, automatic_tax, bool(rates))
         inv = self._new_invoice(
             c,
             sub,
@@ -363,14 +358,11 @@ class InvoiceOps(BackendBase):
             default_tax_rates = self.billing.usable_tax_rates(
                 default_tax_rates, "default_tax_rates"
             )
-        if automatic_tax is True:
-            self.billing.check_location(self.customer(inv.customer))
-        if (inv.automatic_tax if automatic_tax is UNSET else automatic_tax) and (
-            inv.default_tax_rates if default_tax_rates is UNSET else default_tax_rates
-        ):
-            raise errors.invalid(
-                "Tax rates cannot be used when automatic tax is enabled.", "default_tax_rates"
-            )
+        self.billing.check_tax_choice(
+            self.customer(inv.customer),
+            inv.automatic_tax if automatic_tax is UNSET else automatic_tax,
+            bool(inv.default_tax_rates if default_tax_rates is UNSET else default_tax_rates),
+        )
         now = self.now(inv.test_clock)
         if discounts is not UNSET:
             plan = self.billing.plan_discounts(

@@ -69,24 +69,10 @@ class ScheduleOps(BackendBase):
             credit = proration(base, start, end, new_at) - proration(base, start, end, old_at)
             if not credit:
                 continue
-            product = self.store.products[price.product]
-            label = "Unused time on" if credit > 0 else "Remaining time on"
+            start_at = min(old_at, new_at)
             made.append(
-                self.billing._invoice_item(
-                    sub.customer,
-                    -credit,
-                    sub.currency,
-                    now,
-                    min(old_at, new_at),
-                    end,
-                    f"{label} {si.quantity} × {product.name}",
-                    si.quantity,
-                    price.id,
-                    True,
-                    sub.id,
-                    si.id,
-                    sub.test_clock,
-                    tax_rates=si.tax_rates,
+                self.billing._proration_item(
+                    sub, si, price, si.quantity, -credit, start_at, end, now
                 )
             )
         return made

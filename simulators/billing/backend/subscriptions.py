@@ -59,12 +59,7 @@ class SubscriptionOps(BackendBase):
             self.billing.usable_tax_rates(item.tax_rates, f"items[{n}][tax_rates]")
             for n, item in enumerate(items)
         ]
-        if automatic_tax:
-            self.billing.check_location(c)
-            if rates or any(item_rates):
-                raise errors.invalid(
-                    "Tax rates cannot be used when automatic tax is enabled.", "default_tax_rates"
-                )
+        self.billing.check_tax_choice(c, automatic_tax, bool(rates) or any(item_rates))
         prices = [self.price(item.price, f"items[{n}][price]") for n, item in enumerate(items)]
         if not prices:
             raise errors.missing_param("items")
@@ -262,15 +257,12 @@ class SubscriptionOps(BackendBase):
             default_tax_rates = self.billing.usable_tax_rates(
                 default_tax_rates, "default_tax_rates"
             )
-        if automatic_tax is True:
-            self.billing.check_location(self.customer(sub.customer))
-        if (sub.automatic_tax if automatic_tax is UNSET else automatic_tax) and (
-            (sub.default_tax_rates if default_tax_rates is UNSET else default_tax_rates)
-            or any(change.tax_rates for change in items or [] if change.tax_rates is not UNSET)
-        ):
-            raise errors.invalid(
-                "Tax rates cannot be used when automatic tax is enabled.", "default_tax_rates"
-            )
+        self.billing.check_tax_choice(
+            self.customer(sub.customer),
+            sub.automatic_tax if automatic_tax is UNSET else automatic_tax,
+            bool(sub.default_tax_rates if default_tax_rates is UNSET else default_tax_rates)
+            or any(change.tax_rates for change in items or [] if change.tax_rates is not UNSET),
+        )
         before = self._sub_json(sub)
         at = proration_date or now
         if not sub.current_period_start <= at <= sub.current_period_end:
@@ -447,27 +439,40 @@ class SubscriptionOps(BackendBase):
                 amount = sign * proration(base, start, end, at)
                 if amount == 0:
                     continue
-                product = self.store.products[price.product]
-                label = "Unused time on" if sign < 0 else "Remaining time on"
-                made.append(
-                    self.billing._invoice_item(
-                        sub.customer,
-                        amount,
-                        sub.currency,
-                        now,
-                        at,
-                        end,
-                        f"{label} {quantity} × {product.name}",
-                        quantity,
-                        price.id,
-                        True,
-                        sub.id,
-                        si.id,
-                        sub.test_clock,
-                        tax_rates=si.tax_rates,
-                    )
-                )
+                made.append(self._proration_item(sub, si, price, quantity, amount, at, end, now))
         return made
+
+    def _proration_item(
+        self,
+        sub: Subscription,
+        si: SubscriptionItem,
+        price: Price,
+        quantity: int,
+        amount: int,
+        start: int,
+        end: int,
+        now: int,
+    ) -> InvoiceItem:
+        """A pending proration for ``quantity`` × ``price`` over [start, end): a credit for
+        unused time (negative) or a debit for the remaining time, with the item's tax rates."""
+        product = self.store.products[price.product]
+        label = "Unused time on" if amount < 0 else "Remaining time on"
+        return self.billing._invoice_item(
+            sub.customer,
+            amount,
+            sub.currency,
+            now,
+            start,
+            end,
+            f"{label} {quantity} × {product.name}",
+            quantity,
+            price.id,
+            True,
+            sub.id,
+            si.id,
+            sub.test_clock,
+            tax_rates=si.tax_rates,
+        )
 
     def cancel_subscription(
         self, sub_id: str, *, invoice_now: bool = False, prorate: bool = False
@@ -489,23 +494,8 @@ class SubscriptionOps(BackendBase):
                     now,
                 )
                 if credit:
-                    product = self.store.products[price.product]
-                    self.billing._invoice_item(
-                        sub.customer,
-                        -credit,
-                        sub.currency,
-                        now,
-                        now,
-                        sub.current_period_end,
-                        f"Unused time on {si.quantity} × {product.name}",
-                        si.quantity,
-                        price.id,
-                        True,
-                        sub.id,
-                        si.id,
-                        sub.test_clock,
-                        tax_rates=si.tax_rates,
-                    )
+                    end = sub.current_period_end
+                    self._proration_item(sub, si, price, si.quantity, -credit, now, end, now)
         end = sub.current_period_end
         self._end_subscription(sub, now, "cancellation_requested")
         if invoice_now:

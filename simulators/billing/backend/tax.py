@@ -145,6 +145,16 @@ class TaxOps(BackendBase):
         return record
 
     # the taxes of an invoice -----------------------------------------------------------
+    def check_tax_choice(self, c: Customer, automatic: bool, has_rates: bool) -> None:
+        """Automatic tax needs the customer's location and takes no tax rates beside it."""
+        if not automatic:
+            return
+        self.check_location(c)
+        if has_rates:
+            raise errors.invalid(
+                "Tax rates cannot be used when automatic tax is enabled.", "default_tax_rates"
+            )
+
     def check_location(self, c: Customer, param: str = "automatic_tax[enabled]") -> None:
         """Automatic tax needs to know where the customer is (Stripe refuses otherwise)."""
         address = c.address or {}
