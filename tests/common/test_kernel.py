@@ -380,11 +380,11 @@ async def test_snapshot_restore_and_reset(billing: InProcess) -> None:
 async def test_two_worlds_never_share_state() -> None:
     a, b = World(seed=1), World(seed=1)
     sim_a, sim_b = BillingSimulator(a), BillingSimulator(b)
-    sim_a.backend.create_customer({"name": "only in a"})
+    sim_a.backend.create_customer(name="only in a")
     a.clock.advance(3600)
     assert sim_b.store.customers == {} and b.clock.now() == a.clock.now() - 3600
     # Same seed, same ids: determinism without shared state.
-    assert sim_b.backend.create_customer({"name": "b"}).id == next(iter(sim_a.store.customers))
+    assert sim_b.backend.create_customer(name="b").id == next(iter(sim_a.store.customers))
 
 
 async def test_the_harness_acting_as_a_user_is_exempt_from_faults(billing: InProcess) -> None:
