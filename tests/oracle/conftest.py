@@ -31,10 +31,9 @@ fixtures:
     - {key: team, name: Team, ssp_minor: 2000}
     - {key: ent, name: Enterprise, ssp_minor: 50000}
     - {key: premium, name: Premium support, ssp_minor: 5000}
-    # Other prices of Team and Pro are other products: the CRM price book holds one entry per
-    # product and currency.
-    - {key: team25, name: Team (2026), ssp_minor: 2000}
-    - {key: pro_yearly, name: Pro (yearly), ssp_minor: 12000}
+    # The CRM price book holds one price per product and currency: other prices, other products.
+    - {key: team25, name: Team (2025 list), ssp_minor: 2500}
+    - {key: pro_yearly, name: Pro billed yearly, ssp_minor: 120000}
   prices:
     - {key: pro_usd, product: pro, currency: usd, unit_amount: 10000}
     - {key: support_usd, product: support, currency: usd, unit_amount: 2500}
