@@ -3,11 +3,11 @@
 Each mutant plays one scenario (about 13 s on a served world from the pool). `make test` plays
 the mutant of every obligation in docs/obligations.md, so each obligation is shown broken and
 caught on every run (about 2 minutes on two workers); the others, the map's "more mutants",
-run with `pytest -m slow tests/harness/test_mutants.py` (or HARNESS_ALL_MUTANTS=1)."""
+run with `pytest -m slow tests/harness/test_mutants.py` (tests/conftest.py skips `slow`
+otherwise)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -64,13 +64,7 @@ def test_the_mutant_is_caught_by_its_named_rule(mutant: Mutant, tmp_path: Path) 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("mutant", MORE, ids=[m.name for m in MORE])
-def test_every_other_mutant_is_caught_by_its_named_rule(
-    mutant: Mutant, tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
-    if "slow" not in (request.config.option.markexpr or "") and not os.environ.get(
-        "HARNESS_ALL_MUTANTS"
-    ):
-        pytest.skip("the other mutants: pytest -m slow tests/harness/test_mutants.py")
+def test_every_other_mutant_is_caught_by_its_named_rule(mutant: Mutant, tmp_path: Path) -> None:
     test_the_mutant_is_caught_by_its_named_rule(mutant, tmp_path)
 
 
