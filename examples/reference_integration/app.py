@@ -1,7 +1,8 @@
-"""The HTTP face (webhook receiver, health and idle probes) and the inbox worker thread."""
+"""The HTTP face: webhook receivers into the inbox, health and idle probes; and start-up."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -10,8 +11,8 @@ import os
 import socket
 import sys
 import tempfile
-import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,9 +27,9 @@ from starlette.routing import Route
 from examples.reference_integration.crm import Crm
 from examples.reference_integration.erp import NetSuite
 from examples.reference_integration.inbox import Inbox
-from examples.reference_integration.retry import PermanentError, TransientError
 from examples.reference_integration.revrec import Revrec
 from examples.reference_integration.sync import Syncer
+from examples.reference_integration.workers import DEFAULT_WORKERS, Workers, lane_of
 
 log = logging.getLogger("reference_integration")
 
@@ -49,6 +50,7 @@ class Settings:
     sf_instance_url: str
     sf_session_id: str
     crm_webhook_secret: str
+    workers: int = DEFAULT_WORKERS
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -71,6 +73,7 @@ class Settings:
             sf_instance_url=env.get("SF_INSTANCE_URL", ""),
             sf_session_id=env.get("SF_SESSION_ID", ""),
             crm_webhook_secret=env.get("CRM_WEBHOOK_SECRET", ""),
+            workers=int(env.get("INBOX_WORKERS") or DEFAULT_WORKERS),
         )
 
 
@@ -95,56 +98,7 @@ def verify_sim_signature(secret: str, header: str, body: bytes, now_s: float) ->
     return hmac.compare_digest(expected, parts.get("v1", ""))
 
 
-# The runner settles within 30 s of a fault ending: a retry must come well inside that.
-RETRY_CAP_S = 5.0
-
-
-def backoff_s(attempts: int) -> float:
-    """The pause before retrying an event that failed ``attempts`` times: doubling, capped."""
-    return min(RETRY_CAP_S, 0.5 * (1 << min(attempts, 6)))
-
-
-class Worker(threading.Thread):
-    """Takes inbox events in order; transient failures retry, permanent ones are set aside."""
-
-    def __init__(self, inbox: Inbox, syncer: Syncer) -> None:
-        super().__init__(name="inbox-worker", daemon=True)
-        self.inbox = inbox
-        self.syncer = syncer
-        self.busy = False
-        self._halt = threading.Event()
-
-    def stop(self) -> None:
-        self._halt.set()
-
-    def run(self) -> None:
-        while not self._halt.is_set():
-            message = self.inbox.next(timeout_s=0.5)
-            if message is None:
-                continue
-            self.busy = True
-            try:
-                self.syncer.handle(message.source, message.kind, message.payload)
-                self.inbox.done(message.seq)
-                log.info("processed %s %s", message.event_id, message.kind)
-            except PermanentError as exc:
-                log.error(
-                    "event %s (%s) failed permanently: %s", message.event_id, message.kind, exc
-                )
-                self.inbox.failed(message.seq, str(exc))
-                self.inbox.done(message.seq)
-            except (TransientError, Exception) as exc:  # anything else: keep the worker alive
-                # Not done: the same event is tried again after a pause (the queue waits).
-                log.warning(
-                    "event %s (%s) will be retried: %r", message.event_id, message.kind, exc
-                )
-                self.inbox.failed(message.seq, repr(exc))
-                self._halt.wait(backoff_s(message.attempts))
-            finally:
-                self.busy = False
-
-
-def build_app(settings: Settings, inbox: Inbox, worker: Worker) -> Starlette:
+def build_app(settings: Settings, inbox: Inbox, workers: Workers) -> Starlette:
     async def stripe_webhook(request: Request) -> Response:
         payload = await request.body()
         signature = request.headers.get("Stripe-Signature", "")
@@ -156,7 +110,8 @@ def build_app(settings: Settings, inbox: Inbox, worker: Worker) -> Starlette:
             log.warning("rejected webhook: %s", exc)
             return PlainTextResponse("bad signature", status_code=400)
         data = json.loads(payload)  # the raw body: plain JSON types only
-        fresh = await run_in_threadpool(inbox.put, "stripe", event.id, event.type, data)
+        lane = lane_of("stripe", data)
+        fresh = await run_in_threadpool(inbox.put, "stripe", event.id, event.type, data, lane)
         log.info("received %s %s%s", event.id, event.type, "" if fresh else " (duplicate)")
         return JSONResponse({"received": True, "duplicate": not fresh})
 
@@ -177,7 +132,8 @@ def build_app(settings: Settings, inbox: Inbox, worker: Worker) -> Starlette:
             return PlainTextResponse("no event id or type", status_code=400)
         if kind not in HANDLED[source]:
             return JSONResponse({"received": True, "ignored": True})
-        fresh = await run_in_threadpool(inbox.put, source, event_id, kind, data)
+        lane = lane_of(source, data)
+        fresh = await run_in_threadpool(inbox.put, source, event_id, kind, data, lane)
         log.info("received %s %s%s", event_id, kind, "" if fresh else " (duplicate)")
         return JSONResponse({"received": True, "duplicate": not fresh})
 
@@ -191,8 +147,9 @@ def build_app(settings: Settings, inbox: Inbox, worker: Worker) -> Starlette:
         return PlainTextResponse("ok")
 
     async def idle(_: Request) -> Response:
+        # Idle only when nothing waits, runs or waits for a retry (all are pending rows).
         pending = await run_in_threadpool(inbox.pending)
-        if pending == 0 and not worker.busy:
+        if pending == 0 and not workers.busy:
             return PlainTextResponse("idle")
         return PlainTextResponse(f"busy: {pending} pending", status_code=503)
 
@@ -216,24 +173,10 @@ def main() -> None:
     settings = Settings.from_env()
     settings.inbox_path.parent.mkdir(parents=True, exist_ok=True)
     inbox = Inbox(settings.inbox_path)
-    client = stripe.StripeClient(
-        settings.stripe_api_key,
-        base_addresses={"api": settings.stripe_api_base},
-        max_network_retries=0,  # our own retry loop decides, honouring Retry-After
-    )
-    erp = NetSuite(
-        settings.netsuite_url, settings.netsuite_token, verify=settings.ca_bundle or True
-    )
-    revrec = Revrec(settings.revrec_url, settings.revrec_token) if settings.revrec_url else None
-    crm = (
-        Crm(settings.sf_instance_url, settings.sf_session_id, ca_bundle=settings.ca_bundle)
-        if settings.sf_instance_url
-        else None
-    )
-    worker = Worker(inbox, Syncer(client, erp, revrec, crm))
-    worker.start()
+    workers = Workers(inbox, lambda: connect(settings), settings.workers)
+    workers.start()
     config = uvicorn.Config(
-        build_app(settings, inbox, worker),
+        build_app(settings, inbox, workers),
         host="127.0.0.1",
         port=settings.port,
         log_level="warning",
@@ -250,9 +193,32 @@ def main() -> None:
     try:
         server.run()
     finally:
-        worker.stop()
-        worker.join(timeout=5)
+        workers.stop()
+        inbox.close()
+
+
+@contextlib.contextmanager
+def connect(settings: Settings) -> Iterator[Syncer]:
+    """One worker's clients: each keeps its connections alive between calls."""
+    client = stripe.StripeClient(
+        settings.stripe_api_key,
+        base_addresses={"api": settings.stripe_api_base},
+        max_network_retries=0,  # our own retry loop decides, honouring Retry-After
+    )
+    erp = NetSuite(
+        settings.netsuite_url, settings.netsuite_token, verify=settings.ca_bundle or True
+    )
+    revrec = Revrec(settings.revrec_url, settings.revrec_token) if settings.revrec_url else None
+    crm = (
+        Crm(settings.sf_instance_url, settings.sf_session_id, ca_bundle=settings.ca_bundle)
+        if settings.sf_instance_url
+        else None
+    )
+    try:
+        yield Syncer(client, erp, revrec, crm)
+    finally:
         erp.close()
         if revrec is not None:
             revrec.close()
-        inbox.close()
+        if crm is not None:
+            crm.close()

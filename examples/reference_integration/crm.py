@@ -39,9 +39,13 @@ class Crm:
         session.trust_env = False  # loopback simulators; proxies must not see this traffic
         self._retry_after_s: float | None = None
         session.hooks["response"].append(self._remember)
+        self._session = session
         self.sf = Salesforce(
             instance_url=instance_url, session_id=session_id, version="60.0", session=session
         )
+
+    def close(self) -> None:
+        self._session.close()
 
     def _remember(self, response: requests.Response, *_: Any, **__: Any) -> None:
         self._retry_after_s = parse_retry_after(response.headers.get("Retry-After"))
