@@ -1,20 +1,26 @@
-"""The HTTP face: webhook receivers into the inbox, health and idle probes; and start-up."""
+"""The HTTP face (webhook receivers into the inbox, health and idle probes) and start-up.
+
+Two processes share the inbox: this one receives and acknowledges, and starts the worker
+process (`workers.py`) that does the work, so acknowledging never waits for a worker thread
+to let go of the interpreter lock — webhook vendors deliver one event at a time per endpoint,
+so the time to acknowledge is the most events an endpoint can deliver.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import json
 import logging
 import os
 import socket
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import stripe
 import uvicorn
@@ -24,12 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from examples.reference_integration.crm import Crm
-from examples.reference_integration.erp import NetSuite
 from examples.reference_integration.inbox import Inbox
-from examples.reference_integration.revrec import Revrec
-from examples.reference_integration.sync import Syncer
-from examples.reference_integration.workers import DEFAULT_WORKERS, Workers, lane_of
 
 log = logging.getLogger("reference_integration")
 
@@ -50,7 +51,8 @@ class Settings:
     sf_instance_url: str
     sf_session_id: str
     crm_webhook_secret: str
-    workers: int = DEFAULT_WORKERS
+    workers: int = 8  # worker threads: lanes worked on at once
+    inbox_sync: str = "normal"  # "full": also sync each event to the disk before the ack
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -73,7 +75,8 @@ class Settings:
             sf_instance_url=env.get("SF_INSTANCE_URL", ""),
             sf_session_id=env.get("SF_SESSION_ID", ""),
             crm_webhook_secret=env.get("CRM_WEBHOOK_SECRET", ""),
-            workers=int(env.get("INBOX_WORKERS") or DEFAULT_WORKERS),
+            workers=int(env.get("INBOX_WORKERS") or 8),
+            inbox_sync=env.get("INBOX_SYNC") or "normal",
         )
 
 
@@ -98,7 +101,28 @@ def verify_sim_signature(secret: str, header: str, body: bytes, now_s: float) ->
     return hmac.compare_digest(expected, parts.get("v1", ""))
 
 
-def build_app(settings: Settings, inbox: Inbox, workers: Workers) -> Starlette:
+def lane_of(source: str, payload: dict[str, Any]) -> str:
+    """What an event must stay in order with: a Stripe event with the rest of its customer's,
+    a CRM deal with its account's other deals, a subledger close with its entity's closes.
+    Different lanes run in parallel; the flow re-reads every record, so they may interleave."""
+    if source == "stripe":
+        obj = (payload.get("data") or {}).get("object") or {}
+        customer = obj.get("id") if obj.get("object") == "customer" else obj.get("customer")
+        if isinstance(customer, str) and customer:
+            return f"stripe:{customer}"
+    elif source == "crm":
+        record = payload.get("sObject") or {}
+        account = record.get("AccountId") or record.get("Id")
+        if account:
+            return f"crm:{account}"
+    elif source == "revrec":
+        entity = ((payload.get("data") or {}).get("object") or {}).get("entity")
+        if entity:
+            return f"revrec:{entity}"
+    return ""  # its own lane
+
+
+def build_app(settings: Settings, inbox: Inbox) -> Starlette:
     async def stripe_webhook(request: Request) -> Response:
         payload = await request.body()
         signature = request.headers.get("Stripe-Signature", "")
@@ -147,9 +171,10 @@ def build_app(settings: Settings, inbox: Inbox, workers: Workers) -> Starlette:
         return PlainTextResponse("ok")
 
     async def idle(_: Request) -> Response:
-        # Idle only when nothing waits, runs or waits for a retry (all are pending rows).
+        # Idle only when nothing waits, runs or waits for a retry: all are pending rows (an
+        # event is done only once its work is).
         pending = await run_in_threadpool(inbox.pending)
-        if pending == 0 and not workers.busy:
+        if pending == 0:
             return PlainTextResponse("idle")
         return PlainTextResponse(f"busy: {pending} pending", status_code=503)
 
@@ -168,15 +193,13 @@ def main() -> None:
     logging.basicConfig(
         stream=sys.stdout, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
     )
-    logging.getLogger("stripe").setLevel(logging.WARNING)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = Settings.from_env()
-    settings.inbox_path.parent.mkdir(parents=True, exist_ok=True)
-    inbox = Inbox(settings.inbox_path)
-    workers = Workers(inbox, lambda: connect(settings), settings.workers)
-    workers.start()
+    inbox = Inbox(settings.inbox_path, sync=settings.inbox_sync)
+    # The workers inherit our environment, output and working directory (and so this copy of
+    # the package); they leave when we do.
+    workers = subprocess.Popen([sys.executable, "-m", "examples.reference_integration.workers"])
     config = uvicorn.Config(
-        build_app(settings, inbox, workers),
+        build_app(settings, inbox),
         host="127.0.0.1",
         port=settings.port,
         log_level="warning",
@@ -193,32 +216,9 @@ def main() -> None:
     try:
         server.run()
     finally:
-        workers.stop()
+        workers.terminate()
+        try:
+            workers.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            workers.kill()
         inbox.close()
-
-
-@contextlib.contextmanager
-def connect(settings: Settings) -> Iterator[Syncer]:
-    """One worker's clients: each keeps its connections alive between calls."""
-    client = stripe.StripeClient(
-        settings.stripe_api_key,
-        base_addresses={"api": settings.stripe_api_base},
-        max_network_retries=0,  # our own retry loop decides, honouring Retry-After
-    )
-    erp = NetSuite(
-        settings.netsuite_url, settings.netsuite_token, verify=settings.ca_bundle or True
-    )
-    revrec = Revrec(settings.revrec_url, settings.revrec_token) if settings.revrec_url else None
-    crm = (
-        Crm(settings.sf_instance_url, settings.sf_session_id, ca_bundle=settings.ca_bundle)
-        if settings.sf_instance_url
-        else None
-    )
-    try:
-        yield Syncer(client, erp, revrec, crm)
-    finally:
-        erp.close()
-        if revrec is not None:
-            revrec.close()
-        if crm is not None:
-            crm.close()

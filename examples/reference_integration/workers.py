@@ -1,21 +1,34 @@
-"""Inbox workers in parallel: one lane per customer (CRM account, subledger entity), each lane
-in arrival order, each worker with its own clients (one keep-alive connection per vendor)."""
+"""The worker process: threads taking inbox events in parallel, one at a time per lane (a
+customer, a CRM account, a subledger entity), each with its own keep-alive clients.
+
+`python -m examples.reference_integration.workers` (the receiving process starts it) reads
+the same environment as the receiver.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import signal
+import sys
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from typing import Any
 
+import stripe
+
+from examples.reference_integration.app import Settings
+from examples.reference_integration.crm import Crm
+from examples.reference_integration.erp import NetSuite
 from examples.reference_integration.inbox import Inbox, Message
 from examples.reference_integration.retry import PermanentError, with_retries
+from examples.reference_integration.revrec import Revrec
 from examples.reference_integration.sync import Syncer
 
 log = logging.getLogger("reference_integration")
 
-DEFAULT_WORKERS = 8
 # The runner settles within 30 s of a fault ending: a retry must come well inside that.
 RETRY_CAP_S = 5.0
 
@@ -23,27 +36,6 @@ RETRY_CAP_S = 5.0
 def backoff_s(attempts: int) -> float:
     """The pause before retrying an event that failed ``attempts`` times: doubling, capped."""
     return min(RETRY_CAP_S, 0.5 * (1 << min(attempts, 6)))
-
-
-def lane_of(source: str, payload: dict[str, Any]) -> str:
-    """What an event must stay in order with: a Stripe event with the rest of its customer's,
-    a CRM deal with its account's other deals, a subledger close with its entity's closes.
-    Different lanes run in parallel; the flow re-reads every record, so they may interleave."""
-    if source == "stripe":
-        obj = (payload.get("data") or {}).get("object") or {}
-        customer = obj.get("id") if obj.get("object") == "customer" else obj.get("customer")
-        if isinstance(customer, str) and customer:
-            return f"stripe:{customer}"
-    elif source == "crm":
-        record = payload.get("sObject") or {}
-        account = record.get("AccountId") or record.get("Id")
-        if account:
-            return f"crm:{account}"
-    elif source == "revrec":
-        entity = ((payload.get("data") or {}).get("object") or {}).get("entity")
-        if entity:
-            return f"revrec:{entity}"
-    return ""  # its own lane
 
 
 class Workers:
@@ -54,7 +46,7 @@ class Workers:
         self,
         inbox: Inbox,
         connect: Callable[[], AbstractContextManager[Syncer]],
-        count: int = DEFAULT_WORKERS,
+        count: int,
     ) -> None:
         self.inbox = inbox
         self.connect = connect
@@ -68,14 +60,22 @@ class Workers:
         for thread in self._threads:
             thread.start()
 
-    def stop(self, timeout_s: float = 5.0) -> None:
+    def halt(self) -> None:
+        """Ask every worker to stop after the event in hand."""
         self._halt.set()
-        for thread in self._threads:
-            thread.join(timeout=timeout_s)
 
-    @property
-    def busy(self) -> bool:
-        return self.inbox.in_progress() > 0
+    def stop(self, timeout_s: float = 5.0) -> None:
+        self.halt()
+        deadline = time.monotonic() + timeout_s
+        for thread in self._threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+
+    def wait(self, parent: int) -> None:
+        """Until stopped, or until the receiving process is gone (then stop: no orphans)."""
+        while not self._halt.wait(1.0):
+            if os.getppid() != parent:
+                break
+        self.stop()
 
     def _run(self) -> None:
         with self.connect() as syncer:  # this worker's own clients, kept alive
@@ -114,3 +114,53 @@ def amended_customer(syncer: Syncer, message: Message) -> str | None:
     )
     customer = sub.customer
     return customer if isinstance(customer, str) else str(customer.id)
+
+
+@contextlib.contextmanager
+def connect(settings: Settings) -> Iterator[Syncer]:
+    """One worker's clients: each keeps its connections alive between calls."""
+    client = stripe.StripeClient(
+        settings.stripe_api_key,
+        base_addresses={"api": settings.stripe_api_base},
+        max_network_retries=0,  # our own retry loop decides, honouring Retry-After
+    )
+    erp = NetSuite(
+        settings.netsuite_url, settings.netsuite_token, verify=settings.ca_bundle or True
+    )
+    revrec = Revrec(settings.revrec_url, settings.revrec_token) if settings.revrec_url else None
+    crm = (
+        Crm(settings.sf_instance_url, settings.sf_session_id, ca_bundle=settings.ca_bundle)
+        if settings.sf_instance_url
+        else None
+    )
+    try:
+        yield Syncer(client, erp, revrec, crm)
+    finally:
+        erp.close()
+        if revrec is not None:
+            revrec.close()
+        if crm is not None:
+            crm.close()
+
+
+def main() -> None:
+    logging.basicConfig(
+        stream=sys.stdout, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
+    )
+    logging.getLogger("stripe").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    parent = os.getppid()
+    settings = Settings.from_env()
+    inbox = Inbox(settings.inbox_path, sync=settings.inbox_sync)
+    workers = Workers(inbox, lambda: connect(settings), settings.workers)
+    # SIGTERM (the receiver stopping): finish the events in hand, then leave.
+    signal.signal(signal.SIGTERM, lambda *_: workers.halt())
+    workers.start()
+    try:
+        workers.wait(parent)
+    finally:
+        inbox.close()
+
+
+if __name__ == "__main__":
+    main()

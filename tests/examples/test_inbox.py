@@ -9,8 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from examples.reference_integration.app import lane_of
 from examples.reference_integration.inbox import Inbox, Message
-from examples.reference_integration.workers import backoff_s, lane_of
+from examples.reference_integration.workers import backoff_s
 
 ROOT = Path(__file__).resolve().parents[2]
 
