@@ -9,8 +9,12 @@ import gc
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, TypeVar
 
+from harness.config import LinksConfig
+from harness.handoffs import HANDOFFS
+from harness.links import LinkIndex
 from simulators.billing import models as bm
 from simulators.billing.store import BillingStore
 from simulators.common.journal import JournalEntry
@@ -28,26 +32,24 @@ T = TypeVar("T")
 SYSTEMS = ("billing", "crm", "erp", "revrec")
 # Billing invoice states reached through finalisation: the ones the flow posts to the ERP.
 FINALISED = frozenset({"open", "paid", "void", "uncollectible"})
-# Subledger billing events the flow sends besides the one under the document's own id:
-# suffix → the billing invoice they derive from (docs/reference-flow.md, "ERP invoices").
-EVENT_SUFFIXES = ("-credit", "-void", "-charge")
 
 
 def ar_kind(total: int) -> str | None:
-    """The ERP document a finalised invoice of ``total`` posts as, under the invoice id: an
-    invoice when positive, an (unapplied) credit memo when negative, nothing when zero."""
+    """The ERP document a finalised invoice of ``total`` posts as: an invoice when positive,
+    an (unapplied) credit memo when negative, nothing when zero."""
     if total > 0:
         return "invoice"
     return "creditMemo" if total < 0 else None
 
 
-def event_source(external_id: str) -> str:
-    """The billing document a subledger billing event copies: its external id, less one of
-    the flow's suffixes (``<invoice>-credit``, ``-void``, ``-charge``)."""
-    for suffix in EVENT_SUFFIXES:
-        if external_id.endswith(suffix):
-            return external_id[: -len(suffix)]
-    return external_id
+def ar_link(total: int) -> str | None:
+    """The link naming that document: ``erp.invoice`` or ``erp.invoice_credit``."""
+    kind = ar_kind(total)
+    return (
+        None
+        if kind is None
+        else {"invoice": "erp.invoice", "creditMemo": "erp.invoice_credit"}[kind]
+    )
 
 
 def _copy(row: T) -> T:
@@ -193,6 +195,33 @@ class Books:
     deliveries: Sequence[Delivery]
     revrec_convention: str = "day"
     systems: frozenset[str] = field(default_factory=lambda: frozenset(SYSTEMS))
+    # How the integration under test names what it writes, and which hand-offs it owns.
+    declared_links: LinksConfig = field(default_factory=LinksConfig)
+    scope: frozenset[str] = field(default_factory=lambda: frozenset(HANDOFFS))
+    # Webhook endpoints of the stand-ins (the harness's own reference flow): not judged.
+    standin_endpoints: frozenset[str] = frozenset()
+    base: str = "."  # the directory of harness.toml (link hooks given as files live there)
+
+    # --- what is judged, and how documents link -------------------------------------------
+    def owns(self, *handoffs: str) -> bool:
+        """True when the integration under test owns any of ``handoffs`` (so it is judged)."""
+        return any(h in self.scope for h in handoffs)
+
+    @functools.cached_property
+    def links(self) -> LinkIndex:
+        """Sources and their copies through the declared links (``harness.toml`` [links])."""
+        return LinkIndex(self, self.declared_links, Path(self.base))
+
+    def writeback(self, name: str) -> str:
+        """The CRM field that receives a write-back (``opportunity_subscription`` → the
+        declared ``Billing_Subscription_Id__c``)."""
+        return self.declared_links.crm_writeback[name]
+
+    def judged_deliveries(self, system: str) -> Iterator[Delivery]:
+        """Webhook deliveries of ``system`` to the integration under test (not to stand-ins)."""
+        for d in self.deliveries:
+            if d.system == system and d.endpoint_id not in self.standin_endpoints:
+                yield d
 
     # --- billing ---------------------------------------------------------------------------
     @property
@@ -256,24 +285,6 @@ class Books:
     def invoices_by_subscription(self) -> dict[str, list[bm.Invoice]]:
         return _group(
             (i for i in self.invoices.values() if i.subscription), lambda i: i.subscription or ""
-        )
-
-    @functools.cached_property
-    def subscriptions_by_opportunity(self) -> dict[str, list[bm.Subscription]]:
-        return _group(
-            (s for s in self.subscriptions.values() if s.metadata.get("crm_opportunity_id")),
-            lambda s: s.metadata["crm_opportunity_id"],
-        )
-
-    @functools.cached_property
-    def customers_by_crm_account(self) -> dict[str, list[bm.Customer]]:
-        return _group(
-            (
-                c
-                for c in self.customers.values()
-                if c.metadata.get("crm_account_id") and not c.deleted
-            ),
-            lambda c: c.metadata["crm_account_id"],
         )
 
     def customer_entity(self, customer_id: str) -> str | None:
@@ -458,6 +469,10 @@ class Books:
             "accounts": dict(self.accounts),
             "systems": sorted(self.systems),
             "revrec_convention": self.revrec_convention,
+            "scope": sorted(self.scope),
+            "links": self.declared_links.model_dump(exclude_none=True),
+            "standin_endpoints": sorted(self.standin_endpoints),
+            "base": self.base,
             "billing": self.billing_store.snapshot(),
             "crm": self.crm_store.snapshot(),
             "erp": _erp_json(self.erp_store),
@@ -491,6 +506,10 @@ class Books:
             deliveries=tuple(Delivery.from_json(d) for d in data.get("deliveries", [])),
             revrec_convention=str(data.get("revrec_convention", "day")),
             systems=frozenset(data.get("systems", SYSTEMS)),
+            declared_links=LinksConfig.model_validate(data.get("links", {"links": {}})),
+            scope=frozenset(data.get("scope", HANDOFFS)),
+            standin_endpoints=frozenset(data.get("standin_endpoints", ())),
+            base=str(data.get("base", ".")),
         )
 
 
@@ -507,10 +526,26 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def take_books(world: World, accounts: Mapping[str, str]) -> Books:
-    """Copy every simulator's rows under the world lock (no HTTP, no derived figures yet)."""
+def take_books(
+    world: World,
+    accounts: Mapping[str, str],
+    *,
+    links: LinksConfig | None = None,
+    scope: Iterable[str] | None = None,
+    standin_endpoints: Iterable[str] = (),
+    base: str = ".",
+) -> Books:
+    """Copy every simulator's rows under the world lock (no HTTP, no derived figures yet);
+    ``links``, ``scope`` and the stand-ins' endpoints say how to read and what to judge."""
     with gc_paused():
-        return _take(world, accounts)
+        books = _take(world, accounts)
+    return dataclasses.replace(
+        books,
+        declared_links=links or LinksConfig(),
+        scope=frozenset(HANDOFFS if scope is None else scope),
+        standin_endpoints=frozenset(standin_endpoints),
+        base=base,
+    )
 
 
 def _take(world: World, accounts: Mapping[str, str]) -> Books:

@@ -12,7 +12,7 @@ from xml.etree import ElementTree as ET
 from rich.console import Console
 from rich.table import Table
 
-from harness.runner import ScenarioResult
+from harness.results import ScenarioResult
 
 
 def verdict_table(results: Sequence[ScenarioResult]) -> Table:
@@ -55,6 +55,26 @@ def _slowest_handoffs(result: ScenarioResult) -> str:
     )
 
 
+def judged_lines(result: ScenarioResult) -> list[str]:
+    """What the verdict does not cover, one line each: hand-offs played by stand-ins (or by
+    nobody) and the rules not judged, with why. Empty when everything was judged."""
+    judged = result.judged or {}
+    lines = []
+    if judged.get("standins"):
+        lines.append("played by the stand-in, not judged: " + ", ".join(judged["standins"]))
+    if judged.get("not_played"):
+        lines.append("not played (no stand-in), not judged: " + ", ".join(judged["not_played"]))
+    lines += [f"not judged {item['rule']}: {item['why']}" for item in judged.get("not_judged", [])]
+    return lines
+
+
+def print_judged(console: Console, results: Sequence[ScenarioResult]) -> None:
+    """The scope, once for the run (every scenario shares the declaration)."""
+    if results:
+        for line in judged_lines(results[0]):
+            console.print(f"[yellow]{line}[/]")
+
+
 def print_violations(console: Console, results: Sequence[ScenarioResult], limit: int = 8) -> None:
     for result in results:
         if result.passed:
@@ -87,6 +107,10 @@ def write_junit(results: Sequence[ScenarioResult], path: Path) -> None:
         errors=str(sum(1 for r in results if r.error is not None)),
         time=f"{sum(r.wall_s for r in results):.3f}",
     )
+    if results and judged_lines(results[0]):
+        properties = ET.SubElement(suite, "properties")
+        for line in judged_lines(results[0]):
+            ET.SubElement(properties, "property", name="not_judged", value=line)
     for result in results:
         case = ET.SubElement(
             suite,
@@ -144,6 +168,7 @@ def write_html(results: Sequence[ScenarioResult], path: Path) -> None:
         "<!doctype html><meta charset=utf-8><title>Harness report</title>",
         f"<style>{_STYLE}</style><h1>Scenario report</h1>",
         f"<p>{passed} of {len(results)} scenarios passed.</p>",
+        *_judged_html(results),
         "<table><tr><th>scenario</th><th>verdict</th><th>violated rules</th><th>seed</th></tr>",
     ]
     for r in results:
@@ -158,6 +183,22 @@ def write_html(results: Sequence[ScenarioResult], path: Path) -> None:
         parts.append(_scenario_html(r))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(parts), encoding="utf-8")
+
+
+def _judged_html(results: Sequence[ScenarioResult]) -> list[str]:
+    judged = (results[0].judged or {}) if results else {}
+    if not judged:
+        return []
+    out = [
+        "<h2 id=scope>What was judged</h2>",
+        f"<p>The integration owns: {_e(', '.join(judged.get('owned', [])) or 'nothing')}.</p>",
+    ]
+    lines = judged_lines(results[0])
+    if lines:
+        out.append("<ul>" + "".join(f"<li>{_e(line)}</li>" for line in lines) + "</ul>")
+    else:
+        out.append("<p>Every rule was judged.</p>")
+    return out
 
 
 def _scenario_html(r: ScenarioResult) -> str:

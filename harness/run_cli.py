@@ -9,7 +9,15 @@ from typing import Any
 from rich.console import Console
 
 from harness.config import ConfigError, load_config
-from harness.report import print_violations, verdict_table, write_html, write_json, write_junit
+from harness.judging import Judge
+from harness.report import (
+    print_judged,
+    print_violations,
+    verdict_table,
+    write_html,
+    write_json,
+    write_junit,
+)
 from harness.runner import ScenarioResult, StepResult, run_scenario
 from harness.scenario import Scenario, ScenarioError, load_scenario
 
@@ -28,6 +36,12 @@ def register(subparsers: Any) -> None:
     run.add_argument("--json", dest="json_path", help="write the JSON report here")
     run.add_argument("--html", help="write the HTML report here")
     run.add_argument("--quiet", action="store_true", help="no per-step progress")
+    run.add_argument(
+        "--only", nargs="+", metavar="RULE", help="judge only these rules (INV-06 … ORACLE)"
+    )
+    run.add_argument(
+        "--skip", nargs="+", metavar="RULE", default=[], help="do not judge these rules"
+    )
     run.set_defaults(func=cmd_run)
 
 
@@ -63,8 +77,10 @@ def load_all(files: list[Path], keyword: str | None) -> list[Scenario]:
 def cmd_run(args: argparse.Namespace) -> int:
     console = Console()
     config_path = Path(args.integration)
+    cwd = config_path.parent.resolve()
     try:
         config = load_config(config_path)
+        judge = Judge.from_config(config, base=str(cwd), only=args.only, skip=args.skip)
     except ConfigError as exc:
         console.print(f"[red]{exc}[/]")
         return 2
@@ -72,10 +88,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not scenarios:
         console.print("[yellow]no scenario matched[/]")
         return 2
-    results = play_all(
-        scenarios, config, config_path.parent.resolve(), args.seed, console, args.quiet
-    )
+    results = play_all(scenarios, config, cwd, args.seed, console, args.quiet, judge)
     console.print(verdict_table(results))
+    print_judged(console, results)
     print_violations(console, results)
     if args.junit:
         write_junit(results, Path(args.junit))
@@ -93,6 +108,7 @@ def play_all(
     seed: int | None,
     console: Console,
     quiet: bool = False,
+    judge: Judge | None = None,
 ) -> list[ScenarioResult]:
     results = []
     for number, scenario in enumerate(scenarios, start=1):
@@ -109,7 +125,7 @@ def play_all(
                 f"{step.error or step.note}"
             )
 
-        result = run_scenario(scenario, config, cwd=cwd, seed=seed, on_step=progress)
+        result = run_scenario(scenario, config, cwd=cwd, seed=seed, on_step=progress, judge=judge)
         verdict = "[green]pass[/]" if result.passed else f"[red]FAIL[/] {', '.join(result.rules)}"
         console.print(f"  → {verdict} in {result.wall_s:.1f} s")
         results.append(result)

@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from harness import yamlines
 from simulators.common.clock import ClockError, after_duration, parse_instant
@@ -123,17 +123,43 @@ class CloseWon(_Strict):
     opportunity: Name
 
 
-class UpdateSubscription(_Strict):
-    opportunity: Name
+class _OnDeal(_Strict):
+    """A step on a deal's subscription: a won opportunity's, or one made in billing."""
+
+    opportunity: Name | None = None
+    subscription: Name | None = Field(None, description="a billing.subscribe key")
+
+    @model_validator(mode="after")
+    def _one(self) -> _OnDeal:
+        if (self.opportunity is None) == (self.subscription is None):
+            raise ValueError("name exactly one of opportunity or subscription")
+        return self
+
+    @property
+    def deal(self) -> str:
+        return str(self.opportunity or self.subscription)
+
+
+class UpdateSubscription(_OnDeal):
     lines: list[Line] = Field(min_length=1)
     proration_behavior: Literal["create_prorations", "always_invoice", "none"] = "create_prorations"
 
 
-class Cancel(_Strict):
-    opportunity: Name
+class Cancel(_OnDeal):
     at_period_end: bool = False
     prorate: bool = False
     invoice_now: bool = False
+
+
+class BillingSubscription(_Strict):
+    """A subscription made in billing, with no CRM deal: a self-serve sign-up
+    (``billing.subscribe``, charged to the card) or billing ops (``billing.create_subscription``,
+    invoiced)."""
+
+    key: Name
+    customer: Name
+    lines: list[Line] = Field(min_length=1)
+    term_months: int = Field(12, ge=1, le=120, description="the contract term (metadata)")
 
 
 class ReportUsage(_Strict):
@@ -220,6 +246,8 @@ STEPS: dict[str, type[_Strict]] = {
     "crm.create_account": CreateAccount,
     "crm.create_opportunity": CreateOpportunity,
     "crm.close_won": CloseWon,
+    "billing.subscribe": BillingSubscription,
+    "billing.create_subscription": BillingSubscription,
     "billing.update_subscription": UpdateSubscription,
     "billing.cancel": Cancel,
     "billing.report_usage": ReportUsage,
@@ -371,13 +399,18 @@ def _check_names(scenario: Scenario, problem: Any) -> None:
         for line in getattr(step.params, "lines", []) or []:
             if known.get(line.price) != "price":
                 problem(at, f"{step.kind}: no price named {line.price!r}")
-        if step.kind == "crm.create_opportunity":
+        if step.kind in (
+            "crm.create_opportunity",
+            "billing.subscribe",
+            "billing.create_subscription",
+        ):
             known[step.params.key] = "opportunity"  # type: ignore[attr-defined]
 
 
 _REFERENCES = {
     "customer": "customer",
     "opportunity": "opportunity",
+    "subscription": "opportunity",
     "amends": "opportunity",
     "entity": "entity",
     "price": "price",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import shutil
 import socket
 import tempfile
@@ -10,8 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.config import HarnessConfig, render_template
+from harness.config import ConfigError, HarnessConfig, IntegrationConfig, render_template
 from harness.integration import IntegrationProcess
+from harness.standin import standin_config
 from harness.up import SYSTEMS, Stack, UpOptions, build_stack
 from simulators.common.server import ThreadedServer
 
@@ -40,6 +42,10 @@ class Session:
     server: ThreadedServer
     integration: IntegrationProcess | None
     context: dict[str, Any] = field(default_factory=dict)
+    # The reference flow playing the hand-offs the integration does not own (None: it owns all).
+    standin: IntegrationProcess | None = None
+    standin_context: dict[str, Any] = field(default_factory=dict)
+    standin_endpoints: frozenset[str] = frozenset()
 
     def __enter__(self) -> Session:
         return self
@@ -49,8 +55,9 @@ class Session:
 
     def close(self) -> None:
         try:
-            if self.integration is not None:
-                self.integration.stop()
+            for process in (self.integration, self.standin):
+                if process is not None:
+                    process.close()
             self.server.stop()
         finally:
             run_dir = self.context.get("run_dir")
@@ -71,16 +78,17 @@ class Session:
         if not wait_for_integration:
             quiet = world.activity.wait_quiet(window_s, timeout_s)
             return self._result(quiet, started, False)
+        processes = [p for p in (self.integration, self.standin) if p is not None]
         while True:
-            if self.integration is not None and not self.integration.running:
-                # It died: nothing will drain or turn idle; the caller reports the death.
+            if any(not p.running for p in processes):
+                # One died: nothing will drain or turn idle; the caller reports the death.
                 return self._result(False, started, False)
             # In slices, so a death while webhooks are being retried is noticed at once.
             remaining = min(1.0, max(0.0, deadline - time.monotonic()))
             drained = world.dispatcher.wait_drained_threadsafe(remaining)
             remaining = max(0.0, deadline - time.monotonic())
             quiet = drained and world.activity.wait_quiet(window_s, remaining)
-            idle = quiet and (self.integration is None or self.integration.idle())
+            idle = quiet and all(p.idle() for p in processes)
             # Delivering or serving anything since the checks means look again.
             if idle and world.dispatcher.pending() == 0 and world.activity.in_flight == 0:
                 return self._result(True, started, idle)
@@ -110,7 +118,8 @@ def open_session(
     ca_dir: Path | None = None,
     crm_custom_fields: dict[str, list[str]] | None = None,
 ) -> Session:
-    """Serve the configured simulators, register the integration's receivers, start it."""
+    """Serve the configured simulators, register the integration's receivers, start it, and
+    start the stand-in for the hand-offs it does not own."""
     sims = config.simulators
     systems = [name for name in sims.systems if name in SYSTEMS]
     options = UpOptions(
@@ -130,44 +139,69 @@ def open_session(
     server.start()
     session = Session(stack, server, None)
     try:
-        session.context = _context(stack, server, config)
+        base = _context(stack, server)
         spec = config.integration
+        port = spec.port if spec is not None else 0
+        session.context = {**copy.deepcopy(base), "port": port or _free_port()}
         if spec is not None:
-            for system, receiver in spec.webhooks.items():
-                if system not in stack.sims:
-                    continue
-                url = render_template(receiver.url, session.context)
-                endpoint = stack.sims[system].register_webhook(url, receiver.events)
-                session.context[system]["webhook_secret"] = endpoint.secret
-            env = {key: render_template(value, session.context) for key, value in spec.env.items()}
-            rendered = spec.model_copy(
-                update={
-                    "ready": spec.ready.model_copy(
-                        update={"http": _render(spec.ready.http, session.context)}
-                    ),
-                    "idle": None
-                    if spec.idle is None
-                    else spec.idle.model_copy(
-                        update={"http": _render(spec.idle.http, session.context)}
-                    ),
-                }
+            session.integration, _ = _launch(spec, stack, session.context, cwd / spec.cwd)
+        standin = standin_config(config)
+        if standin is not None:
+            session.standin_context = {**copy.deepcopy(base), "port": _free_port()}
+            session.standin, endpoints = _launch(
+                standin, stack, session.standin_context, Path(standin.cwd), lenient=True
             )
-            session.integration = IntegrationProcess(rendered, env, cwd / spec.cwd)
-            session.integration.start()
+            session.standin_endpoints = frozenset(endpoints)
     except BaseException:
         session.close()
         raise
     return session
 
 
+def _launch(
+    spec: IntegrationConfig,
+    stack: Stack,
+    context: dict[str, Any],
+    cwd: Path,
+    *,
+    lenient: bool = False,
+) -> tuple[IntegrationProcess, list[str]]:
+    """Register ``spec``'s receivers (their secrets join ``context``), render its environment
+    and start it. ``lenient``: env values naming a system not served are left out."""
+    endpoints = []
+    for system, receiver in spec.webhooks.items():
+        if system not in stack.sims:
+            continue
+        url = render_template(receiver.url, context)
+        endpoint = stack.sims[system].register_webhook(url, receiver.events)
+        context[system]["webhook_secret"] = endpoint.secret
+        endpoints.append(endpoint.id)
+    env = {}
+    for key, value in spec.env.items():
+        try:
+            env[key] = render_template(value, context)
+        except ConfigError:
+            if not lenient:
+                raise
+    rendered = spec.model_copy(
+        update={
+            "ready": spec.ready.model_copy(update={"http": _render(spec.ready.http, context)}),
+            "idle": None
+            if spec.idle is None
+            else spec.idle.model_copy(update={"http": _render(spec.idle.http, context)}),
+        }
+    )
+    process = IntegrationProcess(rendered, env, cwd)
+    process.start()
+    return process, endpoints
+
+
 def _render(template: str | None, context: dict[str, Any]) -> str | None:
     return None if template is None else render_template(template, context)
 
 
-def _context(stack: Stack, server: ThreadedServer, config: HarnessConfig) -> dict[str, Any]:
-    port = config.integration.port if config.integration else 0
+def _context(stack: Stack, server: ThreadedServer) -> dict[str, Any]:
     context: dict[str, Any] = {
-        "port": port or _free_port(),
         # A fresh directory per session for the integration's durable state: ids repeat from
         # run to run (one seed, one set of event ids), so an inbox left by an earlier run
         # would swallow this run's events as duplicates. A restart keeps it, as a host would.

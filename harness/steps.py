@@ -11,7 +11,8 @@ from harness.actors import StepFailed
 from simulators.common.money import to_decimal
 
 if TYPE_CHECKING:
-    from harness.runner import Run
+    from harness.books import Books
+    from harness.play import Run
 
 Executor = Callable[["Run", Any], str]
 EXECUTORS: dict[str, Executor] = {}
@@ -40,10 +41,11 @@ def apply_fixtures(run: Run) -> None:
     """The world the scenario starts from, created as each vendor's admin would."""
     f = run.scenario.fixtures
     a = run.actors
+    books = run.snapshot()
     for entity in f.entities:
         eid = entity_id(entity.key)
         run.names[f"entity:{entity.key}"] = eid
-        if run.has("erp") and run.erp.store.by_external_id("subsidiary", eid) is None:
+        if run.has("erp") and eid not in books.subsidiary_by_external_id:
             raise StepFailed(
                 f"entity {entity.key}: the ERP has no subsidiary with external id {eid} "
                 "(the seeded ones are US, UK and DE)"
@@ -64,7 +66,7 @@ def apply_fixtures(run: Run) -> None:
                 "exchangeRate": float(rate.rate),
                 "effectiveDate": on,
             }
-            existing = _rate_on(run, rate.quote.upper(), rate.base.upper(), on)
+            existing = _rate_on(books, rate.quote.upper(), rate.base.upper(), on)
             if existing is None:
                 a.netsuite("POST", "/currencyRate", rate_body)
             else:  # the ERP holds one rate per pair and day: the fixture's replaces the seed's
@@ -133,10 +135,9 @@ def apply_fixtures(run: Run) -> None:
             run.names[f"pricebook_entry:{price.key}"] = entry["id"]
 
 
-def _rate_on(run: Run, base: str, currency: str, on: str) -> str | None:
-    store = run.erp.store
-    codes = {c.id: c.symbol for c in store.currencies.values()}
-    for row in store.currency_rates.values():
+def _rate_on(books: Books, base: str, currency: str, on: str) -> str | None:
+    codes = {c.id: c.symbol for c in books.erp_currencies.values()}
+    for row in books.erp_rates.values():
         if (codes.get(row.base), codes.get(row.currency), row.effective_on) == (base, currency, on):
             return str(row.id)
     return None
@@ -233,16 +234,16 @@ def close_won(run: Run, p: sc.CloseWon) -> str:
 
 
 # --- billing ---------------------------------------------------------------------------------
-def _subscription(run: Run, opportunity: str) -> str:
-    subscription = run.subscription_of(opportunity)
+def _subscription(run: Run, deal: str) -> str:
+    subscription = run.subscription_of(deal)
     if subscription is None:
-        raise StepFailed(f"opportunity {opportunity} has no billing subscription")
+        raise StepFailed(f"{deal} has no billing subscription")
     return subscription
 
 
 @executor("billing.update_subscription")
 def update_subscription(run: Run, p: sc.UpdateSubscription) -> str:
-    sub_id = _subscription(run, p.opportunity)
+    sub_id = _subscription(run, p.deal)
     current = run.actors.stripe("GET", f"/v1/subscriptions/{sub_id}")
     wanted = {run.names[f"price:{line.price}"]: line.quantity for line in p.lines}
     items: list[dict[str, Any]] = []
@@ -263,7 +264,7 @@ def update_subscription(run: Run, p: sc.UpdateSubscription) -> str:
 
 @executor("billing.cancel")
 def cancel(run: Run, p: sc.Cancel) -> str:
-    sub_id = _subscription(run, p.opportunity)
+    sub_id = _subscription(run, p.deal)
     if p.at_period_end:
         run.actors.stripe("POST", f"/v1/subscriptions/{sub_id}", {"cancel_at_period_end": True})
         return f"subscription {sub_id} cancels at period end"
@@ -345,6 +346,61 @@ def credit_note(run: Run, p: sc.CreditNote) -> str:
         body[f"{p.credit_to}_amount" if p.credit_to != "balance" else "credit_amount"] = p.amount
     note = run.actors.stripe("POST", "/v1/credit_notes", body)
     return f"credit note {note['id']} of {p.amount} on {invoice['id']}"
+
+
+def billing_customer(run: Run, key: str) -> str:
+    """The billing customer of a fixture customer, made in billing (as a self-serve sign-up or
+    billing ops would) when it has none yet: routed by ``metadata.entity``."""
+    name = f"customer:{key}"
+    if name not in run.names:
+        fixture = run.customer(key)
+        body: dict[str, Any] = {
+            "name": fixture.name,
+            "metadata": {"entity": entity_id(fixture.entity)},
+            "payment_method": fixture.payment_method,
+            "invoice_settings": {"default_payment_method": fixture.payment_method},
+        }
+        if fixture.email:
+            body["email"] = fixture.email
+        created = run.actors.stripe("POST", "/v1/customers", body)
+        run.names[name] = created["id"]
+    return run.names[name]
+
+
+def _create_subscription(run: Run, p: sc.BillingSubscription, body: dict[str, Any]) -> str:
+    customer = billing_customer(run, p.customer)
+    items = []
+    for line in p.lines:
+        price = run.price(line.price)
+        item: dict[str, Any] = {"price": run.names[f"price:{line.price}"]}
+        if not price.usage:
+            item["quantity"] = line.quantity
+        items.append(item)
+    created = run.actors.stripe(
+        "POST",
+        "/v1/subscriptions",
+        {
+            "customer": customer,
+            "items": items,
+            "metadata": {"term_months": str(p.term_months)},
+            **body,
+        },
+    )
+    run.names[f"subscription:{p.key}"] = created["id"]
+    run.names[f"deal:{p.key}"] = "billing"
+    return f"subscription {created['id']} for {customer}"
+
+
+@executor("billing.subscribe")
+def subscribe(run: Run, p: sc.BillingSubscription) -> str:
+    # A customer signing up self-serve: charged automatically on its card.
+    return _create_subscription(run, p, {"collection_method": "charge_automatically"})
+
+
+@executor("billing.create_subscription")
+def create_subscription(run: Run, p: sc.BillingSubscription) -> str:
+    # Billing ops setting up a contract by hand: invoiced, due in 30 days.
+    return _create_subscription(run, p, {"collection_method": "send_invoice", "days_until_due": 30})
 
 
 # --- clock, periods, faults, integration --------------------------------------------------------

@@ -30,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from examples.reference_integration.conventions import Conventions
 from examples.reference_integration.inbox import Inbox
 
 log = logging.getLogger("reference_integration")
@@ -51,6 +52,9 @@ class Settings:
     sf_instance_url: str
     sf_session_id: str
     crm_webhook_secret: str
+    conventions: Conventions
+    # Extra headers on every vendor call: a stand-in tells the simulators who it is.
+    headers: dict[str, str]
     workers: int = 8  # worker threads: lanes worked on at once
     inbox_sync: str = "normal"  # "full": also sync each event to the disk before the ack
 
@@ -75,6 +79,12 @@ class Settings:
             sf_instance_url=env.get("SF_INSTANCE_URL", ""),
             sf_session_id=env.get("SF_SESSION_ID", ""),
             crm_webhook_secret=env.get("CRM_WEBHOOK_SECRET", ""),
+            conventions=Conventions.from_env(env),
+            headers=(
+                {"X-Sim-Actor": "standin", "X-Sim-Control-Token": env["FINSIM_CONTROL_TOKEN"]}
+                if env.get("FINSIM_ACTOR") == "standin"
+                else {}
+            ),
             workers=int(env.get("INBOX_WORKERS") or 8),
             inbox_sync=env.get("INBOX_SYNC") or "normal",
         )

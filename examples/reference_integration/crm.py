@@ -23,9 +23,7 @@ from examples.reference_integration.retry import (
 T = TypeVar("T")
 _OPPORTUNITY_FIELDS = (
     "Id, Name, AccountId, StageName, IsWon, IsClosed, Type, CloseDate, CurrencyIsoCode,"
-    " Contracting_Entity__c, Term_Months__c, Billing_Subscription_Id__c, Synced_To_Billing__c,"
-    " Account.Name, Account.Contracting_Entity__c, Account.Billing_Customer_Id__c,"
-    " Account.ERP_Customer_Id__c"
+    " Contracting_Entity__c, Term_Months__c, Account.Name, Account.Contracting_Entity__c"
 )
 
 
@@ -33,10 +31,25 @@ class Crm:
     """simple-salesforce raises without the response headers, so a response hook keeps the
     last Retry-After to honour it when Salesforce refuses a request for its limits."""
 
-    def __init__(self, instance_url: str, session_id: str, *, ca_bundle: str) -> None:
+    def __init__(
+        self,
+        instance_url: str,
+        session_id: str,
+        *,
+        ca_bundle: str,
+        writeback: dict[str, str],
+        headers: dict[str, str] | None = None,
+    ) -> None:
         session = requests.Session()
         session.verify = ca_bundle or True
         session.trust_env = False  # loopback simulators; proxies must not see this traffic
+        session.headers.update(headers or {})
+        # The write-back fields as declared: the deal's subscription and sync flag, and the
+        # account's billing and ERP customer ids.
+        self._fields = (
+            f"{writeback['opportunity_subscription']}, {writeback['opportunity_synced']},"
+            f" Account.{writeback['account_customer']}, Account.{writeback['account_erp_customer']}"
+        )
         self._retry_after_s: float | None = None
         session.hooks["response"].append(self._remember)
         self._session = session
@@ -53,7 +66,8 @@ class Crm:
     def opportunity(self, opportunity_id: str) -> dict[str, Any]:
         """The opportunity now, with its account and line items (not the pushed snapshot)."""
         soql = (
-            f"SELECT {_OPPORTUNITY_FIELDS}, (SELECT Id, Quantity, UnitPrice, TotalPrice,"
+            f"SELECT {_OPPORTUNITY_FIELDS}, {self._fields},"
+            " (SELECT Id, Quantity, UnitPrice, TotalPrice,"
             " Billing_Price_Id__c FROM OpportunityLineItems)"
             f" FROM Opportunity WHERE Id = '{_id(opportunity_id)}'"
         )

@@ -39,10 +39,17 @@ class Period:
 class NetSuite:
     """Upserts by external id (`PUT …/<type>/eid:<id>`), so repeating a write never duplicates."""
 
-    def __init__(self, url: str, token: str, *, verify: str | bool = True) -> None:
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        *,
+        verify: str | bool = True,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self._client = httpx.Client(
             base_url=url.rstrip("/"),
-            headers={"Authorization": f"Bearer {token}"},
+            headers={"Authorization": f"Bearer {token}", **(headers or {})},
             timeout=httpx.Timeout(30.0),
             trust_env=False,
             verify=verify,
@@ -62,11 +69,26 @@ class NetSuite:
 
     def get(self, kind: str, external_id: str, *, expand: bool = False) -> dict[str, Any] | None:
         """The record with that external id (sublists' items too when ``expand``), or None."""
-        path = f"{RECORD}/{kind}/eid:{external_id}"
+        return self._get(kind, f"eid:{external_id}", expand)
+
+    def get_by_id(
+        self, kind: str, internal_id: str, *, expand: bool = False
+    ) -> dict[str, Any] | None:
+        """The record with that internal id, or None."""
+        return self._get(kind, str(int(internal_id)), expand)
+
+    def patch_by_id(self, kind: str, internal_id: str, body: dict[str, Any]) -> None:
+        path = f"{RECORD}/{kind}/{int(internal_id)}"
+        with_retries(
+            lambda: self._send("PATCH", path, json=body), what=f"PATCH {kind} {internal_id}"
+        )
+
+    def _get(self, kind: str, key: str, expand: bool) -> dict[str, Any] | None:
+        path = f"{RECORD}/{kind}/{key}"
         params = {"expandSubResources": "true"} if expand else None
         response = with_retries(
             lambda: self._send("GET", path, allow_404=True, params=params),
-            what=f"GET {kind} {external_id}",
+            what=f"GET {kind} {key}",
         )
         if response.status_code == 404:
             return None

@@ -18,10 +18,10 @@ class Revrec:
     """Every write carries an external id (the subledger's upsert) and an idempotency key, so a
     retry after a lost response returns the record already there instead of a second one."""
 
-    def __init__(self, url: str, token: str) -> None:
+    def __init__(self, url: str, token: str, *, headers: dict[str, str] | None = None) -> None:
         self._client = httpx.Client(
             base_url=url.rstrip("/"),
-            headers={"Authorization": f"Bearer {token}"},
+            headers={"Authorization": f"Bearer {token}", **(headers or {})},
             timeout=httpx.Timeout(30.0),
             trust_env=False,
         )

@@ -11,9 +11,10 @@ from typing import Any
 
 import stripe
 
+from examples.reference_integration.conventions import Conventions
 from examples.reference_integration.crm import Crm
 from examples.reference_integration.erp import NetSuite, quoted
-from examples.reference_integration.retry import PermanentError, with_retries
+from examples.reference_integration.retry import PermanentError, TransientError, with_retries
 from examples.reference_integration.revrec import Revrec
 
 log = logging.getLogger("reference_integration")
@@ -32,6 +33,8 @@ ACCOUNT_BY_ROLE = {
 }
 _MONTHS_PER_INTERVAL = {"month": 1, "year": 12}
 _MONTH_OF_TERM = 12  # Term_Months__c when the opportunity leaves it empty
+# The hand-off that writes the ERP records other hand-offs refer to.
+_WRITER = {"erp.customer": "erp.customers", "erp.invoice": "erp.invoices"}
 
 
 def to_amount(minor: int, currency: str) -> Decimal:
@@ -100,12 +103,12 @@ def _applies(record: dict[str, Any]) -> list[dict[str, Any]]:
     return items
 
 
-def item_for(line: dict[str, Any]) -> str:
+def item_for(line: dict[str, Any], items: dict[str, str]) -> str:
     """The ERP item of a Stripe invoice line: subscriptions bill the SUBSCRIPTION item."""
     parent = line.get("parent") or {}
     if parent.get("type") == "subscription_item_details":
-        return "SUBSCRIPTION"
-    return "SERVICES"
+        return items["subscription"]
+    return items["other"]
 
 
 def subscription_item_of(line: dict[str, Any]) -> str | None:
@@ -124,6 +127,16 @@ def _id_of(value: Any) -> str:
     return value if isinstance(value, str) else str(value["id"])
 
 
+def _source(record: dict[str, Any]) -> dict[str, Any]:
+    """A Stripe object's values that link templates may name (``{invoice.number}`` …)."""
+    values = {k: record.get(k) for k in ("id", "number", "name", "email", "subscription")}
+    for k in ("customer", "invoice"):
+        if record.get(k) is not None:
+            values[k] = _id_of(record[k])
+    values["entity"] = (record.get("metadata") or {}).get("entity")
+    return values
+
+
 class Syncer:
     """Handles one inbox event at a time; every write is an idempotent upsert or keyed call."""
 
@@ -133,12 +146,49 @@ class Syncer:
         erp: NetSuite,
         revrec: Revrec | None = None,
         crm: Crm | None = None,
+        conventions: Conventions | None = None,
     ) -> None:
         self.stripe = stripe_client
         self.erp = erp
         self.revrec = revrec
         self.crm = crm
+        self.conv = conventions or Conventions()
         self._products: dict[str, dict[str, Any]] = {}
+
+    def owns(self, *handoffs: str) -> bool:
+        return any(self.conv.owns(h) for h in handoffs)
+
+    # documents other hand-offs wrote: found through the declared links ------------------------
+    def _erp_id(self, link: str, source: str, **values: Any) -> str:
+        """The ERP external id we give (or gave) a ``link`` document of ``values``."""
+        return self.conv.external_id(link, **{source: values})
+
+    def _erp_find(
+        self, kind: str, link: str, source: str, *, expand: bool = False, **values: Any
+    ) -> dict[str, Any] | None:
+        """The ERP ``kind`` record a link names for ``values``, wherever its writer put it."""
+        how, key = self.conv.lookup(link, **{source: values})
+        if how == "external_id":
+            return self.erp.get(kind, key, expand=expand)
+        name, _, value = key.partition("=")
+        table = "customer" if kind == "customer" else "transaction"
+        rows = self.erp.suiteql(
+            f"SELECT id FROM {table} WHERE {name} = '{quoted(value)}' ORDER BY id"
+        )
+        return self.erp.get_by_id(kind, rows[0]["id"], expand=expand) if rows else None
+
+    def _erp_ref(self, kind: str, link: str, source: str, **values: Any) -> dict[str, str]:
+        """A reference to that record for a request body; when another integration writes it
+        and it is not there yet, wait for it (it is still working)."""
+        how, key = self.conv.lookup(link, **{source: values})
+        if how == "external_id":
+            if self.owns(_WRITER[link]) or self.erp.get(kind, key) is not None:
+                return {"externalId": key}
+        else:
+            found = self._erp_find(kind, link, source, **values)
+            if found is not None:
+                return {"id": str(found["id"])}
+        raise TransientError(f"waiting for the ERP {kind} of {values.get('id')} ({link})", 1.0)
 
     def handle(self, source: str, kind: str, payload: dict[str, Any]) -> None:
         if source == "stripe":
@@ -202,6 +252,11 @@ class Syncer:
             self.sync_credit_note(obj["id"])
         elif kind in ("customer.subscription.updated", "customer.subscription.deleted"):
             self.mirror_subscription(obj["id"], changed_at=int(payload["created"]))
+        elif kind == "customer.subscription.created" and self.owns("revrec.contracts"):
+            # A subscription made in billing (no CRM deal): its contract is booked now.
+            sub = self._subscription(obj["id"])
+            if self.revrec is not None and self._sub_entity(sub) is not None:
+                self.book_contract(sub)
 
     def sync_invoice_state(self, invoice_id: str) -> None:
         """Whatever event arrived, post what the invoice is now: finalised, paid or voided."""
@@ -213,13 +268,17 @@ class Syncer:
         customer = self._customer(_id_of(invoice["customer"]))
         self.sync_invoice(invoice, customer)
         self.bill_in_subledger(invoice)
-        if status == "paid" and invoice["amount_paid"] > 0:
+        if status == "paid" and invoice["amount_paid"] > 0 and self.owns("erp.payments"):
             self.sync_payment(invoice, customer)
         if status == "void":
             self.void_invoice(invoice)
 
-    def sync_customer(self, customer: dict[str, Any], currency: str) -> str:
-        """The ERP customer (external id = Stripe customer id) in the routed subsidiary."""
+    def sync_customer(self, customer: dict[str, Any], currency: str) -> str | None:
+        """The ERP customer (external id = Stripe customer id) in the routed subsidiary; its
+        internal id (None when another integration owns ERP customers and has none yet)."""
+        if not self.owns("erp.customers"):
+            found = self._erp_find("customer", "erp.customer", "customer", **_source(customer))
+            return None if found is None else str(found["id"])
         body: dict[str, Any] = {
             "companyName": customer.get("name") or customer.get("email") or customer["id"],
             "subsidiary": {"externalId": self._entity(customer)},
@@ -227,7 +286,14 @@ class Syncer:
         }
         if customer.get("email"):
             body["email"] = customer["email"]
-        return self.erp.upsert("customer", customer["id"], body)
+        external_id = self._erp_id("erp.customer", "customer", **_source(customer))
+        return self.erp.upsert("customer", external_id, body)
+
+    def _customer_ref(self, customer: dict[str, Any]) -> dict[str, str]:
+        return self._erp_ref("customer", "erp.customer", "customer", **_source(customer))
+
+    def _invoice_ref(self, invoice: dict[str, Any]) -> dict[str, str]:
+        return self._erp_ref("invoice", "erp.invoice", "invoice", **_source(invoice))
 
     def _dated(self, body: dict[str, Any], kind: str, subsidiary: str, on: str) -> dict[str, Any]:
         """Dated by the document; a closed period's posting goes to the first open one."""
@@ -250,14 +316,22 @@ class Syncer:
         if total == 0:
             log.info("invoice %s totals 0; nothing to post", invoice_id)
             return
-        if self.erp.get(kind, invoice_id) is None:
-            # A posted document is never re-posted (its period may be closed since).
-            self._post_invoice(invoice, customer, kind, entity)
-        if kind == "invoice":
+        link = "erp.invoice" if kind == "invoice" else "erp.invoice_credit"
+        if self.owns("erp.invoices"):
+            external_id = self._erp_id(link, "invoice", **_source(invoice))
+            if self.erp.get(kind, external_id) is None:
+                # A posted document is never re-posted (its period may be closed since).
+                self._post_invoice(invoice, customer, kind, entity, external_id)
+        if kind == "invoice" and self.owns("erp.payments"):
             self.apply_customer_credit(invoice, customer)
 
     def _post_invoice(
-        self, invoice: dict[str, Any], customer: dict[str, Any], kind: str, entity: str
+        self,
+        invoice: dict[str, Any],
+        customer: dict[str, Any],
+        kind: str,
+        entity: str,
+        external_id: str,
     ) -> None:
         invoice_id: str = invoice["id"]
         currency: str = invoice["currency"]
@@ -265,7 +339,7 @@ class Syncer:
         groups: dict[tuple[str, str], int] = defaultdict(int)
         for line in self._lines(invoice_id):
             key = subscription_item_of(line) or line["id"]
-            groups[(item_for(line), key)] += sign * line["amount"]
+            groups[(item_for(line, self.conv.items), key)] += sign * line["amount"]
         if any(amount < 0 for amount in groups.values()):
             # NetSuite lines cannot be negative: net a credit line into its item's total.
             netted: dict[tuple[str, str], int] = defaultdict(int)
@@ -282,7 +356,7 @@ class Syncer:
             if amount
         ]
         body: dict[str, Any] = {
-            "entity": {"externalId": customer["id"]},
+            "entity": self._customer_ref(customer),
             "subsidiary": {"externalId": entity},
             "currency": {"externalId": currency.upper()},
             "item": {"items": items},
@@ -290,7 +364,7 @@ class Syncer:
         if invoice.get("number"):
             body["memo"] = f"Stripe {invoice['number']}"
         finalized_on = utc_date(invoice["status_transitions"]["finalized_at"], "finalized_at")
-        self.erp.upsert(kind, invoice_id, self._dated(body, kind, entity, finalized_on))
+        self.erp.upsert(kind, external_id, self._dated(body, kind, entity, finalized_on))
         log.info("invoice %s -> ERP %s %s (%d lines)", invoice_id, kind, entity, len(items))
 
     def apply_customer_credit(self, invoice: dict[str, Any], customer: dict[str, Any]) -> None:
@@ -305,27 +379,29 @@ class Syncer:
             return
         invoice_id: str = invoice["id"]
         currency: str = invoice["currency"]
+        erp_customer = self.sync_customer(customer, currency)
+        target = self._erp_find("invoice", "erp.invoice", "invoice", **_source(invoice))
+        if target is None or erp_customer is None:
+            if self.owns("erp.invoices"):
+                return
+            raise TransientError(f"waiting for the ERP invoice of {invoice_id}", 1.0)
         memos = self.erp.suiteql(
-            "SELECT t.externalid FROM transaction t JOIN customer c ON c.id = t.entity"
-            f" WHERE t.type = 'CustCred' AND c.externalid = '{quoted(customer['id'])}'"
+            "SELECT t.id FROM transaction t"
+            f" WHERE t.type = 'CustCred' AND t.entity = {int(erp_customer)}"
             " AND t.voided = 'F' ORDER BY t.trandate, t.id"
         )
         records = []
         for row in memos:
-            if row.get("externalid"):
-                record = self.erp.get("creditMemo", row["externalid"], expand=True)
-                if record is not None:
-                    records.append((row["externalid"], record))
-        target = self.erp.get("invoice", invoice_id)
-        if target is None:
-            return
+            record = self.erp.get_by_id("creditMemo", row["id"], expand=True)
+            if record is not None:
+                records.append((str(row["id"]), record))
         applied_here = 0
         for _, record in records:
             for app in _applies(record):
                 if str(app["doc"].get("id")) == str(target["id"]):
                     applied_here += to_minor(app["amount"], currency)
         wanted = used - applied_here
-        for external_id, record in records:
+        for memo_id, record in records:
             if wanted <= 0:
                 break
             unapplied = to_minor(record.get("unapplied", 0), currency)
@@ -338,32 +414,31 @@ class Syncer:
             ]
             existing.append(
                 {
-                    "doc": {"externalId": invoice_id},
+                    "doc": {"id": str(target["id"])},
                     "apply": True,
                     "amount": erp_amount(amount, currency),
                 }
             )
-            self.erp.upsert("creditMemo", external_id, {"apply": {"items": existing}})
+            self.erp.patch_by_id("creditMemo", memo_id, {"apply": {"items": existing}})
             wanted -= amount
-            log.info("credit memo %s applies %d to %s", external_id, amount, invoice_id)
+            log.info("credit memo %s applies %d to %s", memo_id, amount, invoice_id)
         if wanted > 0:
             log.warning("invoice %s drew %d of credit the ERP has no memo for", invoice_id, wanted)
 
     def sync_payment(self, invoice: dict[str, Any], customer: dict[str, Any]) -> None:
-        invoice_id: str = invoice["id"]
-        external_id = f"pay_{invoice_id}"
+        external_id = self._erp_id("erp.payment", "invoice", **_source(invoice))
         if self.erp.get("customerPayment", external_id) is not None:
             return
         currency: str = invoice["currency"]
         entity = self._entity(customer)
         amount = erp_amount(invoice["amount_paid"], currency)
         body: dict[str, Any] = {
-            "customer": {"externalId": customer["id"]},
+            "customer": self._customer_ref(customer),
             "subsidiary": {"externalId": entity},
             "currency": {"externalId": currency.upper()},
             "payment": amount,
             "apply": {
-                "items": [{"doc": {"externalId": invoice_id}, "apply": True, "amount": amount}]
+                "items": [{"doc": self._invoice_ref(invoice), "apply": True, "amount": amount}]
             },
         }
         paid_on = utc_date(invoice["status_transitions"]["paid_at"], "paid_at")
@@ -374,17 +449,21 @@ class Syncer:
 
     def void_invoice(self, invoice: dict[str, Any]) -> None:
         invoice_id: str = invoice["id"]
-        record = self.erp.get("invoice", invoice_id)
-        if record is not None and record.get("status") != "Voided":
-            self.erp.void("invoice", invoice_id)
-            log.info("invoice %s voided in the ERP", invoice_id)
+        if self.owns("erp.invoices"):
+            external_id = self._erp_id("erp.invoice", "invoice", **_source(invoice))
+            record = self.erp.get("invoice", external_id)
+            if record is not None and record.get("status") != "Voided":
+                self.erp.void("invoice", external_id)
+                log.info("invoice %s voided in the ERP", invoice_id)
+        if not self.owns("revrec.billing"):
+            return
         billed = self._billing_lines(invoice)
         contract = self._contract_for(invoice)
         if contract is not None and billed:
             charged = {k: v for k, v in billed.items() if v > 0}
             self._billing_event(
                 contract,
-                f"{invoice_id}-void",
+                self._event_id("revrec.billing_void", invoice),
                 "credit_note",
                 invoice,
                 invoice["voided_at"],
@@ -405,24 +484,27 @@ class Syncer:
         currency: str = note["currency"]
         entity = self._entity(customer)
         note_lines: list[dict[str, Any]] = note["lines"]["data"]
-        if self.erp.get("creditMemo", credit_note_id) is None:
+        memo_id = self._erp_id("erp.credit_memo", "credit_note", **_source(note))
+        if self.owns("erp.credit_memos") and self.erp.get("creditMemo", memo_id) is None:
             # A custom (amount-only) credit is against the invoice's subscription revenue.
-            subscribed = any(item_for(x) == "SUBSCRIPTION" for x in lines)
-            fallback = "SUBSCRIPTION" if subscribed else "SERVICES"
+            erp_items = self.conv.items
+            subscribed = any(item_for(x, erp_items) == erp_items["subscription"] for x in lines)
+            fallback = erp_items["subscription"] if subscribed else erp_items["other"]
             items = []
             for x in note_lines:
                 ref = x.get("invoice_line_item") or ""
-                item = item_for(by_line[ref]) if ref in by_line else fallback
+                item = item_for(by_line[ref], erp_items) if ref in by_line else fallback
                 items.append(
                     {"item": {"externalId": item}, "amount": erp_amount(x["amount"], currency)}
                 )
+            invoice_ref = self._invoice_ref(invoice)
             body: dict[str, Any] = {
-                "entity": {"externalId": customer["id"]},
+                "entity": self._customer_ref(customer),
                 "subsidiary": {"externalId": entity},
                 "currency": {"externalId": currency.upper()},
                 "item": {"items": items},
                 "memo": f"Stripe {note.get('number') or credit_note_id}",
-                "createdFrom": {"externalId": invoice["id"]},
+                "createdFrom": invoice_ref,
             }
             if note.get("pre_payment_amount"):
                 # Only the part that reduced what is owed applies to the invoice; the rest is
@@ -430,7 +512,7 @@ class Syncer:
                 body["apply"] = {
                     "items": [
                         {
-                            "doc": {"externalId": invoice["id"]},
+                            "doc": invoice_ref,
                             "apply": True,
                             "amount": erp_amount(note["pre_payment_amount"], currency),
                         }
@@ -438,10 +520,10 @@ class Syncer:
                 }
             created_on = utc_date(note["created"], "created")
             self.erp.upsert(
-                "creditMemo", credit_note_id, self._dated(body, "creditMemo", entity, created_on)
+                "creditMemo", memo_id, self._dated(body, "creditMemo", entity, created_on)
             )
             log.info("credit note %s -> ERP (%s %s)", credit_note_id, note["total"], currency)
-        contract = self._contract_for(invoice)
+        contract = self._contract_for(invoice) if self.owns("revrec.billing") else None
         if contract is None:
             return
         billed = {k: v for k, v in self._billing_lines(invoice).items() if v > 0}
@@ -456,24 +538,60 @@ class Syncer:
         for item, part in (split_by_weight(custom, billed) if custom else {}).items():
             credited[item] += part
         self._billing_event(
-            contract, credit_note_id, "credit_note", invoice, note["created"], credited
+            contract,
+            self.conv.external_id("revrec.credit_event", credit_note=_source(note)),
+            "credit_note",
+            invoice,
+            note["created"],
+            credited,
         )
 
     # subledger -----------------------------------------------------------------------------
+    def _contract_of(self, sub_id: str) -> dict[str, Any] | None:
+        assert self.revrec is not None
+        return self.revrec.contract_by_external_id(
+            self.conv.external_id("revrec.contract", subscription={"id": sub_id})
+        )
+
     def _contract_for(self, invoice: dict[str, Any]) -> dict[str, Any] | None:
         """The subledger contract of the invoice's subscription, booked now if it is missing;
-        None for invoices outside a CRM deal (no contract to bill against)."""
+        None for invoices outside a subscription, or of a customer routed to no entity."""
         parent = invoice.get("parent") or {}
         sub_id = (parent.get("subscription_details") or {}).get("subscription")
         if self.revrec is None or not sub_id:
             return None
-        contract = self.revrec.contract_by_external_id(_id_of(sub_id))
+        contract = self._contract_of(_id_of(sub_id))
         if contract is not None:
             return contract
         sub = self._subscription(_id_of(sub_id))
-        if not sub["metadata"].get("crm_opportunity_id"):
+        if self._sub_entity(sub) is None:
             return None
+        if not self.owns("revrec.contracts"):
+            raise TransientError(f"waiting for the subledger contract of {sub['id']}", 1.0)
         return self.book_contract(sub)
+
+    def _sub_entity(self, sub: dict[str, Any]) -> str | None:
+        """The entity a subscription's contract is booked in: its own metadata (a CRM deal's),
+        else its customer's (a subscription made in billing)."""
+        entity = (sub.get("metadata") or {}).get("entity")
+        if not entity:
+            entity = (self._customer(_id_of(sub["customer"])).get("metadata") or {}).get("entity")
+        return str(entity).upper() if entity else None
+
+    def _line_id(self, item_id: str) -> str:
+        return self.conv.external_id("revrec.line", item={"id": item_id})
+
+    def _lines_by_item(self, contract: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """The contract's lines keyed by the subscription item each books."""
+        found = {}
+        for line in contract["lines"]:
+            item = self.conv.source_id("revrec.line", line["external_id"])
+            if item is not None:
+                found[item] = line
+        return found
+
+    def _event_id(self, link: str, invoice: dict[str, Any]) -> str:
+        return self.conv.external_id(link, invoice=_source(invoice))
 
     def _billing_lines(self, invoice: dict[str, Any]) -> dict[str, int]:
         """Net billed per subscription item (prorations included)."""
@@ -485,6 +603,8 @@ class Syncer:
         return dict(net)
 
     def bill_in_subledger(self, invoice: dict[str, Any]) -> None:
+        if not self.owns("revrec.contracts", "revrec.billing"):
+            return
         contract = self._contract_for(invoice)
         if contract is None:
             return
@@ -495,30 +615,30 @@ class Syncer:
             for line in self._lines(invoice["id"])
             if subscription_item_of(line) and not _is_proration(line)
         ]
-        contract = (
-            self.mirror_subscription(
-                _id_of(invoice["parent"]["subscription_details"]["subscription"]),
-                billed_from=min(starts) if starts else None,
+        if self.owns("revrec.contracts"):
+            contract = (
+                self.mirror_subscription(
+                    _id_of(invoice["parent"]["subscription_details"]["subscription"]),
+                    billed_from=min(starts) if starts else None,
+                )
+                or contract
             )
-            or contract
-        )
+        if not self.owns("revrec.billing"):
+            return
         issued_at = invoice["status_transitions"]["finalized_at"]
         charged = {k: v for k, v in net.items() if v > 0}
         credited = {k: -v for k, v in net.items() if v < 0}
+        event = self._event_id("revrec.billing_event", invoice)
         if invoice["total"] < 0:
             # A credit invoice (a cancellation's unused time) is a credit note in the subledger.
-            self._billing_event(
-                contract, invoice["id"], "credit_note", invoice, issued_at, credited
-            )
-            self._billing_event(
-                contract, f"{invoice['id']}-charge", "invoice", invoice, issued_at, charged
-            )
+            self._billing_event(contract, event, "credit_note", invoice, issued_at, credited)
+            charge = self._event_id("revrec.billing_charge", invoice)
+            self._billing_event(contract, charge, "invoice", invoice, issued_at, charged)
             return
-        self._billing_event(contract, invoice["id"], "invoice", invoice, issued_at, charged)
+        self._billing_event(contract, event, "invoice", invoice, issued_at, charged)
         # A net credit on an item (a downgrade's unused time) cannot be a negative invoice line.
-        self._billing_event(
-            contract, f"{invoice['id']}-credit", "credit_note", invoice, issued_at, credited
-        )
+        credit = self._event_id("revrec.billing_credit", invoice)
+        self._billing_event(contract, credit, "credit_note", invoice, issued_at, credited)
 
     def _billing_event(
         self,
@@ -530,9 +650,12 @@ class Syncer:
         amounts: dict[str, int],
     ) -> None:
         assert self.revrec is not None
-        known = {line["external_id"] for line in contract["lines"]}
-        unknown = sorted(set(amounts) - known)
+        known = self._lines_by_item(contract)
+        unknown = sorted(set(amounts) - set(known))
         if unknown:
+            if not self.owns("revrec.contracts"):
+                # Another integration books the contracts: its change may still be on its way.
+                raise TransientError(f"{external_id}: waiting for lines for items {unknown}", 1.0)
             raise PermanentError(
                 f"{external_id}: items {unknown} are not lines of {contract['id']}"
             )
@@ -545,7 +668,9 @@ class Syncer:
                 "contract": contract["id"],
                 "currency": invoice["currency"],
                 "issued_at": issued_at,
-                "lines": [{"line": k, "amount_minor": v} for k, v in amounts.items()],
+                "lines": [
+                    {"line": known[k]["external_id"], "amount_minor": v} for k, v in amounts.items()
+                ],
             }
         )
         log.info("%s %s -> subledger (%d lines)", kind, external_id, len(amounts))
@@ -554,23 +679,25 @@ class Syncer:
         """The subledger contract of a subscription: booked at its start, one line per item,
         ratable over the deal's term; the upsert by external id makes a retry harmless."""
         assert self.revrec is not None
-        existing = self.revrec.contract_by_external_id(sub["id"])
+        existing = self._contract_of(sub["id"])
         if existing is not None:
             return existing
         meta = sub["metadata"]
         term = int(meta.get("term_months") or _MONTH_OF_TERM)
         start: int = sub["start_date"]
         end = add_months(start, term)
-        entity = str(meta["entity"]).upper()
+        entity = self._sub_entity(sub)
+        if entity is None:
+            raise PermanentError(f"subscription {sub['id']} routes to no entity")
         currency: str = sub["currency"]
         functional = self.revrec.entity(entity)["functional_currency"]
         body: dict[str, Any] = {
-            "external_id": sub["id"],
+            "external_id": self.conv.external_id("revrec.contract", subscription={"id": sub["id"]}),
             "customer": _id_of(sub["customer"]),
             "entity": entity,
             "currency": currency,
             "booked_at": start,
-            "metadata": {"crm_opportunity_id": meta.get("crm_opportunity_id", "")},
+            "metadata": {"crm_opportunity_id": meta.get(self._opportunity_key, "")},
             "lines": [self._contract_line(i, start, end, term) for i in sub["items"]["data"]],
         }
         if functional != currency:
@@ -597,7 +724,7 @@ class Syncer:
         product = self._product(_id_of(price["product"]))
         if price["recurring"].get("usage_type") == "metered":
             return {
-                "external_id": item["id"],
+                "external_id": self._line_id(item["id"]),
                 "product": product["id"],
                 "pattern": "usage",
                 "unit_price_minor": price["unit_amount"],
@@ -606,7 +733,7 @@ class Syncer:
         ssp = (product.get("metadata") or {}).get("ssp_minor")
         # The line's consideration is the whole term: the recurring price times its periods.
         line: dict[str, Any] = {
-            "external_id": item["id"],
+            "external_id": self._line_id(item["id"]),
             "product": product["id"],
             "pattern": (product.get("metadata") or {}).get("recognition") or "ratable",
             "quantity": item["quantity"],
@@ -629,13 +756,13 @@ class Syncer:
         prorations, else the event's ``changed_at``, else (an invoice met the change first)
         ``billed_from``, the period start of the invoice billing the new terms. Returns the
         contract as it then is."""
-        if self.revrec is None:
+        if self.revrec is None or not self.owns("revrec.contracts"):
             return None
         sub = self._subscription(sub_id)
-        if not sub["metadata"].get("crm_opportunity_id"):
+        if self._sub_entity(sub) is None:
             return None
         contract = self.book_contract(sub)
-        lines = {line["external_id"]: line for line in contract["lines"]}
+        lines = self._lines_by_item(contract)
         live = {k: v for k, v in lines.items() if v["terminated_at"] is None}
         all_items = {item["id"]: item for item in sub["items"]["data"]}
         canceled = sub["status"] == "canceled" and sub.get("ended_at") is not None
@@ -751,7 +878,7 @@ class Syncer:
                 changes.append({"line": item_id, "quantity": new_qty, "amount_minor": amount})
         self._send_modification(contract["id"], external_id, at, changes, added)
         log.info("contract %s follows %s at %d (%s)", contract["id"], sub_id, at, sub["status"])
-        return self.revrec.contract_by_external_id(sub_id) or contract
+        return self._contract_of(sub_id) or contract
 
     def _prorations(self, sub: dict[str, Any], since: int) -> list[tuple[str, int, int]]:
         """(subscription item, start, amount) of the subscription's prorations (pending or
@@ -777,8 +904,22 @@ class Syncer:
         return found
 
     # CRM -------------------------------------------------------------------------------------
+    @property
+    def _opportunity_key(self) -> str:
+        return self.conv.metadata_key("billing.subscription")
+
+    @property
+    def _account_key(self) -> str:
+        return self.conv.metadata_key("billing.customer")
+
+    def _field(self, name: str) -> str:
+        """A CRM write-back field, as declared (``opportunity_subscription`` → its name)."""
+        return self.conv.writeback[name]
+
     def on_opportunity_closed(self, payload: dict[str, Any]) -> None:
-        if self.crm is None or self.revrec is None:
+        if not self.owns("crm.provision", "crm.amend", "crm.writeback", "revrec.contracts"):
+            return
+        if self.crm is None or (self.revrec is None and self.owns("revrec.contracts")):
             raise PermanentError("opportunity.closed needs the CRM and the subledger configured")
         opp = self.crm.opportunity(payload["sObject"]["Id"])  # now, not the pushed snapshot
         if not opp["IsWon"]:
@@ -790,7 +931,7 @@ class Syncer:
         closed_at = int(
             datetime.strptime(payload["createdDate"], "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
         )
-        if opp.get("Billing_Subscription_Id__c"):
+        if opp.get(self._field("opportunity_subscription")):
             self.amend(opp, lines, closed_at)
         else:
             self.new_business(opp, lines)
@@ -801,38 +942,73 @@ class Syncer:
         entity = str(opp.get("Contracting_Entity__c") or account.get("Contracting_Entity__c") or "")
         if not entity:
             raise PermanentError(f"opportunity {opp['Id']} has no contracting entity")
-        customer_id = account.get("Billing_Customer_Id__c")
+        writeback = self.owns("crm.writeback")
+        customer_id = account.get(self._field("account_customer")) or self._customer_of(
+            opp["AccountId"]
+        )
         if not customer_id:
+            if not self.owns("crm.provision"):
+                raise TransientError(f"waiting for the customer of {opp['AccountId']}", 1.0)
             created = with_retries(
                 lambda: self.stripe.v1.customers.create(
                     params={
                         "name": account["Name"],
-                        "metadata": {"crm_account_id": opp["AccountId"], "entity": entity.upper()},
+                        "metadata": {self._account_key: opp["AccountId"], "entity": entity.upper()},
                     },
                     options={"idempotency_key": f"crm-account-{opp['AccountId']}"},
                 ),
                 what=f"customer for {opp['AccountId']}",
             )
             customer_id = created.id
-            # Written back at once, so a later deal of this account reuses the customer.
-            self.crm.update("Account", opp["AccountId"], {"Billing_Customer_Id__c": customer_id})
-        sub = self._subscription_of(customer_id, opp["Id"]) or self._subscribe(
-            customer_id, opp, lines, entity.upper()
-        )
+            if writeback:
+                # Written back at once, so a later deal of this account reuses the customer.
+                self.crm.update(
+                    "Account", opp["AccountId"], {self._field("account_customer"): customer_id}
+                )
+        sub = self._subscription_of(customer_id, opp["Id"])
+        if sub is None:
+            if not self.owns("crm.provision"):
+                raise TransientError(f"waiting for the subscription of {opp['Id']}", 1.0)
+            sub = self._subscribe(customer_id, opp, lines, entity.upper())
         customer = self._customer(customer_id)
         erp_id = self.sync_customer(customer, sub["currency"])
-        contract = self.book_contract(sub)
+        if self.owns("revrec.contracts"):
+            self.book_contract(sub)
+        if writeback:
+            self.write_back(opp, sub["id"], customer_id, erp_id)
+        log.info("opportunity %s -> %s", opp["Id"], sub["id"])
+
+    def write_back(
+        self, opp: dict[str, Any], sub_id: str, customer_id: str, erp_id: str | None
+    ) -> None:
+        assert self.crm is not None
         self.crm.update(
             "Opportunity",
             opp["Id"],
-            {"Billing_Subscription_Id__c": sub["id"], "Synced_To_Billing__c": True},
+            {
+                self._field("opportunity_subscription"): sub_id,
+                self._field("opportunity_synced"): True,
+            },
         )
-        self.crm.update(
-            "Account",
-            opp["AccountId"],
-            {"Billing_Customer_Id__c": customer_id, "ERP_Customer_Id__c": erp_id},
-        )
-        log.info("opportunity %s -> %s, %s", opp["Id"], sub["id"], contract["id"])
+        account = {self._field("account_customer"): customer_id}
+        if erp_id is not None:  # another integration may not have made the ERP customer yet
+            account[self._field("account_erp_customer")] = erp_id
+        self.crm.update("Account", opp["AccountId"], account)
+
+    def _customer_of(self, account_id: str) -> str | None:
+        """The billing customer an earlier attempt (or another integration) made for a CRM
+        account, found by its metadata."""
+        key = self._account_key
+        for customer in with_retries(
+            lambda: [
+                c.to_dict()
+                for c in self.stripe.v1.customers.list(params={"limit": 100}).auto_paging_iter()
+            ],
+            what="customers",
+        ):
+            if (customer.get("metadata") or {}).get(key) == account_id:
+                return str(customer["id"])
+        return None
 
     def _subscription_of(self, customer_id: str, opp_id: str) -> dict[str, Any] | None:
         """The deal's subscription if an earlier attempt made it (idempotency keys expire)."""
@@ -846,7 +1022,7 @@ class Syncer:
             what=f"subscriptions of {customer_id}",
         )
         for sub in subs:
-            if sub["metadata"].get("crm_opportunity_id") == opp_id:
+            if sub["metadata"].get(self._opportunity_key) == opp_id:
                 return sub
         return None
 
@@ -880,7 +1056,7 @@ class Syncer:
             "collection_method": "send_invoice",
             "days_until_due": 30,
             "metadata": {
-                "crm_opportunity_id": opp["Id"],
+                self._opportunity_key: opp["Id"],
                 "entity": entity,
                 "term_months": str(term),
             },
@@ -897,9 +1073,10 @@ class Syncer:
     def amend(self, opp: dict[str, Any], lines: list[dict[str, Any]], closed_at: int) -> None:
         """Set the subscription's items to the deal's lines and tell the subledger: an upgrade is
         a prospective modification of the same contract, never a second contract."""
-        assert self.crm is not None and self.revrec is not None
-        sub = self._subscription(opp["Billing_Subscription_Id__c"])
-        contract = self.book_contract(sub)
+        assert self.crm is not None
+        sub = self._subscription(opp[self._field("opportunity_subscription")])
+        # Booked before the change: the modification reads the old quantities from it.
+        contract = self.book_contract(sub) if self.owns("revrec.contracts") else None
         renewal = opp.get("Type") == "Renewal"
         first = sub["items"]["data"][0]
         start, end = first["current_period_start"], first["current_period_end"]
@@ -918,7 +1095,7 @@ class Syncer:
             if price_id not in current:
                 changes.append({"price": price_id, "quantity": quantity})
         before = {item["id"]: item for item in sub["items"]["data"]}
-        if changes:
+        if changes and self.owns("crm.amend"):
             params: dict[str, Any] = {
                 "items": changes,
                 "proration_behavior": "none" if renewal else "create_prorations",
@@ -933,9 +1110,11 @@ class Syncer:
                 ),
                 what=f"amend {sub['id']}",
             )
-        after = self._subscription(sub["id"])
-        self._modify(contract, opp["Id"], before, after, at, start, end, renewal)
-        self.crm.update("Opportunity", opp["Id"], {"Synced_To_Billing__c": True})
+        if contract is not None:
+            after = self._subscription(sub["id"])
+            self._modify(contract, opp["Id"], before, after, at, start, end, renewal)
+        if self.owns("crm.writeback"):
+            self.crm.update("Opportunity", opp["Id"], {self._field("opportunity_synced"): True})
 
     def _modify(
         self,
@@ -955,7 +1134,7 @@ class Syncer:
         assert self.revrec is not None
         if any(m["external_id"] == external_id for m in self.revrec.modifications(contract["id"])):
             return
-        lines = {line["external_id"]: line for line in contract["lines"]}
+        lines = self._lines_by_item(contract)
         service_end = max(line["service_end_at"] or 0 for line in contract["lines"])
         items = {item["id"]: item for item in after["items"]["data"]}
         any_price = next(iter(items.values()))["price"]
@@ -1029,7 +1208,8 @@ class Syncer:
             "treatment": "prospective",
         }
         if changes:
-            body["changes"] = changes
+            # Changes name lines by their subscription item until here.
+            body["changes"] = [{**c, "line": self._line_id(c["line"])} for c in changes]
         if added:
             body["add_lines"] = added
         self.revrec.modify(contract_id, body)
@@ -1043,8 +1223,13 @@ class Syncer:
         name: str = period["period"]
         functional: str = period["functional_currency"]
         summary = period.get("journal_summary") or {}
+        if not self.owns("erp.journals"):
+            return
         # An older subledger (or a month an earlier close covered) gives no close id.
-        external_id = str(period.get("close_id") or f"rr-{entity}-{name}")
+        close_id = str(period.get("close_id") or f"rr-{entity}-{name}")
+        external_id = self.conv.external_id(
+            "erp.journal", close={"id": close_id, "entity": entity, "period": name}
+        )
         if self.erp.get("journalEntry", external_id) is not None:
             return
         last_day = utc_date(period["ends_at"] - 1, "ends_at")

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 
+import requests
 import stripe
 
 from examples.reference_integration.app import Settings
@@ -119,23 +120,41 @@ def amended_customer(syncer: Syncer, message: Message) -> str | None:
 @contextlib.contextmanager
 def connect(settings: Settings) -> Iterator[Syncer]:
     """One worker's clients: each keeps its connections alive between calls."""
+    session = requests.Session()
+    session.headers.update(settings.headers)
     client = stripe.StripeClient(
         settings.stripe_api_key,
         base_addresses={"api": settings.stripe_api_base},
         max_network_retries=0,  # our own retry loop decides, honouring Retry-After
+        http_client=stripe.RequestsClient(session=session),
     )
     erp = NetSuite(
-        settings.netsuite_url, settings.netsuite_token, verify=settings.ca_bundle or True
+        settings.netsuite_url,
+        settings.netsuite_token,
+        verify=settings.ca_bundle or True,
+        headers=settings.headers,
     )
-    revrec = Revrec(settings.revrec_url, settings.revrec_token) if settings.revrec_url else None
+    revrec = (
+        Revrec(settings.revrec_url, settings.revrec_token, headers=settings.headers)
+        if settings.revrec_url
+        else None
+    )
+    conventions = settings.conventions
     crm = (
-        Crm(settings.sf_instance_url, settings.sf_session_id, ca_bundle=settings.ca_bundle)
+        Crm(
+            settings.sf_instance_url,
+            settings.sf_session_id,
+            ca_bundle=settings.ca_bundle,
+            writeback=conventions.writeback,
+            headers=settings.headers,
+        )
         if settings.sf_instance_url
         else None
     )
     try:
-        yield Syncer(client, erp, revrec, crm)
+        yield Syncer(client, erp, revrec, crm, conventions)
     finally:
+        session.close()
         erp.close()
         if revrec is not None:
             revrec.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from harness.books import Books, ar_kind
+from harness.books import Books, ar_kind, ar_link
 from harness.invariants import refs
 from harness.invariants.registry import invariant
 from harness.violations import Violation
@@ -16,29 +16,39 @@ def _currency(books: Books, txn: Transaction) -> str:
     return books.currency_code(txn.currency)
 
 
-@invariant("INV-06", group="billing_ar")
+@invariant("INV-06", group="billing_ar", handoffs=("erp.invoices",))
 def one_erp_invoice_per_finalised_invoice(books: Books) -> Iterator[Violation]:
-    """Every finalised billing invoice has exactly one ERP AR document under the invoice id,
-    for the ERP customer of its Stripe customer, in its currency: an ERP invoice of the same
-    total when positive, a credit memo of the negated total when negative (a cancellation's
-    credit, left as customer credit), nothing when 0; a voided invoice's document is voided
-    (and only then); every ERP invoice names a finalised invoice of positive total (a second
-    copy under another or no external id is a duplicate)."""
+    """Every finalised billing invoice has exactly one ERP AR document, linked as declared
+    (default: external id = the invoice id), for the ERP customer of its Stripe customer, in
+    its currency: an ERP invoice of the same total when positive, a credit memo of the negated
+    total when negative (a cancellation's credit, left as customer credit), nothing when 0; a
+    voided invoice's document is voided (and only then); every ERP invoice copies a finalised
+    invoice of positive total (a second copy, or one naming no invoice, is a duplicate)."""
     finalised = {inv.id: inv for inv in books.finalised_invoices}
+    links = books.links
     for inv in finalised.values():
-        kind = ar_kind(inv.total)
-        if kind is None:
+        link = ar_link(inv.total)
+        if link is None:
             continue  # a zero invoice posts nothing (docs/reference-flow.md)
-        txn = books.erp_by_external_id(kind, inv.id)
-        label = "ERP invoice" if kind == "invoice" else "ERP credit memo"
-        if txn is None:
+        copies = links.targets(link, inv.id)
+        label = "ERP invoice" if link == "erp.invoice" else "ERP credit memo"
+        if not copies:
             yield Violation(
                 "INV-06",
-                f"finalised invoice {inv.id} (total {inv.total}) has no {label}",
+                f"finalised invoice {inv.id} (total {inv.total}) has no {label} "
+                f"({links.describe(link, inv.id)})",
                 (refs.billing(inv.id),),
                 {"status": inv.status, "total": inv.total, "currency": inv.currency},
             )
             continue
+        if len(copies) > 1:
+            yield Violation(
+                "INV-06",
+                f"finalised invoice {inv.id} has {len(copies)} {label}s",
+                (refs.billing(inv.id), *(refs.erp_txn(t) for t in copies)),
+                {"copies": [t.id for t in copies]},
+            )
+        txn = copies[0]
         named = (refs.billing(inv.id), refs.erp_txn(txn))
         want = abs(inv.total)
         if txn.total_minor != want or _currency(books, txn) != inv.currency.upper():
@@ -54,7 +64,7 @@ def one_erp_invoice_per_finalised_invoice(books: Books) -> Iterator[Violation]:
                     "billing_currency": inv.currency.upper(),
                 },
             )
-        customer = books.erp_customer_by_external_id(inv.customer)
+        customer = links.target("erp.customer", inv.customer)
         if customer is not None and txn.entity != customer.id:
             yield Violation(
                 "INV-06",
@@ -72,7 +82,7 @@ def one_erp_invoice_per_finalised_invoice(books: Books) -> Iterator[Violation]:
                 {"status": inv.status, "erp_voided": txn.voided},
             )
     for txn in books.erp_by_kind.get("invoice", []):
-        source = finalised.get(txn.external_id or "")
+        source = finalised.get(links.source("erp.invoice", txn) or "")
         if source is None or ar_kind(source.total) != "invoice":
             why = "names no finalised" if source is None else f"totals {source.total}: no"
             yield Violation(
@@ -84,7 +94,9 @@ def one_erp_invoice_per_finalised_invoice(books: Books) -> Iterator[Violation]:
             )
 
 
-@invariant("INV-07", group="billing_ar")
+@invariant(
+    "INV-07", group="billing_ar", handoffs=("erp.invoices", "erp.payments", "erp.credit_memos")
+)
 def invoice_arithmetic(books: Books) -> Iterator[Violation]:
     """Billing: amount_due = max(0, total + applied balance) − pre-payment credit notes,
     amount_paid ≤ amount_due, a paid invoice has nothing remaining. ERP: an invoice's paid
@@ -134,13 +146,14 @@ def invoice_arithmetic(books: Books) -> Iterator[Violation]:
             )
 
 
-@invariant("INV-08", group="billing_ar")
+@invariant("INV-08", group="billing_ar", handoffs=("erp.credit_memos",))
 def credit_notes_conserved(books: Books) -> Iterator[Violation]:
     """A credit note's total = pre-payment + refund + balance credit + out-of-band; the credit
     notes on an invoice never exceed its total; every credit note has exactly one ERP credit
-    memo, external id = the credit note id, same total and currency, created from or applied
-    to the ERP invoice it credits, voided when it is; every ERP credit memo names one (or a
-    finalised invoice of negative total, which the flow posts as a credit memo: INV-06)."""
+    memo, linked as declared (default: external id = the credit note id), same total and
+    currency, created from or applied to the ERP invoice it credits, voided when it is; every
+    ERP credit memo copies one (or a finalised invoice of negative total, which the flow posts
+    as a credit memo: INV-06)."""
     for inv_id, notes in books.credit_notes_by_invoice.items():
         inv = books.invoices.get(inv_id)
         issued = sum(cn.total for cn in notes if cn.status != "void")
@@ -154,16 +167,19 @@ def credit_notes_conserved(books: Books) -> Iterator[Violation]:
         for cn in notes:
             yield from _credit_note(books, cn, inv)
     credit_invoices = {inv.id for inv in books.finalised_invoices if inv.total < 0}
+    links = books.links
     for txn in books.erp_by_kind.get("creditMemo", []):
-        eid = txn.external_id or ""
-        if eid not in books.credit_notes and eid not in credit_invoices:
-            yield Violation(
-                "INV-08",
-                f"ERP credit memo {txn.id} (external id {txn.external_id}) names no credit note "
-                "and no finalised invoice of negative total",
-                (refs.erp_txn(txn),),
-                {"external_id": txn.external_id},
-            )
+        if txn.system or links.source("erp.credit_memo", txn) is not None:
+            continue
+        if links.source("erp.invoice_credit", txn) in credit_invoices:
+            continue
+        yield Violation(
+            "INV-08",
+            f"ERP credit memo {txn.id} (external id {txn.external_id}) copies no credit note "
+            "and no finalised invoice of negative total",
+            (refs.erp_txn(txn),),
+            {"external_id": txn.external_id},
+        )
 
 
 def _credit_note(books: Books, cn: CreditNote, inv: Invoice | None) -> Iterator[Violation]:
@@ -175,12 +191,22 @@ def _credit_note(books: Books, cn: CreditNote, inv: Invoice | None) -> Iterator[
             (refs.billing(cn.id),),
             {"total": cn.total},
         )
-    memo = books.erp_by_external_id("creditMemo", cn.id)
-    if memo is None:
+    memos = books.links.targets("erp.credit_memo", cn.id)
+    if not memos:
         yield Violation(
-            "INV-08", f"credit note {cn.id} has no ERP credit memo", (refs.billing(cn.id),)
+            "INV-08",
+            f"credit note {cn.id} has no ERP credit memo "
+            f"({books.links.describe('erp.credit_memo', cn.id)})",
+            (refs.billing(cn.id),),
         )
         return
+    memo = memos[0]
+    if len(memos) > 1:
+        yield Violation(
+            "INV-08",
+            f"credit note {cn.id} has {len(memos)} ERP credit memos",
+            (refs.billing(cn.id), *(refs.erp_txn(m) for m in memos)),
+        )
     named = (refs.billing(cn.id), refs.erp_txn(memo))
     if memo.total_minor != cn.total or _currency(books, memo) != cn.currency.upper():
         yield Violation(
@@ -190,7 +216,7 @@ def _credit_note(books: Books, cn: CreditNote, inv: Invoice | None) -> Iterator[
             named,
             {"erp_total_minor": memo.total_minor, "billing_total": cn.total},
         )
-    erp_invoice = books.erp_by_external_id("invoice", cn.invoice)
+    erp_invoice = books.links.target("erp.invoice", cn.invoice)
     if erp_invoice is not None:
         linked = memo.created_from == erp_invoice.id or any(
             app.doc == erp_invoice.id for app in memo.applies
@@ -210,7 +236,7 @@ def _credit_note(books: Books, cn: CreditNote, inv: Invoice | None) -> Iterator[
         )
 
 
-@invariant("INV-09", group="billing_ar")
+@invariant("INV-09", group="billing_ar", handoffs=("erp.payments", "erp.credit_memos"))
 def open_ar_matches_billing(books: Books) -> Iterator[Violation]:
     """Cash applied never exceeds an invoice's total, and each ERP invoice's open amount equals
     its billing invoice's ``amount_remaining`` — also when it drew on the customer's credit
@@ -218,7 +244,7 @@ def open_ar_matches_billing(books: Books) -> Iterator[Violation]:
     Convention: an invoice that carried a customer debt (``applied_balance`` > 0) is skipped,
     as the flow posts the debt nowhere."""
     for inv in books.finalised_invoices:
-        txn = books.erp_by_external_id("invoice", inv.id)
+        txn = books.links.target("erp.invoice", inv.id)
         if txn is None or inv.applied_balance > 0:
             continue
         named = (refs.billing(inv.id), refs.erp_txn(txn))

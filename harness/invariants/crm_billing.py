@@ -27,8 +27,8 @@ def _is_new_business(books: Books, opp: Record) -> bool:
     made for another opportunity."""
     if opp.get("Type") in ("Amendment", "Renewal"):
         return False
-    sub = books.subscriptions.get(str(opp.get("Billing_Subscription_Id__c") or ""))
-    return sub is None or sub.metadata.get("crm_opportunity_id") in (None, opp.id)
+    sub = books.subscriptions.get(str(opp.get(books.writeback("opportunity_subscription")) or ""))
+    return sub is None or books.links.source("billing.subscription", sub) in (None, opp.id)
 
 
 def _licensed_amount(books: Books, opp: Record) -> Decimal:
@@ -42,26 +42,33 @@ def _licensed_amount(books: Books, opp: Record) -> Decimal:
     return amount
 
 
-@invariant("INV-24", group="crm_billing")
+@invariant("INV-24", group="crm_billing", handoffs=("crm.provision", "crm.amend", "crm.writeback"))
 def one_subscription_per_won_opportunity(books: Books) -> Iterator[Violation]:
-    """Every won new-business opportunity has exactly one subscription (``metadata
-    .crm_opportunity_id``), written back (``Billing_Subscription_Id__c``, ``Synced_To_Billing__c``,
-    the account's ``Billing_Customer_Id__c``), whose recurring amount per period (Σ unit amount
-    × quantity of licensed items) equals the latest won opportunity on it (by close date) —
-    unless billing's own users changed the subscription (a self-serve change the CRM does not
-    describe, seen in billing's request journal); a
-    won amendment or renewal is synced and names an existing subscription; no subscription
-    names an opportunity that is not won."""
+    """Every won new-business opportunity has exactly one subscription (linked as declared,
+    default ``metadata.crm_opportunity_id``), written back (default fields
+    ``Billing_Subscription_Id__c``, ``Synced_To_Billing__c``, the account's
+    ``Billing_Customer_Id__c``), whose recurring amount per period (Σ unit amount × quantity of
+    licensed items) equals the latest won opportunity on it (by close date) — unless billing's
+    own users changed the subscription (a self-serve change the CRM does not describe, seen in
+    billing's request journal); a won amendment or renewal is synced and names an existing
+    subscription; no subscription names an opportunity that is not won."""
+    sub_field = books.writeback("opportunity_subscription")
+    synced_field = books.writeback("opportunity_synced")
+    customer_field = books.writeback("account_customer")
+    provision = books.owns("crm.provision")
+    amends = books.owns("crm.amend")
+    writeback = books.owns("crm.writeback")
     won = [o for o in books.crm_records("Opportunity") if o.get("IsWon")]
     changed_in_billing = _changed_in_billing(books)
     latest: dict[str, Record] = {}
     for opp in sorted(won, key=lambda o: (str(o.get("CloseDate")), o.get("CreatedDate") or 0)):
-        if opp.get("Synced_To_Billing__c") and opp.get("Billing_Subscription_Id__c"):
-            latest[str(opp.get("Billing_Subscription_Id__c"))] = opp
+        if opp.get(synced_field) and opp.get(sub_field):
+            latest[str(opp.get(sub_field))] = opp
     for opp in won:
-        sub_id = opp.get("Billing_Subscription_Id__c")
+        sub_id = opp.get(sub_field)
         if not _is_new_business(books, opp):
-            if not opp.get("Synced_To_Billing__c") or sub_id not in books.subscriptions:
+            applied = opp.get(synced_field) and sub_id in books.subscriptions
+            if (amends or writeback) and not applied:
                 yield Violation(
                     "INV-24",
                     f"won {opp.get('Type') or 'amendment'} {opp.id} is not applied to an "
@@ -69,29 +76,30 @@ def one_subscription_per_won_opportunity(books: Books) -> Iterator[Violation]:
                     (refs.crm(opp.id), *((refs.billing(str(sub_id)),) if sub_id else ())),
                 )
             continue
-        subs = books.subscriptions_by_opportunity.get(opp.id, [])
+        subs = books.links.targets("billing.subscription", opp.id)
         if len(subs) != 1:
-            yield Violation(
-                "INV-24",
-                f"won opportunity {opp.id} has {len(subs)} subscriptions",
-                (refs.crm(opp.id), *(refs.billing(s.id) for s in subs)),
-            )
+            if provision:
+                yield Violation(
+                    "INV-24",
+                    f"won opportunity {opp.id} has {len(subs)} subscriptions "
+                    f"({books.links.describe('billing.subscription', opp.id)})",
+                    (refs.crm(opp.id), *(refs.billing(s.id) for s in subs)),
+                )
             continue
         sub = subs[0]
         named: tuple[str, ...] = (refs.crm(opp.id), refs.billing(sub.id))
         account = books.crm_record(str(opp.get("AccountId") or ""))
         problems = []
         if sub_id != sub.id:
-            problems.append(f"Billing_Subscription_Id__c is {sub_id!r}")
-        if not opp.get("Synced_To_Billing__c"):
-            problems.append("Synced_To_Billing__c is not set")
-        if account is not None and account.get("Billing_Customer_Id__c") != sub.customer:
+            problems.append(f"{sub_field} is {sub_id!r}")
+        if not opp.get(synced_field):
+            problems.append(f"{synced_field} is not set")
+        if account is not None and account.get(customer_field) != sub.customer:
             problems.append(
-                f"account {account.id} Billing_Customer_Id__c is "
-                f"{account.get('Billing_Customer_Id__c')!r}"
+                f"account {account.id} {customer_field} is {account.get(customer_field)!r}"
             )
             named = (*named, refs.crm(account.id))
-        if problems:
+        if problems and writeback:
             yield Violation("INV-24", f"write-back of {opp.id}: {'; '.join(problems)}", named)
         basis = latest.get(sub.id, opp)
         expected = refs.minor(_licensed_amount(books, basis), sub.currency)
@@ -101,7 +109,8 @@ def one_subscription_per_won_opportunity(books: Books) -> Iterator[Violation]:
             price = books.prices.get(item.price) if item else None
             if item is not None and price is not None and not price.metered:
                 actual += price.unit_amount * item.quantity
-        if actual != expected and sub.id not in changed_in_billing:
+        judged = amends if basis.id != opp.id else provision
+        if actual != expected and sub.id not in changed_in_billing and judged:
             yield Violation(
                 "INV-24",
                 f"subscription {sub.id} bills {actual} a period; opportunity {basis.id} says "
@@ -109,10 +118,12 @@ def one_subscription_per_won_opportunity(books: Books) -> Iterator[Violation]:
                 (*named, refs.crm(basis.id)) if basis.id != opp.id else named,
                 {"subscription_minor": actual, "opportunity_minor": expected},
             )
+    if not provision:
+        return
     won_ids = {o.id for o in won}
-    for opp_id, subs in books.subscriptions_by_opportunity.items():
+    for opp_id in list(books.links.sources("billing.subscription")):
         if opp_id not in won_ids:
-            for sub in subs:
+            for sub in books.links.targets("billing.subscription", opp_id):
                 yield Violation(
                     "INV-24",
                     f"subscription {sub.id} names opportunity {opp_id}, which is not won",

@@ -5,100 +5,127 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from harness.books import Books, ar_kind, event_source
+from harness.books import Books, ar_link
+from harness.handoffs import LINKS
 from harness.invariants import refs
 from harness.invariants.ledger import owes_journal
 from harness.invariants.registry import invariant
 from harness.violations import Violation
 from simulators.common.journal import JournalEntry
 
+# Links whose copies INV-26 counts (ERP invoices and credit memos: INV-06 and INV-08).
+_ONCE = (
+    "billing.customer",
+    "billing.subscription",
+    "erp.customer",
+    "erp.payment",
+    "erp.journal",
+    "revrec.contract",
+    "revrec.billing_event",
+    "revrec.billing_credit",
+    "revrec.billing_charge",
+    "revrec.billing_void",
+    "revrec.credit_event",
+)
+# Target kinds every document of which must copy a source, and the hand-off that writes them.
+_COPIES = {
+    "erp.customer": "erp.customers",
+    "erp.customerPayment": "erp.payments",
+    "erp.journalEntry": "erp.journals",
+    "revrec.contract": "revrec.contracts",
+    "revrec.billing_event": "revrec.billing",
+}
 
-@invariant("INV-26", group="delivery")
+
+@invariant(
+    "INV-26",
+    group="delivery",
+    handoffs=(
+        "crm.provision",
+        "erp.customers",
+        "erp.payments",
+        "erp.journals",
+        "revrec.contracts",
+        "revrec.billing",
+    ),
+)
 def no_document_twice(books: Books) -> Iterator[Violation]:
     """Replaying a message changes nothing: no source has two copies. At most one Stripe
-    customer per CRM account and one subscription per opportunity; every ERP customer, payment
-    and journal entry, every subledger contract and billing event carries the external id of
-    the one source it copies (Stripe customer, ``pay_<invoice>``, period close, subscription,
-    invoice or credit note; a billing event may also be an invoice's ``<invoice>-credit``,
-    ``-void`` or ``-charge``, as the flow sends them) — a copy without one is a duplicate.
-    (ERP invoices and credit memos: INV-06, INV-08.)"""
-    for account, customers in books.customers_by_crm_account.items():
-        if len(customers) > 1:
-            yield Violation(
-                "INV-26",
-                f"CRM account {account} has {len(customers)} Stripe customers",
-                (refs.crm(account), *(refs.billing(c.id) for c in customers)),
-            )
-    for opp, subs in books.subscriptions_by_opportunity.items():
-        if len(subs) > 1:
-            yield Violation(
-                "INV-26",
-                f"opportunity {opp} has {len(subs)} subscriptions",
-                (refs.crm(opp), *(refs.billing(s.id) for s in subs)),
-            )
-    for customer in books.erp_customers.values():
-        if customer.external_id not in books.customers:
-            yield Violation(
-                "INV-26",
-                f"ERP customer {customer.id} ({customer.company_name}) names no Stripe customer "
-                f"(external id {customer.external_id})",
-                (refs.erp("customer", customer.id),),
-            )
-    closes = set(books.rr_period_closes)
-    for txn in books.erp_transactions.values():
-        if txn.system:
+    customer per CRM account and one subscription per opportunity; one ERP customer per
+    billing customer, one payment per paid invoice, one journal per period close, one
+    subledger contract per subscription and one billing event per invoice, credit note and
+    flow-made variant (``-credit``, ``-void``, ``-charge``), each found through its declared
+    link; and every ERP customer, payment and journal entry, every subledger contract and
+    billing event copies a source through some link — one that copies none is a duplicate
+    (a copy whose id did not survive). (ERP invoices and credit memos: INV-06, INV-08.)"""
+    links = books.links
+    for link_id in _ONCE:
+        spec = LINKS[link_id]
+        if not books.owns(spec.handoff):
             continue
-        eid = txn.external_id or ""
-        if txn.kind == "customerPayment":
-            ok = eid.startswith("pay_") and eid[4:] in books.invoices
-        elif txn.kind == "journalEntry":
-            ok = eid in closes
-        else:
+        for source in list(links.sources(link_id)):
+            copies = links.targets(link_id, source)
+            if len(copies) > 1:
+                yield Violation(
+                    "INV-26",
+                    f"{spec.source.replace('_', ' ')} {source} has {len(copies)} copies "
+                    f"({spec.what})",
+                    (_source_ref(spec.source, source), *(_ref(spec.target, c) for c in copies)),
+                    {"link": link_id},
+                )
+    for kind, handoff in _COPIES.items():
+        if not books.owns(handoff):
             continue
-        if not ok:
-            yield Violation(
-                "INV-26",
-                f"ERP {txn.kind} {txn.id} (external id {txn.external_id}) copies no source",
-                (refs.erp_txn(txn),),
-            )
-    for contract in books.rr_contracts.values():
-        if contract.external_id not in books.subscriptions:
-            yield Violation(
-                "INV-26",
-                f"contract {contract.id} (external id {contract.external_id}) names no "
-                "subscription",
-                (refs.revrec(contract.id),),
-            )
-    for event in books.rr_billing_events.values():
-        eid = event.external_id
-        if eid in books.invoices or eid in books.credit_notes:
-            continue
-        source = event_source(eid)
-        if source == eid or source not in books.invoices:
-            yield Violation(
-                "INV-26",
-                f"billing event {event.id} (external id {eid}) names no invoice or credit "
-                "note (nor an invoice's -credit, -void or -charge event)",
-                (refs.revrec(event.id),),
-            )
+        for target in _documents(books, kind):
+            if not links.copies(kind, target):
+                yield Violation(
+                    "INV-26",
+                    f"{kind.replace('.', ' ')} {target.id} (external id "
+                    f"{target.external_id}) copies no source",
+                    (_ref(kind, target),),
+                )
 
 
-def _acknowledged(books: Books, system: str) -> Iterator[tuple[Any, str]]:
-    for d in books.deliveries:
-        if d.system == system and d.status == "delivered":
-            yield d, d.event_type
+def _documents(books: Books, kind: str) -> Iterator[Any]:
+    if kind == "erp.customer":
+        yield from books.erp_customers.values()
+    elif kind == "revrec.contract":
+        yield from books.rr_contracts.values()
+    elif kind == "revrec.billing_event":
+        yield from books.rr_billing_events.values()
+    else:
+        yield from (t for t in books.erp_by_kind.get(kind[4:], []) if not t.system)
 
 
-@invariant("INV-28", group="delivery")
+def _ref(kind: str, doc: Any) -> str:
+    system, _, what = kind.partition(".")
+    if system == "erp":
+        return refs.erp(what, doc.id)
+    return refs.revrec(doc.id) if system == "revrec" else refs.billing(doc.id)
+
+
+def _source_ref(kind: str, source: str) -> str:
+    if kind in ("account", "opportunity"):
+        return refs.crm(source)
+    return refs.revrec(source) if kind == "close" else refs.billing(source)
+
+
+@invariant(
+    "INV-28",
+    group="delivery",
+    handoffs=("erp.invoices", "erp.payments", "erp.credit_memos", "erp.journals"),
+)
 def acknowledged_events_are_applied(books: Books) -> Iterator[Violation]:
     """Nothing acknowledged is lost: for every webhook delivery the integration acknowledged
-    (2xx), the document the flow owes for it exists — ``invoice.finalized`` → the ERP invoice
-    (a credit memo under the invoice id for a negative total, nothing for 0), ``invoice.paid``
-    (with money paid) → the ERP payment ``pay_<invoice>``, ``invoice.voided`` → the ERP invoice
-    voided, ``credit_note.created`` → the ERP credit memo, subledger ``period.closed`` (of a
-    close that recognised anything) → the ERP journal under the close id. CRM pushes carry no
-    record id in the delivery log and are judged by INV-24."""
+    (2xx), the document the flow owes for it exists, found through its declared link —
+    ``invoice.finalized`` → the ERP invoice (a credit memo for a negative total, nothing for
+    0), ``invoice.paid`` (with money paid) → the ERP payment, ``invoice.voided`` → the ERP
+    invoice voided, ``credit_note.created`` → the ERP credit memo, subledger
+    ``period.closed`` (of a close that recognised anything) → the ERP journal. Only hand-offs
+    the integration owns, and only deliveries to its own receivers, are judged. CRM pushes
+    carry no record id in the delivery log and are judged by INV-24."""
     events = books.billing_store.events_by_id
+    links = books.links
     for d, kind in _acknowledged(books, "billing"):
         event = events.get(d.event_id)
         if event is None:
@@ -106,29 +133,32 @@ def acknowledged_events_are_applied(books: Books) -> Iterator[Violation]:
         # Billing keeps the event's object itself as ``data`` (rendered as data.object).
         obj = event.data
         oid = str(obj.get("id", ""))
-        owed: tuple[str, str] | None = None
-        if kind == "invoice.finalized":
+        owed: str | None = None
+        if kind == "invoice.finalized" and books.owns("erp.invoices"):
             # The invoice as it is now (its total does not change after finalisation).
             inv = books.invoices.get(oid)
-            total = inv.total if inv is not None else int(obj.get("total") or 0)
-            ar = ar_kind(total)
-            owed = None if ar is None else (ar, oid)
-        elif kind == "invoice.paid" and int(obj.get("amount_paid") or 0) > 0:
-            owed = ("customerPayment", f"pay_{oid}")
-        elif kind == "invoice.voided":
-            owed = ("invoice", oid)
-        elif kind == "credit_note.created":
-            owed = ("creditMemo", oid)
+            owed = ar_link(inv.total if inv is not None else int(obj.get("total") or 0))
+        elif (
+            kind == "invoice.paid"
+            and int(obj.get("amount_paid") or 0) > 0
+            and books.owns("erp.payments")
+        ):
+            owed = "erp.payment"
+        elif kind == "invoice.voided" and books.owns("erp.invoices"):
+            owed = "erp.invoice"
+        elif kind == "credit_note.created" and books.owns("erp.credit_memos"):
+            owed = "erp.credit_memo"
         if owed is None:
             continue
-        txn = books.erp_by_external_id(*owed)
+        txn = links.target(owed, oid)
         named = (refs.delivery(d), refs.billing(event.id), refs.billing(oid))
         if txn is None:
             yield Violation(
                 "INV-28",
-                f"{kind} for {oid} was acknowledged, and the ERP has no {owed[0]} {owed[1]}",
+                f"{kind} for {oid} was acknowledged, and the ERP has no "
+                f"{LINKS[owed].target[4:]} ({links.describe(owed, oid)})",
                 named,
-                {"event_type": kind},
+                {"event_type": kind, "link": owed},
             )
         elif kind == "invoice.voided" and not txn.voided:
             yield Violation(
@@ -136,6 +166,8 @@ def acknowledged_events_are_applied(books: Books) -> Iterator[Violation]:
                 f"invoice.voided for {oid} was acknowledged, and ERP invoice {txn.id} is live",
                 (*named, refs.erp_txn(txn)),
             )
+    if not books.owns("erp.journals"):
+        return
     rr_events = {e.id: e for e in books.revrec_store.events}
     for d, kind in _acknowledged(books, "revrec"):
         rr_event = rr_events.get(d.event_id)
@@ -152,13 +184,19 @@ def acknowledged_events_are_applied(books: Books) -> Iterator[Violation]:
         )
         if close is None or not owes_journal(close):
             continue
-        if books.erp_by_external_id("journalEntry", close.id) is None:
+        if links.target("erp.journal", close.id) is None:
             yield Violation(
                 "INV-28",
                 f"period.closed for {close.entity} {close.period} was acknowledged, and "
-                f"the ERP has no journal {close.id}",
+                f"the ERP has no journal ({links.describe('erp.journal', close.id)})",
                 (refs.delivery(d), refs.revrec(rr_event.id), refs.revrec(close.id)),
             )
+
+
+def _acknowledged(books: Books, system: str) -> Iterator[tuple[Any, str]]:
+    for d in books.judged_deliveries(system):
+        if d.status == "delivered":
+            yield d, d.event_type
 
 
 def _idempotency_refusal(system: str, entry: JournalEntry) -> bool:

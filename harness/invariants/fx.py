@@ -11,7 +11,11 @@ from harness.invariants.registry import invariant
 from harness.violations import Violation
 
 
-@invariant("INV-22", group="fx")
+@invariant(
+    "INV-22",
+    group="fx",
+    handoffs=("erp.invoices", "erp.payments", "erp.credit_memos", "erp.journals"),
+)
 def rates_have_provenance(books: Books) -> Iterator[Violation]:
     """Every ERP transaction in a currency other than its subsidiary's base uses the ERP's own
     dated rate for its date (the latest effective on or before it); deferred revenue is never
@@ -48,14 +52,24 @@ def rates_have_provenance(books: Books) -> Iterator[Violation]:
             )
 
 
-@invariant("INV-23", group="fx")
+@invariant(
+    "INV-23",
+    group="fx",
+    handoffs=(
+        "erp.invoices",
+        "erp.payments",
+        "erp.credit_memos",
+        "revrec.contracts",
+        "revrec.billing",
+    ),
+)
 def one_currency_per_document_family(books: Books) -> Iterator[Violation]:
     """A subscription, its invoices and credit notes, their ERP invoices, credit memos and
     payments, its subledger contract and billing events are all in one currency."""
     for sub in books.subscriptions.values():
         family: list[tuple[str, str]] = [(refs.billing(sub.id), sub.currency.upper())]
-        contract = books.rr_contract_by_external_id(sub.id)
-        if contract is not None:
+        contract = books.links.target("revrec.contract", sub.id)
+        if contract is not None and books.owns("revrec.contracts"):
             family.append((refs.revrec(contract.id), contract.currency.upper()))
         for inv in books.invoices_by_subscription.get(sub.id, []):
             family += _invoice_family(books, inv.id)
@@ -84,15 +98,30 @@ def one_currency_per_document_family(books: Books) -> Iterator[Violation]:
 def _invoice_family(books: Books, invoice_id: str) -> list[tuple[str, str]]:
     inv = books.invoices[invoice_id]
     family = [(refs.billing(inv.id), inv.currency.upper())]
-    docs = [("invoice", inv.id), ("customerPayment", f"pay_{inv.id}")]
+    erp = [
+        ("erp.invoices", "erp.invoice", inv.id),
+        ("erp.invoices", "erp.invoice_credit", inv.id),
+        ("erp.payments", "erp.payment", inv.id),
+    ]
+    revrec = [(link, inv.id) for link in _INVOICE_EVENTS]
     for cn in books.credit_notes_by_invoice.get(inv.id, []):
         family.append((refs.billing(cn.id), cn.currency.upper()))
-        docs.append(("creditMemo", cn.id))
-    for kind, external_id in docs:
-        txn = books.erp_by_external_id(kind, external_id)
-        if txn is not None:
-            family.append((refs.erp_txn(txn), books.currency_code(txn.currency)))
-        event = books.rr_billing_event_by_external_id(external_id)
-        if event is not None:
-            family.append((refs.revrec(event.id), event.currency.upper()))
+        erp.append(("erp.credit_memos", "erp.credit_memo", cn.id))
+        revrec.append(("revrec.credit_event", cn.id))
+    for handoff, link, source in erp:
+        if books.owns(handoff):
+            for txn in books.links.targets(link, source):
+                family.append((refs.erp_txn(txn), books.currency_code(txn.currency)))
+    if books.owns("revrec.billing"):
+        for link, source in revrec:
+            for event in books.links.targets(link, source):
+                family.append((refs.revrec(event.id), event.currency.upper()))
     return family
+
+
+_INVOICE_EVENTS = (
+    "revrec.billing_event",
+    "revrec.billing_credit",
+    "revrec.billing_charge",
+    "revrec.billing_void",
+)

@@ -8,15 +8,18 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import date
 from typing import Any
 
-from harness.books import Books, ar_kind
+from harness.books import Books, ar_link
 from harness.invariants import refs
 from harness.invariants.registry import invariant
 from harness.violations import Violation
 from simulators.erp.models import Period
 from simulators.revrec.models import PeriodClose
 
+# The hand-offs that post to the ERP's general ledger.
+ERP_POSTINGS = ("erp.invoices", "erp.payments", "erp.credit_memos", "erp.journals")
 
-@invariant("INV-01", group="ledger")
+
+@invariant("INV-01", group="ledger", handoffs=ERP_POSTINGS)
 def journals_balance(books: Books) -> Iterator[Violation]:
     """Every ERP transaction balances per subsidiary (debits = credits in the transaction
     currency and in the subsidiary's base currency), and every subledger period-close journal
@@ -53,7 +56,7 @@ def journals_balance(books: Books) -> Iterator[Violation]:
                 )
 
 
-@invariant("INV-02", group="ledger")
+@invariant("INV-02", group="ledger", handoffs=ERP_POSTINGS)
 def trial_balance_per_entity_and_period(books: Books) -> Iterator[Violation]:
     """Per subsidiary and posting period, the general ledger's base-currency debits equal its
     credits (the trial balance of every entity and period is zero)."""
@@ -81,7 +84,7 @@ def _between_closed(books: Books, sub: str, first: str, last: str) -> bool:
     return True
 
 
-@invariant("INV-03", group="ledger")
+@invariant("INV-03", group="ledger", handoffs=ERP_POSTINGS)
 def postings_in_open_periods(books: Books) -> Iterator[Violation]:
     """Every posting sits in the period of its date; when that period is closed, in the first
     open period after it (every period in between is closed) — never in an earlier period.
@@ -135,29 +138,32 @@ def postings_in_open_periods(books: Books) -> Iterator[Violation]:
 
 
 def _source_dates(books: Books) -> Iterator[Violation]:
-    expected: list[tuple[str, str, str, str]] = []  # (kind, external id, source ref, date)
+    expected: list[tuple[str, str, str, str]] = []  # (link, source id, source ref, date)
     for inv in books.finalised_invoices:
         assert inv.finalized_at is not None
-        kind = ar_kind(inv.total)
-        if kind is not None:
-            expected.append((kind, inv.id, refs.billing(inv.id), day_of(inv.finalized_at)))
-        if inv.paid_at is not None and inv.amount_paid > 0:
+        link = ar_link(inv.total)
+        if link is not None and books.owns("erp.invoices"):
+            expected.append((link, inv.id, refs.billing(inv.id), day_of(inv.finalized_at)))
+        if inv.paid_at is not None and inv.amount_paid > 0 and books.owns("erp.payments"):
+            expected.append(("erp.payment", inv.id, refs.billing(inv.id), day_of(inv.paid_at)))
+    if books.owns("erp.credit_memos"):
+        for cn in books.credit_notes.values():
+            expected.append(("erp.credit_memo", cn.id, refs.billing(cn.id), day_of(cn.created)))
+    if books.owns("erp.journals"):
+        for close in books.rr_period_closes.values():
             expected.append(
-                ("customerPayment", f"pay_{inv.id}", refs.billing(inv.id), day_of(inv.paid_at))
+                ("erp.journal", close.id, refs.revrec(close.id), _last_day(close.period))
             )
-    for cn in books.credit_notes.values():
-        expected.append(("creditMemo", cn.id, refs.billing(cn.id), day_of(cn.created)))
-    for close in books.rr_period_closes.values():
-        expected.append(("journalEntry", close.id, refs.revrec(close.id), _last_day(close.period)))
-    for kind, external_id, source, day in expected:
-        txn = books.erp_by_external_id(kind, external_id)
-        if txn is not None and txn.tran_on != day:
-            yield Violation(
-                "INV-03",
-                f"ERP {kind} {external_id} is dated {txn.tran_on}, its source {day}",
-                (source, refs.erp_txn(txn)),
-                {"tran_on": txn.tran_on, "source_on": day},
-            )
+    for link, source_id, source, day in expected:
+        for txn in books.links.targets(link, source_id):
+            if txn.tran_on != day:
+                yield Violation(
+                    "INV-03",
+                    f"ERP {txn.kind} {txn.id} ({books.links.describe(link, source_id)}) is "
+                    f"dated {txn.tran_on}, its source {day}",
+                    (source, refs.erp_txn(txn)),
+                    {"tran_on": txn.tran_on, "source_on": day},
+                )
 
 
 @functools.lru_cache(maxsize=8192)
@@ -198,38 +204,50 @@ def owes_journal(close: PeriodClose) -> bool:
     )
 
 
-@invariant("INV-05", group="ledger")
+@invariant("INV-05", group="ledger", handoffs=("erp.customers", *ERP_POSTINGS, "revrec.contracts"))
 def documents_in_routed_entity(books: Books) -> Iterator[Violation]:
-    """Each ERP customer synced from billing (external id = Stripe customer id) sits in the
-    subsidiary named by the Stripe customer's ``metadata.entity``, and so does every ERP
-    document for it; each subledger contract sits in its subscription's entity."""
+    """Each ERP customer synced from billing sits in the subsidiary named by the Stripe
+    customer's ``metadata.entity``, and so does every ERP document for it; each subledger
+    contract sits in its subscription's entity."""
     expected_sub: dict[str, tuple[str, str]] = {}  # ERP customer id → (subsidiary id, cus id)
     for customer in books.customers.values():
         entity = books.customer_entity(customer.id)
-        erp_customer = books.erp_customer_by_external_id(customer.id)
+        erp_customer = books.links.target("erp.customer", customer.id)
         if entity is None or erp_customer is None:
             continue
         subsidiary = books.subsidiary_by_external_id.get(entity)
+        named = (refs.billing(customer.id), refs.erp("customer", erp_customer.id))
         if subsidiary is None:
-            yield Violation(
-                "INV-05",
-                f"customer {customer.id} routes to entity {entity}, which the ERP has no "
-                "subsidiary for",
-                (refs.billing(customer.id), refs.erp("customer", erp_customer.id)),
-                {"entity": entity},
-            )
+            if books.owns("erp.customers"):
+                yield Violation(
+                    "INV-05",
+                    f"customer {customer.id} routes to entity {entity}, which the ERP has no "
+                    "subsidiary for",
+                    named,
+                    {"entity": entity},
+                )
             continue
         expected_sub[erp_customer.id] = (subsidiary.id, customer.id)
-        if erp_customer.subsidiary != subsidiary.id:
+        if erp_customer.subsidiary != subsidiary.id and books.owns("erp.customers"):
             yield Violation(
                 "INV-05",
                 f"ERP customer for {customer.id} is in subsidiary "
                 f"{_sub_name(books, erp_customer.subsidiary)}, not {entity}",
-                (refs.billing(customer.id), refs.erp("customer", erp_customer.id)),
+                named,
                 {"entity": entity, "subsidiary": _sub_name(books, erp_customer.subsidiary)},
             )
+    postings = {
+        "invoice": "erp.invoices",
+        "creditMemo": "erp.invoices",
+        "customerPayment": "erp.payments",
+    }
     for txn in books.erp_transactions.values():
         if txn.entity is None or txn.entity not in expected_sub or txn.system:
+            continue
+        owner = postings.get(txn.kind, "erp.journals")
+        if txn.kind == "creditMemo" and books.links.source("erp.credit_memo", txn) is not None:
+            owner = "erp.credit_memos"
+        if not books.owns(owner):
             continue
         want, cus = expected_sub[txn.entity]
         if txn.subsidiary != want:
@@ -240,8 +258,10 @@ def documents_in_routed_entity(books: Books) -> Iterator[Violation]:
                 (refs.billing(cus), refs.erp_txn(txn)),
                 {"subsidiary": _sub_name(books, txn.subsidiary), "entity": _sub_name(books, want)},
             )
+    if not books.owns("revrec.contracts"):
+        return
     for contract in books.rr_contracts.values():
-        sub = books.subscriptions.get(contract.external_id)
+        sub = books.subscriptions.get(books.links.source("revrec.contract", contract) or "")
         if sub is None:
             continue
         entity = (sub.metadata.get("entity") or "").upper() or books.customer_entity(sub.customer)

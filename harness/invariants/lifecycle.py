@@ -84,14 +84,14 @@ def _day(ms_or_text: object) -> str:
     return str(ms_or_text)[:10]
 
 
-@invariant("INV-13", group="lifecycle")
+@invariant("INV-13", group="lifecycle", handoffs=("crm.amend",))
 def renewals_make_no_prorations(books: Books) -> Iterator[Violation]:
     """A won renewal opportunity changes its subscription at the period end without
     prorations: no proration is dated from the renewal's close date until a later won
     amendment of the same subscription (dates in UTC days)."""
     by_sub: dict[str, list[tuple[str, str, str]]] = {}  # sub → (close day, type, opp id)
     for opp in books.crm_records("Opportunity"):
-        sub_id = opp.get("Billing_Subscription_Id__c")
+        sub_id = opp.get(books.writeback("opportunity_subscription"))
         kind = opp.get("Type")
         if opp.get("IsWon") and sub_id and kind in ("Renewal", "Amendment"):
             by_sub.setdefault(str(sub_id), []).append((_day(opp.get("CloseDate")), kind, opp.id))

@@ -21,7 +21,7 @@ ROLE_MAP = {
 }
 
 
-@invariant("INV-16", group="subledger")
+@invariant("INV-16", group="subledger", handoffs=("revrec.billing",))
 def subledger_billed_matches_billing(books: Books) -> Iterator[Violation]:
     """Billed = recognised + deferred − unbilled on every contract line, and what the
     subledger has billed is what billing invoiced, as the flow sends it: for every finalised
@@ -48,7 +48,7 @@ def subledger_billed_matches_billing(books: Books) -> Iterator[Violation]:
     for inv in books.finalised_invoices:
         if not inv.subscription or inv.total == 0:
             continue
-        contract = books.rr_contract_by_external_id(inv.subscription)
+        contract = books.links.target("revrec.contract", inv.subscription)
         if contract is None:
             continue
         net: dict[str, int] = {}
@@ -58,40 +58,49 @@ def subledger_billed_matches_billing(books: Books) -> Iterator[Violation]:
         charged = {k: v for k, v in net.items() if v > 0}
         credited = {k: -v for k, v in net.items() if v < 0}
         if inv.total > 0:
-            owed = [(inv.id, "invoice", charged), (f"{inv.id}-credit", "credit_note", credited)]
+            owed = [
+                ("revrec.billing_event", "invoice", charged),
+                ("revrec.billing_credit", "credit_note", credited),
+            ]
         else:
-            owed = [(inv.id, "credit_note", credited), (f"{inv.id}-charge", "invoice", charged)]
+            owed = [
+                ("revrec.billing_event", "credit_note", credited),
+                ("revrec.billing_charge", "invoice", charged),
+            ]
         if inv.status == "void":
-            owed.append((f"{inv.id}-void", "credit_note", charged))
-        for external_id, kind, amounts in owed:
+            owed.append(("revrec.billing_void", "credit_note", charged))
+        for link, kind, amounts in owed:
             if amounts:
-                yield from _event(books, contract, inv.id, external_id, kind, amounts)
+                yield from _event(books, contract, inv.id, link, kind, amounts)
         for cn in books.credit_notes_by_invoice.get(inv.id, []):
             if cn.status != "void":
-                yield from _event(books, contract, cn.id, cn.id, "credit_note", None, cn.total)
+                yield from _event(
+                    books, contract, cn.id, "revrec.credit_event", "credit_note", None, cn.total
+                )
 
 
 def _event(
     books: Books,
     contract: Contract,
     source: str,
-    external_id: str,
+    link: str,
     kind: str,
     by_item: dict[str, int] | None,
     total: int | None = None,
 ) -> Iterator[Violation]:
-    """The billing event ``external_id`` (copying ``source``) is a ``kind`` on ``contract``
+    """The billing event copying ``source`` through ``link`` is a ``kind`` on ``contract``
     of ``total`` or, given ``by_item``, of those amounts per subscription item."""
     if by_item is not None:
         total = sum(by_item.values())
-    event = books.rr_billing_event_by_external_id(external_id)
+    event = books.links.target(link, source)
+    external_id = books.links.describe(link, source)
     named: tuple[str, ...] = (refs.billing(source), refs.revrec(contract.id))
     if event is None:
         yield Violation(
             "INV-16",
-            f"{kind} {external_id} of {source} has no subledger billing event",
+            f"{kind} of {source} has no subledger billing event ({external_id})",
             named,
-            {"external_id": external_id, "type": kind, "total": total},
+            {"link": link, "type": kind, "total": total},
         )
         return
     named = (*named, refs.revrec(event.id))
@@ -99,7 +108,7 @@ def _event(
     if event.contract != contract.id or event.type != kind or sent != total:
         yield Violation(
             "INV-16",
-            f"billing event {external_id} is a {event.type} of {sent} on {event.contract}; "
+            f"billing event {event.external_id} is a {event.type} of {sent} on {event.contract}; "
             f"billing says a {kind} of {total} on {contract.id}",
             named,
             {"event_total_minor": sent, "billing_total": total},
@@ -107,26 +116,29 @@ def _event(
         return
     if by_item is None:
         return
-    lines = {ln.id: ln.external_id for ln in books.rr_contract_lines(contract)}
+    lines = {
+        ln.id: books.links.source("revrec.line", ln) for ln in books.rr_contract_lines(contract)
+    }
     per_item: dict[str, int] = {}
     for line in event.lines:
-        key = lines.get(str(line["line"]), str(line["line"]))
+        key = lines.get(str(line["line"])) or str(line["line"])
         per_item[key] = per_item.get(key, 0) + int(line["amount_minor"])
     per_item = {k: v for k, v in per_item.items() if v}
     if per_item != by_item:
         yield Violation(
             "INV-16",
-            f"billing event {external_id} splits its total differently from the invoice",
+            f"billing event {event.external_id} splits its total differently from the invoice",
             named,
             {"event_by_item": per_item, "invoice_by_item": by_item},
         )
 
 
-@invariant("INV-18", group="subledger")
+@invariant("INV-18", group="subledger", handoffs=("revrec.contracts",))
 def allocations_sum_to_the_price(books: Books) -> Iterator[Violation]:
     """A contract's allocations sum to its transaction price (the fixed lines' amounts), and it
-    books what was sold: every subscription of a won opportunity has a contract (external id
-    = subscription id) with one line per item (external id = item id), the item's quantity and
+    books what was sold: every subscription of a won opportunity has a contract (linked as
+    declared, default external id = subscription id) with one line per item (default external
+    id = item id), the item's quantity and
     the price of the whole term (unit amount × the billing periods in the subscription's
     ``metadata.term_months``, 12 months when absent), usage lines for metered prices."""
     for booked in books.rr_contracts.values():
@@ -140,9 +152,9 @@ def allocations_sum_to_the_price(books: Books) -> Iterator[Violation]:
                 (refs.revrec(booked.id),),
                 {"allocated_minor": allocated, "price_minor": total},
             )
-    for opp_id, subs in books.subscriptions_by_opportunity.items():
-        for sub in subs:
-            contract = books.rr_contract_by_external_id(sub.id)
+    for opp_id in list(books.links.sources("billing.subscription")):
+        for sub in books.links.targets("billing.subscription", opp_id):
+            contract = books.links.target("revrec.contract", sub.id)
             if contract is None:
                 yield Violation(
                     "INV-18",
@@ -150,7 +162,10 @@ def allocations_sum_to_the_price(books: Books) -> Iterator[Violation]:
                     (refs.crm(opp_id), refs.billing(sub.id)),
                 )
                 continue
-            lines = {ln.external_id: ln for ln in books.rr_contract_lines(contract)}
+            lines = {
+                books.links.source("revrec.line", ln) or "": ln
+                for ln in books.rr_contract_lines(contract)
+            }
             for item_id in sub.items:
                 item = books.subscription_items.get(item_id)
                 price = books.prices.get(item.price) if item else None
@@ -187,7 +202,7 @@ def allocations_sum_to_the_price(books: Books) -> Iterator[Violation]:
                     )
 
 
-@invariant("INV-19", group="subledger")
+@invariant("INV-19", group="subledger", handoffs=("revrec.contracts",))
 def changes_reach_the_subledger_prospectively(books: Books) -> Iterator[Violation]:
     """Every mid-period change of a subscription with a contract (its prorations, other than a
     cancellation's) reaches the subledger as a prospective modification effective at the
@@ -200,7 +215,7 @@ def changes_reach_the_subledger_prospectively(books: Books) -> Iterator[Violatio
         sub = books.subscriptions.get(sub_id)
         if sub is None or (sub.ended_at is not None and at >= sub.ended_at):
             continue
-        contract = books.rr_contract_by_external_id(sub_id)
+        contract = books.links.target("revrec.contract", sub_id)
         if contract is None:
             continue
         mods = [books.rr_modifications[m] for m in contract.modifications]
@@ -216,10 +231,11 @@ def changes_reach_the_subledger_prospectively(books: Books) -> Iterator[Violatio
         )
 
 
-@invariant("INV-21", group="subledger")
+@invariant("INV-21", group="subledger", handoffs=("erp.journals",))
 def subledger_ties_to_the_gl(books: Books) -> Iterator[Violation]:
     """Each subledger period close that recognised anything reaches the ERP as one live
-    journal entry, external id = the close id, in the entity's subsidiary and functional
+    journal entry (linked as declared, default external id = the close id), in the entity's
+    subsidiary and functional
     currency, whose net per account role (via [accounts]) equals the close summary's
     functional net for that role, every currency together (FX releases included, at the
     subledger's booking rates)."""
@@ -228,15 +244,17 @@ def subledger_ties_to_the_gl(books: Books) -> Iterator[Violation]:
 
 
 def _close(books: Books, close: PeriodClose) -> Iterator[Violation]:
-    journal = books.erp_by_external_id("journalEntry", close.id)
-    if journal is None or journal.voided:
+    journals = [j for j in books.links.targets("erp.journal", close.id) if not j.voided]
+    if not journals:
         if owes_journal(close):
             yield Violation(
                 "INV-21",
-                f"subledger close {close.entity} {close.period} has no live ERP journal {close.id}",
+                f"subledger close {close.entity} {close.period} has no live ERP journal "
+                f"({books.links.describe('erp.journal', close.id)})",
                 (refs.revrec(close.id),),
             )
         return
+    journal = journals[0]
     named: tuple[str, ...] = (refs.revrec(close.id), refs.erp_txn(journal))
     subsidiary = books.subsidiary_by_external_id.get(close.entity.upper())
     if subsidiary is None or journal.subsidiary != subsidiary.id:

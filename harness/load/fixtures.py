@@ -9,7 +9,7 @@ from typing import Any
 
 from harness.config import HarnessConfig
 from harness.load.profiles import Calendar
-from harness.runner import Run
+from harness.play import Run
 from harness.scenario import Fixtures, Scenario
 from harness.session import Session
 from harness.steps import apply_fixtures

@@ -118,13 +118,14 @@ def _operations(locust: dict[str, Any]) -> Table:
 
 def _documents(summary: dict[str, Any]) -> Table:
     table = Table(title="documents the flow owes")
-    columns = ("rule", "owed", "posted", "late", "catch-up max s", "lost", "backlog", "dup")
-    for column in (*columns, "not owed"):
-        table.add_column(column, justify="left" if column in ("rule", "not owed") else "right")
+    columns = ("document ← source", "owed", "posted", "late", "catch-up max s", "lost")
+    for column in (*columns, "backlog", "dup", "not owed"):
+        left = column in ("document ← source", "not owed")
+        table.add_column(column, justify="left" if left else "right")
     for d in summary.get("documents", []):
         late = d["late_catch_up_s"]
         table.add_row(
-            d["rule"],
+            d["label"],
             f"{d['owed']:,}",
             f"{d['posted']:,}",
             f"{d['late']:,}",

@@ -13,10 +13,10 @@ import orjson
 from rich.console import Console
 
 from harness.actors import Actors
-from harness.books import Books, take_books
+from harness.books import Books
 from harness.config import ConfigError, HarnessConfig, load_config
-from harness.invariants import check_all
-from harness.load.checks import Index, match
+from harness.judging import Judge
+from harness.load.checks import documents, match
 from harness.load.fixtures import create_fixtures, write_target
 from harness.load.locust import Locust, LocustPlan, locust_stats
 from harness.load.profiles import PROFILES, Profile
@@ -133,7 +133,7 @@ def _judge(
     console: Console,
 ) -> None:
     world = session.stack.world
-    accounts = {str(role): number for role, number in config.accounts.items()}
+    judge = Judge.from_config(config, base=str(options.integration.resolve().parent))
     catalog = create_fixtures(session, config)
     clock = admin.control("GET", "/clock")
     seed = summary["options"]["seed"]
@@ -154,7 +154,7 @@ def _judge(
                 progress.update("load", _load_figures(locust, session, taps))
                 time.sleep(TICK_S)
         stop_wall = time.time()
-        at_stop = _documents_at(take_books(world, accounts))
+        at_stop = documents(judge.books(world, session.standin_endpoints))
         progress.event(
             f"load: stopped after {locust.wall_s:.0f} s (Locust exit {locust.exit_code}); "
             f"{len(at_stop):,} owed-kind documents so far"
@@ -168,7 +168,7 @@ def _judge(
             "settled: caught up" if settle["settled"] else f"not caught up: {settle['why']}"
         )
     until = {name: sim.journal.last_seq() for name, sim in session.stack.sims.items()}
-    books = take_books(world, accounts)
+    books = judge.books(world, session.standin_endpoints)
     results, unexpected = match(books)
     timeline = Timeline(stop_wall, frozenset(at_stop), dict(taps.posted_wall), settle["settled"])
     summary["locust"] = {
@@ -182,17 +182,16 @@ def _judge(
     summary["faults_hit"] = fault_hits(fault_state)
     summary["settle"] = settle
     summary["documents"], summary["unexpected"] = judge_documents(results, unexpected, timeline)
-    owed_ar = {
-        m.owed.source: m.owed.kind
+    # Each owed invoice's document written at (-1: none found), for the SLA.
+    posted = {
+        m.owed.source: timeline.written_at(m.found[0]) if m.found else -1.0
         for r in results
         if r.rule.name == "erp_ar_document_per_finalised_invoice"
         for m in r.matches
     }
-    summary["sla"] = invoice_sla(
-        dict(taps.finalised_wall), timeline.posted_wall, owed_ar, stop_wall
-    )
+    summary["sla"] = invoice_sla(dict(taps.finalised_wall), posted, stop_wall)
     summary["invariants"] = (
-        invariants(books)
+        invariants(judge, books)
         if settle["settled"]
         else {"checked": False, "reason": "the world had not settled (backlog)"}
     )
@@ -204,10 +203,6 @@ def _judge(
         summary["integration_output_on_lost"] = [
             line for line in output if any(i in line for i in named)
         ][:200]
-
-
-def _documents_at(books: Books) -> set[tuple[str, str, str]]:
-    return {(d.system, d.kind, d.id) for d in Index(books).universe()}
 
 
 def _load_figures(locust: Locust, session: Session, taps: Taps) -> dict[str, str]:
@@ -293,10 +288,10 @@ def _idle_says(session: Session) -> str | None:
     return f"{response.status_code} {response.text[:120]}"
 
 
-def invariants(books: Books) -> dict[str, Any]:
-    """Every registered invariant over the final books."""
+def invariants(judge: Judge, books: Books) -> dict[str, Any]:
+    """Every invariant the declaration judges, over the final books."""
     try:
-        found = check_all(books)
+        found = judge.check(books)
     except Exception as exc:  # their failure must fail the verdict, not the whole report
         return {"checked": True, "error": f"{type(exc).__name__}: {exc}"[:500], "violations": 0}
     return {

@@ -59,7 +59,8 @@ class Taps:
 
         def tapped_close(entry: JournalEntry) -> None:
             close(entry)
-            if entry.actor != "integration" or entry.method not in WRITES:
+            # The integration's writes and its stand-in's (the hand-offs it does not own).
+            if entry.actor not in ("integration", "standin") or entry.method not in WRITES:
                 return
             if not 200 <= entry.status < 300:
                 return

@@ -7,7 +7,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from harness.load.checks import Doc, RuleResult
+from harness.links import target_key
+from harness.load.checks import RuleResult
 
 SHOWN_IDS = 20
 Outcome = Literal["posted", "late", "lost", "backlog"]
@@ -23,21 +24,26 @@ class Timeline:
     world settled (nothing pending anywhere) before the verdict."""
 
     stop_wall: float
-    at_stop: frozenset[tuple[str, str, str]]  # (system, kind, id) of documents at the stop
-    posted_wall: dict[tuple[str, str], float]
+    at_stop: frozenset[str]  # the documents (links.target_key) that existed at the stop
+    posted_wall: dict[tuple[str, str], float]  # (ERP kind, external id) → first written
     settled: bool
 
-    def outcome(self, found: list[Doc]) -> Outcome:
+    def outcome(self, found: list[Any]) -> Outcome:
         """Posted by the time the load stopped, late (after it), or — when nothing is found —
         lost if nothing is pending any more, else backlog (still on its way)."""
         if not found:
             return "lost" if self.settled else "backlog"
-        first = found[0]
-        return "posted" if (first.system, first.kind, first.id) in self.at_stop else "late"
+        return "posted" if target_key(found[0]) in self.at_stop else "late"
 
-    def catch_up_s(self, doc: Doc) -> float | None:
+    def written_at(self, doc: Any) -> float | None:
+        """Wall time an ERP document was first written (None when the write was not seen)."""
+        return self.posted_wall.get(
+            (getattr(doc, "kind", ""), getattr(doc, "external_id", None) or "")
+        )
+
+    def catch_up_s(self, doc: Any) -> float | None:
         """Seconds after the stop a late document was written (None when not observed)."""
-        posted = self.posted_wall.get((doc.kind, doc.external_id or ""))
+        posted = self.written_at(doc)
         return None if posted is None else max(0.0, posted - self.stop_wall)
 
 
@@ -54,7 +60,7 @@ def percentiles(values: list[float]) -> dict[str, float | int]:
 
 
 def judge_documents(
-    results: list[RuleResult], unexpected: list[Doc], timeline: Timeline
+    results: list[RuleResult], unexpected: list[Any], timeline: Timeline
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Per rule: sources, owed, exempt (by reason), posted, late (with catch-up seconds),
     lost, backlog and duplicated, naming up to 20 ids of each problem; and the unexpected
@@ -80,6 +86,7 @@ def judge_documents(
         documents.append(
             {
                 "rule": result.rule.name,
+                "label": result.rule.label,
                 "statement": result.rule.statement,
                 "owed": len(result.matches),
                 "exempt": dict(Counter(e.reason for e in result.exempt)),
@@ -93,34 +100,38 @@ def judge_documents(
         )
     by_kind: dict[str, list[str]] = {}
     for doc in unexpected:
-        by_kind.setdefault(f"{doc.system} {doc.kind}", []).append(doc.external_id or doc.id)
+        kind = getattr(doc, "kind", None) or type(doc).__name__.lower()
+        by_kind.setdefault(kind, []).append(getattr(doc, "external_id", None) or doc.id)
     return documents, {
         kind: {"count": len(ids), "ids": ids[:SHOWN_IDS]} for kind, ids in sorted(by_kind.items())
     }
 
 
 def invoice_sla(
-    finalised_wall: dict[str, float],
-    posted_wall: dict[tuple[str, str], float],
-    owed_ar: dict[str, str],
-    stop_wall: float,
+    finalised_wall: dict[str, float], posted_wall: dict[str, float | None], stop_wall: float
 ) -> dict[str, Any]:
     """Invoice finalised → its ERP document written, in wall seconds, for the invoices
-    finalised while the load ran (``owed_ar``: invoice id → the ERP kind it owes). Invoices
-    not posted at all are counted apart: a percentile over the posted ones would hide them."""
-    during = [i for i, at in finalised_wall.items() if at <= stop_wall and i in owed_ar]
+    finalised while the load ran that owe one (``posted_wall``: invoice → when its document
+    was written, None when it exists but the write was not seen). Invoices not posted at all
+    are counted apart: a percentile over the posted ones would hide them."""
     latencies = []
-    unposted = 0
-    for invoice_id in during:
-        posted = posted_wall.get((owed_ar[invoice_id], invoice_id))
+    unposted = unobserved = during = 0
+    for invoice_id, finalised in finalised_wall.items():
+        if finalised > stop_wall or invoice_id not in posted_wall:
+            continue
+        during += 1
+        posted = posted_wall[invoice_id]
         if posted is None:
+            unobserved += 1
+        elif posted < 0:
             unposted += 1
         else:
-            latencies.append(posted - finalised_wall[invoice_id])
+            latencies.append(posted - finalised)
     return {
         "invoice_finalised_to_erp_posted_s": percentiles(latencies),
-        "finalised_during_load": len(during),
+        "finalised_during_load": during,
         "not_posted": unposted,
+        "not_observed": unobserved,
     }
 
 

@@ -230,6 +230,14 @@ class FaultMiddleware(_SimMiddleware):
             headers.get(ACTOR_HEADER) == "harness"
             and headers.get(CONTROL_TOKEN_HEADER) == sim.world.control_token
         )
+        if (
+            headers.get(ACTOR_HEADER) == "standin"
+            and headers.get(CONTROL_TOKEN_HEADER) == sim.world.control_token
+        ):
+            # The harness's stand-in integration (the hand-offs the integration under test
+            # does not own): faults and quotas apply, its traffic is not judged as the
+            # integration's.
+            context(scope).entry.actor = "standin"
         if harness:
             # The harness plays the vendor's own users (a salesperson, billing ops): no faults,
             # no quotas, and its requests are not the integration's traffic.

@@ -29,7 +29,9 @@ class JournalEntry:
     violations: list[str] = field(default_factory=list)
     faults: list[str] = field(default_factory=list)
     replayed: bool = False
-    actor: str = "integration"  # or "harness": requests the harness made as the vendor's users
+    # "integration"; "harness": the harness as the vendors' own users; "standin": the
+    # harness's stand-in integration for the hand-offs the integration under test does not own
+    actor: str = "integration"
     control: bool = False  # a /_sim control-plane call
     fields: list[str] = field(default_factory=list)  # body fields sent, as contract paths
     parameters: list[str] = field(default_factory=list)  # declared query parameters sent

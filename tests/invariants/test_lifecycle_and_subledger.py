@@ -341,7 +341,7 @@ def test_inv21_violated_by_a_journal_per_currency(stack: Stack) -> None:
             },
         )
     found = fires(stack, "INV-21", f"revrec:{close}")
-    assert any(f"no live ERP journal {close}" in v.message for v in found)
+    assert any(f"no live ERP journal (external id {close})" in v.message for v in found)
 
 
 def test_inv21_holds_when_a_close_recognised_nothing(stack: Stack) -> None:

@@ -1,0 +1,124 @@
+"""What is judged and how: the scope, the declared links, the rules selected and skipped."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness import oracle
+from harness import scenario as sc
+from harness.books import Books, take_books
+from harness.config import ConfigError, HarnessConfig, LinksConfig
+from harness.handoffs import HANDOFFS
+from harness.invariants import REGISTRY, check_all
+from harness.violations import Violation
+from simulators.common.world import World
+
+# Rules beyond the invariant registry that a user may select or skip.
+ORACLE = "ORACLE"
+
+
+def known_rules() -> list[str]:
+    return [*REGISTRY, ORACLE]
+
+
+@dataclass(frozen=True)
+class Judge:
+    """One run's judgement: which hand-offs the integration owns (the rest are stand-ins'),
+    how its documents link, and which rules run."""
+
+    scope: frozenset[str] = frozenset(HANDOFFS)
+    links: LinksConfig = field(default_factory=LinksConfig)
+    accounts: Mapping[str, str] = field(default_factory=dict)
+    base: str = "."
+    only: frozenset[str] | None = None
+    skip: Mapping[str, str] = field(default_factory=dict)  # rule → why it is not judged
+    standins: bool = True
+
+    @classmethod
+    def from_config(
+        cls,
+        config: HarnessConfig,
+        *,
+        base: str = ".",
+        only: Iterable[str] | None = None,
+        skip: Iterable[str] = (),
+    ) -> Judge:
+        """From ``harness.toml`` ([scope], [links], [judge], [accounts]) and the command line's
+        ``--only`` / ``--skip``; an unknown rule id is a ConfigError listing the known ones."""
+        known = known_rules()
+        skipped = dict(config.judge.skip)
+        for rule in skip:
+            skipped.setdefault(rule, "skipped with --skip")
+        chosen = None if only is None else frozenset(only)
+        unknown = sorted((set(skipped) | set(chosen or ())) - set(known))
+        if unknown:
+            raise ConfigError(
+                f"unknown rule(s) {', '.join(unknown)} in --only/--skip or [judge] skip; "
+                f"known: {', '.join(known)}"
+            )
+        return cls(
+            scope=frozenset(config.scope.owns),
+            links=config.links,
+            accounts={str(role): number for role, number in config.accounts.items()},
+            base=base,
+            only=chosen,
+            skip=skipped,
+            standins=config.scope.standin,
+        )
+
+    def runs(self, rule: str) -> bool:
+        return (self.only is None or rule in self.only) and rule not in self.skip
+
+    # --- judging ---------------------------------------------------------------------------
+    def books(self, world: World, standin_endpoints: Collection[str] = ()) -> Books:
+        return take_books(
+            world,
+            self.accounts,
+            links=self.links,
+            scope=self.scope,
+            standin_endpoints=standin_endpoints,
+            base=self.base,
+        )
+
+    def check(self, books: Books, expect: sc.Expect | None = None) -> list[Violation]:
+        """The selected invariants the scope judges; an ``expect`` step may narrow them."""
+        only: set[str] | None = None if self.only is None else set(self.only)
+        if expect is not None and expect.invariants != "all":
+            asked = {rule for rule in expect.invariants if rule in REGISTRY}
+            only = asked if only is None else only & asked
+        return check_all(books, only=only, skip=set(self.skip) & set(REGISTRY))
+
+    def oracle(
+        self, scenario: sc.Scenario, books: Books, names: Mapping[str, str]
+    ) -> list[Violation]:
+        if not self.runs(ORACLE):
+            return []
+        return list(oracle.compare(oracle.expect(scenario), books, names))
+
+    # --- what the report says was not judged ------------------------------------------------
+    def summary(self) -> dict[str, Any]:
+        """The hand-offs owned, those played by stand-ins, and every rule not judged, why."""
+        not_owned = [h for h in HANDOFFS if h not in self.scope]
+        not_judged = []
+        for rule in known_rules():
+            why = self._why_not(rule)
+            if why is not None:
+                not_judged.append({"rule": rule, "why": why})
+        return {
+            "owned": [h for h in HANDOFFS if h in self.scope],
+            "standins": not_owned if self.standins else [],
+            "not_played": [] if self.standins else not_owned,
+            "not_judged": not_judged,
+        }
+
+    def _why_not(self, rule: str) -> str | None:
+        if rule in self.skip:
+            return f"skipped: {self.skip[rule]}"
+        if self.only is not None and rule not in self.only:
+            return "not selected (--only)"
+        inv = REGISTRY.get(rule)
+        if inv is not None and not inv.judged(self.scope):
+            return f"judges {', '.join(inv.handoffs)}: none owned (stand-ins play them)"
+        return None
