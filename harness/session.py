@@ -117,9 +117,11 @@ def open_session(
     start_at: str | None = None,
     ca_dir: Path | None = None,
     crm_custom_fields: dict[str, list[str]] | None = None,
+    validate_responses: bool = True,
 ) -> Session:
     """Serve the configured simulators, register the integration's receivers, start it, and
-    start the stand-in for the hand-offs it does not own."""
+    start the stand-in for the hand-offs it does not own. ``validate_responses=False`` skips
+    checking the simulators' own answers against their contracts (load runs)."""
     sims = config.simulators
     systems = [name for name in sims.systems if name in SYSTEMS]
     options = UpOptions(
@@ -131,6 +133,7 @@ def open_session(
         webhook_time_scale=sims.webhook_time_scale,
         ca_dir=ca_dir,
         crm_custom_fields=crm_custom_fields or {},
+        validate_responses=validate_responses,
     )
     stack = build_stack(options)
     server = ThreadedServer(

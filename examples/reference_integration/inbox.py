@@ -18,7 +18,7 @@ SCHEMA = (
     " source TEXT NOT NULL, event_id TEXT NOT NULL, kind TEXT NOT NULL,"
     " payload TEXT NOT NULL, received_at REAL NOT NULL, done_at REAL,"
     " attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, lane TEXT NOT NULL DEFAULT '',"
-    " UNIQUE (source, event_id))"
+    " subject TEXT NOT NULL DEFAULT '', UNIQUE (source, event_id))"
 )
 # Only the rows still to do, in arrival order: finding work never walks the done ones.
 PENDING_INDEX = (
@@ -38,6 +38,7 @@ class Message:
     payload: dict[str, Any]
     attempts: int
     lane: str = ""
+    subject: str = ""  # the record the event is about (an invoice id), when it says
 
 
 class Inbox:
@@ -64,6 +65,8 @@ class Inbox:
         if "lane" not in columns:  # an inbox written before lanes: each event its own lane
             self._db.execute("ALTER TABLE inbox ADD COLUMN lane TEXT NOT NULL DEFAULT ''")
             self._db.execute("UPDATE inbox SET lane = source || ':' || event_id")
+        if "subject" not in columns:
+            self._db.execute("ALTER TABLE inbox ADD COLUMN subject TEXT NOT NULL DEFAULT ''")
         self._db.execute(PENDING_INDEX)
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
@@ -77,19 +80,27 @@ class Inbox:
         self._held: list[tuple[float, str]] = []  # (due, lane), soonest first
         self._held_until: dict[str, float] = {}
         self._claims: dict[int, set[str]] = {}
+        self._about: dict[int, tuple[str, str]] = {}  # queued seq → (kind, subject)
 
     # receiving ---------------------------------------------------------------------------
     def put(
-        self, source: str, event_id: str, kind: str, payload: dict[str, Any], lane: str = ""
+        self,
+        source: str,
+        event_id: str,
+        kind: str,
+        payload: dict[str, Any],
+        lane: str = "",
+        subject: str = "",
     ) -> bool:
         """Store an event; False when it was already there (a duplicate delivery). Without a
         lane, the event is ordered with nothing else."""
         lane = lane or f"{source}:{event_id}"
         with self._changed:
             cursor = self._db.execute(
-                "INSERT OR IGNORE INTO inbox (source, event_id, kind, payload, received_at, lane)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (source, event_id, kind, json.dumps(payload), time.time(), lane),
+                "INSERT OR IGNORE INTO inbox"
+                " (source, event_id, kind, payload, received_at, lane, subject)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (source, event_id, kind, json.dumps(payload), time.time(), lane, subject),
             )
             fresh = cursor.rowcount == 1
             if fresh:
@@ -127,12 +138,14 @@ class Inbox:
     def _poll(self, now: float) -> None:
         """Queue the events stored since the last look (by this process or another)."""
         rows = self._db.execute(
-            "SELECT seq, lane FROM inbox WHERE seq > ? AND done_at IS NULL ORDER BY seq",
+            "SELECT seq, lane, kind, subject FROM inbox WHERE seq > ? AND done_at IS NULL"
+            " ORDER BY seq",
             (self._seen,),
         ).fetchall()
         self._polled = now
-        for seq, lane in rows:
+        for seq, lane, kind, subject in rows:
             self._seen = max(self._seen, seq)
+            self._about[seq] = (kind, subject)
             queue = self._lanes.setdefault(lane, deque())
             queue.append(seq)
             if len(queue) == 1:
@@ -157,11 +170,26 @@ class Inbox:
 
     def _claim(self, seq: int, lane: str) -> Message:
         row = self._db.execute(
-            "SELECT source, event_id, kind, payload, attempts FROM inbox WHERE seq = ?", (seq,)
+            "SELECT source, event_id, kind, payload, attempts, subject FROM inbox WHERE seq = ?",
+            (seq,),
         ).fetchone()
         self._claims[seq] = {lane}
         self._busy.add(lane)
-        return Message(seq, row[0], row[1], row[2], json.loads(row[3]), row[4], lane)
+        return Message(seq, row[0], row[1], row[2], json.loads(row[3]), row[4], lane, row[5])
+
+    def followers(self, message: Message, kinds: frozenset[str]) -> list[int]:
+        """Events queued behind ``message`` in its lane about the same subject, of ``kinds``:
+        stored before it was taken, so work that re-reads the subject now covers them too."""
+        if not message.subject:
+            return []
+        with self._lock:
+            return [
+                seq
+                for seq in self._lanes.get(message.lane, ())
+                if seq != message.seq
+                and self._about.get(seq, ("", ""))[1] == message.subject
+                and self._about[seq][0] in kinds
+            ]
 
     def join(self, message: Message, lane: str) -> None:
         """Hold another lane too while ``message`` is worked on (an event that touches two
@@ -174,11 +202,18 @@ class Inbox:
             claims.add(lane)
             self._busy.add(lane)
 
-    def done(self, message: Message) -> None:
+    def done(self, message: Message, also: list[int] | None = None) -> None:
+        """``message`` is done, and so are ``also`` (its followers, covered by its work)."""
+        seqs = [message.seq, *(also or [])]
         with self._changed:
-            self._db.execute(
-                "UPDATE inbox SET done_at = ? WHERE seq = ?", (time.time(), message.seq)
+            self._db.executemany(
+                "UPDATE inbox SET done_at = ? WHERE seq = ?", [(time.time(), s) for s in seqs]
             )
+            queue = self._lanes.get(message.lane)
+            for seq in also or []:
+                self._about.pop(seq, None)
+                if queue is not None and seq in queue:
+                    queue.remove(seq)
             self._finish(message)
 
     def retry(self, message: Message, error: str, after_s: float) -> None:
@@ -204,6 +239,7 @@ class Inbox:
             self._finish(message)
 
     def _finish(self, message: Message) -> None:
+        self._about.pop(message.seq, None)
         queue = self._lanes.get(message.lane)
         if queue and queue[0] == message.seq:
             queue.popleft()

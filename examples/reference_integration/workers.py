@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 
 import requests
 import stripe
@@ -24,12 +25,16 @@ from examples.reference_integration.app import Settings
 from examples.reference_integration.crm import Crm
 from examples.reference_integration.erp import NetSuite
 from examples.reference_integration.inbox import Inbox, Message
+from examples.reference_integration.reads import CachingRequestsClient, Reads
 from examples.reference_integration.retry import PermanentError, with_retries
 from examples.reference_integration.revrec import Revrec
 from examples.reference_integration.sync import Syncer
 
 log = logging.getLogger("reference_integration")
 
+# Events the flow handles alike, by re-reading their invoice and posting what it is now: one
+# handling covers every one of them already queued for the same invoice.
+SAME_WORK = frozenset({"invoice.finalized", "invoice.paid", "invoice.voided"})
 # The runner settles within 30 s of a fault ending: a retry must come well inside that.
 RETRY_CAP_S = 5.0
 
@@ -46,7 +51,7 @@ class Workers:
     def __init__(
         self,
         inbox: Inbox,
-        connect: Callable[[], AbstractContextManager[Syncer]],
+        connect: Callable[[], AbstractContextManager[Connection]],
         count: int,
     ) -> None:
         self.inbox = inbox
@@ -79,11 +84,12 @@ class Workers:
         self.stop()
 
     def _run(self) -> None:
-        with self.connect() as syncer:  # this worker's own clients, kept alive
+        with self.connect() as connection:  # this worker's own clients, kept alive
             while not self._halt.is_set():
                 message = self.inbox.take(timeout_s=0.5)
                 if message is not None:
-                    self._handle(syncer, message)
+                    connection.fresh()
+                    self._handle(connection.syncer, message)
 
     def _handle(self, syncer: Syncer, message: Message) -> None:
         try:
@@ -92,9 +98,15 @@ class Workers:
                 # The deal changes a Stripe customer's subscription: no event of that customer
                 # may be worked on meanwhile (its mirror would race the amendment).
                 self.inbox.join(message, f"stripe:{amended}")
+            covered = self.inbox.followers(message, SAME_WORK) if message.kind in SAME_WORK else []
             syncer.handle(message.source, message.kind, message.payload)
-            self.inbox.done(message)
-            log.info("processed %s %s", message.event_id, message.kind)
+            self.inbox.done(message, also=covered)
+            log.info(
+                "processed %s %s%s",
+                message.event_id,
+                message.kind,
+                f" (and {len(covered)} queued for the same invoice)" if covered else "",
+            )
         except PermanentError as exc:
             log.error("event %s (%s) failed permanently: %s", message.event_id, message.kind, exc)
             self.inbox.set_aside(message, str(exc))
@@ -117,16 +129,29 @@ def amended_customer(syncer: Syncer, message: Message) -> str | None:
     return customer if isinstance(customer, str) else str(customer.id)
 
 
+@dataclass(frozen=True)
+class Connection:
+    """One worker's flow and the read caches of its clients, fresh for every event."""
+
+    syncer: Syncer
+    reads: list[Reads]
+
+    def fresh(self) -> None:
+        for reads in self.reads:
+            reads.fresh()
+
+
 @contextlib.contextmanager
-def connect(settings: Settings) -> Iterator[Syncer]:
+def connect(settings: Settings) -> Iterator[Connection]:
     """One worker's clients: each keeps its connections alive between calls."""
     session = requests.Session()
     session.headers.update(settings.headers)
+    stripe_reads = Reads()
     client = stripe.StripeClient(
         settings.stripe_api_key,
         base_addresses={"api": settings.stripe_api_base},
         max_network_retries=0,  # our own retry loop decides, honouring Retry-After
-        http_client=stripe.RequestsClient(session=session),
+        http_client=CachingRequestsClient(stripe_reads, session=session),
     )
     erp = NetSuite(
         settings.netsuite_url,
@@ -151,8 +176,9 @@ def connect(settings: Settings) -> Iterator[Syncer]:
         if settings.sf_instance_url
         else None
     )
+    reads = [stripe_reads, erp.reads, *([revrec.reads] if revrec is not None else [])]
     try:
-        yield Syncer(client, erp, revrec, crm, conventions)
+        yield Connection(Syncer(client, erp, revrec, crm, conventions), reads)
     finally:
         session.close()
         erp.close()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import re
 import shlex
+import signal
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -81,13 +83,28 @@ def register(subparsers: Any) -> None:
         help="stop waiting after this long without progress (no write accepted, no delivery)",
     )
     parser.add_argument(
+        "--validate-responses",
+        action="store_true",
+        help="also check every simulator answer against its contract (slower: off under load)",
+    )
+    parser.add_argument(
         "--locust-args", default="", metavar="ARGS", help="more Locust options for the master"
     )
     parser.set_defaults(func=cmd_load)
 
 
+def _stop_on_sigterm(signum: int, _frame: Any) -> None:
+    # A cancelled CI job sends SIGTERM: leave through the context managers, so the
+    # integration, Locust and the simulators are stopped rather than orphaned.
+    raise SystemExit(128 + signum)
+
+
 def cmd_load(args: argparse.Namespace) -> int:
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _stop_on_sigterm)
     console = Console(highlight=False, soft_wrap=True)
+    if not console.is_terminal:
+        console.width = max(console.width, 140)  # CI logs: tables at full width, not 80
     options = LoadOptions(
         profile=args.profile,
         integration=args.integration,
@@ -102,6 +119,7 @@ def cmd_load(args: argparse.Namespace) -> int:
         seed=args.seed,
         settle_timeout_s=args.settle_timeout,
         stall_s=args.stall_timeout,
+        validate_responses=args.validate_responses,
         locust_args=shlex.split(args.locust_args),
     )
     try:

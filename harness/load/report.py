@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ class Progress:
     def event(self, message: str) -> None:
         """A phase change: always its own line."""
         self.console.print(message)
+        self._flush()
 
     def update(self, phase: str, figures: dict[str, str]) -> None:
         line = f"{phase}: " + " · ".join(f"{k} {v}" for k, v in figures.items())
@@ -48,6 +50,12 @@ class Progress:
         if now - self._last_line >= PLAIN_EVERY_S:
             self._last_line = now
             self.console.print(line, markup=False, highlight=False)
+            self._flush()
+
+    def _flush(self) -> None:
+        # A log file or pipe reader (CI) sees each line when it happens, not in blocks.
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            self.console.file.flush()
 
 
 def print_summary(summary: dict[str, Any], console: Console, out: Path) -> None:

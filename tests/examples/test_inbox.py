@@ -64,6 +64,22 @@ def test_a_joined_lane_is_busy_until_the_event_is_done(tmp_path: Path) -> None:
     assert [m.payload["n"] for m in _drain(inbox)] == [2]
 
 
+def test_events_queued_for_the_same_invoice_are_done_by_one_handling(tmp_path: Path) -> None:
+    inbox = Inbox(tmp_path / "inbox.db")
+    same = frozenset({"invoice.finalized", "invoice.paid"})
+    inbox.put("stripe", "evt_1", "invoice.finalized", {"n": 1}, "cus_a", "in_1")
+    inbox.put("stripe", "evt_2", "customer.subscription.updated", {"n": 2}, "cus_a", "sub_1")
+    inbox.put("stripe", "evt_3", "invoice.paid", {"n": 3}, "cus_a", "in_1")
+    inbox.put("stripe", "evt_4", "invoice.paid", {"n": 4}, "cus_a", "in_2")
+    first = inbox.take(0)
+    assert first is not None and first.subject == "in_1"
+    covered = inbox.followers(first, same)
+    # Stored after it was taken: not covered (its work may have read the invoice before).
+    inbox.put("stripe", "evt_5", "invoice.paid", {"n": 5}, "cus_a", "in_1")
+    inbox.done(first, also=covered)
+    assert [m.payload["n"] for m in _drain(inbox)] == [2, 4, 5]
+
+
 def test_an_inbox_from_before_lanes_is_migrated(tmp_path: Path) -> None:
     db = sqlite3.connect(tmp_path / "inbox.db")
     db.execute(
