@@ -201,6 +201,10 @@ def main() -> None:
     # SIGTERM (the receiver stopping): finish the events in hand, then leave.
     signal.signal(signal.SIGTERM, lambda *_: workers.halt())
     workers.start()
+    tell = os.environ.get("WORKERS_READY_FD")
+    if tell:  # the receiving process waits for this before it answers /healthz
+        os.write(int(tell), b"1")
+        os.close(int(tell))
     try:
         workers.wait(parent)
     finally:

@@ -13,7 +13,9 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from harness.actors import StepFailed
 from harness.config import ConfigError
+from harness.integration import IntegrationError
 from harness.load.run import (
     DEFAULT_OUT,
     DEFAULT_SETTLE_TIMEOUT_S,
@@ -124,7 +126,9 @@ def cmd_load(args: argparse.Namespace) -> int:
     )
     try:
         code, _ = run_load(options, console)
-    except ConfigError as exc:
+    except (ConfigError, IntegrationError, StepFailed) as exc:
+        # A declaration that does not work (unknown profile, an integration that does not
+        # start, fixtures the simulators refuse): the user's to fix, said in one message.
         Console(stderr=True, highlight=False).print(f"[red]harness load: {escape(str(exc))}[/]")
         return EXIT_USAGE
     return code

@@ -118,3 +118,35 @@ def test_nobody_edits_sys_path() -> None:
                     assert not (isinstance(value, ast.Name) and value.id == "sys"), (
                         f"{path.relative_to(REPO)}:{node.lineno} touches sys.path"
                     )
+
+
+def test_an_integration_that_does_not_start_is_one_message_not_a_traceback(
+    tmp_path: Path,
+) -> None:
+    toml = tmp_path / "harness.toml"
+    toml.write_text(
+        '[simulators]\nsystems = ["billing"]\n'
+        "[integration]\n"
+        f'command = [{sys.executable!r}, "-c", "print(\'no config\'); raise SystemExit(3)"]\n'
+        'ready = { log = "listening on", timeout_s = 10 }\n'
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness.load",
+            "load",
+            "--profile",
+            "smoke",
+            "--integration",
+            str(toml),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "no config" in done.stderr and "Traceback" not in done.stderr + done.stdout
