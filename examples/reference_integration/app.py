@@ -57,6 +57,9 @@ class Settings:
     # Extra headers on every vendor call: a stand-in tells the simulators who it is.
     headers: dict[str, str]
     workers: int = 8  # worker threads: lanes worked on at once
+    # Requests in flight to one vendor at once. More than one overlaps requests already sent
+    # with a throttle's Retry-After answer, which INV-30 counts as not honouring it.
+    vendor_concurrency: int = 1
     inbox_sync: str = "normal"  # "full": also sync each event to the disk before the ack
 
     @classmethod
@@ -87,6 +90,7 @@ class Settings:
                 else {}
             ),
             workers=int(env.get("INBOX_WORKERS") or 8),
+            vendor_concurrency=int(env.get("VENDOR_CONCURRENCY") or 1),
             inbox_sync=env.get("INBOX_SYNC") or "normal",
         )
 

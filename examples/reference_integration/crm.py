@@ -14,6 +14,7 @@ from simple_salesforce.exceptions import (
 )
 
 from examples.reference_integration.retry import (
+    Gate,
     PermanentError,
     TransientError,
     parse_retry_after,
@@ -39,7 +40,9 @@ class Crm:
         ca_bundle: str,
         writeback: dict[str, str],
         headers: dict[str, str] | None = None,
+        gate: Gate | None = None,
     ) -> None:
+        self.gate = gate or Gate()
         session = requests.Session()
         session.verify = ca_bundle or True
         session.trust_env = False  # loopback simulators; proxies must not see this traffic
@@ -62,6 +65,7 @@ class Crm:
 
     def _remember(self, response: requests.Response, *_: Any, **__: Any) -> None:
         self._retry_after_s = parse_retry_after(response.headers.get("Retry-After"))
+        self.gate.hold(self._retry_after_s)
 
     def opportunity(self, opportunity_id: str) -> dict[str, Any]:
         """The opportunity now, with its account and line items (not the pushed snapshot)."""
@@ -87,7 +91,8 @@ class Crm:
         def attempt() -> T:
             self._retry_after_s = None
             try:
-                return call()
+                with self.gate.turn():
+                    return call()
             except SalesforceRefusedRequest as exc:  # 403 REQUEST_LIMIT_EXCEEDED
                 if "REQUEST_LIMIT_EXCEEDED" in str(exc.content):
                     raise TransientError(f"crm {what}: {exc}", self._retry_after_s) from exc

@@ -12,6 +12,7 @@ import httpx
 
 from examples.reference_integration.reads import Reads
 from examples.reference_integration.retry import (
+    Gate,
     PermanentError,
     TransientError,
     parse_retry_after,
@@ -51,8 +52,10 @@ class NetSuite:
         verify: str | bool = True,
         headers: dict[str, str] | None = None,
         reads: Reads | None = None,
+        gate: Gate | None = None,
     ) -> None:
         self.reads = reads or Reads()
+        self.gate = gate or Gate()
         self._periods: dict[str, tuple[float, list[Period]]] = {}
         self._stale_periods = False  # the last periods used came from an earlier read
         self._client = httpx.Client(
@@ -187,7 +190,9 @@ class NetSuite:
             return kept
         if not read:
             self.reads.forget()
-        response = self._client.request(method, path, **kwargs)
+        with self.gate.turn():
+            response = self._client.request(method, path, **kwargs)
+            self.gate.hold(parse_retry_after(response.headers.get("Retry-After")))
         if read and (response.status_code == 200 or (allow_404 and response.status_code == 404)):
             self.reads.keep(key, response)
         if response.status_code == 429 or response.status_code >= 500:

@@ -14,6 +14,8 @@ from typing import Any
 
 import stripe
 
+from examples.reference_integration.retry import Gate, parse_retry_after
+
 
 class Reads:
     """Answers kept for the current event; ``fresh`` starts the next one."""
@@ -36,11 +38,21 @@ class Reads:
 
 
 class CachingRequestsClient(stripe.RequestsClient):
-    """The Stripe SDK's own HTTP client, answering repeated GETs of one event from ``reads``."""
+    """The Stripe SDK's own HTTP client, answering repeated GETs of one event from ``reads``
+    and taking its turn at ``gate`` (Retry-After holds every worker)."""
 
-    def __init__(self, reads: Reads, **kwargs: Any) -> None:
+    def __init__(self, reads: Reads, gate: Gate, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.reads = reads
+        self.gate = gate
+
+    def _send(
+        self, method: str, url: str, headers: Mapping[str, str] | None, post_data: Any
+    ) -> tuple[bytes, int, Mapping[str, str]]:
+        with self.gate.turn():
+            answer = super().request(method, url, headers, post_data)
+            self.gate.hold(parse_retry_after(answer[2].get("Retry-After")))
+        return answer
 
     # RequestsClient's own signature, which its base class (typed differently) does not share.
     def request(  # type: ignore[override]
@@ -48,11 +60,11 @@ class CachingRequestsClient(stripe.RequestsClient):
     ) -> tuple[bytes, int, Mapping[str, str]]:
         if method.lower() != "get":
             self.reads.forget()
-            return super().request(method, url, headers, post_data)
+            return self._send(method, url, headers, post_data)
         kept: tuple[bytes, int, Mapping[str, str]] | None = self.reads.get(url)
         if kept is not None:
             return kept
-        answer = super().request(method, url, headers, post_data)
+        answer = self._send(method, url, headers, post_data)
         if answer[1] == 200:
             self.reads.keep(url, answer)
         return answer

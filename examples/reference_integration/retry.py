@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 import httpx
@@ -25,6 +27,35 @@ class TransientError(Exception):
 
 class PermanentError(Exception):
     """A failure that retrying will not fix (a 4xx other than 429)."""
+
+
+class Gate:
+    """One vendor as every worker of this process sees it: at most ``concurrency`` requests to
+    it at once, and none while it asked us to wait (Retry-After on any worker's answer holds
+    them all: the vendor throttles the account, not one thread)."""
+
+    def __init__(self, concurrency: int = 1) -> None:
+        self._turns = threading.BoundedSemaphore(max(1, concurrency))
+        self._lock = threading.Lock()
+        self._not_before = 0.0
+
+    @contextlib.contextmanager
+    def turn(self) -> Iterator[None]:
+        """Hold a turn for one request: wait for a free one, then for any wait asked of us."""
+        with self._turns:
+            while True:
+                with self._lock:
+                    wait = self._not_before - time.monotonic()
+                if wait <= 0:
+                    break
+                time.sleep(wait)
+            yield
+
+    def hold(self, retry_after_s: float | None) -> None:
+        """The vendor asked to wait: no request from any worker until that has passed."""
+        if retry_after_s:
+            with self._lock:
+                self._not_before = max(self._not_before, time.monotonic() + retry_after_s)
 
 
 def parse_retry_after(value: str | None) -> float | None:

@@ -8,6 +8,7 @@ import httpx
 
 from examples.reference_integration.reads import Reads
 from examples.reference_integration.retry import (
+    Gate,
     PermanentError,
     TransientError,
     parse_retry_after,
@@ -26,8 +27,10 @@ class Revrec:
         *,
         headers: dict[str, str] | None = None,
         reads: Reads | None = None,
+        gate: Gate | None = None,
     ) -> None:
         self.reads = reads or Reads()
+        self.gate = gate or Gate()
         self._client = httpx.Client(
             base_url=url.rstrip("/"),
             headers={"Authorization": f"Bearer {token}", **(headers or {})},
@@ -94,7 +97,9 @@ class Revrec:
                 return kept
         else:
             self.reads.forget()
-        response = self._client.request(method, path, **kwargs)
+        with self.gate.turn():
+            response = self._client.request(method, path, **kwargs)
+            self.gate.hold(parse_retry_after(response.headers.get("Retry-After")))
         if method == "GET" and response.status_code == 200:
             self.reads.keep(key, response)
         status = response.status_code

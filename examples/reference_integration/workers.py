@@ -26,7 +26,7 @@ from examples.reference_integration.crm import Crm
 from examples.reference_integration.erp import NetSuite
 from examples.reference_integration.inbox import Inbox, Message
 from examples.reference_integration.reads import CachingRequestsClient, Reads
-from examples.reference_integration.retry import PermanentError, with_retries
+from examples.reference_integration.retry import Gate, PermanentError, with_retries
 from examples.reference_integration.revrec import Revrec
 from examples.reference_integration.sync import Syncer
 
@@ -130,6 +130,20 @@ def amended_customer(syncer: Syncer, message: Message) -> str | None:
 
 
 @dataclass(frozen=True)
+class Gates:
+    """Each vendor's gate, shared by every worker of the process."""
+
+    stripe: Gate
+    erp: Gate
+    revrec: Gate
+    crm: Gate
+
+    @classmethod
+    def of(cls, concurrency: int) -> Gates:
+        return cls(*(Gate(concurrency) for _ in range(4)))
+
+
+@dataclass(frozen=True)
 class Connection:
     """One worker's flow and the read caches of its clients, fresh for every event."""
 
@@ -142,7 +156,7 @@ class Connection:
 
 
 @contextlib.contextmanager
-def connect(settings: Settings) -> Iterator[Connection]:
+def connect(settings: Settings, gates: Gates) -> Iterator[Connection]:
     """One worker's clients: each keeps its connections alive between calls."""
     session = requests.Session()
     session.headers.update(settings.headers)
@@ -151,16 +165,19 @@ def connect(settings: Settings) -> Iterator[Connection]:
         settings.stripe_api_key,
         base_addresses={"api": settings.stripe_api_base},
         max_network_retries=0,  # our own retry loop decides, honouring Retry-After
-        http_client=CachingRequestsClient(stripe_reads, session=session),
+        http_client=CachingRequestsClient(stripe_reads, gates.stripe, session=session),
     )
     erp = NetSuite(
         settings.netsuite_url,
         settings.netsuite_token,
         verify=settings.ca_bundle or True,
         headers=settings.headers,
+        gate=gates.erp,
     )
     revrec = (
-        Revrec(settings.revrec_url, settings.revrec_token, headers=settings.headers)
+        Revrec(
+            settings.revrec_url, settings.revrec_token, headers=settings.headers, gate=gates.revrec
+        )
         if settings.revrec_url
         else None
     )
@@ -172,6 +189,7 @@ def connect(settings: Settings) -> Iterator[Connection]:
             ca_bundle=settings.ca_bundle,
             writeback=conventions.writeback,
             headers=settings.headers,
+            gate=gates.crm,
         )
         if settings.sf_instance_url
         else None
@@ -197,7 +215,8 @@ def main() -> None:
     parent = os.getppid()
     settings = Settings.from_env()
     inbox = Inbox(settings.inbox_path, sync=settings.inbox_sync)
-    workers = Workers(inbox, lambda: connect(settings), settings.workers)
+    gates = Gates.of(settings.vendor_concurrency)
+    workers = Workers(inbox, lambda: connect(settings, gates), settings.workers)
     # SIGTERM (the receiver stopping): finish the events in hand, then leave.
     signal.signal(signal.SIGTERM, lambda *_: workers.halt())
     workers.start()

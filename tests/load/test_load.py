@@ -41,14 +41,15 @@ def _rule(summary: dict[str, Any], name: str) -> dict[str, Any]:
     return found
 
 
-# What each profile is about: the rule whose documents it must make (and so really tests).
-MAKES = {
+# What each profile is about: the rule whose documents it must make (and so really tests). A
+# few seconds of usage-flood end no month, so its invoices are the first ones, of total 0.
+MAKES: dict[str, str | None] = {
     "closed-won-spike": "subledger_contract_per_deal_subscription",
     "renewal-storm": "erp_ar_document_per_finalised_invoice",
-    "usage-flood": "erp_ar_document_per_finalised_invoice",
+    "usage-flood": None,
     "bulk-payments": "erp_payment_per_paid_invoice",
     "period-close": "erp_journal_per_period_close",
-    "month-end": "subscription_per_won_deal",
+    "month-end": "erp_ar_document_per_finalised_invoice",
     "month-end-faults": "erp_ar_document_per_finalised_invoice",
     "smoke": "erp_ar_document_per_finalised_invoice",
 }
@@ -61,8 +62,10 @@ def test_a_short_run_of_every_profile_passes_on_the_reference_integration(
     short = {} if profile == "smoke" else SHORT
     code, summary = _run(tmp_path, integration_config(tmp_path, REFERENCE), profile, **short)
     assert code == EXIT_PASS, json.dumps(summary["verdict"], indent=2)
-    made = _rule(summary, MAKES[profile])
-    assert made["owed"] > 0 and made["posted"] + made["late"] == made["owed"], made
+    rule = MAKES[profile]
+    if rule is not None:
+        made = _rule(summary, rule)
+        assert made["owed"] > 0 and made["posted"] + made["late"] == made["owed"], made
     assert summary["settle"]["settled"] and summary["invariants"]["checked"]
     assert summary["invariants"]["violations"] == 0
     out = tmp_path / "out"
