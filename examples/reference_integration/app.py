@@ -57,8 +57,9 @@ class Settings:
     # Extra headers on every vendor call: a stand-in tells the simulators who it is.
     headers: dict[str, str]
     workers: int = 8  # worker threads: lanes worked on at once
-    # Requests in flight to one vendor at once. More than one overlaps requests already sent
-    # with a throttle's Retry-After answer, which INV-30 counts as not honouring it.
+    # Requests in flight to one vendor at once, from all workers together. One, so that no
+    # request is on its way while a throttle answers another (INV-30 cannot tell such a
+    # request from a hasty retry: the simulators see both arrive just after the answer).
     vendor_concurrency: int = 1
     inbox_sync: str = "normal"  # "full": also sync each event to the disk before the ack
 

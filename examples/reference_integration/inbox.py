@@ -74,6 +74,7 @@ class Inbox:
         # lanes ready to hand out by their head seq, busy lanes and lanes pausing for a retry.
         self._seen = 0
         self._polled = 0.0
+        self._poller = 0  # the thread that looks for new events while the others sleep
         self._lanes: dict[str, deque[int]] = {}
         self._ready: list[tuple[int, str]] = []
         self._busy: set[str] = set()
@@ -120,20 +121,31 @@ class Inbox:
     def take(self, timeout_s: float) -> Message | None:
         """The oldest pending event on a free lane, waiting up to ``timeout_s`` for one."""
         deadline = time.monotonic() + timeout_s
+        me = threading.get_ident()
         with self._changed:
-            while True:
-                now = time.monotonic()
-                if now - self._polled >= POLL_S:
-                    self._poll(now)
-                self._release_held(now)
-                while self._ready:
-                    head, lane = heapq.heappop(self._ready)
-                    if self._free(lane) and self._lanes[lane][0] == head:
-                        return self._claim(head, lane)
-                if now >= deadline:
-                    return None
-                wake = min(deadline, now + POLL_S, *(due for due, _ in self._held[:1]))
-                self._changed.wait(max(0.0, wake - now))
+            try:
+                while True:
+                    now = time.monotonic()
+                    if now - self._polled >= POLL_S:
+                        self._poll(now)
+                    self._release_held(now)
+                    while self._ready:
+                        head, lane = heapq.heappop(self._ready)
+                        if self._free(lane) and self._lanes[lane][0] == head:
+                            return self._claim(head, lane)
+                    if now >= deadline:
+                        return None
+                    # One waiting taker looks for new events every POLL_S; the rest sleep
+                    # until something changes (or a paused lane is due).
+                    self._poller = self._poller or me
+                    wake = min([deadline, *(due for due, _ in self._held[:1])])
+                    if self._poller == me:
+                        wake = min(wake, now + POLL_S)
+                    self._changed.wait(max(0.0, wake - now))
+            finally:
+                if self._poller == me:
+                    self._poller = 0
+                    self._changed.notify()  # another waiting taker looks from now on
 
     def _poll(self, now: float) -> None:
         """Queue the events stored since the last look (by this process or another)."""

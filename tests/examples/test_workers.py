@@ -32,8 +32,8 @@ def test_a_retry_after_on_one_worker_holds_every_worker() -> None:
     assert len(sent) == 3 and min(sent) >= 0.29
 
 
-def test_a_gate_lets_one_request_at_a_time_by_default() -> None:
-    gate = Gate()
+def test_a_gate_lets_so_many_requests_at_once() -> None:
+    gate = Gate(concurrency=1)
     inside = 0
     most = 0
     lock = threading.Lock()
