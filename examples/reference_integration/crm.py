@@ -65,7 +65,7 @@ class Crm:
 
     def _remember(self, response: requests.Response, *_: Any, **__: Any) -> None:
         self._retry_after_s = parse_retry_after(response.headers.get("Retry-After"))
-        self.gate.hold(self._retry_after_s)
+        self.gate.answered(self._retry_after_s)
 
     def opportunity(self, opportunity_id: str) -> dict[str, Any]:
         """The opportunity now, with its account and line items (not the pushed snapshot)."""

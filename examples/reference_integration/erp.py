@@ -192,7 +192,7 @@ class NetSuite:
             self.reads.forget()
         with self.gate.turn():
             response = self._client.request(method, path, **kwargs)
-            self.gate.hold(parse_retry_after(response.headers.get("Retry-After")))
+            self.gate.answered(parse_retry_after(response.headers.get("Retry-After")))
         if read and (response.status_code == 200 or (allow_404 and response.status_code == 404)):
             self.reads.keep(key, response)
         if response.status_code == 429 or response.status_code >= 500:

@@ -51,7 +51,7 @@ class CachingRequestsClient(stripe.RequestsClient):
     ) -> tuple[bytes, int, Mapping[str, str]]:
         with self.gate.turn():
             answer = super().request(method, url, headers, post_data)
-            self.gate.hold(parse_retry_after(answer[2].get("Retry-After")))
+            self.gate.answered(parse_retry_after(answer[2].get("Retry-After")))
         return answer
 
     # RequestsClient's own signature, which its base class (typed differently) does not share.

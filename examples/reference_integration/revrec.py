@@ -99,7 +99,7 @@ class Revrec:
             self.reads.forget()
         with self.gate.turn():
             response = self._client.request(method, path, **kwargs)
-            self.gate.hold(parse_retry_after(response.headers.get("Retry-After")))
+            self.gate.answered(parse_retry_after(response.headers.get("Retry-After")))
         if method == "GET" and response.status_code == 200:
             self.reads.keep(key, response)
         status = response.status_code

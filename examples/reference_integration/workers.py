@@ -119,7 +119,8 @@ def amended_customer(syncer: Syncer, message: Message) -> str | None:
     """The Stripe customer whose subscription a CRM deal amends, if it amends one."""
     if message.source != "crm":
         return None
-    sub_id = (message.payload.get("sObject") or {}).get("Billing_Subscription_Id__c")
+    field = syncer.conv.writeback["opportunity_subscription"]  # as declared
+    sub_id = (message.payload.get("sObject") or {}).get(field)
     if not sub_id:
         return None
     sub = with_retries(

@@ -10,7 +10,7 @@ import httpx
 
 from examples.reference_integration.erp import NetSuite
 from examples.reference_integration.reads import Reads
-from examples.reference_integration.retry import Gate
+from examples.reference_integration.retry import Gate, TransientError, with_retries
 
 
 def test_a_retry_after_on_one_worker_holds_every_worker() -> None:
@@ -83,3 +83,27 @@ def test_a_read_repeated_within_an_event_is_answered_from_memory_until_a_write()
         "GET /services/rest/record/v1/invoice/eid:in_1",
         "GET /services/rest/record/v1/invoice/eid:in_1",
     ]
+
+
+def test_a_throttled_retry_holds_every_worker_as_long_as_it_waits() -> None:
+    gate = Gate(concurrency=4)
+    blocked: list[float] = []
+    calls = 0
+
+    def call() -> str:
+        nonlocal calls
+        calls += 1
+        with gate.turn():
+            if calls == 1:
+                gate.answered(0.3)  # the vendor said 429, Retry-After: 0.3
+                raise TransientError("429", 0.3)
+        return "ok"
+
+    def sleep(wait_s: float) -> None:
+        # While this worker waits to retry, another worker's request waits as long.
+        started = time.monotonic()
+        with gate.turn():
+            blocked.append(time.monotonic() - started)
+
+    assert with_retries(call, what="throttled", sleep=sleep) == "ok"
+    assert len(blocked) == 1 and blocked[0] >= 0.29
