@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from harness.config import LinksConfig
+from harness.forgery import ForgedPush
 from harness.handoffs import HANDOFFS
 from harness.links import LinkIndex
 from simulators.billing import models as bm
@@ -191,6 +192,8 @@ class Books:
     # Webhook endpoints of the stand-ins (the harness's own reference flow): not judged.
     standin_endpoints: frozenset[str] = frozenset()
     base: str = "."  # the directory of harness.toml (link hooks given as files live there)
+    # Pushes the harness forged to the integration's receivers (``webhook.forge``), so far.
+    forged: tuple[ForgedPush, ...] = ()
 
     # --- what is judged, and how documents link -------------------------------------------
     def owns(self, *handoffs: str) -> bool:
@@ -481,6 +484,7 @@ class Books:
                 for system, entries in self.journals.items()
             },
             "deliveries": [d.as_json() for d in self.deliveries],
+            "forged": [f.as_json() for f in self.forged],
         }
 
     @classmethod
@@ -509,6 +513,7 @@ class Books:
             scope=frozenset(data.get("scope", HANDOFFS)),
             standin_endpoints=frozenset(data.get("standin_endpoints", ())),
             base=str(data.get("base", ".")),
+            forged=tuple(ForgedPush.from_json(f) for f in data.get("forged", [])),
         )
 
 
@@ -533,9 +538,11 @@ def take_books(
     scope: Iterable[str] | None = None,
     standin_endpoints: Iterable[str] = (),
     base: str = ".",
+    forged: Iterable[ForgedPush] = (),
 ) -> Books:
     """Copy every simulator's rows under the world lock (no HTTP, no derived figures yet);
-    ``links``, ``scope`` and the stand-ins' endpoints say how to read and what to judge."""
+    ``links``, ``scope`` and the stand-ins' endpoints say how to read and what to judge;
+    ``forged`` are the pushes the harness forged so far."""
     with gc_paused():
         books = _take(world, accounts)
     return dataclasses.replace(
@@ -544,6 +551,7 @@ def take_books(
         scope=frozenset(HANDOFFS if scope is None else scope),
         standin_endpoints=frozenset(standin_endpoints),
         base=base,
+        forged=tuple(forged),
     )
 
 

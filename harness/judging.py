@@ -9,6 +9,7 @@ from typing import Any
 from harness import oracle
 from harness.books import Books, take_books
 from harness.config import ConfigError, HarnessConfig, LinksConfig
+from harness.forgery import ForgedPush
 from harness.handoffs import HANDOFFS
 from harness.invariants import REGISTRY, check_all
 from harness.oracle.model import Expected
@@ -74,7 +75,12 @@ class Judge:
         return (self.only is None or rule in self.only) and rule not in self.skip
 
     # --- judging ---------------------------------------------------------------------------
-    def books(self, world: World, standin_endpoints: Collection[str] = ()) -> Books:
+    def books(
+        self,
+        world: World,
+        standin_endpoints: Collection[str] = (),
+        forged: Collection[ForgedPush] = (),
+    ) -> Books:
         return take_books(
             world,
             self.accounts,
@@ -82,6 +88,7 @@ class Judge:
             scope=self.scope,
             standin_endpoints=standin_endpoints,
             base=self.base,
+            forged=forged,
         )
 
     def check(self, books: Books, expect: Expect | None = None) -> list[Violation]:

@@ -12,6 +12,7 @@ from harness import scenario as sc
 from harness.actors import Actors, StepFailed
 from harness.books import Books
 from harness.config import HarnessConfig
+from harness.forgery import ForgedPush
 from harness.integration import IntegrationError
 from harness.invariants import REGISTRY
 from harness.judging import Judge
@@ -52,6 +53,7 @@ class Run:
         self.step_index = 0
         self.expect_running = session.integration is not None  # false after stop or kill
         self.latest: Books | None = None
+        self.forged: list[ForgedPush] = []  # pushes forged so far (webhook.forge), judged by INV-34
         self._customers = {c.key: c for c in scenario.fixtures.customers}
         self._prices = {p.key: p for p in scenario.fixtures.prices}
 
@@ -70,7 +72,9 @@ class Run:
 
     def snapshot(self) -> Books:
         """The books now, read as the judge reads them (declared links and scope)."""
-        self.latest = self.judge.books(self.session.stack.world, self.session.standin_endpoints)
+        self.latest = self.judge.books(
+            self.session.stack.world, self.session.standin_endpoints, self.forged
+        )
         return self.latest
 
     def customer(self, key: str) -> sc.Customer:

@@ -486,7 +486,7 @@ class Syncer:
                 self._event_id("revrec.billing_void", invoice),
                 "credit_note",
                 invoice,
-                invoice["voided_at"],
+                invoice["status_transitions"]["voided_at"],
                 charged,
             )
 

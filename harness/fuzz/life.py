@@ -208,6 +208,26 @@ class FuzzLifecycle:
     def fault_rules(self, c: Chooser) -> list[dict[str, Any]]:
         return [dict(c.pick(list(FAULT_RULES)))]
 
+    def voidable(self, c: Chooser) -> str | None:
+        options = []
+        for customer in sorted({i.customer for i in self.oracle.invoices}):
+            owed = [
+                i for i in self.oracle.invoices if i.customer == customer and i.status == "open"
+            ]
+            if len(owed) > 1 and owed[-1].created_at == owed[-2].created_at:
+                continue  # two invoices of one instant: which is "latest" is a tie
+            if owed and not owed[-1].credit_notes:
+                options.append(customer)
+        return c.pick(options) if options else None
+
+    def slipped(self, c: Chooser) -> str | None:
+        options = []
+        for key in sorted(self.ctx.unseen):
+            opp = self._opportunity(key)
+            if opp is not None and opp.kind == "new":
+                options.append(key)
+        return c.pick(options) if options else None
+
     # --- helpers --------------------------------------------------------------------------------
     def _metered_for(self, customer: str) -> bool:
         """The customer has a deal (made or only proposed) with a metered price: meter events
@@ -228,13 +248,16 @@ class FuzzLifecycle:
 
     def _changeable(self, key: str, sub: ExpectedSubscription) -> bool:
         """Active, not ending, not changed at this instant (the oracle merges no two changes
-        at one instant), and no won renewal still waiting for its period end."""
+        at one instant), no won renewal still waiting for its period end, and no invoice of it
+        voided: a void does not lower the contract's price in the reference nor the oracle, so
+        a change after it ends where INV-31 rightly objects (docs/obligations.md, open)."""
         return (
             sub.status == "active"
             and not sub.cancel_at_period_end
             and key not in self.ctx.cancelled
             and self.changed_at.get(key) != self.ctx.now
             and self.ctx.now >= self.frozen_until.get(key, 0)
+            and not any(i.opportunity == key and i.status == "void" for i in self.oracle.invoices)
         )
 
 

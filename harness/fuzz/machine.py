@@ -293,7 +293,7 @@ def _rule_for(kind: str, fuzzer: Fuzzer) -> Any:
         example: Example | None = self.example
         if example is None or example.failed or fuzzer.over_budget:
             return False
-        if example.life.ctx.stopped and kind != "integration":
+        if example.life.ctx.stopped and kind != "integration" and not cls.plays_while_down:
             return False  # only a start brings it back
         return cls.generate(Probe(), example.life) is not None
 

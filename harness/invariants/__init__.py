@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from harness.invariants import (  # noqa: F401  (importing registers the checks)
+    authenticity,
     backpressure,
     billing_ar,
     crm_billing,

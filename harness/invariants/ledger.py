@@ -76,18 +76,25 @@ def trial_balance_per_entity_and_period(books: Books) -> Iterator[Violation]:
             )
 
 
+def _refuses(period: Period) -> bool:
+    """The period takes no postings from the integration: closed, or locked for everyone."""
+    return period.closed or period.all_locked
+
+
 def _between_closed(books: Books, sub: str, first: str, last: str) -> bool:
-    """Every period of ``sub`` from ``first`` up to, not including, ``last`` is closed."""
+    """Every period of ``sub`` from ``first`` up to, not including, ``last`` is closed (or
+    locked)."""
     for period in books.erp_periods.values():
-        if period.subsidiary == sub and first <= period.ym < last and not period.closed:
+        if period.subsidiary == sub and first <= period.ym < last and not _refuses(period):
             return False
     return True
 
 
 @invariant("INV-03", group="ledger", handoffs=ERP_POSTINGS)
 def postings_in_open_periods(books: Books) -> Iterator[Violation]:
-    """Every posting sits in the period of its date; when that period is closed, in the first
-    open period after it (every period in between is closed) — never in an earlier period.
+    """Every posting sits in the period of its date; when that period is closed (or locked for
+    everyone), in the first open period after it (every period in between is closed or locked)
+    — never in an earlier period.
     ERP documents from billing and the subledger are dated by their source (UTC): invoice by
     finalisation (a negative one's credit memo too), payment by ``paid_at``, credit memo by the
     credit note's creation, the close journal by the last day of the subledger period."""
@@ -116,7 +123,11 @@ def postings_in_open_periods(books: Books) -> Iterator[Violation]:
             wrong[(sub, period_id, month)] = (
                 f"a posting dated {month} sits in the earlier period {period.ym} ({sub})"
             )
-        elif dated is None or not dated.closed or not _between_closed(books, sub, month, period.ym):
+        elif (
+            dated is None
+            or not _refuses(dated)
+            or not _between_closed(books, sub, month, period.ym)
+        ):
             wrong[(sub, period_id, month)] = (
                 f"a posting dated {month} sits in {period.ym} ({sub}) although {month} "
                 "or a period after it is open"

@@ -321,6 +321,29 @@ class BillingReplay:
             inv.status, inv.paid_at = "paid", self.now
             inv.amount_paid_minor = inv.amount_due_minor
 
+    # --- changes made behind the integration's back ----------------------------------------
+    def void(self, customer: str, index: int) -> None:
+        """Billing ops void the customer's latest open invoice: it bills nothing any more, and
+        the balance it used or added goes back to the customer."""
+        open_invoices = [i for i in self.invoices if i.customer == customer and i.status == "open"]
+        if not open_invoices:
+            self.notes.append(f"step {index + 1}: {customer} has no open invoice to void")
+            return
+        inv = open_invoices[-1]
+        self.balances[customer] += inv.applied_balance_minor - min(inv.total_minor, 0)
+        inv.status, inv.voided_at = "void", self.now
+
+    def withdraw(self, opportunity: str, index: int) -> None:
+        """A deal won and reopened before the integration acted on the win: nothing was made
+        for it, no subscription, no invoice, no contract."""
+        if self.root.get(opportunity) != opportunity:
+            self.notes.append(f"step {index + 1}: {opportunity} was not won as a new deal")
+            return
+        del self.root[opportunity]
+        self.subscriptions.pop(opportunity, None)
+        self.bookings = [b for b in self.bookings if b.opportunity != opportunity]
+        self.invoices = [i for i in self.invoices if i.opportunity != opportunity]
+
     # --- the billing model --------------------------------------------------------------------
     def _sub_of(self, opportunity: str, index: int) -> ExpectedSubscription | None:
         sub = self.subscriptions.get(self.root.get(opportunity, ""))

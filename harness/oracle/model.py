@@ -56,6 +56,7 @@ class ExpectedInvoice:
     amount_due_minor: int = 0
     amount_paid_minor: int = 0
     paid_at: int | None = None
+    voided_at: int | None = None
     credit_notes: list[ExpectedCreditNote] = field(default_factory=list)
     collection: str = "send_invoice"  # or charge_automatically: paid when finalised
 

@@ -297,7 +297,8 @@ class Contracts:
     def bill(self, contract: ExpectedContract, inv: ExpectedInvoice, at: int) -> None:
         """An invoice bills each line its net (a negative net is credited); an invoice of total
         0 posts nothing. Each credit note credits the lines in proportion to what the invoice
-        billed them (largest remainder), at its own date."""
+        billed them (largest remainder), at its own date; a void credits its positive nets
+        back when it was voided."""
         if inv.total_minor == 0:
             return
         net: dict[str, int] = {}
@@ -316,6 +317,12 @@ class Contracts:
                 target = _line_at(contract, price, cn.created_at)
                 if part and target is not None:
                     target.billed.append((cn.created_at, -part))
+        if inv.voided_at is not None:
+            # A voided invoice's positive nets are credited back when it was voided.
+            for price, amount in positive.items():
+                target = _line_at(contract, price, inv.voided_at)
+                if target is not None:
+                    target.billed.append((inv.voided_at, -amount))
 
 
 def _terms_of(line: ExpectedContractLine) -> Terms:

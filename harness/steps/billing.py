@@ -403,6 +403,32 @@ class CreditNote(StepKind):
         return {"customer": customer, "amount": c.integer(1, room), "credit_to": to}
 
 
+@register("billing.void_invoice")
+class VoidInvoice(StepKind):
+    """Billing ops void the customer's latest open invoice behind the integration's back: it
+    bills nothing any more, its ERP invoice must be voided and the subledger credited."""
+
+    moves_money: ClassVar[bool] = True
+    customer: CustomerName
+
+    def execute(self, run: Run) -> str:
+        customer = run.stripe_customer(self.customer)
+        invoices = _open_invoices(run, customer, "latest")
+        if not invoices:
+            raise StepFailed(f"{self.customer} has no open invoice to void")
+        invoice = invoices[0]["id"]
+        run.actors.stripe("POST", f"/v1/invoices/{invoice}/void")
+        return f"voided {invoice}"
+
+    def replay(self, oracle: BillingReplay, index: int) -> None:
+        oracle.void(self.customer, index)
+
+    @classmethod
+    def generate(cls, c: Chooser, life: Lifecycle) -> dict[str, Any] | None:
+        customer = life.voidable(c)
+        return None if customer is None else {"customer": customer}
+
+
 def billing_customer(run: Run, key: str) -> str:
     """The billing customer of a fixture customer, made in billing (as a self-serve sign-up or
     billing ops would) when it has none yet: routed by ``metadata.entity``."""

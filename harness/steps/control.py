@@ -262,6 +262,8 @@ class IntegrationControl(StepKind):
 
     def track(self, ctx: Context) -> None:
         ctx.stopped = self.action in ("stop", "kill")
+        if not ctx.stopped:
+            ctx.unseen.clear()  # back up: it acts on every win it missed
 
     @classmethod
     def generate(cls, c: Chooser, life: Lifecycle) -> dict[str, Any] | None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import Field
 
 from harness.actors import StepFailed
-from harness.steps.fixtures import entity_id, must_be_live, one_billing_cadence
+from harness.steps.fixtures import crm_currencies, entity_id, must_be_live, one_billing_cadence
 from harness.steps.registry import (
     Chooser,
     Context,
@@ -102,12 +102,18 @@ class CreateOpportunity(StepKind):
         for line in self.lines:
             price = run.price(line.price)
             unit = to_decimal(price.unit_amount, price.currency)
+            entry = run.names.get(f"pricebook_entry:{line.price}")
+            if entry is None:
+                raise StepFailed(
+                    f"{line.price} is in {price.currency.upper()}, which the CRM org does not "
+                    f"sell in ({', '.join(sorted(crm_currencies(run)))}): sell it through billing"
+                )
             run.actors.salesforce(
                 "POST",
                 "/sobjects/OpportunityLineItem/",
                 {
                     "OpportunityId": opportunity,
-                    "PricebookEntryId": run.names[f"pricebook_entry:{line.price}"],
+                    "PricebookEntryId": entry,
                     "Quantity": line.quantity,
                     "UnitPrice": float(unit),
                     "Billing_Price_Id__c": run.names[f"price:{line.price}"],
@@ -161,6 +167,7 @@ class CloseWon(StepKind):
     """StageName → Closed Won (the CRM pushes `opportunity.closed`)."""
 
     moves_money: ClassVar[bool] = True
+    plays_while_down: ClassVar[bool] = True
     opportunity: OpportunityName
 
     def execute(self, run: Run) -> str:
@@ -185,3 +192,46 @@ class CloseWon(StepKind):
 
     def track(self, ctx: Context) -> None:
         ctx.won.add(self.opportunity)
+        if ctx.stopped:
+            ctx.unseen.add(self.opportunity)
+
+
+@register("crm.reopen")
+class Reopen(StepKind):
+    """Sales reopens a deal won while the integration was down (it slipped), before the
+    integration is back: the CRM's late push says Closed Won, the record no longer does."""
+
+    moves_money: ClassVar[bool] = True
+    plays_while_down: ClassVar[bool] = True
+    opportunity: OpportunityName
+    stage: str = Field("Negotiation/Review", min_length=1, description="the stage it goes back to")
+
+    def execute(self, run: Run) -> str:
+        opportunity = run.names[f"opportunity:{self.opportunity}"]
+        run.actors.salesforce(
+            "PATCH", f"/sobjects/Opportunity/{opportunity}", {"StageName": self.stage}
+        )
+        run.won.remove(self.opportunity)
+        return f"Opportunity {opportunity} back to {self.stage}"
+
+    def replay(self, oracle: BillingReplay, index: int) -> None:
+        oracle.withdraw(self.opportunity, index)
+
+    def check(self, ctx: Context) -> Iterator[Problem]:
+        if self.opportunity not in ctx.unseen:
+            yield Problem(
+                ("opportunity",),
+                f"{self.opportunity!r} is not won while the integration is down: reopen only a "
+                "win it has not acted on (once it has, the subscription it made stays)",
+            )
+        if self.stage.startswith("Closed"):
+            yield Problem(("stage",), f"{self.stage!r} does not reopen the deal")
+
+    def track(self, ctx: Context) -> None:
+        ctx.won.discard(self.opportunity)
+        ctx.unseen.discard(self.opportunity)
+
+    @classmethod
+    def generate(cls, c: Chooser, life: Lifecycle) -> dict[str, Any] | None:
+        opportunity = life.slipped(c)
+        return None if opportunity is None else {"opportunity": opportunity}

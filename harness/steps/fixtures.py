@@ -69,6 +69,8 @@ def apply_fixtures(run: Run) -> None:
                 f"/v1/entities/{eid}",
                 json={"functional_currency": entity.currency, "name": entity.name},
             )
+    if run.has("erp"):
+        _erp_currencies(run, books)
     for rate in f.rates:
         if run.has("erp"):
             on = rate.effective_on or run.scenario.start_at[:10]
@@ -133,7 +135,7 @@ def apply_fixtures(run: Run) -> None:
             }
         created = a.stripe("POST", "/v1/prices", body)
         run.names[f"price:{price.key}"] = created["id"]
-        if run.has("crm"):
+        if run.has("crm") and price.currency.upper() in crm_currencies(run):
             entry = a.salesforce(
                 "POST",
                 "/sobjects/PricebookEntry/",
@@ -146,6 +148,28 @@ def apply_fixtures(run: Run) -> None:
                 },
             )
             run.names[f"pricebook_entry:{price.key}"] = entry["id"]
+
+
+def _erp_currencies(run: Run, books: Books) -> None:
+    """Every currency the scenario sells or converts in is enabled in the ERP (its admin adds
+    one the seed lacks, e.g. KWD), so documents and rates in it can be booked."""
+    f = run.scenario.fixtures
+    wanted = {c.currency for c in f.customers} | {p.currency for p in f.prices}
+    wanted |= {r.base for r in f.rates} | {r.quote for r in f.rates}
+    have = {c.symbol.upper() for c in books.erp_currencies.values()}
+    for code in sorted(c.upper() for c in wanted if c.upper() not in have):
+        run.actors.netsuite("POST", "/currency", {"name": code, "symbol": code, "externalId": code})
+
+
+def crm_currencies(run: Run) -> frozenset[str]:
+    """The currencies the CRM org sells in (its CurrencyIsoCode picklist): a price in another
+    one (yen, dinars) has no pricebook entry and is sold through billing only."""
+    name = "crm:currencies"
+    if name not in run.names:
+        described = run.actors.salesforce("GET", "/sobjects/PricebookEntry/describe")
+        field = next(f for f in described["fields"] if f["name"] == "CurrencyIsoCode")
+        run.names[name] = ",".join(v["value"] for v in field["picklistValues"])
+    return frozenset(run.names[name].split(","))
 
 
 def _rate_on(books: Books, base: str, currency: str, on: str) -> str | None:

@@ -31,7 +31,17 @@ if TYPE_CHECKING:
 # What scenario names name: fixtures give the first four, steps the others.
 NAME_KINDS = ("entity", "product", "price", "customer", "opportunity", "subscription", "faults")
 DEAL = ("opportunity", "subscription")  # a deal: a CRM opportunity or a billing-made subscription
-_SYSTEM_ORDER = ("crm", "billing", "clock", "erp", "revrec", "faults", "integration", "expect")
+_SYSTEM_ORDER = (
+    "crm",
+    "billing",
+    "clock",
+    "erp",
+    "revrec",
+    "faults",
+    "webhook",
+    "integration",
+    "expect",
+)
 _KIND = re.compile(r"^[a-z]+(\.[a-z_]+)?$")
 
 Path = tuple[str | int, ...]
@@ -155,6 +165,14 @@ class Lifecycle(Protocol):
         """A fault window's rules."""
         ...
 
+    def voidable(self, c: Chooser) -> str | None:
+        """A customer whose latest open invoice no credit note touched."""
+        ...
+
+    def slipped(self, c: Chooser) -> str | None:
+        """A new deal won while the integration is down, not acted on yet."""
+        ...
+
 
 @dataclass
 class Context:
@@ -168,6 +186,8 @@ class Context:
     cancelled: set[str] = dataclasses.field(default_factory=set)  # deals cancelled at once so far
     faults: set[str] = dataclasses.field(default_factory=set)  # fault windows on now
     stopped: bool = False  # the integration stopped or killed, not started again
+    # Opportunities won while it was down: it has not acted on them yet.
+    unseen: set[str] = dataclasses.field(default_factory=set)
 
     def named(self, *kinds: str) -> list[str]:
         return [name for name, kind in self.names.items() if kind in kinds]
@@ -192,6 +212,8 @@ class StepKind(Strict):
     scalar_field: ClassVar[str | None] = None  # `clock.advance: P1D` fills this field
     # Why the fuzzer never generates it (None: ``generate`` is defined).
     not_generated: ClassVar[str | None] = None
+    # People do it on the vendors while the integration is down too: the fuzzer plays it then.
+    plays_while_down: ClassVar[bool] = False
 
     def execute(self, run: Run) -> str:
         """Act it out on the served world; the note the report shows."""

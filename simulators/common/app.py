@@ -28,7 +28,11 @@ from simulators.common.journal import JournalEntry
 from simulators.common.routing import IndexedRoutingMiddleware
 from simulators.common.server import abort_connection
 from simulators.common.simulator import CONTRACTS, RequestViolation, Simulator
-from simulators.common.validation import CachedRequestValidationMiddleware, validator_map
+from simulators.common.validation import (
+    CachedRequestValidationMiddleware,
+    ClientGone,
+    validator_map,
+)
 
 log = logging.getLogger("simulators")
 
@@ -158,7 +162,7 @@ class EdgeMiddleware(_SimMiddleware):
         error: SimError | None = None
         try:
             await self.app(scope, receive, send_with_headers)
-        except _Aborted:
+        except (_Aborted, ClientGone):
             entry.status = 0
         except DroppedConnection:
             entry.status = 0

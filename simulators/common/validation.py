@@ -340,6 +340,11 @@ class ParameterValidator:
                 check(validator, coerce(headers[name], schema, param=name), [name])
 
 
+class ClientGone(Exception):
+    """The client went away before its request body arrived (it was killed, say): nothing it
+    sent breaks the contract, and nobody is left to answer."""
+
+
 class BodyValidator(AbstractRequestBodyValidator):  # type: ignore[misc]
     """Reads, decodes (JSON or bracketed form), coerces and validates a request body once."""
 
@@ -366,6 +371,8 @@ class BodyValidator(AbstractRequestBodyValidator):  # type: ignore[misc]
         more = True
         while more:
             message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientGone("the client disconnected before its request body arrived")
             messages.append(message)
             size += len(message.get("body", b""))
             if size > self.max_bytes:

@@ -94,6 +94,18 @@ def test_inv03_violated_posting_after_an_open_period(stack: Stack) -> None:
     fires(stack, "INV-03", f"erp:invoice/{erp_id}")
 
 
+def test_inv03_holds_past_a_locked_period(stack: Stack) -> None:
+    # January is locked for everyone, not closed: it takes no postings either, so the January
+    # invoice keeps its date and posts in February, the first period that takes it.
+    deal = flow.new_deal(stack, sync=False)
+    stack.advance_to("2026-02-02T00:00:00Z")
+    stack.erp("PATCH", "/accountingPeriod/eid:US-2026-01", {"allLocked": True}, admin=True)
+    flow.sync_invoice(
+        stack, deal.invoices[0], extra={"postingPeriod": {"externalId": "US-2026-02"}}
+    )
+    holds(stack, "INV-03")
+
+
 # --- INV-05 -----------------------------------------------------------------------------------
 def test_inv05_holds(stack: Stack) -> None:
     flow.new_deal(stack, entity="UK")
