@@ -5,6 +5,7 @@ from __future__ import annotations
 import calendar
 import logging
 from collections import defaultdict
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -14,6 +15,7 @@ import stripe
 from examples.reference_integration.conventions import Conventions
 from examples.reference_integration.crm import Crm
 from examples.reference_integration.erp import NetSuite, quoted
+from examples.reference_integration.lines import earned, line_taxes
 from examples.reference_integration.retry import PermanentError, TransientError, with_retries
 from examples.reference_integration.revrec import Revrec
 
@@ -101,6 +103,46 @@ def to_minor(amount: Any, currency: str) -> int:
 
 def _applies(record: dict[str, Any]) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = (record.get("apply") or {}).get("items") or []
+    return items
+
+
+Key = tuple[str, str]  # (ERP item, what the line is netted by)
+
+
+def _merged(
+    groups: dict[Key, int], taxed: dict[Key, dict[str, int]], into: Callable[[Key], Key]
+) -> tuple[dict[Key, int], dict[Key, dict[str, int]]]:
+    """Amounts and their taxes per code, regrouped under ``into(key)``."""
+    amounts: dict[Key, int] = defaultdict(int)
+    taxes: dict[Key, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for key, amount in groups.items():
+        amounts[into(key)] += amount
+    for key, codes in taxed.items():
+        for code, tax in codes.items():
+            taxes[into(key)][code] += tax
+    return amounts, taxes
+
+
+def erp_item_lines(
+    groups: Mapping[Key, int], taxed: Mapping[Key, Mapping[str, int]], currency: str
+) -> list[dict[str, Any]]:
+    """ERP item lines: one per group with its amount (net of discounts and tax) and its
+    tax under its tax code; a second tax code on a group is a line of amount 0 carrying it.
+    A group of neither amount nor tax posts no line."""
+    items: list[dict[str, Any]] = []
+    for key, amount in groups.items():
+        codes = sorted((c, t) for c, t in (taxed.get(key) or {}).items() if t)
+        if not amount and not codes:
+            continue
+        ref = {"externalId": key[0]}
+        first: dict[str, Any] = {"item": ref, "amount": erp_amount(amount, currency)}
+        rest: list[dict[str, Any]] = []
+        for n, (code, tax) in enumerate(codes):
+            line = first if n == 0 else {"item": ref, "amount": 0}
+            line.update({"tax1Amt": erp_amount(tax, currency), "taxCode": code})
+            if n:
+                rest.append(line)
+        items += [first, *rest]
     return items
 
 
@@ -344,24 +386,20 @@ class Syncer:
         currency: str = invoice["currency"]
         sign = 1 if kind == "invoice" else -1
         groups: dict[tuple[str, str], int] = defaultdict(int)
+        taxed: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
         for line in self._lines(invoice_id):
-            key = subscription_item_of(line) or line["id"]
-            groups[(item_for(line, self.conv.items), key)] += sign * line["amount"]
+            key = (item_for(line, self.conv.items), subscription_item_of(line) or line["id"])
+            groups[key] += sign * earned(line)
+            for code, tax in line_taxes(line).items():
+                taxed[key][code] += sign * tax
         if any(amount < 0 for amount in groups.values()):
             # NetSuite lines cannot be negative: net a credit line into its item's total.
-            netted: dict[tuple[str, str], int] = defaultdict(int)
-            for (item, _), amount in groups.items():
-                netted[(item, item)] += amount
-            groups = netted
+            groups, taxed = _merged(groups, taxed, lambda key: (key[0], key[0]))
         if any(amount < 0 for amount in groups.values()):
             # Still mixed: the whole document on the item carrying the most.
             main = max(groups, key=lambda k: groups[k])
-            groups = {main: sum(groups.values())}
-        items = [
-            {"item": {"externalId": item}, "amount": erp_amount(amount, currency)}
-            for (item, _), amount in groups.items()
-            if amount
-        ]
+            groups, taxed = _merged(groups, taxed, lambda key: main)
+        items = erp_item_lines(groups, taxed, currency)
         body: dict[str, Any] = {
             "entity": self._customer_ref(customer),
             "subsidiary": {"externalId": entity},
@@ -511,13 +549,14 @@ class Syncer:
             erp_items = self.conv.items
             subscribed = any(item_for(x, erp_items) == erp_items["subscription"] for x in lines)
             fallback = erp_items["subscription"] if subscribed else erp_items["other"]
-            items = []
-            for x in note_lines:
+            groups: dict[Key, int] = {}
+            taxed: dict[Key, dict[str, int]] = {}
+            for n, x in enumerate(note_lines):
                 ref = x.get("invoice_line_item") or ""
                 item = item_for(by_line[ref], erp_items) if ref in by_line else fallback
-                items.append(
-                    {"item": {"externalId": item}, "amount": erp_amount(x["amount"], currency)}
-                )
+                groups[(item, str(n))] = earned(x)
+                taxed[(item, str(n))] = line_taxes(x)
+            items = erp_item_lines(groups, taxed, currency)
             invoice_ref = self._invoice_ref(invoice)
             body: dict[str, Any] = {
                 "entity": self._customer_ref(customer),
@@ -553,9 +592,9 @@ class Syncer:
         for x in note_lines:
             si = subscription_item_of(by_line.get(x.get("invoice_line_item") or "", {}))
             if si is None:
-                custom += x["amount"]
+                custom += earned(x)
             else:
-                credited[si] += x["amount"]
+                credited[si] += earned(x)
         for item, part in (split_by_weight(custom, billed) if custom else {}).items():
             credited[item] += part
         self._billing_event(
@@ -620,7 +659,7 @@ class Syncer:
         for line in self._lines(invoice["id"]):
             item = subscription_item_of(line)
             if item is not None:
-                net[item] += line["amount"]
+                net[item] += earned(line)
         return dict(net)
 
     def bill_in_subledger(self, invoice: dict[str, Any]) -> None:
