@@ -8,6 +8,7 @@ from harness.books import Books
 from harness.invariants import refs
 from harness.invariants.ledger import close_nets, owes_journal
 from harness.invariants.registry import invariant
+from harness.invariants.tax import earned
 from harness.violations import Violation
 from simulators.billing import models as bm
 from simulators.revrec.models import Contract, PeriodClose
@@ -31,7 +32,8 @@ def subledger_billed_matches_billing(books: Books) -> Iterator[Violation]:
     ``credit_note`` under its id and an ``invoice`` ``<id>-charge`` — each with the same
     per-item amounts (none owed when there is nothing to carry); a voided invoice also has a
     ``credit_note`` ``<id>-void`` for its positive nets; every live credit note has a
-    ``credit_note`` event under its id for its total. Lines on no subscription item are not
+    ``credit_note`` event under its id for what its lines earn. Amounts are what lines earn:
+    less discounts and included tax, never tax (INV-51). Lines on no subscription item are not
     billed in the subledger."""
     for booked in books.rr_contracts.values():
         report = books.rr_balances(booked)
@@ -54,7 +56,7 @@ def subledger_billed_matches_billing(books: Books) -> Iterator[Violation]:
         net: dict[str, int] = {}
         for line in inv.lines:
             if line.subscription_item:
-                net[line.subscription_item] = net.get(line.subscription_item, 0) + line.amount
+                net[line.subscription_item] = net.get(line.subscription_item, 0) + earned(line)
         charged = {k: v for k, v in net.items() if v > 0}
         credited = {k: -v for k, v in net.items() if v < 0}
         if inv.total > 0:
@@ -74,8 +76,15 @@ def subledger_billed_matches_billing(books: Books) -> Iterator[Violation]:
                 yield from _event(books, contract, inv.id, link, kind, amounts)
         for cn in books.credit_notes_by_invoice.get(inv.id, []):
             if cn.status != "void":
+                credited_total = sum(earned(x) for x in cn.lines)
                 yield from _event(
-                    books, contract, cn.id, "revrec.credit_event", "credit_note", None, cn.total
+                    books,
+                    contract,
+                    cn.id,
+                    "revrec.credit_event",
+                    "credit_note",
+                    None,
+                    credited_total,
                 )
 
 

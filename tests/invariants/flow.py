@@ -175,6 +175,7 @@ def close_won_new_business(
     *,
     contract_quantity: int | None = None,
     subscription_metadata: dict[str, str] | None = None,
+    subscription_extra: dict[str, Any] | None = None,
 ) -> None:
     """Closed won: Stripe customer and subscription, ERP customer, subledger contract, and the
     write-back to the CRM. The subscription's first invoice is finalised at once."""
@@ -197,6 +198,7 @@ def close_won_new_business(
                 **(subscription_metadata or {"crm_opportunity_id": deal.opportunity}),
                 "entity": deal.entity,
             },
+            **(subscription_extra or {}),
         },
         key=f"sub-{deal.opportunity}",
     )
