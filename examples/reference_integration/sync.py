@@ -83,6 +83,10 @@ def prorated(amount_minor: int, start_s: int, end_s: int, at_s: int) -> int:
     return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
+def _half_up(value: Decimal) -> int:
+    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
 def split_by_weight(total: int, weights: dict[str, int]) -> dict[str, int]:
     """``total`` in proportion to positive weights, largest remainder: the parts sum to it."""
     positive = {k: w for k, w in weights.items() if w > 0}
@@ -807,6 +811,7 @@ class Syncer:
             "metadata": {"crm_opportunity_id": meta.get(self._opportunity_key, "")},
             "lines": [self._contract_line(i, start, end, term) for i in sub["items"]["data"]],
         }
+        self._discount_lines(sub, body["lines"], term)
         if functional != currency:
             # The booking rate: the ERP's dated rate on the booking day, so both books agree.
             rate = self.erp.rate(currency, functional, utc_date(start, "start_date"))
@@ -814,6 +819,68 @@ class Syncer:
         contract = self.revrec.create_contract(body)
         log.info("contract %s booked for %s (%s)", contract["id"], sub["id"], entity)
         return contract
+
+    def _discount_lines(self, sub: dict[str, Any], lines: list[dict[str, Any]], term: int) -> None:
+        """The transaction price is what the customer pays less tax: each fixed line's amount
+        is what billing will charge for it over the term net of the subscription's percentage
+        coupons (off every period when ``forever``, off the first when ``once``, rounded
+        half-up per period as billing rounds each line) and of the tax its inclusive tax rates
+        hold (``net − round½↑(net / (1 + Σp))``, none for an exempt customer). The subledger
+        then allocates the price by relative SSP (ASC 606-10-32-36), so a discount falls on
+        every obligation in proportion."""
+        inclusive = sum(
+            (
+                Decimal(str(r["percentage"]))
+                for r in sub.get("default_tax_rates") or []
+                if r.get("inclusive")
+            ),
+            Decimal(0),
+        )
+        if inclusive and self._customer(_id_of(sub["customer"])).get("tax_exempt") != "none":
+            inclusive = Decimal(0)
+        coupons = self._coupons(sub)
+        if not coupons and not inclusive:
+            return
+        by_item = {self._line_id(i["id"]): i for i in sub["items"]["data"]}
+        for line in lines:
+            item = by_item.get(line["external_id"])
+            if line["pattern"] == "usage" or item is None:
+                continue
+            gross = int(item["price"]["unit_amount"]) * int(item["quantity"])
+            periods = self._periods_in(item["price"], term) if term else 1
+            first = later = gross
+            for coupon in coupons:
+                off = _half_up(Decimal(gross) * Decimal(str(coupon["percent_off"])) / 100)
+                first -= off
+                later -= off if coupon.get("duration") == "forever" else 0
+            if inclusive:
+                first = _half_up(first / (1 + inclusive / 100))
+                later = _half_up(later / (1 + inclusive / 100))
+            line["amount_minor"] = first + later * (periods - 1)
+
+    def _coupons(self, sub: dict[str, Any]) -> list[dict[str, Any]]:
+        """The subscription's live percentage coupons (an amount off is not apportioned to
+        items here)."""
+        if not sub.get("discounts"):
+            return []
+        expanded = with_retries(
+            lambda: self.stripe.v1.subscriptions.retrieve(
+                sub["id"], params={"expand": ["discounts"]}
+            ).to_dict(),
+            what=f"discounts of {sub['id']}",
+        )
+        coupons = [
+            self._coupon(str(d["source"]["coupon"]))
+            for d in expanded.get("discounts") or []
+            if isinstance(d, dict) and d.get("end") is None
+        ]
+        return [c for c in coupons if c.get("percent_off") is not None]
+
+    def _coupon(self, coupon_id: str) -> dict[str, Any]:
+        return with_retries(
+            lambda: self.stripe.v1.coupons.retrieve(coupon_id).to_dict(),
+            what=f"coupon {coupon_id}",
+        )
 
     def _periods_in(self, price: dict[str, Any], months: int) -> int:
         recurring = price["recurring"]

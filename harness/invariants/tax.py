@@ -8,8 +8,8 @@ from harness.books import Books, ar_link
 from harness.invariants import refs
 from harness.invariants.registry import invariant
 from harness.violations import Violation
+from simulators.billing.amounts import LineTax as _LineTax
 from simulators.billing.models import CreditNoteLine, InvoiceLine
-from simulators.billing.models import LineTax as _LineTax
 from simulators.erp.models import Transaction
 
 
