@@ -8,9 +8,8 @@ from harness.books import Books
 from harness.invariants import refs
 from harness.invariants.ledger import close_nets, owes_journal
 from harness.invariants.registry import invariant
-from harness.invariants.tax import earned
+from harness.invariants.tax import earned, periods_in_term
 from harness.violations import Violation
-from simulators.billing import models as bm
 from simulators.revrec.models import Contract, PeriodClose
 
 # Subledger account roles → harness.toml [accounts] roles.
@@ -204,7 +203,7 @@ def allocations_sum_to_the_price(books: Books) -> Iterator[Violation]:
                         "INV-18", f"metered item {item_id} is a {line.pattern} line", named
                     )
                 continue
-            term_price = price.unit_amount * _periods_in_term(sub, price)
+            term_price = price.unit_amount * periods_in_term(sub, price)
             terms = (line.quantity, line.unit_price_minor)
             if terms != (item.quantity, term_price) and terms != (
                 billed_now.get(item_id),
@@ -214,7 +213,7 @@ def allocations_sum_to_the_price(books: Books) -> Iterator[Violation]:
                     "INV-18",
                     f"contract line for {item_id} books {line.quantity} × "
                     f"{line.unit_price_minor}; billing has {item.quantity} × "
-                    f"{price.unit_amount} for {_periods_in_term(sub, price)} period(s)",
+                    f"{price.unit_amount} for {periods_in_term(sub, price)} period(s)",
                     named,
                     {
                         "contract": [line.quantity, line.unit_price_minor],
@@ -371,15 +370,3 @@ def _close(books: Books, close: PeriodClose) -> Iterator[Violation]:
             named,
             {"erp": actual, "subledger": expected},
         )
-
-
-def _periods_in_term(sub: bm.Subscription, price: bm.Price) -> int:
-    """Billing periods in the contract term: 12 for a monthly price over 12 months, 1 yearly."""
-    try:
-        term = int(sub.metadata.get("term_months") or 12)
-    except ValueError:
-        term = 12
-    recurring = price.recurring
-    months = {"month": 1, "year": 12}.get(recurring.interval if recurring else "month", 1)
-    months *= recurring.interval_count if recurring else 1
-    return max(1, term // months)

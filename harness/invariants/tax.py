@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from decimal import Decimal
+from fractions import Fraction
 
 from harness.books import Books, ar_link
 from harness.invariants import refs
 from harness.invariants.registry import invariant
 from harness.violations import Violation
+from simulators.billing import models as bm
 from simulators.billing.amounts import LineTax as _LineTax
+from simulators.billing.amounts import allocate
 from simulators.billing.models import CreditNoteLine, InvoiceLine
 from simulators.erp.models import Transaction
 
@@ -134,4 +138,97 @@ def revenue_excludes_tax(books: Books) -> Iterator[Violation]:
                 "excluding tax",
                 (refs.billing(cn.id), refs.revrec(event.id)),
                 {"subledger_minor": sent, "earned": want},
+            )
+
+
+def periods_in_term(sub: bm.Subscription, price: bm.Price) -> int:
+    """Billing periods in the contract term: 12 for a monthly price over 12 months, 1 yearly."""
+    try:
+        term = int(sub.metadata.get("term_months") or 12)
+    except ValueError:
+        term = 12
+    recurring = price.recurring
+    months = {"month": 1, "year": 12}.get(recurring.interval if recurring else "month", 1)
+    months *= recurring.interval_count if recurring else 1
+    return max(1, term // months)
+
+
+def _half_up(value: Fraction) -> int:
+    return int(value + Fraction(1, 2)) if value >= 0 else -_half_up(-value)
+
+
+def _term_price(books: Books, sub: bm.Subscription, item: bm.SubscriptionItem) -> int | None:
+    """What billing charges for an item over the contract term, less discount and tax: the
+    subscription's live ``forever`` percentage coupons off every period, rounded half-up per
+    period, and the tax its inclusive rates hold (none for an exempt customer). None when
+    the subscription has a discount this rule does not follow (an amount off, a ``once`` or
+    ``repeating`` coupon)."""
+    store = books.billing_store
+    price = books.prices[item.price]
+    gross = price.unit_amount * item.quantity
+    net = gross
+    for d in sub.discounts:
+        discount = store.discounts.get(d)
+        if discount is None or discount.end is not None:
+            continue
+        coupon = store.coupons[discount.coupon]
+        if coupon.duration != "forever" or coupon.percent_off is None:
+            return None
+        net -= _half_up(gross * Fraction(Decimal(coupon.percent_off)) / 100)
+    exempt = books.customers[sub.customer].tax_exempt != "none"
+    share = sum(
+        (
+            Fraction(Decimal(store.tax_rates[r].percentage))
+            for r in sub.default_tax_rates
+            if store.tax_rates[r].inclusive
+        ),
+        Fraction(0),
+    )
+    if share and not exempt:
+        net = _half_up(net / (1 + share / 100))
+    return net * periods_in_term(sub, price)
+
+
+@invariant("INV-52", group="subledger", handoffs=("revrec.contracts",))
+def price_net_of_discounts_allocated_by_ssp(books: Books) -> Iterator[Violation]:
+    """A contract's transaction price is what the customer pays for what was sold, less tax:
+    for a subscription with a percentage coupon for ever or an inclusive tax rate, each
+    fixed line's consideration is the term's price net of the coupon (off every period,
+    rounded half-up per period) and of the tax it includes — a discount never left in the
+    price; and, until a modification, the price is allocated by relative standalone selling
+    price (quantity × unit SSP, largest remainder: ASC 606-10-32-36), so a discount falls on
+    every obligation in proportion."""
+    modified = {m.contract for m in books.rr_modifications.values()}
+    for sub in books.subscriptions.values():
+        if not sub.discounts and not sub.default_tax_rates:
+            continue
+        contract = books.links.target("revrec.contract", sub.id)
+        if contract is None or contract.id in modified:
+            continue
+        lines = [ln for ln in books.rr_contract_lines(contract) if ln.pattern != "usage"]
+        named = (refs.billing(sub.id), refs.revrec(contract.id))
+        for line in lines:
+            item = books.subscription_items.get(books.links.source("revrec.line", line) or "")
+            want = None if item is None else _term_price(books, sub, item)
+            if want is not None and line.amount_minor != want:
+                yield Violation(
+                    "INV-52",
+                    f"contract line {line.id} of {contract.id} is priced {line.amount_minor}; "
+                    f"billing charges {want} for item {item.id if item else '?'} over the term, "
+                    "net of discounts and tax",
+                    (*named, refs.revrec(line.id)),
+                    {"line_amount_minor": line.amount_minor, "term_price": want},
+                )
+        price = sum(ln.amount_minor for ln in lines)
+        weights = [ln.quantity * ln.unit_ssp_minor for ln in lines]
+        if sum(weights) <= 0:
+            continue
+        wanted = allocate(price, weights)
+        got = [ln.allocated_minor for ln in lines]
+        if got != wanted:
+            yield Violation(
+                "INV-52",
+                f"contract {contract.id} allocates {got}; relative SSP gives {wanted}",
+                named,
+                {"allocated": got, "by_ssp": wanted},
             )

@@ -176,6 +176,7 @@ def close_won_new_business(
     contract_quantity: int | None = None,
     subscription_metadata: dict[str, str] | None = None,
     subscription_extra: dict[str, Any] | None = None,
+    contract_amount: int | None = None,
 ) -> None:
     """Closed won: Stripe customer and subscription, ERP customer, subledger contract, and the
     write-back to the CRM. The subscription's first invoice is finalised at once."""
@@ -213,7 +214,12 @@ def close_won_new_business(
             "currency": {"externalId": deal.currency.upper()},
         },
     )
-    book_contract(stack, deal, quantity if contract_quantity is None else contract_quantity)
+    book_contract(
+        stack,
+        deal,
+        quantity if contract_quantity is None else contract_quantity,
+        amount_minor=contract_amount,
+    )
     stack.crm(
         "PATCH",
         f"/sobjects/Opportunity/{deal.opportunity}",
@@ -227,7 +233,13 @@ def close_won_new_business(
     deal.invoices.append(str(sub["latest_invoice"]))
 
 
-def book_contract(stack: Stack, deal: Deal, quantity: int, currency: str | None = None) -> None:
+def book_contract(
+    stack: Stack,
+    deal: Deal,
+    quantity: int,
+    currency: str | None = None,
+    amount_minor: int | None = None,
+) -> None:
     sub = stack.books().subscriptions[deal.subscription]
     price = stack.books().prices[deal.price]
     metered = price.metered
@@ -244,6 +256,8 @@ def book_contract(stack: Stack, deal: Deal, quantity: int, currency: str | None 
             "service_start_at": sub.start_date,
             "service_end_at": add_months(sub.start_date, 12),
         }
+    if amount_minor is not None:
+        line["amount_minor"] = amount_minor
     contract = stack.revrec(
         "POST",
         "/v1/contracts",

@@ -1,9 +1,10 @@
-"""Tax and discounts through the ERP and the subledger: INV-50 and INV-51 hold after a correct
-flow and fire on one bug each.
+"""Tax and discounts through the ERP and the subledger: INV-50, INV-51 and INV-52 hold after a
+correct flow and fire on one bug each.
 
 The deal: 2 seats at 10.00 a month in the US entity, a 25 % forever coupon and an exclusive
 19 % tax rate on the subscription. By hand: gross 2 × 1000 = 2000, discount 25 % = 500, the
-line earns 1500, tax 19 % × 1500 = 285, the invoice totals 1785.
+line earns 1500, tax 19 % × 1500 = 285, the invoice totals 1785. Over the 12-month term the
+contract's price is 12 × 1500 = 18000, not 12 × 2000.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from tests.invariants.helpers import fires, holds
 from tests.invariants.stack import Stack
 
 EARNED, TAX, TOTAL = 1500, 285, 1785
+TERM_PRICE = 12 * EARNED
 
 
-def taxed_deal(stack: Stack) -> tuple[flow.Deal, str]:
+def taxed_deal(stack: Stack, contract_amount: int = TERM_PRICE) -> tuple[flow.Deal, str]:
     """The deal closed with the coupon and the tax rate: (deal, tax rate id)."""
     product, price = flow.fixtures(stack, "US", 1000)
     rate = stack.billing(
@@ -32,7 +34,9 @@ def taxed_deal(stack: Stack) -> tuple[flow.Deal, str]:
     account, opp, lines = flow.won_opportunity(stack, price, 2, 1000)
     deal = flow.Deal("US", "usd", price, product, account, opp, lines)
     extra = {"default_tax_rates": [rate["id"]], "discounts": [{"coupon": coupon["id"]}]}
-    flow.close_won_new_business(stack, deal, 2, subscription_extra=extra)
+    flow.close_won_new_business(
+        stack, deal, 2, subscription_extra=extra, contract_amount=contract_amount
+    )
     return deal, str(rate["id"])
 
 
@@ -122,3 +126,15 @@ def test_INV_51_violated_by_the_discount_left_in_revenue(stack: Stack) -> None:
     deal, rate = taxed_deal(stack)
     post(stack, deal, line={"amount": 15, "tax1Amt": 2.85, "taxCode": rate}, billed=2000)
     fires(stack, "INV-51", f"billing:{deal.invoices[0]}")
+
+
+def test_INV_52_holds(stack: Stack) -> None:
+    taxed_deal(stack)
+    holds(stack, "INV-52")
+    holds(stack, "INV-18")
+
+
+def test_INV_52_violated_by_the_discount_left_in_the_price(stack: Stack) -> None:
+    deal, _ = taxed_deal(stack, contract_amount=12 * 2000)
+    [found] = fires(stack, "INV-52", f"revrec:{deal.contract}")
+    assert (found.details["line_amount_minor"], found.details["term_price"]) == (24000, TERM_PRICE)
