@@ -80,14 +80,14 @@ def test_billing_computes_the_hand_figures(stack: Stack) -> None:
     assert [(t.tax_rate, t.amount) for t in inv.lines[0].taxes] == [(rate, TAX)]
 
 
-def test_INV_50_holds(stack: Stack) -> None:
+def test_inv50_holds(stack: Stack) -> None:
     deal, rate = taxed_deal(stack)
     post(stack, deal, line={"amount": 15, "tax1Amt": 2.85, "taxCode": rate})
     holds(stack, "INV-50")
     holds(stack, "INV-06")
 
 
-def test_INV_50_violated_by_tax_posted_inside_the_amount(stack: Stack) -> None:
+def test_inv50_violated(stack: Stack) -> None:
     deal, _ = taxed_deal(stack)
     post(stack, deal, line={"amount": 17.85})  # the total is right, the tax is revenue
     holds(stack, "INV-06")
@@ -95,7 +95,7 @@ def test_INV_50_violated_by_tax_posted_inside_the_amount(stack: Stack) -> None:
     assert (found.details["erp_tax_minor"], found.details["billing_tax"]) == (0, TAX)
 
 
-def test_INV_50_violated_by_tax_under_another_code(stack: Stack) -> None:
+def test_inv50_violated_by_tax_under_another_code(stack: Stack) -> None:
     deal, rate = taxed_deal(stack)
     other = stack.billing(
         "POST",
@@ -108,33 +108,33 @@ def test_INV_50_violated_by_tax_under_another_code(stack: Stack) -> None:
     assert found.details["billed"] == {rate: TAX}
 
 
-def test_INV_51_holds(stack: Stack) -> None:
+def test_inv51_holds(stack: Stack) -> None:
     deal, rate = taxed_deal(stack)
     post(stack, deal, line={"amount": 15, "tax1Amt": 2.85, "taxCode": rate})
     holds(stack, "INV-51")
     holds(stack, "INV-16")
 
 
-def test_INV_51_violated_by_tax_billed_as_revenue(stack: Stack) -> None:
+def test_inv51_violated(stack: Stack) -> None:
     deal, rate = taxed_deal(stack)
     post(stack, deal, line={"amount": 15, "tax1Amt": 2.85, "taxCode": rate}, billed=TOTAL)
     [found] = fires(stack, "INV-51", f"billing:{deal.invoices[0]}")
     assert (found.details["subledger_minor"], found.details["earned"]) == (TOTAL, EARNED)
 
 
-def test_INV_51_violated_by_the_discount_left_in_revenue(stack: Stack) -> None:
+def test_inv51_violated_by_the_discount_left_in_revenue(stack: Stack) -> None:
     deal, rate = taxed_deal(stack)
     post(stack, deal, line={"amount": 15, "tax1Amt": 2.85, "taxCode": rate}, billed=2000)
     fires(stack, "INV-51", f"billing:{deal.invoices[0]}")
 
 
-def test_INV_52_holds(stack: Stack) -> None:
+def test_inv52_holds(stack: Stack) -> None:
     taxed_deal(stack)
     holds(stack, "INV-52")
     holds(stack, "INV-18")
 
 
-def test_INV_52_violated_by_the_discount_left_in_the_price(stack: Stack) -> None:
+def test_inv52_violated(stack: Stack) -> None:
     deal, _ = taxed_deal(stack, contract_amount=12 * 2000)
     [found] = fires(stack, "INV-52", f"revrec:{deal.contract}")
     assert (found.details["line_amount_minor"], found.details["term_price"]) == (24000, TERM_PRICE)
