@@ -40,6 +40,11 @@ def taxed_deal(stack: Stack, contract_amount: int = TERM_PRICE) -> tuple[flow.De
     return deal, str(rate["id"])
 
 
+def right(rate: str) -> dict[str, Any]:
+    """The correct ERP line: 15.00 earned, 2.85 tax under the rate's id."""
+    return {"amount": 15, "tax1Amt": 2.85, "taxCode": rate}
+
+
 def post(
     stack: Stack,
     deal: flow.Deal,
@@ -82,7 +87,7 @@ def test_billing_computes_the_hand_figures(stack: Stack) -> None:
 
 def test_inv50_holds(stack: Stack) -> None:
     deal, rate = taxed_deal(stack)
-    post(stack, deal, line={"amount": 15, "tax1Amt": 2.85, "taxCode": rate})
+    post(stack, deal, line=right(rate))
     holds(stack, "INV-50")
     holds(stack, "INV-06")
 
@@ -110,21 +115,21 @@ def test_inv50_violated_by_tax_under_another_code(stack: Stack) -> None:
 
 def test_inv51_holds(stack: Stack) -> None:
     deal, rate = taxed_deal(stack)
-    post(stack, deal, line={"amount": 15, "tax1Amt": 2.85, "taxCode": rate})
+    post(stack, deal, line=right(rate))
     holds(stack, "INV-51")
     holds(stack, "INV-16")
 
 
 def test_inv51_violated(stack: Stack) -> None:
     deal, rate = taxed_deal(stack)
-    post(stack, deal, line={"amount": 15, "tax1Amt": 2.85, "taxCode": rate}, billed=TOTAL)
+    post(stack, deal, line=right(rate), billed=TOTAL)
     [found] = fires(stack, "INV-51", f"billing:{deal.invoices[0]}")
     assert (found.details["subledger_minor"], found.details["earned"]) == (TOTAL, EARNED)
 
 
 def test_inv51_violated_by_the_discount_left_in_revenue(stack: Stack) -> None:
     deal, rate = taxed_deal(stack)
-    post(stack, deal, line={"amount": 15, "tax1Amt": 2.85, "taxCode": rate}, billed=2000)
+    post(stack, deal, line=right(rate), billed=2000)
     fires(stack, "INV-51", f"billing:{deal.invoices[0]}")
 
 
