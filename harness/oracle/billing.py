@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from harness.scenario import Price, Scenario
 
 FINALIZE_AFTER_S = 3600  # Stripe finalises a renewal draft about an hour after creating it
+DAY_S = 86400
 
 
 def declines(payment_method: str) -> bool:
@@ -151,16 +152,17 @@ class BillingReplay:
         collection: str,
         tax_rates: Sequence[str] = (),
         coupon: str | None = None,
+        trial_days: int | None = None,
     ) -> None:
         """A subscription made in billing with no CRM deal: charged automatically (a
-        self-serve sign-up) or invoiced (billing ops)."""
+        self-serve sign-up) or invoiced (billing ops); after a free trial when given."""
         if collection == "charge_automatically" and declines(
             self.customers[customer].payment_method
         ):
             # Stripe leaves it incomplete, then expires it: a path the oracle does not follow.
             self.notes.append(f"{key}: its first charge is declined; not predicted")
             return
-        self._start(key, customer, lines, term, collection, list(tax_rates), coupon)
+        self._start(key, customer, lines, term, collection, list(tax_rates), coupon, trial_days)
 
     def _start(
         self,
@@ -171,8 +173,11 @@ class BillingReplay:
         collection: str,
         tax_rates: list[str] | None = None,
         coupon: str | None = None,
+        trial_days: int | None = None,
     ) -> None:
-        """A new subscription and its contract, billed at once for the first period."""
+        """A new subscription and its contract, billed at once for the first period. A trial
+        bills its period at 0 and anchors the billing cycle at its end (billing's first paid
+        period starts there); the contract is booked from the sign-up all the same."""
         prices = [self.prices[price] for price, _ in lines]
         cadences = {(price.interval, price.interval_count) for price in prices}
         if any(price.interval is None for price in prices) or len(cadences) != 1:
@@ -184,11 +189,12 @@ class BillingReplay:
             customer,
             first.currency,
             (12 if first.interval == "year" else 1) * first.interval_count,
-            self.now,
+            self.now + trial_days * DAY_S if trial_days else self.now,
             [
                 ExpectedItem(price, 0 if self._usage(price) else quantity)
                 for price, quantity in lines
             ],
+            cycles=-1 if trial_days else 0,
             collection=collection,
             tax_rates=tax_rates or [],
             coupon=coupon,
@@ -200,7 +206,7 @@ class BillingReplay:
                 key,
                 customer,
                 sub.currency,
-                sub.start_at,
+                self.now,
                 sub.interval_months,
                 term,
                 [ExpectedItem(i.price, i.quantity) for i in sub.items],
@@ -213,7 +219,7 @@ class BillingReplay:
                 "licensed",
                 item.price,
                 item.quantity,
-                self.prices[item.price].unit_amount * item.quantity,
+                0 if trial_days else self.prices[item.price].unit_amount * item.quantity,
                 self.now,
                 sub.period_end,
             )

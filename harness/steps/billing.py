@@ -85,6 +85,9 @@ class NewSubscriptionStep(StepKind):
         default_factory=list, max_length=5, description="fixture tax rates: default_tax_rates"
     )
     coupon: str | None = Field(None, description="a fixture coupon, as the subscription's discount")
+    trial_days: int | None = Field(
+        None, ge=1, le=730, description="a free trial first (trial_period_days)"
+    )
 
     def execute(self, run: Run) -> str:
         customer = billing_customer(run, self.customer)
@@ -103,6 +106,7 @@ class NewSubscriptionStep(StepKind):
                 "metadata": {"term_months": str(self.term_months)},
                 **self.collection,
                 **_tax_and_discounts(run, self.tax_rates, self.coupon),
+                **({"trial_period_days": self.trial_days} if self.trial_days else {}),
             },
         )
         run.names[f"subscription:{self.key}"] = created["id"]
@@ -119,6 +123,7 @@ class NewSubscriptionStep(StepKind):
             method,
             self.tax_rates,
             self.coupon,
+            self.trial_days,
         )
 
     def check(self, ctx: Context) -> Iterator[Problem]:

@@ -65,3 +65,11 @@ def test_a_discount_lowers_the_price_and_is_allocated_by_relative_ssp() -> None:
         "allocated:acme_sub:pro_monthly",
         "allocated:acme_sub:support_monthly",
     ) == [pro + support, pro + support, int(share), price - int(share)]
+
+
+def test_a_trial_bills_nothing_then_anchors_the_cycle_at_its_end() -> None:
+    expected = expect(load_scenario(SCENARIOS / "54_trial_converts_to_paid.yaml"))
+    first, paid, renewal = expected.invoices["acme_sub"][:3]
+    jan_29, feb_28 = 1769644800, 1772236800  # 2026-01-29 and 2026-02-28, 00:00 UTC
+    assert (first.total_minor, paid.total_minor, renewal.total_minor) == (0, 20800, 20800)
+    assert (paid.lines[0].period_start, paid.lines[0].period_end) == (jan_29, feb_28)
