@@ -93,6 +93,30 @@ class Customer(Strict):
     currency: str = Field(pattern=r"^[a-z]{3}$")
     payment_method: str = "pm_card_visa"
     email: str | None = None
+    tax_exempt: Literal["none", "exempt", "reverse"] = Field(
+        "none", description="billing's tax exemption: exempt and reverse pay no tax"
+    )
+
+
+_KEY = r"^[a-z][a-z0-9_]{0,39}$"
+
+
+class TaxRate(Strict):
+    """A billing tax rate (``/v1/tax_rates``) subscriptions name by ``key``."""
+
+    key: str = Field(pattern=_KEY)
+    percentage: str = Field(pattern=r"^\d{1,2}(\.\d{1,4})?$", description="e.g. 19 or 7.25")
+    inclusive: bool = False
+    display_name: str = Field("Tax", min_length=1, max_length=50)
+    jurisdiction: str | None = Field(None, max_length=50)
+
+
+class Coupon(Strict):
+    """A billing percentage coupon subscriptions name by ``key``."""
+
+    key: str = Field(pattern=_KEY)
+    percent_off: str = Field(pattern=r"^\d{1,2}(\.\d{1,2})?$|^100$")
+    duration: Literal["forever", "once"] = "forever"
 
 
 class Fixtures(Strict):
@@ -101,6 +125,8 @@ class Fixtures(Strict):
     products: list[Product] = Field(default_factory=list)
     prices: list[Price] = Field(default_factory=list)
     customers: list[Customer] = Field(default_factory=list)
+    tax_rates: list[TaxRate] = Field(default_factory=list)
+    coupons: list[Coupon] = Field(default_factory=list)
     crm_custom_fields: dict[str, list[str]] = Field(
         default_factory=dict,
         description="extra CRM text fields per sObject, e.g. {Opportunity: [Region__c]}",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import calendar
 import logging
 from collections import defaultdict
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -14,6 +15,7 @@ import stripe
 from examples.reference_integration.conventions import Conventions
 from examples.reference_integration.crm import Crm
 from examples.reference_integration.erp import NetSuite, quoted
+from examples.reference_integration.lines import earned, line_taxes
 from examples.reference_integration.retry import PermanentError, TransientError, with_retries
 from examples.reference_integration.revrec import Revrec
 
@@ -81,6 +83,10 @@ def prorated(amount_minor: int, start_s: int, end_s: int, at_s: int) -> int:
     return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
+def _half_up(value: Decimal) -> int:
+    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
 def split_by_weight(total: int, weights: dict[str, int]) -> dict[str, int]:
     """``total`` in proportion to positive weights, largest remainder: the parts sum to it."""
     positive = {k: w for k, w in weights.items() if w > 0}
@@ -101,6 +107,46 @@ def to_minor(amount: Any, currency: str) -> int:
 
 def _applies(record: dict[str, Any]) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = (record.get("apply") or {}).get("items") or []
+    return items
+
+
+Key = tuple[str, str]  # (ERP item, what the line is netted by)
+
+
+def _merged(
+    groups: dict[Key, int], taxed: dict[Key, dict[str, int]], into: Callable[[Key], Key]
+) -> tuple[dict[Key, int], dict[Key, dict[str, int]]]:
+    """Amounts and their taxes per code, regrouped under ``into(key)``."""
+    amounts: dict[Key, int] = defaultdict(int)
+    taxes: dict[Key, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for key, amount in groups.items():
+        amounts[into(key)] += amount
+    for key, codes in taxed.items():
+        for code, tax in codes.items():
+            taxes[into(key)][code] += tax
+    return amounts, taxes
+
+
+def erp_item_lines(
+    groups: Mapping[Key, int], taxed: Mapping[Key, Mapping[str, int]], currency: str
+) -> list[dict[str, Any]]:
+    """ERP item lines: one per group with its amount (net of discounts and tax) and its
+    tax under its tax code; a second tax code on a group is a line of amount 0 carrying it.
+    A group of neither amount nor tax posts no line."""
+    items: list[dict[str, Any]] = []
+    for key, amount in groups.items():
+        codes = sorted((c, t) for c, t in (taxed.get(key) or {}).items() if t)
+        if not amount and not codes:
+            continue
+        ref = {"externalId": key[0]}
+        first: dict[str, Any] = {"item": ref, "amount": erp_amount(amount, currency)}
+        rest: list[dict[str, Any]] = []
+        for n, (code, tax) in enumerate(codes):
+            line = first if n == 0 else {"item": ref, "amount": 0}
+            line.update({"tax1Amt": erp_amount(tax, currency), "taxCode": code})
+            if n:
+                rest.append(line)
+        items += [first, *rest]
     return items
 
 
@@ -344,24 +390,20 @@ class Syncer:
         currency: str = invoice["currency"]
         sign = 1 if kind == "invoice" else -1
         groups: dict[tuple[str, str], int] = defaultdict(int)
+        taxed: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
         for line in self._lines(invoice_id):
-            key = subscription_item_of(line) or line["id"]
-            groups[(item_for(line, self.conv.items), key)] += sign * line["amount"]
+            key = (item_for(line, self.conv.items), subscription_item_of(line) or line["id"])
+            groups[key] += sign * earned(line)
+            for code, tax in line_taxes(line).items():
+                taxed[key][code] += sign * tax
         if any(amount < 0 for amount in groups.values()):
             # NetSuite lines cannot be negative: net a credit line into its item's total.
-            netted: dict[tuple[str, str], int] = defaultdict(int)
-            for (item, _), amount in groups.items():
-                netted[(item, item)] += amount
-            groups = netted
+            groups, taxed = _merged(groups, taxed, lambda key: (key[0], key[0]))
         if any(amount < 0 for amount in groups.values()):
             # Still mixed: the whole document on the item carrying the most.
             main = max(groups, key=lambda k: groups[k])
-            groups = {main: sum(groups.values())}
-        items = [
-            {"item": {"externalId": item}, "amount": erp_amount(amount, currency)}
-            for (item, _), amount in groups.items()
-            if amount
-        ]
+            groups, taxed = _merged(groups, taxed, lambda key: main)
+        items = erp_item_lines(groups, taxed, currency)
         body: dict[str, Any] = {
             "entity": self._customer_ref(customer),
             "subsidiary": {"externalId": entity},
@@ -511,13 +553,14 @@ class Syncer:
             erp_items = self.conv.items
             subscribed = any(item_for(x, erp_items) == erp_items["subscription"] for x in lines)
             fallback = erp_items["subscription"] if subscribed else erp_items["other"]
-            items = []
-            for x in note_lines:
+            groups: dict[Key, int] = {}
+            taxed: dict[Key, dict[str, int]] = {}
+            for n, x in enumerate(note_lines):
                 ref = x.get("invoice_line_item") or ""
                 item = item_for(by_line[ref], erp_items) if ref in by_line else fallback
-                items.append(
-                    {"item": {"externalId": item}, "amount": erp_amount(x["amount"], currency)}
-                )
+                groups[(item, str(n))] = earned(x)
+                taxed[(item, str(n))] = line_taxes(x)
+            items = erp_item_lines(groups, taxed, currency)
             invoice_ref = self._invoice_ref(invoice)
             body: dict[str, Any] = {
                 "entity": self._customer_ref(customer),
@@ -553,9 +596,9 @@ class Syncer:
         for x in note_lines:
             si = subscription_item_of(by_line.get(x.get("invoice_line_item") or "", {}))
             if si is None:
-                custom += x["amount"]
+                custom += earned(x)
             else:
-                credited[si] += x["amount"]
+                credited[si] += earned(x)
         for item, part in (split_by_weight(custom, billed) if custom else {}).items():
             credited[item] += part
         self._billing_event(
@@ -620,7 +663,7 @@ class Syncer:
         for line in self._lines(invoice["id"]):
             item = subscription_item_of(line)
             if item is not None:
-                net[item] += line["amount"]
+                net[item] += earned(line)
         return dict(net)
 
     def bill_in_subledger(self, invoice: dict[str, Any]) -> None:
@@ -768,6 +811,7 @@ class Syncer:
             "metadata": {"crm_opportunity_id": meta.get(self._opportunity_key, "")},
             "lines": [self._contract_line(i, start, end, term) for i in sub["items"]["data"]],
         }
+        self._discount_lines(sub, body["lines"], term)
         if functional != currency:
             # The booking rate: the ERP's dated rate on the booking day, so both books agree.
             rate = self.erp.rate(currency, functional, utc_date(start, "start_date"))
@@ -775,6 +819,68 @@ class Syncer:
         contract = self.revrec.create_contract(body)
         log.info("contract %s booked for %s (%s)", contract["id"], sub["id"], entity)
         return contract
+
+    def _discount_lines(self, sub: dict[str, Any], lines: list[dict[str, Any]], term: int) -> None:
+        """The transaction price is what the customer pays less tax: each fixed line's amount
+        is what billing will charge for it over the term net of the subscription's percentage
+        coupons (off every period when ``forever``, off the first when ``once``, rounded
+        half-up per period as billing rounds each line) and of the tax its inclusive tax rates
+        hold (``net − round½↑(net / (1 + Σp))``, none for an exempt customer). The subledger
+        then allocates the price by relative SSP (ASC 606-10-32-36), so a discount falls on
+        every obligation in proportion."""
+        inclusive = sum(
+            (
+                Decimal(str(r["percentage"]))
+                for r in sub.get("default_tax_rates") or []
+                if r.get("inclusive")
+            ),
+            Decimal(0),
+        )
+        if inclusive and self._customer(_id_of(sub["customer"])).get("tax_exempt") != "none":
+            inclusive = Decimal(0)
+        coupons = self._coupons(sub)
+        if not coupons and not inclusive:
+            return
+        by_item = {self._line_id(i["id"]): i for i in sub["items"]["data"]}
+        for line in lines:
+            item = by_item.get(line["external_id"])
+            if line["pattern"] == "usage" or item is None:
+                continue
+            gross = int(item["price"]["unit_amount"]) * int(item["quantity"])
+            periods = self._periods_in(item["price"], term) if term else 1
+            first = later = gross
+            for coupon in coupons:
+                off = _half_up(Decimal(gross) * Decimal(str(coupon["percent_off"])) / 100)
+                first -= off
+                later -= off if coupon.get("duration") == "forever" else 0
+            if inclusive:
+                first = _half_up(first / (1 + inclusive / 100))
+                later = _half_up(later / (1 + inclusive / 100))
+            line["amount_minor"] = first + later * (periods - 1)
+
+    def _coupons(self, sub: dict[str, Any]) -> list[dict[str, Any]]:
+        """The subscription's live percentage coupons (an amount off is not apportioned to
+        items here)."""
+        if not sub.get("discounts"):
+            return []
+        expanded = with_retries(
+            lambda: self.stripe.v1.subscriptions.retrieve(
+                sub["id"], params={"expand": ["discounts"]}
+            ).to_dict(),
+            what=f"discounts of {sub['id']}",
+        )
+        coupons = [
+            self._coupon(str(d["source"]["coupon"]))
+            for d in expanded.get("discounts") or []
+            if isinstance(d, dict) and d.get("end") is None
+        ]
+        return [c for c in coupons if c.get("percent_off") is not None]
+
+    def _coupon(self, coupon_id: str) -> dict[str, Any]:
+        return with_retries(
+            lambda: self.stripe.v1.coupons.retrieve(coupon_id).to_dict(),
+            what=f"coupon {coupon_id}",
+        )
 
     def _periods_in(self, price: dict[str, Any], months: int) -> int:
         recurring = price["recurring"]

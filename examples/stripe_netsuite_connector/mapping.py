@@ -63,8 +63,34 @@ def drawn_credit(invoice: Json) -> int:
 @dataclass(frozen=True)
 class ErpLine:
     item: str
-    amount_minor: int  # always > 0: NetSuite refuses negative line amounts
+    amount_minor: int  # ≥ 0: NetSuite refuses negative line amounts; 0 only on a tax line
     description: str
+    tax_minor: int = 0  # tax1Amt, owed under tax_code
+    tax_code: str | None = None
+
+
+def revenue_of(line: Json) -> int:
+    """A Stripe line's revenue: ``amount`` less its ``discount_amounts`` and the tax that
+    inclusive rates hold inside it."""
+    taken = [int(d["amount"]) for d in line.get("discount_amounts") or []]
+    taken += [
+        int(t["amount"]) for t in line.get("taxes") or [] if t.get("tax_behavior") == "inclusive"
+    ]
+    return int(line["amount"]) - sum(taken)
+
+
+def tax_lines(lines: Iterable[Json], item: str, sign: int = 1) -> list[ErpLine]:
+    """One zero-amount ERP line per tax rate carrying the document's tax under that rate's
+    id as tax code, so the ERP credits each code's tax to the tax account."""
+    owed: dict[str, int] = {}
+    for line in lines:
+        for tax in line.get("taxes") or []:
+            details = tax.get("tax_rate_details") or {}
+            code = str(details.get("tax_rate"))
+            owed[code] = owed.get(code, 0) + sign * int(tax["amount"])
+    return [
+        ErpLine(item, 0, f"Tax {code}", amount, code) for code, amount in owed.items() if amount
+    ]
 
 
 @dataclass
@@ -86,7 +112,7 @@ def _line_key(line: Json) -> str:
     return f"si:{details['subscription_item']}" if details else f"line:{line['id']}"
 
 
-def erp_lines(lines: Iterable[Json], sign: int = 1) -> list[ErpLine]:
+def erp_lines(lines: list[Json], sign: int = 1) -> list[ErpLine]:
     """One ERP line per subscription item (its prorations netted in) and per other line.
 
     A group that nets negative (a downgrade's unused time) is taken out of the largest lines
@@ -96,7 +122,7 @@ def erp_lines(lines: Iterable[Json], sign: int = 1) -> list[ErpLine]:
     for line in lines:
         description = str(line.get("description") or f"Stripe line {line['id']}")
         group = groups.setdefault(_line_key(line), _Group(item_for(line), description))
-        group.amount += sign * int(line["amount"])
+        group.amount += sign * revenue_of(line)
         if not _is_proration(line) and not group.has_charge:
             group.description, group.has_charge = description, True
     positive = [g for g in groups.values() if g.amount > 0]
@@ -106,7 +132,8 @@ def erp_lines(lines: Iterable[Json], sign: int = 1) -> list[ErpLine]:
         owed = _absorb(-group.amount, [g for g in positive if g.item == group.item])
         if _absorb(owed, positive):
             raise ValueError("the lines net to a total that is not positive")
-    return [ErpLine(g.item, g.amount, g.description[:999]) for g in positive if g.amount > 0]
+    found = [ErpLine(g.item, g.amount, g.description[:999]) for g in positive if g.amount > 0]
+    return found + tax_lines(lines, found[0].item if found else ONE_OFF_ITEM, sign)
 
 
 def _absorb(owed: int, groups: list[_Group]) -> int:
@@ -129,8 +156,8 @@ def credit_note_lines(credit_note: Json, invoice_lines: list[Json], invoice: Jso
         credited = by_id.get(line.get("invoice_line_item") or "")
         item = item_for(credited) if credited is not None else custom_item
         description = str(line.get("description") or f"Credit note {credit_note['number']}")
-        result.append(ErpLine(item, int(line["amount"]), description[:999]))
-    return result
+        result.append(ErpLine(item, revenue_of(line), description[:999]))
+    return result + tax_lines(credit_note["lines"], result[0].item if result else custom_item)
 
 
 @dataclass(frozen=True)

@@ -208,6 +208,14 @@ class Poster:
                         "item": {"externalId": line.item},
                         "amount": to_decimal(line.amount_minor, customer.currency),
                         "description": line.description,
+                        **(
+                            {
+                                "tax1Amt": to_decimal(line.tax_minor, customer.currency),
+                                "taxCode": line.tax_code,
+                            }
+                            if line.tax_minor
+                            else {}
+                        ),
                     }
                     for line in lines
                 ]

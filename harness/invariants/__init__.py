@@ -13,6 +13,7 @@ from harness.invariants import (  # noqa: F401  (importing registers the checks)
     lifecycle,
     revenue,
     subledger,
+    tax,
 )
 from harness.invariants.registry import GROUPS, REGISTRY, Invariant, check_all, invariant
 

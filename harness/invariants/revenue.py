@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from harness.books import Books
 from harness.invariants import refs
 from harness.invariants.registry import invariant
+from harness.invariants.tax import earned
 from harness.violations import Violation
 from simulators.billing import models as bm
 from simulators.revrec.models import (
@@ -34,10 +35,10 @@ def billed_net(books: Books, sub: bm.Subscription) -> int:
     for inv in books.invoices_by_subscription.get(sub.id, []):
         if inv.status == "void" or inv.finalized_at is None:
             continue
-        total += sum(line.amount for line in inv.lines if line.subscription_item)
+        total += sum(earned(line) for line in inv.lines if line.subscription_item)
         for cn in books.credit_notes_by_invoice.get(inv.id, []):
             if cn.status != "void":
-                total -= cn.total
+                total -= sum(earned(x) for x in cn.lines)
     return total
 
 
@@ -55,8 +56,8 @@ def _final(books: Books, sub: bm.Subscription) -> bool:
 def ended_contracts_recognise_what_was_billed(books: Books) -> Iterator[Violation]:
     """When a subscription's service has ended (``ended_at`` passed) and its last invoice is
     final (no draft, no pending item), its contract recognises over its whole life exactly
-    what billing invoiced for its items net of credit notes, and has recognised all of it by
-    now: nothing deferred and nothing unbilled on balance."""
+    what billing invoiced for its items net of credit notes (less discounts, without tax), and
+    has recognised all of it by now: nothing deferred and nothing unbilled on balance."""
     for sub in books.subscriptions.values():
         if sub.ended_at is None or sub.ended_at > books.now or not _final(books, sub):
             continue

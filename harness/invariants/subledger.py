@@ -8,8 +8,8 @@ from harness.books import Books
 from harness.invariants import refs
 from harness.invariants.ledger import close_nets, owes_journal
 from harness.invariants.registry import invariant
+from harness.invariants.tax import earned, periods_in_term
 from harness.violations import Violation
-from simulators.billing import models as bm
 from simulators.revrec.models import Contract, PeriodClose
 
 # Subledger account roles → harness.toml [accounts] roles.
@@ -31,7 +31,8 @@ def subledger_billed_matches_billing(books: Books) -> Iterator[Violation]:
     ``credit_note`` under its id and an ``invoice`` ``<id>-charge`` — each with the same
     per-item amounts (none owed when there is nothing to carry); a voided invoice also has a
     ``credit_note`` ``<id>-void`` for its positive nets; every live credit note has a
-    ``credit_note`` event under its id for its total. Lines on no subscription item are not
+    ``credit_note`` event under its id for what its lines earn. Amounts are what lines earn:
+    less discounts and included tax, never tax (INV-51). Lines on no subscription item are not
     billed in the subledger."""
     for booked in books.rr_contracts.values():
         report = books.rr_balances(booked)
@@ -54,7 +55,7 @@ def subledger_billed_matches_billing(books: Books) -> Iterator[Violation]:
         net: dict[str, int] = {}
         for line in inv.lines:
             if line.subscription_item:
-                net[line.subscription_item] = net.get(line.subscription_item, 0) + line.amount
+                net[line.subscription_item] = net.get(line.subscription_item, 0) + earned(line)
         charged = {k: v for k, v in net.items() if v > 0}
         credited = {k: -v for k, v in net.items() if v < 0}
         if inv.total > 0:
@@ -74,8 +75,15 @@ def subledger_billed_matches_billing(books: Books) -> Iterator[Violation]:
                 yield from _event(books, contract, inv.id, link, kind, amounts)
         for cn in books.credit_notes_by_invoice.get(inv.id, []):
             if cn.status != "void":
+                credited_total = sum(earned(x) for x in cn.lines)
                 yield from _event(
-                    books, contract, cn.id, "revrec.credit_event", "credit_note", None, cn.total
+                    books,
+                    contract,
+                    cn.id,
+                    "revrec.credit_event",
+                    "credit_note",
+                    None,
+                    credited_total,
                 )
 
 
@@ -195,7 +203,7 @@ def allocations_sum_to_the_price(books: Books) -> Iterator[Violation]:
                         "INV-18", f"metered item {item_id} is a {line.pattern} line", named
                     )
                 continue
-            term_price = price.unit_amount * _periods_in_term(sub, price)
+            term_price = price.unit_amount * periods_in_term(sub, price)
             terms = (line.quantity, line.unit_price_minor)
             if terms != (item.quantity, term_price) and terms != (
                 billed_now.get(item_id),
@@ -205,7 +213,7 @@ def allocations_sum_to_the_price(books: Books) -> Iterator[Violation]:
                     "INV-18",
                     f"contract line for {item_id} books {line.quantity} × "
                     f"{line.unit_price_minor}; billing has {item.quantity} × "
-                    f"{price.unit_amount} for {_periods_in_term(sub, price)} period(s)",
+                    f"{price.unit_amount} for {periods_in_term(sub, price)} period(s)",
                     named,
                     {
                         "contract": [line.quantity, line.unit_price_minor],
@@ -362,15 +370,3 @@ def _close(books: Books, close: PeriodClose) -> Iterator[Violation]:
             named,
             {"erp": actual, "subledger": expected},
         )
-
-
-def _periods_in_term(sub: bm.Subscription, price: bm.Price) -> int:
-    """Billing periods in the contract term: 12 for a monthly price over 12 months, 1 yearly."""
-    try:
-        term = int(sub.metadata.get("term_months") or 12)
-    except ValueError:
-        term = 12
-    recurring = price.recurring
-    months = {"month": 1, "year": 12}.get(recurring.interval if recurring else "month", 1)
-    months *= recurring.interval_count if recurring else 1
-    return max(1, term // months)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from harness.oracle.arithmetic import instant, unused_share
+from harness.oracle.arithmetic import instant, round_half_up, unused_share
 from harness.oracle.model import (
     Change,
     Consumption,
@@ -20,6 +23,7 @@ if TYPE_CHECKING:
     from harness.scenario import Price, Scenario
 
 FINALIZE_AFTER_S = 3600  # Stripe finalises a renewal draft about an hour after creating it
+DAY_S = 86400
 
 
 def declines(payment_method: str) -> bool:
@@ -46,6 +50,9 @@ class Booking:
     interval_months: int
     term_months: int
     items: list[ExpectedItem]
+    percent_off: str | None = None  # the subscription's coupon: off every period, or the first
+    forever: bool = True
+    inclusive_percent: Fraction = Fraction(0)  # Σ inclusive tax rates (0 for an exempt customer)
 
 
 @dataclass
@@ -71,6 +78,8 @@ class BillingReplay:
         self.now = instant(self.scenario.start_at)
         self.prices: dict[str, Price] = {p.key: p for p in fx.prices}
         self.customers = {c.key: c for c in fx.customers}
+        self.tax_rates = {r.key: r for r in fx.tax_rates}
+        self.coupons = {c.key: c for c in fx.coupons}
         self.balances = {c.key: 0 for c in fx.customers}
 
     # --- driver ------------------------------------------------------------------------------
@@ -135,22 +144,40 @@ class BillingReplay:
         )
 
     def subscribe(
-        self, key: str, customer: str, lines: list[tuple[str, int]], term: int, collection: str
+        self,
+        key: str,
+        customer: str,
+        lines: list[tuple[str, int]],
+        term: int,
+        collection: str,
+        tax_rates: Sequence[str] = (),
+        coupon: str | None = None,
+        trial_days: int | None = None,
     ) -> None:
         """A subscription made in billing with no CRM deal: charged automatically (a
-        self-serve sign-up) or invoiced (billing ops)."""
+        self-serve sign-up) or invoiced (billing ops); after a free trial when given."""
         if collection == "charge_automatically" and declines(
             self.customers[customer].payment_method
         ):
             # Stripe leaves it incomplete, then expires it: a path the oracle does not follow.
             self.notes.append(f"{key}: its first charge is declined; not predicted")
             return
-        self._start(key, customer, lines, term, collection)
+        self._start(key, customer, lines, term, collection, list(tax_rates), coupon, trial_days)
 
     def _start(
-        self, key: str, customer: str, lines: list[tuple[str, int]], term: int, collection: str
+        self,
+        key: str,
+        customer: str,
+        lines: list[tuple[str, int]],
+        term: int,
+        collection: str,
+        tax_rates: list[str] | None = None,
+        coupon: str | None = None,
+        trial_days: int | None = None,
     ) -> None:
-        """A new subscription and its contract, billed at once for the first period."""
+        """A new subscription and its contract, billed at once for the first period. A trial
+        bills its period at 0 and anchors the billing cycle at its end (billing's first paid
+        period starts there); the contract is booked from the sign-up all the same."""
         prices = [self.prices[price] for price, _ in lines]
         cadences = {(price.interval, price.interval_count) for price in prices}
         if any(price.interval is None for price in prices) or len(cadences) != 1:
@@ -162,12 +189,15 @@ class BillingReplay:
             customer,
             first.currency,
             (12 if first.interval == "year" else 1) * first.interval_count,
-            self.now,
+            self.now + trial_days * DAY_S if trial_days else self.now,
             [
                 ExpectedItem(price, 0 if self._usage(price) else quantity)
                 for price, quantity in lines
             ],
+            cycles=-1 if trial_days else 0,
             collection=collection,
+            tax_rates=tax_rates or [],
+            coupon=coupon,
         )
         self.subscriptions[key] = sub
         self.root[key] = key
@@ -176,10 +206,12 @@ class BillingReplay:
                 key,
                 customer,
                 sub.currency,
-                sub.start_at,
+                self.now,
                 sub.interval_months,
                 term,
                 [ExpectedItem(i.price, i.quantity) for i in sub.items],
+                *self._coupon_terms(coupon),
+                self._inclusive_share(sub),
             )
         )
         licensed = [
@@ -187,7 +219,7 @@ class BillingReplay:
                 "licensed",
                 item.price,
                 item.quantity,
-                self.prices[item.price].unit_amount * item.quantity,
+                0 if trial_days else self.prices[item.price].unit_amount * item.quantity,
                 self.now,
                 sub.period_end,
             )
@@ -482,12 +514,56 @@ class BillingReplay:
             self.now,
         )
         sub.pending = []
+        inv.lines = self._price(sub, inv.lines)
         inv.collection = sub.collection
         # A draft shows its total as due (Stripe's and the simulator's convention);
         # finalisation then applies the customer balance.
         inv.amount_due_minor = max(0, inv.total_minor)
         self.invoices.append(inv)
         return inv
+
+    def _coupon_terms(self, key: str | None) -> tuple[str | None, bool]:
+        coupon = self.coupons.get(key or "")
+        return (
+            (None, True) if coupon is None else (coupon.percent_off, coupon.duration == "forever")
+        )
+
+    def _inclusive_share(self, sub: ExpectedSubscription) -> Fraction:
+        if self.customers[sub.customer].tax_exempt != "none":
+            return Fraction(0)
+        rates = [self.tax_rates[key] for key in sub.tax_rates]
+        return sum((Fraction(Decimal(r.percentage)) for r in rates if r.inclusive), Fraction(0))
+
+    def _price(self, sub: ExpectedSubscription, lines: list[ExpectedLine]) -> list[ExpectedLine]:
+        """Discount and tax on each line (docs/tax-and-discounts.md): the coupon's percentage
+        off every line but prorations (their amounts are not discountable), rounded half-up
+        per line; then the tax of the amount left: inclusive rates take ``net − round(net /
+        (1 + Σp))``, exclusive ones ``round(taxable × p)`` each; an exempt customer pays none."""
+        coupon = self.coupons.get(sub.coupon or "") if not sub.coupon_used else None
+        rates = [self.tax_rates[key] for key in sub.tax_rates]
+        exempt = self.customers[sub.customer].tax_exempt != "none"
+        share = sum((Fraction(Decimal(r.percentage)) for r in rates if r.inclusive), Fraction(0))
+        priced = []
+        for line in lines:
+            off = 0
+            if coupon is not None and not line.proration:
+                off = round_half_up(line.amount_minor * Fraction(Decimal(coupon.percent_off)) / 100)
+            net = line.amount_minor - off
+            tax = exclusive = 0
+            if rates and not exempt:
+                taxable = round_half_up(net / (1 + share / 100)) if share else net
+                exclusive = sum(
+                    round_half_up(taxable * Fraction(Decimal(r.percentage)) / 100)
+                    for r in rates
+                    if not r.inclusive
+                )
+                tax = net - taxable + exclusive
+            priced.append(
+                replace(line, discount_minor=off, tax_minor=tax, exclusive_tax_minor=exclusive)
+            )
+        if coupon is not None and coupon.duration == "once":
+            sub.coupon_used = any(line.discount_minor for line in priced)
+        return priced
 
     def _finalize(self, inv: ExpectedInvoice, at: int) -> None:
         """Draft → open: the customer balance is applied, then a zero amount due is paid, and

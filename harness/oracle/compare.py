@@ -91,12 +91,21 @@ def _summary(inv: ExpectedInvoice) -> dict[str, Any]:
     }
 
 
+def _line_total(line: Row) -> int:
+    """A billing line's part of the invoice total (the store's row: ``discount_amounts`` by
+    discount id, ``taxes`` with ``inclusive``): amount − discounts + exclusive tax."""
+    off = sum(int(amount) for amount in (line.get("discount_amounts") or {}).values())
+    taxes = line.get("taxes") or []
+    on_top = sum(int(t["amount"]) for t in taxes if not t.get("inclusive"))
+    return int(line["amount"]) - off + on_top
+
+
 def _actual_summary(row: Row) -> dict[str, Any]:
     lines = row.get("lines", [])
     return {
         "id": row["id"],
         "billing_reason": row.get("billing_reason"),
-        "total": sum(int(line["amount"]) for line in lines),
+        "total": sum(_line_total(line) for line in lines),
         "lines": [int(line["amount"]) for line in lines if line["amount"]],
     }
 
@@ -106,7 +115,7 @@ def _compare_invoice(exp: ExpectedInvoice, row: Row) -> Iterator[Violation]:
     actual = {
         "billing_reason": row.get("billing_reason"),
         "status": row.get("status"),
-        "total": sum(int(line["amount"]) for line in lines),
+        "total": sum(_line_total(line) for line in lines),
         "amount_due": int(row.get("amount_due", 0)),
         "amount_paid": int(row.get("amount_paid", 0)),
     }

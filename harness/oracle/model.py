@@ -18,10 +18,23 @@ class ExpectedLine:
     amount_minor: int
     period_start: int
     period_end: int
+    discount_minor: int = 0  # what the subscription's coupon takes off (not off prorations)
+    tax_minor: int = 0  # every tax on the line, inclusive and exclusive
+    exclusive_tax_minor: int = 0  # the part added on top of the amount
 
     @property
     def proration(self) -> bool:
         return self.kind == "proration"
+
+    @property
+    def earned_minor(self) -> int:
+        """Revenue: the amount less the discount and the tax included in it."""
+        inclusive = self.tax_minor - self.exclusive_tax_minor
+        return self.amount_minor - self.discount_minor - inclusive
+
+    @property
+    def total_minor(self) -> int:
+        return self.amount_minor - self.discount_minor + self.exclusive_tax_minor
 
 
 @dataclass
@@ -62,7 +75,8 @@ class ExpectedInvoice:
 
     @property
     def total_minor(self) -> int:
-        return sum(line.amount_minor for line in self.lines)
+        """Σ line amounts − discounts + exclusive tax (inclusive tax is inside the amounts)."""
+        return sum(line.total_minor for line in self.lines)
 
     @property
     def amount_remaining_minor(self) -> int:
@@ -99,6 +113,9 @@ class ExpectedSubscription:
     amendments: list[str] = field(default_factory=list)  # opportunities applied to it
     pending: list[ExpectedLine] = field(default_factory=list)  # not yet invoiced
     collection: str = "send_invoice"  # the CRM flow invoices; a self-serve sign-up is charged
+    tax_rates: list[str] = field(default_factory=list)  # fixture keys: default_tax_rates
+    coupon: str | None = None  # fixture key: the subscription's discount
+    coupon_used: bool = False  # a ``once`` coupon is spent by the first invoice it reduces
 
     @property
     def period_start(self) -> int:

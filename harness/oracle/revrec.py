@@ -4,6 +4,7 @@ billing and usage per line, by day — the oracle's own ASC 606 arithmetic (docs
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
@@ -120,7 +121,7 @@ class Contracts:
                     self._ssp(item.price) * intervals,
                     booking.start_at,
                     end,
-                    amount_minor=item.quantity * price.unit_amount * intervals,
+                    amount_minor=_discounted(booking, item.quantity * price.unit_amount, intervals),
                 )
             )
         fixed = [line for line in lines if line.pattern != "usage"]
@@ -303,7 +304,7 @@ class Contracts:
             return
         net: dict[str, int] = {}
         for line in inv.lines:
-            net[line.price] = net.get(line.price, 0) + line.amount_minor
+            net[line.price] = net.get(line.price, 0) + line.earned_minor
         for price, amount in net.items():
             target = _line_at(contract, price, at)
             if amount and target is not None:
@@ -323,6 +324,21 @@ class Contracts:
                 target = _line_at(contract, price, inv.voided_at)
                 if target is not None:
                     target.billed.append((inv.voided_at, -amount))
+
+
+def _discounted(booking: Booking, per_period: int, periods: int) -> int:
+    """A line's consideration over the term: what billing charges for it less tax. The
+    subscription's percentage coupon takes ``round½↑(per period × p)`` off each period's line
+    (``forever``) or off the first (``once``); inclusive tax rates then hold ``net −
+    round½↑(net / (1 + Σp))`` of each period's net."""
+    first = later = per_period
+    if booking.percent_off is not None:
+        off = round_half_up(per_period * Fraction(Decimal(booking.percent_off)) / 100)
+        first, later = per_period - off, per_period - (off if booking.forever else 0)
+    if booking.inclusive_percent:
+        first = round_half_up(first / (1 + booking.inclusive_percent / 100))
+        later = round_half_up(later / (1 + booking.inclusive_percent / 100))
+    return first + later * (periods - 1)
 
 
 def _terms_of(line: ExpectedContractLine) -> Terms:

@@ -33,6 +33,16 @@ def _pairs(lines: list[Line]) -> list[tuple[str, int]]:
     return [(line.price, line.quantity) for line in lines]
 
 
+def _tax_and_discounts(run: Run, tax_rates: list[str], coupon: str | None) -> dict[str, Any]:
+    """A new subscription's ``default_tax_rates`` and ``discounts`` from fixture keys."""
+    found: dict[str, Any] = {}
+    if tax_rates:
+        found["default_tax_rates"] = [run.names[f"tax_rate:{key}"] for key in tax_rates]
+    if coupon is not None:
+        found["discounts"] = [{"coupon": run.names[f"coupon:{coupon}"]}]
+    return found
+
+
 class OnDeal(StepKind):
     """A step on a deal's subscription: a won opportunity's, or one made in billing."""
 
@@ -71,6 +81,13 @@ class NewSubscriptionStep(StepKind):
     customer: CustomerName
     lines: list[Line] = Field(min_length=1)
     term_months: int = Field(12, ge=1, le=120, description="the contract term, in metadata")
+    tax_rates: list[str] = Field(
+        default_factory=list, max_length=5, description="fixture tax rates: default_tax_rates"
+    )
+    coupon: str | None = Field(None, description="a fixture coupon, as the subscription's discount")
+    trial_days: int | None = Field(
+        None, ge=1, le=730, description="a free trial first (trial_period_days)"
+    )
 
     def execute(self, run: Run) -> str:
         customer = billing_customer(run, self.customer)
@@ -88,6 +105,8 @@ class NewSubscriptionStep(StepKind):
                 "items": items,
                 "metadata": {"term_months": str(self.term_months)},
                 **self.collection,
+                **_tax_and_discounts(run, self.tax_rates, self.coupon),
+                **({"trial_period_days": self.trial_days} if self.trial_days else {}),
             },
         )
         run.names[f"subscription:{self.key}"] = created["id"]
@@ -96,10 +115,25 @@ class NewSubscriptionStep(StepKind):
 
     def replay(self, oracle: BillingReplay, index: int) -> None:
         method = str(self.collection["collection_method"])
-        oracle.subscribe(self.key, self.customer, _pairs(self.lines), self.term_months, method)
+        oracle.subscribe(
+            self.key,
+            self.customer,
+            _pairs(self.lines),
+            self.term_months,
+            method,
+            self.tax_rates,
+            self.coupon,
+            self.trial_days,
+        )
 
     def check(self, ctx: Context) -> Iterator[Problem]:
         yield from one_billing_cadence(ctx, self.lines)
+        rates = {r.key for r in ctx.fixtures.tax_rates}
+        for n, key in enumerate(self.tax_rates):
+            if key not in rates:
+                yield Problem(("tax_rates", n), f"no tax rate {key!r} in the fixtures")
+        if self.coupon is not None and self.coupon not in {c.key for c in ctx.fixtures.coupons}:
+            yield Problem(("coupon",), f"no coupon {self.coupon!r} in the fixtures")
 
     @classmethod
     def generate(cls, c: Chooser, life: Lifecycle) -> dict[str, Any] | None:
@@ -443,6 +477,8 @@ def billing_customer(run: Run, key: str) -> str:
         }
         if fixture.email:
             body["email"] = fixture.email
+        if fixture.tax_exempt != "none":
+            body["tax_exempt"] = fixture.tax_exempt
         created = run.actors.stripe("POST", "/v1/customers", body)
         run.names[name] = created["id"]
     return run.names[name]

@@ -89,6 +89,23 @@ def apply_fixtures(run: Run) -> None:
                     f"/currencyRate/{existing}",
                     {"exchangeRate": rate_body["exchangeRate"]},
                 )
+    for tax_rate in f.tax_rates:
+        rate_fields: dict[str, Any] = {
+            "display_name": tax_rate.display_name,
+            "percentage": tax_rate.percentage,
+            "inclusive": tax_rate.inclusive,
+        }
+        if tax_rate.jurisdiction:
+            rate_fields["jurisdiction"] = tax_rate.jurisdiction
+        created = a.stripe("POST", "/v1/tax_rates", rate_fields)
+        run.names[f"tax_rate:{tax_rate.key}"] = created["id"]
+    for coupon in f.coupons:
+        created = a.stripe(
+            "POST",
+            "/v1/coupons",
+            {"percent_off": coupon.percent_off, "duration": coupon.duration},
+        )
+        run.names[f"coupon:{coupon.key}"] = created["id"]
     for product in f.products:
         metadata = {"key": product.key, "recognition": product.recognition}
         if product.ssp_minor is not None:

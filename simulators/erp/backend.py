@@ -1037,8 +1037,14 @@ class ErpBackend:
                 sales.append(
                     ("revenue", item.income_account, line.amount_minor, item.id, line.description)
                 )
-        if txn.tax_minor:
-            sales.append(("tax", self.account_for("tax"), txn.tax_minor, None, None))
+        # One tax line per tax code (the GL carries the jurisdiction, as NetSuite's tax
+        # agencies do), all on the tax-liability account; a line without a code is untagged.
+        by_code: dict[str | None, int] = {}
+        for line in items:
+            if line.tax_minor:
+                by_code[line.tax_code] = by_code.get(line.tax_code, 0) + line.tax_minor
+        for tax_code, tax in by_code.items():
+            sales.append(("tax", self.account_for("tax"), tax, None, tax_code))
         postings = [
             Posting(
                 role,
@@ -1103,6 +1109,9 @@ class ErpBackend:
         else:
             raise errors.missing_field(f"{here}.amount")
         tax = self._amount(raw["tax1Amt"], code, f"{here}.tax1Amt") if "tax1Amt" in raw else 0
+        tax_code = raw.get("taxCode")
+        if tax_code is not None and (not isinstance(tax_code, str) or not tax_code.strip()):
+            raise errors.invalid_value(f"{here}.taxCode", tax_code, "a tax code is a name")
         return ItemLine(
             n,
             item.id,
@@ -1111,6 +1120,7 @@ class ErpBackend:
             raw.get("description"),
             None if quantity is None else rate_text(quantity),
             None if unit is None else rate_text(unit),
+            tax_code,
         )
 
     def _settle(

@@ -160,6 +160,7 @@ class ItemLine:
     description: str | None = None
     quantity: str | None = None  # Decimal text, informational
     rate: str | None = None  # Decimal text (unit price), informational
+    tax_code: str | None = None  # the tax code (jurisdiction) tax1Amt is owed under
 
 
 @dataclass

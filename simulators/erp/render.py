@@ -319,6 +319,7 @@ def transaction(s: ErpStore, t: Transaction, expand: bool) -> Json:
                                 "rate": None if line.rate is None else float(Decimal(line.rate)),
                                 "amount": money(line.amount_minor),
                                 "tax1Amt": money(line.tax_minor) if line.tax_minor else None,
+                                "taxCode": line.tax_code,
                             }
                         )
                         for line in t.items

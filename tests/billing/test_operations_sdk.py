@@ -57,6 +57,23 @@ def test_expand_replaces_ids_with_objects(billing: Harness) -> None:
     assert failed.value.param == "expand"
 
 
+def test_expand_replaces_a_list_of_ids_with_the_objects(billing: Harness) -> None:
+    """``discounts`` is a list of ids; expanded, each is its discount (with its coupon)."""
+    _, price = _plan(billing)
+    coupon = billing.client.v1.coupons.create(params={"percent_off": 20, "duration": "forever"})
+    sub = billing.client.v1.subscriptions.create(
+        params={
+            "customer": _paying_customer(billing),
+            "items": [{"price": price}],
+            "discounts": [{"coupon": coupon.id}],
+        }
+    )
+    assert [d for d in sub.discounts if not isinstance(d, str)] == []
+    found = billing.client.v1.subscriptions.retrieve(sub.id, params={"expand": ["discounts"]})
+    [discount] = found.discounts
+    assert (discount.object, discount.source.coupon) == ("discount", coupon.id)
+
+
 def test_invoice_preview_shows_the_prorated_change_without_making_it(billing: Harness) -> None:
     client = billing.client
     _, low = _plan(billing, 1000)

@@ -361,6 +361,40 @@ def test_credit_memo_reverses_revenue_and_applies_to_the_invoice(erp: Erp) -> No
     assert_gl_balances(erp)
 
 
+def test_tax_posts_to_the_tax_account_once_per_tax_code(erp: Erp) -> None:
+    """Two lines under DE VAT and one under FR VAT: the tax account gets one credit per code
+    (memo = the code), AR the gross; the line renders its code back."""
+    customer = erp.customer("Taxed", "DE")
+    lines = [
+        sale("SUBSCRIPTION", 100, tax1Amt=19, taxCode="txr_de"),
+        sale("USAGE", 10, tax1Amt=1.9, taxCode="txr_de"),
+        sale("USAGE", 50, tax1Amt=10, taxCode="txr_fr"),
+    ]
+    invoice = erp.create("invoice", {"entity": {"id": customer}, "item": {"items": lines}})
+    rows = erp.suiteql(
+        "SELECT tl.memo, tl.creditforeignamount cr FROM transactionline tl "
+        "JOIN transactionaccountingline tal "
+        "ON tal.transaction = tl.transaction AND tal.transactionline = tl.id "
+        "JOIN account a ON a.id = tal.account "
+        f"WHERE tl.transaction = {invoice} AND a.acctnumber = '2200'"
+    )
+    # 19 + 1.90 under txr_de, 10 under txr_fr; AR = 160 + 30.90.
+    assert sorted((r["memo"], dec(r["cr"])) for r in rows) == [
+        ("txr_de", Decimal("20.9")),
+        ("txr_fr", Decimal(10)),
+    ]
+    assert by_account(postings(erp, invoice))["1100"] == (Decimal("190.9"), Decimal("190.9"))
+    record = erp.get("invoice", invoice, expand=True)
+    assert [x.get("taxCode") for x in record["item"]["items"]] == ["txr_de", "txr_de", "txr_fr"]
+    blank = erp.request(
+        "POST",
+        "/services/rest/record/v1/invoice",
+        json={"entity": {"id": customer}, "item": {"items": [sale("USAGE", 1, taxCode="")]}},
+    )
+    assert blank.status_code == 400
+    assert_gl_balances(erp)
+
+
 def test_amounts_take_the_currency_decimals(erp: Erp) -> None:
     yen = erp.customer("Yen Buyer", "US", currency="JPY")
     dollars = erp.customer("Dollar Buyer", "US")

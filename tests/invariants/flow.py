@@ -175,6 +175,8 @@ def close_won_new_business(
     *,
     contract_quantity: int | None = None,
     subscription_metadata: dict[str, str] | None = None,
+    subscription_extra: dict[str, Any] | None = None,
+    contract_amount: int | None = None,
 ) -> None:
     """Closed won: Stripe customer and subscription, ERP customer, subledger contract, and the
     write-back to the CRM. The subscription's first invoice is finalised at once."""
@@ -197,6 +199,7 @@ def close_won_new_business(
                 **(subscription_metadata or {"crm_opportunity_id": deal.opportunity}),
                 "entity": deal.entity,
             },
+            **(subscription_extra or {}),
         },
         key=f"sub-{deal.opportunity}",
     )
@@ -211,7 +214,12 @@ def close_won_new_business(
             "currency": {"externalId": deal.currency.upper()},
         },
     )
-    book_contract(stack, deal, quantity if contract_quantity is None else contract_quantity)
+    book_contract(
+        stack,
+        deal,
+        quantity if contract_quantity is None else contract_quantity,
+        amount_minor=contract_amount,
+    )
     stack.crm(
         "PATCH",
         f"/sobjects/Opportunity/{deal.opportunity}",
@@ -225,7 +233,13 @@ def close_won_new_business(
     deal.invoices.append(str(sub["latest_invoice"]))
 
 
-def book_contract(stack: Stack, deal: Deal, quantity: int, currency: str | None = None) -> None:
+def book_contract(
+    stack: Stack,
+    deal: Deal,
+    quantity: int,
+    currency: str | None = None,
+    amount_minor: int | None = None,
+) -> None:
     sub = stack.books().subscriptions[deal.subscription]
     price = stack.books().prices[deal.price]
     metered = price.metered
@@ -242,6 +256,8 @@ def book_contract(stack: Stack, deal: Deal, quantity: int, currency: str | None 
             "service_start_at": sub.start_date,
             "service_end_at": add_months(sub.start_date, 12),
         }
+    if amount_minor is not None:
+        line["amount_minor"] = amount_minor
     contract = stack.revrec(
         "POST",
         "/v1/contracts",

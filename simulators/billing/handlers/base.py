@@ -130,6 +130,12 @@ def _expand(store: BillingStore, node: Any, parts: list[str]) -> bool:
     value = node[head]
     if value is None or isinstance(value, dict):
         return True
+    if isinstance(value, list):  # a list of ids (``discounts``): each expanded
+        found_all = [_lookup(store, v) if isinstance(v, str) else v for v in value]
+        if any(f is None for f in found_all):
+            return False
+        node[head] = found_all
+        return True
     if not isinstance(value, str):
         return False
     found = _lookup(store, value)
