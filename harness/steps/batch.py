@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import string
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, model_validator
 
 from harness.steps.billing import Pay
 from harness.steps.crm import CloseWon, CreateOpportunity
 from harness.steps.fixtures import one_billing_cadence
 from harness.steps.registry import (
+    Chooser,
     Context,
     Gives,
+    Lifecycle,
     Line,
     Path,
     Problem,
@@ -36,9 +38,17 @@ _TEMPLATE = Field(min_length=1, max_length=64)
 class Batch(StepKind):
     """What every batch step has: ``count`` members, numbered ``start``, ``start + 1``, …"""
 
-    not_generated: ClassVar[str | None] = "one member of a batch is its single step, generated"
+    templates: ClassVar[tuple[str, ...]] = ()  # the fields that name members
     count: int = Field(ge=1, le=MAX_BATCH, description="how many members act")
     start: int = Field(1, ge=0, description="the first member's `{n}`")
+
+    @model_validator(mode="after")
+    def _each_named(self) -> Batch:
+        # A plain name (no `{n}`) names one member only.
+        for field, value in self:
+            if field in self.templates and self.count > 1 and not _fills_n(str(value)):
+                raise ValueError(f"{field} {value!r} must name each member with `{{n}}`")
+        return self
 
     def numbers(self) -> range:
         return range(self.start, self.start + self.count)
@@ -52,11 +62,18 @@ class Batch(StepKind):
             yield (field, n), template.format(n=n)
 
 
+def _fills(value: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+
+
+def _fills_n(value: str) -> bool:
+    return _fills(value) == {"n"}
+
+
 def _numbered(value: str) -> str:
-    """A member's name template: `{n}` and nothing else to fill in."""
+    """A member's name template: `{n}` and nothing else to fill in (or a plain name)."""
     try:
-        named = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
-        if named == {"n"}:
+        if _fills(value) <= {"n"}:
             value.format(n=0)
             return value
     except (ValueError, IndexError, KeyError):
@@ -77,8 +94,9 @@ class CloseWonMany(Batch):
     `crm.create_opportunity` and `crm.close_won` would, settled and judged once."""
 
     moves_money: ClassVar[bool] = True
-    key: NewOpportunities = Field(description="the opportunity's name, with `{n}`")
-    customer: Customers = Field(description="the customer's name, with `{n}`")
+    templates: ClassVar[tuple[str, ...]] = ("key", "customer")
+    key: NewOpportunities = Field(description="the opportunity's name, with `{n}` when `count` > 1")
+    customer: Customers = Field(description="the customer's name, with `{n}` when `count` > 1")
     lines: list[Line] = Field(min_length=1)
     term_months: int = Field(12, ge=1, le=120, description="the contract term, `Term_Months__c`")
 
@@ -119,6 +137,15 @@ class CloseWonMany(Batch):
     def track(self, ctx: Context) -> None:
         ctx.won.update(deal.key for deal in self.members())
 
+    @classmethod
+    def generate(cls, c: Chooser, life: Lifecycle) -> dict[str, Any] | None:
+        # A batch of one: the fuzzer's customers are not numbered.
+        customer = life.customer(c, "crm")
+        if customer is None:
+            return None
+        lines = life.lines(c, customer=customer)
+        return {"count": 1, "key": life.fresh("opp"), "customer": customer, "lines": lines}
+
 
 @register("billing.pay_many")
 class PayMany(Batch):
@@ -126,7 +153,8 @@ class PayMany(Batch):
     its fixture's payment method, as `billing.pay` would; settled and judged once."""
 
     moves_money: ClassVar[bool] = True
-    customer: Customers = Field(description="the customer's name, with `{n}`")
+    templates: ClassVar[tuple[str, ...]] = ("customer",)
+    customer: Customers = Field(description="the customer's name, with `{n}` when `count` > 1")
     invoice: Literal["latest", "all_open"] = "latest"
 
     def members(self) -> Iterator[Pay]:
@@ -135,7 +163,7 @@ class PayMany(Batch):
 
     def execute(self, run: Run) -> str:
         paid = sum(len(pay.execute(run).split(", ")) for pay in self.members())
-        return f"{self.count} customers paid {paid} invoices"
+        return f"paid {paid} invoice(s) of {self.count} customer(s)"
 
     def replay(self, oracle: BillingReplay, index: int) -> None:
         for pay in self.members():
@@ -144,3 +172,10 @@ class PayMany(Batch):
     def references(self) -> Iterator[tuple[Path, str, Uses | Gives]]:
         for at, name in self._at("customer", self.customer):
             yield at, name, Uses(("customer",))
+
+    @classmethod
+    def generate(cls, c: Chooser, life: Lifecycle) -> dict[str, Any] | None:
+        customer = life.owing(c)
+        if customer is None:
+            return None
+        return {"count": 1, "customer": customer, "invoice": c.pick(["latest", "all_open"])}
