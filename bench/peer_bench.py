@@ -22,12 +22,26 @@ import time
 import httpx
 
 from bench.goals import NOT_MEASURED, Goal, record
-from bench.http_bench import DURATION_S, ROOT, Server, _pin, _seed, _wrk
-from bench.ops import Operation, auth_headers
+from bench.http_bench import (
+    DURATION_S,
+    ROOT,
+    Server,
+    _fake_credentials,
+    _fake_ids,
+    _pin,
+    _seed,
+    _wrk,
+)
+from bench.ops import Operation, operations
 
 PEER = "localstripe"
 PEER_KEY = "sk_test_finsim_bench"
 FORM = "application/x-www-form-urlencoded"
+WORKLOAD = (
+    "billing: create customer",
+    "billing: retrieve customer",
+    "billing: list customers, page 2",
+)
 # localstripe serves its app as its CLI would (store reloaded from disk unless from scratch).
 _PEER_MAIN = """
 import sys
@@ -37,30 +51,11 @@ web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print
 """
 
 
-def workload(headers: dict[str, str], customer: str) -> list[Operation]:
-    """The billing operations both serve alike: create, retrieve and list customers."""
-    get = {"Authorization": headers["Authorization"]}
-    return [
-        Operation(
-            "billing: create customer",
-            "billing",
-            "POST",
-            "/v1/customers",
-            "name=Load&email=l%40x.io",
-            headers,
-        ),
-        Operation(
-            "billing: retrieve customer", "billing", "GET", f"/v1/customers/{customer}", "", get
-        ),
-        Operation(
-            "billing: list customers, page 2",
-            "billing",
-            "GET",
-            f"/v1/customers?limit=10&starting_after={customer}",
-            "",
-            get,
-        ),
-    ]
+def workload(api_key: str, customer: str) -> list[Operation]:
+    """The billing operations both serve alike, as `make bench` drives them."""
+    credentials = _fake_credentials() | {"billing": {"api_key": api_key}}
+    ids = _fake_ids() | {"customer": customer}
+    return [op for op in operations(credentials, ids) if op.name in WORKLOAD]
 
 
 def _free_port() -> int:
@@ -76,9 +71,9 @@ def _ours() -> dict[str, dict[str, float]]:
         info = server.wait(60)
         ids = _seed(info)
         time.sleep(2.5)  # the idle full collection after seeding, not during the first run
-        headers = auth_headers(info["credentials"])["billing"]
+        key = info["credentials"]["billing"]["api_key"]
         url = info["urls"]["billing"]
-        return {op.name: _wrk(url, op, DURATION_S) for op in workload(headers, ids["customer"])}
+        return {op.name: _wrk(url, op, DURATION_S) for op in workload(key, ids["customer"])}
     finally:
         server.stop()
 
@@ -95,7 +90,7 @@ def _peer() -> dict[str, dict[str, float]]:
     try:
         headers = {"Authorization": f"Bearer {PEER_KEY}", "Content-Type": FORM}
         customer = _seed_peer(proc, url, headers)
-        return {op.name: _wrk(url, op, DURATION_S) for op in workload(headers, customer)}
+        return {op.name: _wrk(url, op, DURATION_S) for op in workload(PEER_KEY, customer)}
     finally:
         proc.terminate()
         try:
