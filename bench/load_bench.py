@@ -28,8 +28,9 @@ USERS = int(os.environ.get("BENCH_LOAD_USERS", "20"))
 SECONDS = int(os.environ.get("BENCH_LOAD_SECONDS", "60"))
 CATCH_UP_GOAL_S = 60.0
 P99_GOAL_S = 30.0
-# Long enough to measure a miss rather than cut it short.
-SETTLE_BOUND_S = 900.0
+# Long enough to measure a typical miss rather than cut it short; past it the catch-up time is
+# reported as a lower bound (BENCH_LOAD_SETTLE_S: 900 measured every run so far).
+SETTLE_BOUND_S = float(os.environ.get("BENCH_LOAD_SETTLE_S", "420"))
 
 
 def goals(summary: dict[str, Any]) -> list[Goal]:
