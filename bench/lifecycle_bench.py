@@ -1,14 +1,14 @@
 """A 12-month lifecycle for many customers, end to end through the reference integration.
 
-`python -m bench.lifecycle_bench` builds a scenario in memory at two sizes, BENCH_CUSTOMERS_SMALL
-(25) and BENCH_CUSTOMERS (50) customers (100 and 200 say more, in twice the time): every customer wins a monthly deal in one
-`crm.close_won_many` step and pays in one `billing.pay_many` step, then the clock runs
-BENCH_MONTHS (12) months with a subledger and ERP close after each. The real runner plays each
-against harness.toml's integration (settling and every invariant after each step, the oracle at
-the end). The growth exponent through the two sizes (time ∝ customersᵏ) is set against "not
-faster than linear", and the larger run's time, extrapolated with that exponent to 1,000
-customers, against the 5-minute goal — printed as an extrapolation, with the linear one beside
-it, and saved as JSON."""
+`python -m bench.lifecycle_bench` builds a scenario in memory at two sizes,
+BENCH_CUSTOMERS_SMALL (25) and BENCH_CUSTOMERS (50) customers (100 and 200 say more, in four
+times the time): every customer wins a monthly deal in one `crm.close_won_many` step and pays
+in one `billing.pay_many` step, then the clock runs BENCH_MONTHS (12) months with a subledger
+and ERP close after each. The real runner plays each against harness.toml's integration
+(settling and every invariant after each step, the oracle at the end). The growth exponent
+through the two sizes (time ∝ customersᵏ) is set against "not faster than linear", and the
+larger run's time, extrapolated with that exponent to 1,000 customers, against the 5-minute
+goal — printed as an extrapolation, with the linear one beside it, and saved as JSON."""
 
 from __future__ import annotations
 
