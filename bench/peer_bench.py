@@ -127,7 +127,7 @@ def main() -> int:
             f"harness up ahead of {PEER}",
             1.0,
             "×",
-            note=f"{PEER} is not installed (`.venv/bin/pip install localstripe`)",
+            note=f"{PEER} is not installed (`.venv/bin/pip install -e '.[peer]'`)",
             how=NOT_MEASURED,
         )
         record("peer", [goal])
