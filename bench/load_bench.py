@@ -17,6 +17,7 @@ from typing import Any
 
 from rich.console import Console
 
+from bench.goals import LOWER_BOUND, MEASURED, NOT_MEASURED, Goal, record
 from harness.config import load_config
 from harness.load import LoadOptions, run_load
 
@@ -27,30 +28,38 @@ USERS = int(os.environ.get("BENCH_LOAD_USERS", "20"))
 SECONDS = int(os.environ.get("BENCH_LOAD_SECONDS", "60"))
 CATCH_UP_GOAL_S = 60.0
 P99_GOAL_S = 30.0
-# Long enough to measure a miss rather than cut it short.
-SETTLE_BOUND_S = 900.0
+# Long enough to measure a typical miss rather than cut it short; past it the catch-up time is
+# reported as a lower bound (BENCH_LOAD_SETTLE_S: 900 measured every run so far).
+SETTLE_BOUND_S = float(os.environ.get("BENCH_LOAD_SETTLE_S", "420"))
 
 
-def goals(summary: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each goal with its measured figure, the ratio to the goal and whether it is met."""
+def goals(summary: dict[str, Any]) -> list[Goal]:
+    """Each goal with its measured figure: a lower bound where the load did not finish."""
     settle = summary["settle"]
     caught_up = settle.get("caught_up_after_s")
     sla = summary["sla"]
     p99 = sla["invoice_finalised_to_erp_posted_s"].get("p99")
     unposted = sla["not_posted"]
+    load = f"{PROFILE}, {USERS} users × {SECONDS} s"
     return [
-        {
-            "goal": f"caught up ≤ {CATCH_UP_GOAL_S:.0f} s after the load ends",
-            "figure_s": caught_up if caught_up is not None else settle["waited_s"],
-            "bound_only": caught_up is None,  # not caught up: the figure is a lower bound
-            "goal_s": CATCH_UP_GOAL_S,
-        },
-        {
-            "goal": f"invoice → ERP p99 ≤ {P99_GOAL_S:.0f} s during the load",
-            "figure_s": p99,
-            "bound_only": unposted > 0,  # some never posted: the true p99 is higher
-            "goal_s": P99_GOAL_S,
-        },
+        Goal(
+            f"month-end caught up ≤ {CATCH_UP_GOAL_S:.0f} s after the load",
+            CATCH_UP_GOAL_S,
+            "s",
+            figure=caught_up if caught_up is not None else settle["waited_s"],
+            # Not caught up: the time waited is a lower bound.
+            how=MEASURED if caught_up is not None else LOWER_BOUND,
+            note=load,
+        ),
+        Goal(
+            f"invoice → ERP p99 ≤ {P99_GOAL_S:.0f} s during the load",
+            P99_GOAL_S,
+            "s",
+            figure=p99,
+            # Some never posted: the true p99 is higher.
+            how=LOWER_BOUND if unposted > 0 else MEASURED if p99 is not None else NOT_MEASURED,
+            note=load if p99 is not None else "no invoice finalised during the load",
+        ),
     ]
 
 
@@ -82,18 +91,7 @@ def main() -> None:
         f"(machine load {load_before:.1f} → {load_after:.1f})"
     )
     results = goals(summary)
-    for g in results:
-        figure = g["figure_s"]
-        if figure is None:
-            print(f"  {g['goal']}: not measured (no invoice finalised during the load)")
-            continue
-        ratio = figure / g["goal_s"]
-        met = ratio <= 1 and not g["bound_only"]
-        g |= {"ratio": round(ratio, 2), "met": met}
-        print(
-            f"  {g['goal']}: {'≥ ' if g['bound_only'] else ''}{figure:.1f} s — "
-            f"{ratio:.2f}× the goal, {'met' if met else 'NOT met'}"
-        )
+    record("load", results)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "load.json").write_text(
         json.dumps(
@@ -101,7 +99,7 @@ def main() -> None:
                 "profile": PROFILE,
                 "users": USERS,
                 "seconds": SECONDS,
-                "goals": results,
+                "goals": [g.as_json() for g in results],
                 "verdict": verdict,
                 "throughput_rps": locust.get("throughput_rps"),
                 "settle": summary["settle"],

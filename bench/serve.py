@@ -1,9 +1,9 @@
 """The bench server: all four simulators (or the bare app) on one process, optionally preloaded.
 
-``python -m bench.serve READY_JSON [--preload N] [--no-gc-tuning] [--bare]`` serves a world as
-``harness up`` does (CRM over TLS, the webhook dispatcher running, response validation off,
-as in load runs), first filling its stores with N objects when asked, and writes the ready
-document once serving.
+``python -m bench.serve READY_JSON [--preload N] [--no-gc-tuning] [--bare]
+[--validate-responses]`` serves a world as ``harness up`` does (CRM over TLS, the webhook
+dispatcher running, response validation off as in load runs unless asked for), first filling
+its stores with N objects when asked, and writes the ready document once serving.
 """
 
 from __future__ import annotations
@@ -40,9 +40,11 @@ def main() -> int:
     parser.add_argument("--preload", type=int, default=0)
     parser.add_argument("--no-gc-tuning", action="store_true")
     parser.add_argument("--bare", action="store_true")
+    # As default `harness up` serves: the simulators' answers checked against their contracts.
+    parser.add_argument("--validate-responses", action="store_true")
     args = parser.parse_args()
     info: dict[str, Any] = {"pid": os.getpid()}
-    w = build_world(validate_responses=False)
+    w = build_world(validate_responses=args.validate_responses)
     rss_before = rss_bytes()
     started = time.perf_counter()
     info["preloaded"] = preload(w, args.preload) if args.preload else {}

@@ -19,6 +19,7 @@ from harness.judging import Judge
 from harness.results import StepResult
 from harness.session import Session
 from harness.steps import Expect, entity_id
+from harness.steps.batch import Batch
 from harness.violations import Violation
 from simulators.common.clock import iso
 
@@ -141,6 +142,7 @@ def play_step(run: Run, index: int, step: sc.Step, count: Count) -> StepResult:
     run.step_index = index
     record = StepResult(index, step.kind, step.line, run.now_iso())
     began = time.monotonic()
+    won = len(run.won)
     process = run.session.integration
     if step.kind != "integration":
         alive(run, f"before step {index}", record, count)
@@ -154,12 +156,13 @@ def play_step(run: Run, index: int, step: sc.Step, count: Count) -> StepResult:
         )
         record.wall_s = time.monotonic() - began
         return record
-    if step.kind == "crm.close_won":
-        run.won_at.append((index, run.won[-1]))
+    run.won_at += [(index, key) for key in run.won[won:]]
     running = process is None or process.running
     # With faults on, an integration that keeps retrying is doing its job: wait less, and
     # judge the settling once the faults are off.
     timeout_s = SETTLE_TIMEOUT_S if running and not run.faults else FAULTED_SETTLE_S
+    if isinstance(step.params, Batch):
+        timeout_s = step.params.settle_timeout_s(timeout_s)
     settle = run.session.settle(SETTLE_WINDOW_S, timeout_s, wait_for_integration=running)
     if step.kind != "integration" and not alive(run, f"step {index}", record, count):
         running = False

@@ -74,6 +74,10 @@ class FuzzLifecycle:
                 sub = self.oracle.subscriptions.get(opp.amends)
                 if opp.kind == "renewal" and sub is not None:
                     self.frozen_until[opp.amends] = sub.period_end
+        elif step.kind == "crm.close_won_many":
+            for member in p.members():  # new deals, each started now
+                self.flows.setdefault(member.customer, "crm")
+                self.changed_at[member.key] = self.ctx.now
         elif step.kind in ("erp.close_period", "revrec.close_period"):
             self.closed.add((step.kind.split(".")[0], p.period))
         if deal is not None:

@@ -101,9 +101,10 @@ def _event(
     if by_item is not None:
         total = sum(by_item.values())
     event = books.links.target(link, source)
-    external_id = books.links.describe(link, source)
     named: tuple[str, ...] = (refs.billing(source), refs.revrec(contract.id))
     if event is None:
+        # Described only when missing: describing reads every source document.
+        external_id = books.links.describe(link, source)
         yield Violation(
             "INV-16",
             f"{kind} of {source} has no subledger billing event ({external_id})",

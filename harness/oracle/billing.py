@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -92,22 +93,44 @@ class BillingReplay:
     def advance(self, target: int) -> None:
         """Run what falls due up to ``target`` in time order; at one instant, renewals come
         before draft finalisations, each in creation order."""
-        while True:
-            due: list[tuple[int, int, int]] = []
-            for n, sub in enumerate(self.subscriptions.values()):
-                if sub.status == "active" and sub.period_end <= target:
-                    due.append((sub.period_end, 0, n))
-            for n, inv in enumerate(self.invoices):
-                if inv.status == "draft" and inv.finalize_at <= target:
-                    due.append((inv.finalize_at, 1, n))
-            if not due:
-                break
-            at, kind, n = min(due)
-            self.now = max(self.now, at)
+        # A heap of (when, renewal 0 | finalisation 1, creation index). Only running an item
+        # changes when it is due (a renewal moves its subscription's period, a finalisation
+        # ends a draft) or adds drafts, so each is pushed again after it runs and each new
+        # draft once: the same order as looking through everything after every item.
+        subs = list(self.subscriptions.values())
+        due = [
+            (sub.period_end, 0, n)
+            for n, sub in enumerate(subs)
+            if sub.status == "active" and sub.period_end <= target
+        ]
+        due += [
+            (inv.finalize_at, 1, n)
+            for n, inv in enumerate(self.invoices)
+            if inv.status == "draft" and inv.finalize_at <= target
+        ]
+        heapq.heapify(due)
+        seen = len(self.invoices)
+        while due:
+            at, kind, n = heapq.heappop(due)
             if kind == 0:
-                self._renew(list(self.subscriptions.values())[n], at)
+                sub = subs[n]
+                if sub.status != "active" or sub.period_end != at:
+                    continue  # run already: its new period was pushed
+                self.now = max(self.now, at)
+                self._renew(sub, at)
+                if sub.status == "active" and sub.period_end <= target:
+                    heapq.heappush(due, (sub.period_end, 0, n))
             else:
-                self._finalize(self.invoices[n], at)
+                inv = self.invoices[n]
+                if inv.status != "draft" or inv.finalize_at != at:
+                    continue
+                self.now = max(self.now, at)
+                self._finalize(inv, at)
+            for m in range(seen, len(self.invoices)):
+                new = self.invoices[m]
+                if new.status == "draft" and new.finalize_at <= target:
+                    heapq.heappush(due, (new.finalize_at, 1, m))
+            seen = len(self.invoices)
         self.now = max(self.now, target)
 
     # --- CRM steps and the integration's answers ---------------------------------------------

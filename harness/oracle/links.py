@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 Row = dict[str, Any]
+# The billing tables ``Links`` reads.
+BILLING = ("invoices", "credit_notes", "customers", "subscription_items", "prices")
 
 
 def systems_of(books: Any) -> Mapping[str, Any]:
@@ -35,7 +37,12 @@ def _from_books(books: Any) -> dict[str, Any]:
     present = set(getattr(books, "systems", ()) or ("billing", "erp", "revrec"))
     systems: dict[str, Any] = {}
     if "billing" in present:
-        systems["billing"] = {"store": books.billing_store.snapshot()}
+        # Only the tables ``Links`` reads: the whole snapshot copies every event ever sent.
+        store = books.billing_store
+        tables = {
+            name: [dataclasses.asdict(r) for r in store.table(name).values()] for name in BILLING
+        }
+        systems["billing"] = {"store": tables}
     if "erp" in present:
         rows = [dataclasses.asdict(t) for t in books.erp_transactions.values()]
         systems["erp"] = {"store": {"transactions": rows}}

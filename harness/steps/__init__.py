@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from harness.steps import (  # noqa: F401  (importing registers them)
+    batch,
     billing,
     control,
     crm,
