@@ -523,6 +523,9 @@ def _excerpt(content: bytes, limit: int = 160) -> str:
 def _config(target: Target, budget: Budget) -> schemathesis.Config:
     phases: dict[str, Any] = {name: {"enabled": True} for name in PHASES}
     phases["stateful"]["enabled"] = budget.stateful and target.stateful
+    if target.sim is not None:
+        stateful = simulator_config().get("phases", {}).get("stateful", {})
+        phases["stateful"].update({k: v for k, v in stateful.items() if k != "enabled"})
     data: dict[str, Any] = {
         "base-url": target.url,
         "headers": target.headers,
@@ -536,17 +539,18 @@ def _config(target: Target, budget: Budget) -> schemathesis.Config:
     if target.sim is not None:
         # The statuses every check of our simulators accepts are stated once, for this run and
         # the schemathesis CLI alike (e.g. 413 for a body over the 1 MiB limit).
-        data["checks"] = simulator_checks()
+        data["checks"] = dict(simulator_config().get("checks", {}))
     if budget.seed is not None:
         data["seed"] = budget.seed
     return schemathesis.Config.from_dict(data)
 
 
 @functools.cache
-def simulator_checks() -> dict[str, Any]:
-    """The ``[checks]`` table of contracts/schemathesis.toml (the independent CLI's config)."""
+def simulator_config() -> dict[str, Any]:
+    """contracts/schemathesis.toml, the independent CLI's config: its ``[checks]`` and
+    ``[phases.stateful]`` hold for this run of our simulators too."""
     with (CONTRACTS.parent / "schemathesis.toml").open("rb") as handle:
-        return dict(tomllib.load(handle).get("checks", {}))
+        return tomllib.load(handle)
 
 
 def _case_mapper(

@@ -392,7 +392,8 @@ class BodyValidator(AbstractRequestBodyValidator):  # type: ignore[misc]
         return self._insert_messages(receive, messages=messages), scope
 
     def _decode(self, raw: bytes) -> Any:
-        if not raw.strip():
+        # No bytes is no body; whitespace alone is a JSON body that does not parse (400).
+        if not raw or (self.form and not raw.strip()):
             if self._required and not self.form:
                 raise RequestViolation("missing", "a request body is required")
             body: Any = {}

@@ -432,3 +432,15 @@ async def test_a_broken_snapshot_changes_nothing(billing: InProcess) -> None:
     assert r.status_code == 400
     after = (await billing.client.get("/_sim/snapshot", headers=billing.control)).json()
     assert after == good
+
+
+async def test_a_json_body_of_whitespace_is_refused_not_taken_for_no_body(
+    billing: InProcess,
+) -> None:
+    seed = billing.world.seed
+    headers = {**billing.control, "Content-Type": "application/json"}
+    r = await billing.client.post("/_sim/reset", content=b"\n", headers=headers)
+    assert r.status_code == 400 and "not valid JSON" in r.text
+    assert billing.world.seed == seed  # nothing was reset
+    r = await billing.client.post("/_sim/reset", content=b"", headers=headers)
+    assert r.status_code == 200  # no bytes at all: no body, the defaults
