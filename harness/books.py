@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from harness.config import LinksConfig
+from harness.exceptions import Exceptions
 from harness.handoffs import HANDOFFS
 from harness.links import LinkIndex
 from simulators.billing import models as bm
@@ -201,6 +202,8 @@ class Books:
     # Webhook endpoints of the stand-ins (the harness's own reference flow): not judged.
     standin_endpoints: frozenset[str] = frozenset()
     base: str = "."  # the directory of harness.toml (link hooks given as files live there)
+    # The integration's exception list at the same instant; None when it declares none.
+    exceptions: Exceptions | None = None
 
     # --- what is judged, and how documents link -------------------------------------------
     def owns(self, *handoffs: str) -> bool:
@@ -491,6 +494,7 @@ class Books:
                 for system, entries in self.journals.items()
             },
             "deliveries": [d.as_json() for d in self.deliveries],
+            "exceptions": None if self.exceptions is None else self.exceptions.to_json(),
         }
 
     @classmethod
@@ -519,6 +523,9 @@ class Books:
             scope=frozenset(data.get("scope", HANDOFFS)),
             standin_endpoints=frozenset(data.get("standin_endpoints", ())),
             base=str(data.get("base", ".")),
+            exceptions=None
+            if data.get("exceptions") is None
+            else Exceptions.from_json(data["exceptions"]),
         )
 
 

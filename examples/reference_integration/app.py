@@ -14,6 +14,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import requests
 import stripe
@@ -137,13 +138,15 @@ class Worker(threading.Thread):
             try:
                 self.syncer.handle(message.source, message.kind, message.payload)
                 self.inbox.done(message.seq)
+                self.inbox.resolved(message.seq)
                 log.info("processed %s %s", message.event_id, message.kind)
             except PermanentError as exc:
-                log.error(
-                    "event %s (%s) failed permanently: %s", message.event_id, message.kind, exc
-                )
-                self.inbox.failed(message.seq, str(exc))
-                self.inbox.done(message.seq)
+                # Set aside, never silently: listed with a reason a finance user can act on,
+                # until it is replayed (POST /exceptions/replay).
+                system, document = source_of(message.source, message.payload)
+                reason = business_reason(message.kind, system, document, exc)
+                log.error("event %s (%s) set aside: %s", message.event_id, message.kind, reason)
+                self.inbox.set_aside(message, system, document, reason)
             except (TransientError, Exception) as exc:  # anything else: keep the worker alive
                 # Not done: the same event is tried again after a pause (the queue waits).
                 log.warning(
@@ -153,6 +156,28 @@ class Worker(threading.Thread):
                 self._halt.wait(backoff_s(message.attempts))
             finally:
                 self.busy = False
+
+
+def source_of(source: str, payload: dict[str, Any]) -> tuple[str, str]:
+    """The system and document an event is about (what an operator looks up)."""
+    if source == "crm":
+        return "crm", str((payload.get("sObject") or {}).get("Id") or payload.get("id") or "")
+    obj = (payload.get("data") or {}).get("object") or {}
+    if source == "revrec":
+        return "revrec", str(obj.get("close_id") or obj.get("id") or payload.get("id") or "")
+    return "billing", str(obj.get("id") or payload.get("id") or "")
+
+
+_WHAT = {"in": "invoice", "cn": "credit note", "sub": "subscription", "cus": "customer"}
+
+
+def business_reason(kind: str, system: str, document: str, exc: Exception) -> str:
+    """`<document> (<event>) not posted: <cause>` — one line, the vendor's words, no trace."""
+    what = _WHAT.get(document.split("_", 1)[0], "opportunity" if system == "crm" else "document")
+    if system == "revrec":
+        what = "subledger period close"
+    cause = " ".join(str(exc).split()) or type(exc).__name__
+    return f"{what} {document} ({kind}) not posted: {cause}"[:1000]
 
 
 def build_app(settings: Settings, inbox: Inbox, worker: Worker) -> Starlette:
@@ -207,8 +232,28 @@ def build_app(settings: Settings, inbox: Inbox, worker: Worker) -> Starlette:
             return PlainTextResponse("idle")
         return PlainTextResponse(f"busy: {pending} pending", status_code=503)
 
+    async def exceptions(_: Request) -> Response:
+        items = await run_in_threadpool(inbox.exceptions)
+        return JSONResponse({"items": items})
+
+    async def replay(request: Request) -> Response:
+        try:
+            body = json.loads(await request.body() or b"{}")
+        except ValueError:
+            return JSONResponse({"error": "the body is not JSON"}, status_code=400)
+        ids = body.get("ids") if isinstance(body, dict) else None
+        if ids is not None and not (
+            isinstance(ids, list) and all(isinstance(i, str) for i in ids) and len(ids) <= 1000
+        ):
+            return JSONResponse({"error": "ids: a list of exception ids"}, status_code=400)
+        queued = await run_in_threadpool(inbox.replay, ids)
+        log.info("replay: %d item(s) queued again", len(queued))
+        return JSONResponse({"replayed": queued})
+
     return Starlette(
         routes=[
+            Route("/exceptions", exceptions, methods=["GET"]),
+            Route("/exceptions/replay", replay, methods=["POST"]),
             Route("/webhooks/stripe", stripe_webhook, methods=["POST"]),
             Route("/webhooks/crm", crm_webhook, methods=["POST"]),
             Route("/webhooks/revrec", revrec_webhook, methods=["POST"]),

@@ -27,6 +27,11 @@ class PermanentError(Exception):
     """A failure that retrying will not fix (a 4xx other than 429)."""
 
 
+class Refusal(PermanentError):
+    """A control point (ours, or the vendor's business rule) refused a posting: the event is
+    set aside, listed with this reason, until a finance user mends the cause and replays it."""
+
+
 def parse_retry_after(value: str | None) -> float | None:
     """Seconds from a Retry-After header (delta-seconds form only), else None."""
     if not value:

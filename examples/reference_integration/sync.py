@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import logging
+import re
 from collections import defaultdict
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -14,7 +15,12 @@ import stripe
 from examples.reference_integration.conventions import Conventions
 from examples.reference_integration.crm import Crm
 from examples.reference_integration.erp import NetSuite, quoted
-from examples.reference_integration.retry import PermanentError, TransientError, with_retries
+from examples.reference_integration.retry import (
+    PermanentError,
+    Refusal,
+    TransientError,
+    with_retries,
+)
 from examples.reference_integration.revrec import Revrec
 
 log = logging.getLogger("reference_integration")
@@ -35,6 +41,7 @@ _MONTHS_PER_INTERVAL = {"month": 1, "year": 12}
 _MONTH_OF_TERM = 12  # Term_Months__c when the opportunity leaves it empty
 RENEWS_AT = "renews_at"  # subscription metadata: when a won renewal's change takes effect
 # The hand-off that writes the ERP records other hand-offs refer to.
+_SAFE_KEY = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 _WRITER = {"erp.customer": "erp.customers", "erp.invoice": "erp.invoices"}
 
 
@@ -1011,6 +1018,7 @@ class Syncer:
         entity = str(opp.get("Contracting_Entity__c") or account.get("Contracting_Entity__c") or "")
         if not entity:
             raise PermanentError(f"opportunity {opp['Id']} has no contracting entity")
+        self.check_entity(opp["Id"], entity.upper())
         writeback = self.owns("crm.writeback")
         customer_id = account.get(self._field("account_customer")) or self._customer_of(
             opp["AccountId"]
@@ -1046,6 +1054,20 @@ class Syncer:
         if writeback:
             self.write_back(opp, sub["id"], customer_id, erp_id)
         log.info("opportunity %s -> %s", opp["Id"], sub["id"])
+
+    def check_entity(self, opp_id: str, entity: str) -> None:
+        """Control point before anything is created: the contracting entity is a subsidiary
+        the ERP knows (a deal for an unknown entity is corrected in the CRM, then replayed)."""
+        if not _SAFE_KEY.match(entity):
+            raise Refusal(f"opportunity {opp_id}: contracting entity {entity!r} is not valid")
+        rows = self.erp.suiteql(f"SELECT id FROM subsidiary WHERE externalid = '{entity}'")
+        if not rows:
+            known = self.erp.suiteql("SELECT externalid FROM subsidiary ORDER BY externalid")
+            names = ", ".join(str(r["externalid"]) for r in known if r.get("externalid"))
+            raise Refusal(
+                f"opportunity {opp_id}: contracting entity {entity} is not a subsidiary in the "
+                f"ERP (known: {names}); correct Contracting_Entity__c in the CRM, then replay"
+            )
 
     def write_back(
         self, opp: dict[str, Any], sub_id: str, customer_id: str, erp_id: str | None

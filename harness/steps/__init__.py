@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.steps import billing, control, crm, expect  # noqa: F401  (importing registers them)
+from harness.steps import billing, control, crm, expect, masterdata  # noqa: F401  (importing registers them)
 from harness.steps.expect import FIGURES, Expect, figures_markdown
 from harness.steps.fixtures import apply_fixtures, entity_id, major
 from harness.steps.registry import (
