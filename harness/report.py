@@ -10,6 +10,7 @@ from xml.etree import ElementTree as ET
 from rich.console import Console
 from rich.table import Table
 
+from harness.humanize import duration
 from harness.results import ScenarioResult
 
 
@@ -87,7 +88,7 @@ def exception_lines(result: ScenarioResult) -> list[str]:
     """What the integration set aside in a scenario, one line each, with how long it sat."""
     lines = []
     for item in (result.exceptions or {}).get("items", []):
-        sat = "still open" if item["sat_s"] is None else f"resolved after {item['sat_s']} s"
+        sat = "still open" if item["sat_s"] is None else f"resolved after {duration(item['sat_s'])}"
         replayed = f", replayed {', '.join(item['replayed_at'])}" if item["replayed_at"] else ""
         lines.append(f"{item['system']}:{item['document']} {sat}{replayed}: {item['reason']}")
     return lines

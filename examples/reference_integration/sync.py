@@ -274,6 +274,10 @@ class Syncer:
             log.info("invoice %s is not finalised; nothing to post", invoice_id)
             return
         customer = self._customer(_id_of(invoice["customer"]))
+        if self.owns("revrec.contracts") and self.owns("erp.invoices"):
+            # Control point: the subledger takes the contract (its products mapped) before
+            # the ERP is posted, so a refusal there leaves nothing posted in part.
+            self._contract_for(invoice)
         self.sync_invoice(invoice, customer)
         self.bill_in_subledger(invoice)
         if status == "paid" and invoice["amount_paid"] > 0 and self.owns("erp.payments"):
@@ -1019,6 +1023,7 @@ class Syncer:
         if not entity:
             raise PermanentError(f"opportunity {opp['Id']} has no contracting entity")
         self.check_entity(opp["Id"], entity.upper())
+        self.check_mapped(opp["Id"], lines)
         writeback = self.owns("crm.writeback")
         customer_id = account.get(self._field("account_customer")) or self._customer_of(
             opp["AccountId"]
@@ -1068,6 +1073,22 @@ class Syncer:
                 f"opportunity {opp_id}: contracting entity {entity} is not a subsidiary in the "
                 f"ERP (known: {names}); correct Contracting_Entity__c in the CRM, then replay"
             )
+
+    def check_mapped(self, opp_id: str, lines: list[dict[str, Any]]) -> None:
+        """Control point before anything is created: every product sold has a revenue mapping
+        in the subledger (else finance maps it, then the deal is replayed)."""
+        if self.revrec is None or not self.owns("revrec.contracts"):
+            return
+        for line in lines:
+            price_id = line.get("Billing_Price_Id__c")
+            if not price_id:
+                continue
+            product = _id_of(self._price(str(price_id))["product"])
+            if not self.revrec.mapped(product):
+                raise Refusal(
+                    f"opportunity {opp_id}: product {product} has no revenue mapping in the "
+                    "subledger; finance maps it, then replay"
+                )
 
     def write_back(
         self, opp: dict[str, Any], sub_id: str, customer_id: str, erp_id: str | None

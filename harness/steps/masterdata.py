@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 
 from harness.actors import StepFailed
 from harness.steps.fixtures import entity_id
-from harness.steps.registry import CustomerName, EntityName, StepKind, register
+from harness.steps.registry import CustomerName, EntityName, ProductName, StepKind, register
 
 if TYPE_CHECKING:
     from harness.play import Run
@@ -105,6 +105,39 @@ class ErpUnlockAr(ArLock):
     """A finance user unlocks AR for the period again."""
 
     locked: ClassVar[bool] = False
+
+
+class RevenueMapping(StepKind):
+    """A product's revenue mapping in the subledger withdrawn (or restored)."""
+
+    product: ProductName
+    not_generated: ClassVar[str | None] = _NO_MONEY
+    mapped: ClassVar[bool] = False
+
+    def execute(self, run: Run) -> str:
+        product = run.names[f"product:{self.product}"]
+        run.actors.call(
+            "revrec", "PUT", f"/v1/revenue_mappings/{product}", json={"mapped": self.mapped}
+        )
+        key = f"revrec mapping {self.product}"
+        if self.mapped:
+            run.broken.discard(key)
+        else:
+            run.broken.add(key)
+        return f"{key} ({product}) {'mapped' if self.mapped else 'withdrawn'}"
+
+
+@register("revrec.unmap")
+class RevrecUnmap(RevenueMapping):
+    """A product left without a revenue mapping (a new SKU finance has not set up): the
+    subledger refuses contract lines for it."""
+
+
+@register("revrec.map")
+class RevrecMap(RevenueMapping):
+    """Finance maps the product to a revenue rule and GL accounts (the cause mended)."""
+
+    mapped: ClassVar[bool] = True
 
 
 @register("integration.replay")
