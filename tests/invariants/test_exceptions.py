@@ -39,14 +39,14 @@ def listing(*items: dict[str, Any]) -> Exceptions:
 
 
 # --- EXC-01: owed and not posted → listed, else lost ---------------------------------------------
-def test_EXC_01_holds(stack: Stack) -> None:
+def test_exc01_holds(stack: Stack) -> None:
     deal = new_deal(stack, sync=False)  # the invoice is finalised, nothing posted
     assert check(stack, "EXC-01", listing(item(deal.invoices[0]))) == []
     # No list declared: judged on the books alone (INV-06), EXC-01 says nothing.
     assert check(stack, "EXC-01", None) == []
 
 
-def test_EXC_01_violated(stack: Stack) -> None:
+def test_exc01_violated(stack: Stack) -> None:
     deal = new_deal(stack, sync=False)
     found = check(stack, "EXC-01", listing())
     assert [v.records for v in found] == [(f"billing:{deal.invoices[0]}",)]
@@ -56,7 +56,7 @@ def test_EXC_01_violated(stack: Stack) -> None:
     assert len(check(stack, "EXC-01", resolved)) == 1
 
 
-def test_EXC_01_violated_by_a_list_not_in_the_documented_shape(stack: Stack) -> None:
+def test_exc01_violated_by_a_list_not_in_the_documented_shape(stack: Stack) -> None:
     new_deal(stack)
     broken = parse({"items": [{"id": "x", "reason": "r"}]})
     found = check(stack, "EXC-01", broken)
@@ -64,12 +64,12 @@ def test_EXC_01_violated_by_a_list_not_in_the_documented_shape(stack: Stack) -> 
 
 
 # --- EXC-02: no half posting while set aside -------------------------------------------------------
-def test_EXC_02_holds(stack: Stack) -> None:
+def test_exc02_holds(stack: Stack) -> None:
     deal = new_deal(stack, sync=False)  # refused before anything was posted: nothing anywhere
     assert check(stack, "EXC-02", listing(item(deal.invoices[0]))) == []
 
 
-def test_EXC_02_violated(stack: Stack) -> None:
+def test_exc02_violated(stack: Stack) -> None:
     deal = new_deal(stack, sync=False)
     sync_invoice(stack, deal.invoices[0], subledger=False)  # the ERP invoice, no billing event
     found = check(stack, "EXC-02", listing(item(deal.invoices[0])))
@@ -83,12 +83,12 @@ def test_EXC_02_violated(stack: Stack) -> None:
 
 
 # --- EXC-03: the list is true (nothing open for what is posted) ------------------------------------
-def test_EXC_03_holds(stack: Stack) -> None:
+def test_exc03_holds(stack: Stack) -> None:
     deal = new_deal(stack)  # posted in full
     assert check(stack, "EXC-03", listing(item(deal.invoices[0], status="resolved"))) == []
 
 
-def test_EXC_03_violated(stack: Stack) -> None:
+def test_exc03_violated(stack: Stack) -> None:
     deal = new_deal(stack)
     found = check(stack, "EXC-03", listing(item(deal.invoices[0])))
     assert [v.records for v in found] == [(f"billing:{deal.invoices[0]}",)]
@@ -99,12 +99,12 @@ def test_EXC_03_violated(stack: Stack) -> None:
 
 
 # --- EXC-04: reasons a finance user can read ----------------------------------------------------
-def test_EXC_04_holds(stack: Stack) -> None:
+def test_exc04_holds(stack: Stack) -> None:
     deal = new_deal(stack, sync=False)
     assert check(stack, "EXC-04", listing(item(deal.invoices[0]))) == []
 
 
-def test_EXC_04_violated(stack: Stack) -> None:
+def test_exc04_violated(stack: Stack) -> None:
     deal = new_deal(stack, sync=False)
     doc = deal.invoices[0]
     trace = f'Traceback (most recent call last):\n  File "sync.py", line 3, in post\n{doc}'
