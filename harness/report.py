@@ -71,7 +71,7 @@ def judged_lines(result: ScenarioResult) -> list[str]:
     lines += [f"not judged {item['rule']}: {item['why']}" for item in judged.get("not_judged", [])]
     if result.exceptions and not result.exceptions.get("declared"):
         lines.append(
-            "no exception list declared ([integration.exceptions]): EXC rules judge nothing; "
+            "no exception list declared (integration.exceptions): EXC rules judge nothing; "
             "judged on the books alone"
         )
     return lines

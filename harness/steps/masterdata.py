@@ -9,6 +9,7 @@ import httpx
 from pydantic import Field, model_validator
 
 from harness.actors import StepFailed
+from harness.exceptions import ExceptionsProbe
 from harness.steps.fixtures import entity_id
 from harness.steps.registry import CustomerName, EntityName, ProductName, StepKind, register
 
@@ -149,12 +150,21 @@ class IntegrationReplay(StepKind):
     not_generated: ClassVar[str | None] = "an operator's action after mending master data"
 
     def execute(self, run: Run) -> str:
+        run.replays.append(run.now())
+        # What the stand-in set aside is the operator's too (it plays the rest of the flow).
+        standin = run.session.standin
+        also = ""
+        kept = None if standin is None else standin.exceptions
+        if standin is not None and standin.running and kept is not None and kept.replay_url:
+            also = "; the stand-in's: " + self._replay(kept)
         process = run.session.integration
         probe = None if process is None else process.exceptions
-        run.replays.append(run.now())
         if probe is None or probe.replay_url is None:
             # Judged on the books alone: nothing to call, and the report says so.
-            return "the integration declares no replay action: nothing replayed"
+            return "the integration declares no replay action: nothing replayed" + also
+        return self._replay(probe) + also
+
+    def _replay(self, probe: ExceptionsProbe) -> str:
         ids = None
         if self.match is not None:
             listed = probe.read()
