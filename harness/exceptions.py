@@ -84,8 +84,10 @@ def parse(body: Any) -> Exceptions:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(top)"
-        return Exceptions(error=f"the exception list is not the documented shape: {where}: "
-                          f"{first['msg']} ({exc.error_count()} problem(s))")
+        return Exceptions(
+            error=f"the exception list is not the documented shape: {where}: "
+            f"{first['msg']} ({exc.error_count()} problem(s))"
+        )
     return Exceptions(tuple(listing.items))
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import collections
-import functools
 import contextlib
 import ctypes
+import functools
 import os
 import re
 import signal

@@ -17,6 +17,30 @@ def _iso(epoch_s: float) -> str:
     return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def _item(
+    seq: int,
+    system: str,
+    document: str,
+    event_id: str,
+    reason: str,
+    first_seen: float,
+    attempts: int,
+    status: str,
+    resolved_at: float | None,
+) -> dict[str, Any]:
+    """One row as the documented list item (docs/exceptions.md)."""
+    return {
+        "id": f"exc_{seq}",
+        "source": {"system": system, "document": document},
+        "event_id": event_id,
+        "reason": reason,
+        "first_seen": _iso(first_seen),
+        "attempts": attempts,
+        "status": status,
+        "resolved_at": None if resolved_at is None else _iso(resolved_at),
+    }
+
+
 @dataclass(frozen=True)
 class Message:
     seq: int
@@ -129,20 +153,7 @@ class Inbox:
                 "SELECT seq, system, document, event_id, reason, first_seen, attempts, status,"
                 " resolved_at FROM exceptions ORDER BY seq"
             ).fetchall()
-        return [
-            {
-                "id": f"exc_{seq}",
-                "source": {"system": system, "document": document},
-                "event_id": event_id,
-                "reason": reason,
-                "first_seen": _iso(first_seen),
-                "attempts": attempts,
-                "status": status,
-                "resolved_at": None if resolved_at is None else _iso(resolved_at),
-            }
-            for seq, system, document, event_id, reason, first_seen, attempts, status, resolved_at
-            in rows
-        ]
+        return [_item(*row) for row in rows]
 
     def replay(self, ids: list[str] | None) -> list[str]:
         """Put open exceptions (all, or those ids) back in the queue; the ids queued."""

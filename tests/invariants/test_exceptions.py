@@ -12,7 +12,9 @@ from tests.invariants.flow import new_deal, sync_invoice
 from tests.invariants.stack import Stack
 
 
-def item(document: str, *, status: str = "open", reason: str | None = None, **extra: Any) -> dict[str, Any]:
+def item(
+    document: str, *, status: str = "open", reason: str | None = None, **extra: Any
+) -> dict[str, Any]:
     return {
         "id": f"exc_{document}",
         "source": {"system": extra.pop("system", "billing"), "document": document},
@@ -38,7 +40,7 @@ def listing(*items: dict[str, Any]) -> Exceptions:
     return listed
 
 
-# --- EXC-01: owed and not posted → listed, else lost ---------------------------------------------
+# --- EXC-01: owed and not posted → listed, else lost ---
 def test_exc01_holds(stack: Stack) -> None:
     deal = new_deal(stack, sync=False)  # the invoice is finalised, nothing posted
     assert check(stack, "EXC-01", listing(item(deal.invoices[0]))) == []
@@ -63,7 +65,7 @@ def test_exc01_violated_by_a_list_not_in_the_documented_shape(stack: Stack) -> N
     assert len(found) == 1 and "documented shape" in found[0].message
 
 
-# --- EXC-02: no half posting while set aside -------------------------------------------------------
+# --- EXC-02: no half posting while set aside ---
 def test_exc02_holds(stack: Stack) -> None:
     deal = new_deal(stack, sync=False)  # refused before anything was posted: nothing anywhere
     assert check(stack, "EXC-02", listing(item(deal.invoices[0]))) == []
@@ -82,7 +84,7 @@ def test_exc02_violated(stack: Stack) -> None:
     ]
 
 
-# --- EXC-03: the list is true (nothing open for what is posted) ------------------------------------
+# --- EXC-03: the list is true (nothing open for what is posted) ---
 def test_exc03_holds(stack: Stack) -> None:
     deal = new_deal(stack)  # posted in full
     assert check(stack, "EXC-03", listing(item(deal.invoices[0], status="resolved"))) == []
@@ -98,7 +100,7 @@ def test_exc03_violated(stack: Stack) -> None:
     assert any("listed it twice" in v.message for v in check(stack, "EXC-03", twice))
 
 
-# --- EXC-04: reasons a finance user can read ----------------------------------------------------
+# --- EXC-04: reasons a finance user can read ---
 def test_exc04_holds(stack: Stack) -> None:
     deal = new_deal(stack, sync=False)
     assert check(stack, "EXC-04", listing(item(deal.invoices[0]))) == []
