@@ -19,6 +19,14 @@ if TYPE_CHECKING:
 _NO_MONEY = "it changes master data, not money: the fuzzer's lifecycles keep master data sound"
 
 
+def _broken(run: Run, key: str, broken: bool) -> None:
+    """Mark master data broken until a step mends it: gaps meanwhile are deferred."""
+    if broken:
+        run.broken.add(key)
+    else:
+        run.broken.discard(key)
+
+
 class ErpRecord(StepKind):
     """An ERP customer (of a fixture customer) or account (by number), made (in)active."""
 
@@ -50,10 +58,7 @@ class ErpRecord(StepKind):
                 raise StepFailed(f"the ERP chart of accounts has no account {self.account}")
             kind, record_id = "account", accounts[0].id
         run.actors.netsuite("PATCH", f"/{kind}/{record_id}", {"isInactive": self.inactive})
-        if self.inactive:
-            run.broken.add(self.key())
-        else:
-            run.broken.discard(self.key())
+        _broken(run, self.key(), self.inactive)
         return f"{self.key()} ({kind}/{record_id}) {'inactive' if self.inactive else 'active'}"
 
 
@@ -89,10 +94,7 @@ class ArLock(StepKind):
             headers={"Authorization": f"Bearer {admin}"},
         )
         key = f"erp AR {eid} {self.period}"
-        if self.locked:
-            run.broken.add(key)
-        else:
-            run.broken.discard(key)
+        _broken(run, key, self.locked)
         return f"{key} {'locked' if self.locked else 'unlocked'}"
 
 
@@ -121,10 +123,7 @@ class RevenueMapping(StepKind):
             "revrec", "PUT", f"/v1/revenue_mappings/{product}", json={"mapped": self.mapped}
         )
         key = f"revrec mapping {self.product}"
-        if self.mapped:
-            run.broken.discard(key)
-        else:
-            run.broken.add(key)
+        _broken(run, key, not self.mapped)
         return f"{key} ({product}) {'mapped' if self.mapped else 'withdrawn'}"
 
 
