@@ -68,3 +68,49 @@ def test_the_worker_retries_within_the_runners_settle_deadline() -> None:
 
     assert [backoff_s(n) for n in range(5)] == [0.5, 1.0, 2.0, 4.0, 5.0]
     assert backoff_s(100) == 5.0  # a 30 s deadline after a fault leaves room for 5 retries
+
+
+def test_a_refused_event_is_listed_until_a_replay_posts_it_and_the_list_survives_a_restart(
+    tmp_path: Path,
+) -> None:
+    from examples.reference_integration.app import business_reason, source_of
+    from examples.reference_integration.retry import Refusal
+
+    inbox = Inbox(tmp_path / "inbox.db")
+    payload = {"id": "evt_1", "data": {"object": {"id": "in_1", "object": "invoice"}}}
+    inbox.put("stripe", "evt_1", "invoice.finalized", payload)
+    message = inbox.next(0)
+    assert message is not None
+    system, document = source_of("stripe", payload)
+    assert (system, document) == ("billing", "in_1")
+    reason = business_reason("invoice.finalized", system, document, Refusal("customer inactive"))
+    assert reason == "invoice in_1 (invoice.finalized) not posted: customer inactive"
+    inbox.set_aside(message, system, document, reason)
+    assert inbox.pending() == 0  # the queue moves on
+    inbox.close()
+    inbox = Inbox(tmp_path / "inbox.db")  # a restart (or kill -9): the list is on disk
+    [item] = inbox.exceptions()
+    assert {k: item[k] for k in ("id", "source", "event_id", "reason", "attempts", "status")} == {
+        "id": f"exc_{message.seq}",
+        "source": {"system": "billing", "document": "in_1"},
+        "event_id": "evt_1",
+        "reason": reason,
+        "attempts": 1,
+        "status": "open",
+    }
+    assert inbox.replay(["exc_999"]) == []  # names nothing open
+    assert inbox.replay(None) == [f"exc_{message.seq}"]
+    again = inbox.next(0)
+    assert again is not None and again.seq == message.seq
+    inbox.set_aside(again, system, document, reason)  # refused again: still one item
+    [item] = inbox.exceptions()
+    assert (item["attempts"], item["status"]) == (2, "open")
+    inbox.replay([item["id"]])
+    third = inbox.next(0)
+    assert third is not None
+    inbox.done(third.seq)
+    inbox.resolved(third.seq)
+    [item] = inbox.exceptions()
+    assert (item["attempts"], item["status"]) == (3, "resolved")
+    assert item["resolved_at"] is not None
+    assert inbox.replay(None) == []  # nothing open is left to replay
