@@ -12,7 +12,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 # What the harness reads of one response: a list this long is itself a finding, not a crash.
 MAX_ITEMS = 10_000
-SYSTEMS = ("billing", "crm", "erp", "revrec")
 
 
 class Source(BaseModel):
@@ -57,15 +56,12 @@ class Exceptions:
     def open(self) -> Iterator[Item]:
         return (i for i in self.items if i.status == "open")
 
-    def naming(self, document: str) -> list[Item]:
-        """Items whose source is ``document`` or whose reason names it."""
-        return [i for i in self.items if i.source.document == document or document in i.reason]
-
     def to_json(self) -> dict[str, Any]:
         return {
             "items": [i.model_dump(mode="json") for i in self.items],
             "error": self.error,
             "replays": list(self.replays),
+            "down": self.down,
         }
 
     @classmethod
@@ -74,6 +70,7 @@ class Exceptions:
             tuple(Item.model_validate(i) for i in data.get("items", [])),
             data.get("error"),
             tuple(int(r) for r in data.get("replays", [])),
+            bool(data.get("down", False)),
         )
 
 

@@ -79,3 +79,13 @@ def test_an_item_dropped_from_the_list_is_resolved_and_one_never_resolved_stays_
     report = log.as_json(())
     assert [(r["id"], r["sat_s"]) for r in report["items"]] == [("exc_1", 60), ("exc_2", None)]
     assert report["open"] == 1
+
+
+def test_the_books_keep_the_list_through_json() -> None:
+    from harness.exceptions import Exceptions
+
+    listed = parse({"items": [_item("open")]})
+    again = Exceptions.from_json(listed.to_json())
+    assert again == listed
+    down = Exceptions(error="the integration is not running", down=True)
+    assert Exceptions.from_json(down.to_json()) == down
