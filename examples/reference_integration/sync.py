@@ -40,8 +40,8 @@ ACCOUNT_BY_ROLE = {
 _MONTHS_PER_INTERVAL = {"month": 1, "year": 12}
 _MONTH_OF_TERM = 12  # Term_Months__c when the opportunity leaves it empty
 RENEWS_AT = "renews_at"  # subscription metadata: when a won renewal's change takes effect
+_SAFE_KEY = re.compile(r"^[A-Za-z0-9_-]{1,40}$")  # an entity key fit for a SuiteQL literal
 # The hand-off that writes the ERP records other hand-offs refer to.
-_SAFE_KEY = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 _WRITER = {"erp.customer": "erp.customers", "erp.invoice": "erp.invoices"}
 
 
