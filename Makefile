@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(PY) -m bench.http_bench
 	$(PY) -m bench.invariants_bench
 	$(PY) -m bench.lifecycle_bench
+	$(PY) -m bench.load_bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

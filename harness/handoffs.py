@@ -12,6 +12,9 @@ class Handoff:
     id: str
     does: str  # what it moves, in one line (docs and reports)
     flow: str  # where docs/reference-flow.md states it
+    # False: a practice no other hand-off needs, so nobody plays it for an integration that
+    # does not own it; its rules are then not judged (the report says so).
+    standin: bool = True
 
 
 HANDOFFS: dict[str, Handoff] = {
@@ -41,6 +44,12 @@ HANDOFFS: dict[str, Handoff] = {
             "erp.invoices",
             "finalised invoice → ERP invoice (a credit memo when negative), voids",
             "points 3 and 5",
+        ),
+        Handoff(
+            "billing.writeback",
+            "ERP invoice and credit memo ids written back to the billing invoice's metadata",
+            "point 3 (write back)",
+            standin=False,
         ),
         Handoff(
             "erp.payments",

@@ -107,6 +107,7 @@ class Judge:
     def summary(self) -> dict[str, Any]:
         """The hand-offs owned, those played by stand-ins, and every rule not judged, why."""
         not_owned = [h for h in HANDOFFS if h not in self.scope]
+        played = [h for h in not_owned if HANDOFFS[h].standin and self.standins]
         not_judged = []
         for rule in known_rules():
             why = self._why_not(rule)
@@ -114,8 +115,8 @@ class Judge:
                 not_judged.append({"rule": rule, "why": why})
         return {
             "owned": [h for h in HANDOFFS if h in self.scope],
-            "standins": not_owned if self.standins else [],
-            "not_played": [] if self.standins else not_owned,
+            "standins": played,
+            "not_played": [h for h in not_owned if h not in played],
             "not_judged": not_judged,
         }
 
@@ -126,5 +127,7 @@ class Judge:
             return "not selected (--only)"
         inv = REGISTRY.get(rule)
         if inv is not None and not inv.judged(self.scope):
-            return f"judges {', '.join(inv.handoffs)}: none owned (stand-ins play them)"
+            played = all(HANDOFFS[h].standin and self.standins for h in inv.handoffs)
+            who = "stand-ins play them" if played else "nobody plays them"
+            return f"judges {', '.join(inv.handoffs)}: none owned ({who})"
         return None

@@ -137,9 +137,11 @@ def open_session(
     ca_dir: Path | None = None,
     crm_custom_fields: dict[str, list[str]] | None = None,
     pooled: bool = False,
+    validate_responses: bool = True,
 ) -> Session:
     """Serve the configured simulators, register the integration's receivers, start it, and
-    start the stand-in for the hand-offs it does not own."""
+    start the stand-in for the hand-offs it does not own. ``validate_responses=False`` skips
+    checking the simulators' own answers against their contracts (load runs)."""
     sims = config.simulators
     systems = [name for name in sims.systems if name in SYSTEMS]
     options = UpOptions(
@@ -151,6 +153,7 @@ def open_session(
         webhook_time_scale=sims.webhook_time_scale,
         ca_dir=ca_dir,
         crm_custom_fields=crm_custom_fields or {},
+        validate_responses=validate_responses,
     )
     if pooled and ca_dir is None:
         # Scenarios one after another: reuse a served world reset, not rebuild its apps.

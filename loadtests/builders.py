@@ -1,48 +1,26 @@
-"""Request payloads of the reference flow, shared by the Locust users and the fixtures."""
+"""Request payloads of the reference flow, as the Locust users send them."""
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Any
 
+from loadtests.target import Catalog
+
 API = "/services/data/v60.0"
-NETSUITE_RECORD = "/services/rest/record/v1"
-SUITEQL = "/services/rest/query/v1/suiteql"
 
-# The reference-flow fixtures every profile stands on (docs/reference-flow.md, "Setup").
-ENTITY = "US"
-CURRENCY = "usd"
-PRODUCT_KEY = "pro"
-PRICE_KEY = "pro_usd"
-PRICE_MINOR = 4_900
-SSP_MINOR = 5_900
-USAGE_PRODUCT_KEY = "api"
-USAGE_PRICE_KEY = "api_usd"
-USAGE_PRICE_MINOR = 2
-TERM_MONTHS = 12
-
-
-@dataclass(frozen=True)
-class Catalog:
-    """Ids of the fixtures, as created in each system: what a user needs to build a request."""
-
-    price_id: str
-    product_id: str
-    usage_price_id: str
-    meter_event_name: str
-    pricebook_entry_id: str
+TERM_MONTHS = 12  # the deal's term, as sales ops book it
 
 
 # billing (Stripe form bodies, nested; encoded with simulators.common.formcodec) --------------
 
 
-def customer(key: str, *, pays_by_card: bool) -> dict[str, Any]:
+def customer(key: str, entity: str, *, pays_by_card: bool) -> dict[str, Any]:
     """A self-serve customer (no CRM deal), routed like the integration's own customers."""
     body: dict[str, Any] = {
         "name": f"{key} Inc",
         "email": f"{key}@example.com",
-        "metadata": {"entity": ENTITY},
+        "metadata": {"entity": entity},
     }
     if pays_by_card:
         body["payment_method"] = "pm_card_visa"
@@ -81,33 +59,33 @@ def payment() -> dict[str, Any]:
 # CRM (Salesforce JSON) ------------------------------------------------------------------------
 
 
-def account(key: str) -> dict[str, Any]:
-    return {"Name": f"{key} Inc", "External_Id__c": key, "Contracting_Entity__c": ENTITY}
+def account(key: str, entity: str) -> dict[str, Any]:
+    return {"Name": f"{key} Inc", "External_Id__c": key, "Contracting_Entity__c": entity}
 
 
-def opportunity(key: str, account_id: str, close_on: dt.date) -> dict[str, Any]:
+def opportunity(
+    key: str, account_id: str, close_on: dt.date, entity: str, catalog: Catalog
+) -> dict[str, Any]:
     return {
         "AccountId": account_id,
         "Name": f"{key} new business",
         "StageName": "Prospecting",
         "CloseDate": close_on.isoformat(),
-        "Contracting_Entity__c": ENTITY,
+        "Contracting_Entity__c": entity,
         "Type": "New Business",
         "Term_Months__c": TERM_MONTHS,
         "External_Id__c": key,
-        "CurrencyIsoCode": CURRENCY.upper(),
+        "CurrencyIsoCode": catalog.currency.upper(),
     }
 
 
-def opportunity_line(
-    opportunity_id: str, catalog: Catalog, quantity: int, unit_price_minor: int
-) -> dict[str, Any]:
+def opportunity_line(opportunity_id: str, catalog: Catalog, quantity: int) -> dict[str, Any]:
     # Amount is not sent: the CRM rolls it up from the lines (Σ quantity × unit price).
     return {
         "OpportunityId": opportunity_id,
         "PricebookEntryId": catalog.pricebook_entry_id,
         "Quantity": quantity,
-        "UnitPrice": major(unit_price_minor),
+        "UnitPrice": major(catalog.price_minor),
         "Billing_Price_Id__c": catalog.price_id,
     }
 

@@ -1,16 +1,27 @@
-"""The system under load as a JSON file `harness load` writes and every Locust process reads."""
+"""The system under load, as the JSON file `harness load` writes and every Locust process reads."""
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loadtests.builders import Catalog
-
 TARGET_ENV = "FINSIM_LOAD_TARGET"
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Ids of the fixtures, as created in each system: what a user needs to build a request."""
+
+    price_id: str
+    product_id: str
+    usage_price_id: str
+    meter_event_name: str
+    pricebook_entry_id: str
+    price_minor: int
+    currency: str
 
 
 @dataclass(frozen=True)
@@ -55,8 +66,10 @@ class Target:
     def verify(self) -> str | bool:
         return self.ca_bundle or True
 
-    def write(self, path: Path) -> None:
-        path.write_text(json.dumps(asdict(self), indent=2))
+    @property
+    def entity(self) -> str:
+        """The entity new customers and deals are routed to."""
+        return self.entities[0]
 
     @classmethod
     def read(cls, path: Path) -> Target:

@@ -64,7 +64,7 @@ class _BillingUser(_SystemUser):
         """A new customer on a monthly subscription; returns the customer id."""
         key = new_key("cus")
         customer = self.stripe(
-            "/v1/customers", "createCustomer", b.customer(key, pays_by_card=True)
+            "/v1/customers", "createCustomer", b.customer(key, TARGET.entity, pays_by_card=True)
         )
         if customer is None:
             return None
@@ -149,14 +149,15 @@ class CrmSalesOpsUser(_SystemUser):
     @task
     def close_new_business(self) -> None:
         key = new_key("acct")
-        account_id = self.sobject("Account", b.account(key))
+        account_id = self.sobject("Account", b.account(key, TARGET.entity))
         if account_id is None:
             return
         close_on = sim_date(self)
-        opportunity_id = self.sobject("Opportunity", b.opportunity(key, account_id, close_on))
+        opportunity = b.opportunity(key, account_id, close_on, TARGET.entity, TARGET.catalog)
+        opportunity_id = self.sobject("Opportunity", opportunity)
         if opportunity_id is None:
             return
-        line = b.opportunity_line(opportunity_id, TARGET.catalog, 5, b.PRICE_MINOR)
+        line = b.opportunity_line(opportunity_id, TARGET.catalog, 5)
         if self.sobject("OpportunityLineItem", line) is None:
             return
         self.call(

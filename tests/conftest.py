@@ -94,5 +94,15 @@ async def billing(session_apps: SessionApps) -> AsyncIterator[InProcess]:
         yield InProcess(served.world, served.sim, client)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``slow`` tests run only when asked for (``-m slow``), never in ``make test``."""
+    if "slow" in (config.option.markexpr or ""):
+        return
+    skip = pytest.mark.skip(reason="a long run: select it with -m slow")
+    for item in items:
+        if item.get_closest_marker("slow") is not None:
+            item.add_marker(skip)
+
+
 # The contract-diff corpus prints its accuracy at the end of the run; the hook lives with it.
 from tests.contracts.summary import pytest_terminal_summary  # noqa: E402, F401

@@ -21,6 +21,7 @@ HANDOFFS = (
     "crm.writeback",
     "erp.customers",
     "erp.invoices",
+    "billing.writeback",
     "erp.payments",
     "erp.credit_memos",
     "revrec.contracts",

@@ -14,6 +14,7 @@ from simple_salesforce.exceptions import (
 )
 
 from examples.reference_integration.retry import (
+    Gate,
     PermanentError,
     TransientError,
     parse_retry_after,
@@ -39,7 +40,9 @@ class Crm:
         ca_bundle: str,
         writeback: dict[str, str],
         headers: dict[str, str] | None = None,
+        gate: Gate | None = None,
     ) -> None:
+        self.gate = gate or Gate()
         session = requests.Session()
         session.verify = ca_bundle or True
         session.trust_env = False  # loopback simulators; proxies must not see this traffic
@@ -52,12 +55,17 @@ class Crm:
         )
         self._retry_after_s: float | None = None
         session.hooks["response"].append(self._remember)
+        self._session = session
         self.sf = Salesforce(
             instance_url=instance_url, session_id=session_id, version="60.0", session=session
         )
 
+    def close(self) -> None:
+        self._session.close()
+
     def _remember(self, response: requests.Response, *_: Any, **__: Any) -> None:
         self._retry_after_s = parse_retry_after(response.headers.get("Retry-After"))
+        self.gate.answered(self._retry_after_s)
 
     def opportunity(self, opportunity_id: str) -> dict[str, Any]:
         """The opportunity now, with its account and line items (not the pushed snapshot)."""
@@ -83,7 +91,8 @@ class Crm:
         def attempt() -> T:
             self._retry_after_s = None
             try:
-                return call()
+                with self.gate.turn():
+                    return call()
             except SalesforceRefusedRequest as exc:  # 403 REQUEST_LIMIT_EXCEEDED
                 if "REQUEST_LIMIT_EXCEEDED" in str(exc.content):
                     raise TransientError(f"crm {what}: {exc}", self._retry_after_s) from exc

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import httpx
 
+from examples.reference_integration.reads import Reads
 from examples.reference_integration.retry import (
+    Gate,
     PermanentError,
     Refusal,
     TransientError,
@@ -18,6 +21,8 @@ from examples.reference_integration.retry import (
 )
 
 RECORD = "/services/rest/record/v1"
+# How long a read of the accounting periods is used before reading them again.
+PERIODS_FRESH_S = 2.0
 # Invoices, credit memos and payments are AR postings: an AR lock refuses them too.
 AR_KINDS = frozenset({"invoice", "creditMemo", "customerPayment"})
 _SAFE = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -55,7 +60,13 @@ class NetSuite:
         *,
         verify: str | bool = True,
         headers: dict[str, str] | None = None,
+        reads: Reads | None = None,
+        gate: Gate | None = None,
     ) -> None:
+        self.reads = reads or Reads()
+        self.gate = gate or Gate()
+        self._periods: dict[str, tuple[float, list[Period]]] = {}
+        self._stale_periods = False  # the last periods used came from an earlier read
         self._client = httpx.Client(
             base_url=url.rstrip("/"),
             headers={"Authorization": f"Bearer {token}", **(headers or {})},
@@ -109,13 +120,19 @@ class NetSuite:
         with_retries(lambda: self._send("POST", path), what=f"void {kind} {external_id}")
 
     def periods(self, subsidiary: str) -> list[Period]:
-        """The subsidiary's accounting periods in date order (NetSuite's are per subsidiary)."""
+        """The subsidiary's accounting periods in date order (NetSuite's are per subsidiary),
+        as read at most ``PERIODS_FRESH_S`` ago: a posting a period closed since then is
+        refused, which makes us read them again (`PeriodRefused`)."""
+        kept = self._periods.get(subsidiary)
+        self._stale_periods = kept is not None and time.monotonic() - kept[0] < PERIODS_FRESH_S
+        if kept is not None and self._stale_periods:
+            return kept[1]
         rows = self.suiteql(
             "SELECT p.externalid, p.startdate, p.enddate, p.closed, p.alllocked, p.arlocked"
             " FROM accountingperiod p JOIN subsidiary s ON s.id = p.subsidiary"
             f" WHERE s.externalid = '{quoted(subsidiary)}' ORDER BY p.startdate"
         )
-        return [
+        periods = [
             Period(
                 row["externalid"],
                 row["startdate"],
@@ -126,6 +143,8 @@ class NetSuite:
             )
             for row in rows
         ]
+        self._periods[subsidiary] = (time.monotonic(), periods)
+        return periods
 
     def posting_period(self, subsidiary: str, on: str, kind: str) -> str | None:
         """None when the period holding ``on`` takes postings, else the first later one that
@@ -135,6 +154,9 @@ class NetSuite:
         if later and not later[0].refuses(kind) and later[0].start_on <= on:
             return None
         own = later[0] if later and later[0].start_on <= on else None
+        if own is not None and kind in AR_KINDS and own.holds_ar() and self._stale_periods:
+            self._periods.pop(subsidiary, None)  # refuse only on what the ERP says now
+            return self.posting_period(subsidiary, on, kind)
         if own is not None and kind in AR_KINDS and own.holds_ar():
             # AR locked while the month is being closed: the document belongs in it, so it
             # waits (set aside) for the unlock; a closed month sends it to the next instead.
@@ -180,7 +202,19 @@ class NetSuite:
     def _send(
         self, method: str, path: str, *, allow_404: bool = False, **kwargs: Any
     ) -> httpx.Response:
-        response = self._client.request(method, path, **kwargs)
+        # SuiteQL is a POST that only reads.
+        read = method == "GET" or path.endswith("/suiteql")
+        key = (method, path, repr(kwargs)) if read else None
+        kept: httpx.Response | None = self.reads.get(key) if read else None
+        if kept is not None:
+            return kept
+        if not read:
+            self.reads.forget()
+        with self.gate.turn():
+            response = self._client.request(method, path, **kwargs)
+            self.gate.answered(parse_retry_after(response.headers.get("Retry-After")))
+        if read and (response.status_code == 200 or (allow_404 and response.status_code == 404)):
+            self.reads.keep(key, response)
         if response.status_code == 429 or response.status_code >= 500:
             raise TransientError(
                 f"netsuite {response.status_code} {method} {path}: {response.text[:300]}",
@@ -188,6 +222,12 @@ class NetSuite:
             )
         if response.status_code == 404 and allow_404:
             return response
+        if response.status_code >= 400 and self._stale_periods and _refuses_period(response):
+            self._periods.clear()
+            self._stale_periods = False
+            raise PeriodRefused(
+                f"netsuite {response.status_code} {method} {path}: {response.text[:300]}"
+            )
         if response.status_code >= 400:
             raise PermanentError(
                 f"NetSuite refused {method} {_record_of(path)}: {_detail(response)}"
@@ -211,6 +251,18 @@ def _detail(response: httpx.Response) -> str:
     except (ValueError, AttributeError):
         return f"HTTP {response.status_code}"
     return f"{detail} ({code})" if detail else f"HTTP {response.status_code} ({code})"
+
+
+class PeriodRefused(Exception):
+    """A posting dated by periods read earlier was refused (one closed since): not worth
+    retrying the same request, but the event is — its next try reads the periods again, and
+    a refusal then is permanent."""
+
+
+def _refuses_period(response: httpx.Response) -> bool:
+    """NetSuite's refusal of a posting into a closed or locked period (USER_ERROR)."""
+    text = response.text
+    return response.status_code == 400 and "USER_ERROR" in text and "accounting period" in text
 
 
 def quoted(value: str) -> str:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 import httpx
@@ -30,6 +32,44 @@ class PermanentError(Exception):
 class Refusal(PermanentError):
     """A control point (ours, or the vendor's business rule) refused a posting: the event is
     set aside, listed with this reason, until a finance user mends the cause and replays it."""
+
+
+# The gate whose last answer to this thread asked it to wait (a 429 or 503 with Retry-After):
+# the retry loop, which decides how long to wait, holds every worker for that long.
+_throttled = threading.local()
+
+
+class Gate:
+    """One vendor as every worker of this process sees it: at most ``concurrency`` requests to
+    it at once, and none while a worker waits to retry what it throttled (the vendor throttles
+    the account, not one thread)."""
+
+    def __init__(self, concurrency: int = 1) -> None:
+        self._turns = threading.BoundedSemaphore(max(1, concurrency))
+        self._lock = threading.Lock()
+        self._not_before = 0.0
+
+    @contextlib.contextmanager
+    def turn(self) -> Iterator[None]:
+        """Hold a turn for one request: wait for a free one, then for any wait asked of us."""
+        _throttled.gate = None
+        with self._turns:
+            while True:
+                with self._lock:
+                    wait = self._not_before - time.monotonic()
+                if wait <= 0:
+                    break
+                time.sleep(wait)
+            yield
+
+    def answered(self, retry_after_s: float | None) -> None:
+        """This thread's answer from the vendor asked it to wait (or did not)."""
+        _throttled.gate = self if retry_after_s else None
+
+    def hold(self, wait_s: float) -> None:
+        """No request from any worker for ``wait_s``."""
+        with self._lock:
+            self._not_before = max(self._not_before, time.monotonic() + wait_s)
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -80,5 +120,9 @@ def with_retries(
                 raise
             backoff = min(cap_s, base_s * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
             wait = max(backoff, exc.retry_after_s or 0.0)
+            throttled: Gate | None = getattr(_throttled, "gate", None)
+            if throttled is not None:  # every worker waits as long as this retry does
+                _throttled.gate = None
+                throttled.hold(wait)
             log.info("retry %s in %.2f s (attempt %d): %s", what, wait, attempt, exc)
             sleep(wait)

@@ -6,7 +6,9 @@ from typing import Any
 
 import httpx
 
+from examples.reference_integration.reads import Reads
 from examples.reference_integration.retry import (
+    Gate,
     PermanentError,
     TransientError,
     parse_retry_after,
@@ -18,7 +20,17 @@ class Revrec:
     """Every write carries an external id (the subledger's upsert) and an idempotency key, so a
     retry after a lost response returns the record already there instead of a second one."""
 
-    def __init__(self, url: str, token: str, *, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        *,
+        headers: dict[str, str] | None = None,
+        reads: Reads | None = None,
+        gate: Gate | None = None,
+    ) -> None:
+        self.reads = reads or Reads()
+        self.gate = gate or Gate()
         self._client = httpx.Client(
             base_url=url.rstrip("/"),
             headers={"Authorization": f"Bearer {token}", **(headers or {})},
@@ -90,7 +102,18 @@ class Revrec:
         return body
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        response = self._client.request(method, path, **kwargs)
+        key = (path, repr(kwargs))
+        if method == "GET":
+            kept: httpx.Response | None = self.reads.get(key)
+            if kept is not None:
+                return kept
+        else:
+            self.reads.forget()
+        with self.gate.turn():
+            response = self._client.request(method, path, **kwargs)
+            self.gate.answered(parse_retry_after(response.headers.get("Retry-After")))
+        if method == "GET" and response.status_code == 200:
+            self.reads.keep(key, response)
         status = response.status_code
         # 409 without a revenue code is the idempotency key still in flight: wait and retry.
         in_flight = status == 409 and "idempotency" in response.text

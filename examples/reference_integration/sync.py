@@ -338,7 +338,8 @@ class Syncer:
                 if posted is not None
                 else self._post_invoice(invoice, customer, kind, entity, external_id)
             )
-            self.write_back_erp_id(invoice, erp_id)
+            if self.owns("billing.writeback"):
+                self.write_back_erp_id(invoice, erp_id)
         if kind == "invoice" and self.owns("erp.payments"):
             self.apply_customer_credit(invoice, customer)
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import functools
 import itertools
 import json
 import logging
 import threading
 import time
+import tomllib
 import xml.etree.ElementTree as ET
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -27,6 +29,7 @@ from schemathesis.engine import events, from_schema
 
 from harness.progress import Events, Observer, conformance_observer
 from simulators.common.formcodec import FormDecodeError, coerce, decode_form, encode_form
+from simulators.common.simulator import CONTRACTS
 
 if TYPE_CHECKING:
     from schemathesis.core.failures import Failure
@@ -119,10 +122,6 @@ SERVER_ERROR_CHECKS = frozenset({"not_a_server_error", "status_code_conformance"
 _ISO_RANGE = range(-62_135_596_800, 253_402_300_800)
 
 
-def _parser_rejection(response: schemathesis.Response, _sim: Any) -> bool:
-    return response.status_code == 400 and response.content == b"Invalid HTTP request received."
-
-
 def _empty_object_in_form(response: schemathesis.Response, _sim: Any) -> bool:
     """A form cannot spell {}: schemathesis sends an empty object as `key=`, which is the
     empty string Stripe refuses where only an object is accepted (the SDKs send nothing)."""
@@ -183,13 +182,6 @@ KNOWN_FAILURES: tuple[KnownFailure, ...] = (
         "schemathesis form-encodes an empty object as `key=`; Stripe refuses the empty string "
         "where its contract takes only an object (the stripe SDK omits an empty object)",
         _empty_object_in_form,
-    ),
-    KnownFailure(
-        frozenset({"content_type_conformance"}),
-        frozenset(),
-        "kernel server.py: uvicorn answers a request head over ~80 KB (a 5,000-character id, "
-        "percent-encoded) with its own text/plain 400, outside the vendor envelope",
-        _parser_rejection,
     ),
 )
 
@@ -541,9 +533,20 @@ def _config(target: Target, budget: Budget) -> schemathesis.Config:
         "phases": phases,
         "warnings": False,
     }
+    if target.sim is not None:
+        # The statuses every check of our simulators accepts are stated once, for this run and
+        # the schemathesis CLI alike (e.g. 413 for a body over the 1 MiB limit).
+        data["checks"] = simulator_checks()
     if budget.seed is not None:
         data["seed"] = budget.seed
     return schemathesis.Config.from_dict(data)
+
+
+@functools.cache
+def simulator_checks() -> dict[str, Any]:
+    """The ``[checks]`` table of contracts/schemathesis.toml (the independent CLI's config)."""
+    with (CONTRACTS.parent / "schemathesis.toml").open("rb") as handle:
+        return dict(tomllib.load(handle).get("checks", {}))
 
 
 def _case_mapper(

@@ -456,6 +456,8 @@ def compare_schema(ctx: Ctx, old_raw: Any, new_raw: Any) -> Iterator[Change]:
         ctx.seen.add(key)
     if old == new and ctx.old.ref_free(old):
         return  # identical and self-contained: nothing below can differ
+    # The allOf lists as written (oasdiff's rules), then what the merged schemas mean.
+    yield from _all_of(ctx, old, new)
     old, new = merge_all_of(ctx.old, old), merge_all_of(ctx.new, new)
     if _has_union(old) != _has_union(new):
         # A plain schema became a union (or back): compare it as a one-branch union, so a
@@ -645,9 +647,12 @@ def _nullable(ctx: Ctx, old: dict[str, Any], new: dict[str, Any]) -> Iterator[Ch
 
 @facet_check
 def _default(ctx: Ctx, old: dict[str, Any], new: dict[str, Any]) -> Iterator[Change]:
-    if "default" in old and _canon(old["default"]) != _canon(new.get("default")):
-        now = json.dumps(new["default"]) if "default" in new else "none"
-        text = f"default changed from {json.dumps(old['default'])} to {now}"
+    if "default" not in old and "default" in new:
+        yield from ctx.facet("default-added", f"default {json.dumps(new['default'])} added")
+    elif "default" in old and "default" not in new:
+        yield from ctx.facet("default-removed", f"default {json.dumps(old['default'])} removed")
+    elif "default" in old and _canon(old["default"]) != _canon(new["default"]):
+        text = f"default changed from {json.dumps(old['default'])} to {json.dumps(new['default'])}"
         yield from ctx.facet("default-changed", text)
 
 
@@ -776,16 +781,43 @@ def _match_branches(
     return pairs, free_old, free_new
 
 
+def _all_of(ctx: Ctx, old: dict[str, Any], new: dict[str, Any]) -> Iterator[Change]:
+    """Subschemas added to or removed from an allOf. Against a side without allOf, a part equal
+    to that whole schema is no change: wrapping a schema in allOf unchanged adds nothing."""
+    was, now = old.get("allOf"), new.get("allOf")
+    if isinstance(was, list) and isinstance(now, list):
+        _, removed, added = _match_branches(ctx, was, now)
+    elif isinstance(now, list):
+        removed, added = [], [j for j, part in enumerate(now) if _canon(part) != _canon(old)]
+    elif isinstance(was, list):
+        removed, added = [i for i, part in enumerate(was) if _canon(part) != _canon(new)], []
+    else:
+        return
+    for i in removed:
+        assert isinstance(was, list)
+        text = f"allOf part {_describe(ctx.old, was[i])} removed"
+        yield from ctx.at("allOf", str(i)).facet("all-of-removed", text)
+    for j in added:
+        assert isinstance(now, list)
+        text = f"allOf part {_describe(ctx.new, now[j])} added"
+        yield from ctx.at("allOf", str(j)).facet("all-of-added", text)
+
+
 @structure_check
 def _unions(ctx: Ctx, old: dict[str, Any], new: dict[str, Any]) -> Iterator[Change]:
     for key, stem in (("oneOf", "one-of"), ("anyOf", "any-of")):
         was, now = old.get(key), new.get(key)
         if not isinstance(was, list) and not isinstance(now, list):
             continue
+        wrapped = key == "oneOf" and not _has_union(old) and isinstance(now, list)
         # The side without a union at all counts as a union of itself.
         was = was if isinstance(was, list) else ([] if _has_union(old) else [old])
         now = now if isinstance(now, list) else ([] if _has_union(new) else [new])
         pairs, removed, added = _match_branches(ctx, was, now)
+        if wrapped and pairs and f"{ctx.context}.wrapped-in-one-of" in RULES:
+            # A plain schema became one branch of a new oneOf: one restructuring, not branches.
+            yield from ctx.at(key).facet("wrapped-in-one-of", "restructured into a oneOf")
+            removed, added = [], []
         for i in removed:
             text = f"{key} branch {_describe(ctx.old, was[i])} removed"
             yield from ctx.at(key, str(i)).facet(f"{stem}-branch-removed", text)

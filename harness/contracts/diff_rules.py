@@ -413,12 +413,12 @@ STRUCTURAL: tuple[Rule, ...] = (
     ),
     _rule(
         "security.requirement.removed",
-        BREAKING,
-        "A way to authenticate was removed; its clients are refused.",
+        INFO,
+        "A security requirement was removed from the operation (oasdiff's api-security-removed "
+        "grades it info); a client that authenticated only that way must switch.",
         OPERATION,
         "{security: [{key: []}, {oauth: [read]}]}",
         "{security: [{key: []}]}",
-        requirement=True,
     ),
     _rule(
         "security.scope-added",
@@ -738,12 +738,54 @@ FAMILIES: tuple[Family, ...] = (
         "{type: string, nullable: true}",
         "{type: string}",
     ),
+    # Defaults as oasdiff grades them: a parameter's default is behaviour the client relies on
+    # by omitting the parameter (request-parameter-default-value-*: error); a body property's
+    # default is graded info (request-property-default-value-*).
     Family(
         "default-changed",
         "The default of {where} changed; clients that omit it get other behaviour.",
-        {REQUEST_PARAMETER: WARNING, REQUEST_PROPERTY: WARNING},
+        {REQUEST_PARAMETER: BREAKING, REQUEST_PROPERTY: INFO},
         "{type: integer, default: 10}",
         "{type: integer, default: 20}",
+    ),
+    Family(
+        "default-added",
+        "{where} gained a default; clients that omit it now get that value.",
+        {REQUEST_PARAMETER: BREAKING, REQUEST_PROPERTY: INFO},
+        "{type: integer}",
+        "{type: integer, default: 20}",
+    ),
+    Family(
+        "default-removed",
+        "{where} lost its default; clients that omit it no longer get that value.",
+        {REQUEST_PARAMETER: BREAKING, REQUEST_PROPERTY: INFO},
+        "{type: integer, default: 10}",
+        "{type: integer}",
+    ),
+    # Composition as oasdiff grades it (request-/response-property-all-of-*, *-wrapped-in-one-of).
+    Family(
+        "all-of-added",
+        "A subschema was added to the allOf of {where}: one more set of constraints to meet.",
+        {REQUEST_PROPERTY: BREAKING, RESPONSE_PROPERTY: INFO},
+        "{allOf: [{type: object}]}",
+        "{allOf: [{type: object}, {type: object}]}",
+        "object",
+    ),
+    Family(
+        "all-of-removed",
+        "A subschema was removed from the allOf of {where}.",
+        {REQUEST_PROPERTY: WARNING, RESPONSE_PROPERTY: INFO},
+        "{allOf: [{type: object}, {type: object}]}",
+        "{allOf: [{type: object}]}",
+        "object",
+    ),
+    Family(
+        "wrapped-in-one-of",
+        "{where} was restructured into a oneOf: a value valid before may match none, or two.",
+        {REQUEST_PROPERTY: BREAKING, RESPONSE_PROPERTY: BREAKING},
+        "{type: object, properties: {a: {type: string}}}",
+        "{oneOf: [{type: object, properties: {a: {type: string}}}, {type: integer}]}",
+        "object",
     ),
     Family(
         "one-of-branch-added",
@@ -763,8 +805,8 @@ FAMILIES: tuple[Family, ...] = (
     ),
     Family(
         "any-of-branch-added",
-        "An anyOf branch was added to {where}.",
-        _widen(header=False),
+        "An anyOf branch was added to {where} (oasdiff grades this info in responses too).",
+        _dir(INFO, INFO, header=False),
         "{anyOf: [{type: string}]}",
         "{anyOf: [{type: string}, {type: integer}]}",
         "object",

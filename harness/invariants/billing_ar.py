@@ -118,7 +118,7 @@ def _items_as_declared(
         )
 
 
-@invariant("INV-40", group="billing_ar", handoffs=("erp.invoices",))
+@invariant("INV-40", group="billing_ar", handoffs=("billing.writeback",))
 def erp_document_ids_written_back(books: Books) -> Iterator[Violation]:
     """Every finalised invoice whose ERP AR document exists (linked as declared) carries that
     document's internal id in its metadata (the declared key, default ``erp_document_id``), so

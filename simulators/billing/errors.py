@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from simulators.common.errors import SimError
+import orjson
+
+from simulators.common.errors import Rendered, SimError
 
 
 def invalid(message: str, param: str | None = None, code: str = "parameter_invalid") -> SimError:
@@ -39,3 +41,17 @@ def card_declined(decline_code: str) -> SimError:
         kind="card_error",
         extra={"decline_code": decline_code},
     )
+
+
+def render(err: SimError) -> Rendered:
+    """Stripe's envelope ``{"error": {...}}``: ``type`` and ``message`` always; ``code``,
+    ``doc_url`` and ``param`` only when they have a value, as Stripe leaves them out."""
+    error: dict[str, object] = {"type": err.kind, "message": err.message}
+    if err.code:
+        error["code"] = err.code
+        error["doc_url"] = f"https://docs.stripe.com/error-codes/{err.code.replace('_', '-')}"
+    if err.param:
+        error["param"] = err.param
+    error.update(err.extra)
+    body = orjson.dumps({"error": error})
+    return Rendered(err.status, {"content-type": "application/json", **err.headers}, body)

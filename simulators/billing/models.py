@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
+from simulators.billing.amounts import LineTax, unit_times_quantity
 from simulators.common.clock import add_months
 from simulators.common.money import div_round_half_up
 
 DAY = 86400
+FINALIZE_AFTER_S = 3600  # renewal drafts are finalised an hour after creation, as in Stripe
 
 
 # --- records ------------------------------------------------------------------------------
@@ -25,6 +28,98 @@ class Customer:
     default_payment_method: str | None = None
     test_clock: str | None = None
     deleted: bool = False
+    address: dict[str, str | None] | None = None
+    tax_exempt: str = "none"  # none | exempt | reverse
+    discount: str | None = None  # the customer's discount (di_…)
+
+
+@dataclass
+class TaxIdRecord:
+    id: str
+    created: int
+    customer: str
+    type: str
+    value: str
+    country: str | None = None
+
+
+@dataclass
+class TaxRate:
+    id: str
+    created: int
+    display_name: str
+    percentage: str  # a decimal string, up to 4 decimals: exact arithmetic
+    inclusive: bool
+    active: bool = True
+    country: str | None = None
+    state: str | None = None
+    jurisdiction: str | None = None
+    jurisdiction_level: str | None = None
+    description: str | None = None
+    tax_type: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Coupon:
+    id: str
+    created: int
+    duration: str  # once | repeating | forever
+    percent_off: str | None = None  # a decimal string: exact arithmetic
+    amount_off: int | None = None
+    currency: str | None = None
+    duration_in_months: int | None = None
+    name: str | None = None
+    max_redemptions: int | None = None
+    redeem_by: int | None = None
+    times_redeemed: int = 0
+    metadata: dict[str, str] = field(default_factory=dict)
+    deleted: bool = False
+
+    @property
+    def valid(self) -> bool:
+        """Whether it can still be redeemed (``redeem_by`` is checked against the clock when
+        a discount is made)."""
+        return not self.deleted and (
+            self.max_redemptions is None or self.times_redeemed < self.max_redemptions
+        )
+
+
+@dataclass
+class PromotionCode:
+    id: str
+    created: int
+    code: str
+    coupon: str
+    active: bool = True
+    customer: str | None = None
+    expires_at: int | None = None
+    max_redemptions: int | None = None
+    times_redeemed: int = 0
+    first_time_transaction: bool = False
+    minimum_amount: int | None = None
+    minimum_amount_currency: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Discount:
+    """A coupon applied to a customer, subscription (item), invoice or invoice item."""
+
+    id: str
+    coupon: str
+    start: int
+    end: int | None = None  # repeating: start + duration_in_months; once: when it was used
+    customer: str | None = None
+    subscription: str | None = None
+    subscription_item: str | None = None
+    invoice: str | None = None
+    invoice_item: str | None = None
+    promotion_code: str | None = None
+    deleted: bool = False
+
+    def active(self, at: int) -> bool:
+        return not self.deleted and (self.end is None or at < self.end)
 
 
 @dataclass
@@ -49,6 +144,7 @@ class Product:
     metadata: dict[str, str] = field(default_factory=dict)
     updated: int = 0
     default_price: str | None = None
+    tax_code: str | None = None
 
 
 @dataclass
@@ -72,10 +168,27 @@ class Price:
     nickname: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     tax_behavior: str = "unspecified"
+    # Set when the price was given as unit_amount_decimal (minor units, up to 12 decimals);
+    # unit_amount then holds it rounded half-up, for readers that want a whole figure.
+    unit_amount_decimal: str | None = None
 
     @property
     def metered(self) -> bool:
         return self.recurring is not None and self.recurring.usage_type == "metered"
+
+    @property
+    def whole(self) -> bool:
+        """Whether the unit amount is a whole number of minor units (Stripe then shows it)."""
+        return self.unit_amount_decimal is None or Decimal(self.unit_amount_decimal) == int(
+            Decimal(self.unit_amount_decimal)
+        )
+
+    def amount_for(self, quantity: int) -> int:
+        """What ``quantity`` units cost: a decimal unit price is multiplied out exactly and
+        the line rounded half-up once."""
+        if self.unit_amount_decimal is None:
+            return self.unit_amount * quantity
+        return unit_times_quantity(self.unit_amount_decimal, quantity)
 
 
 @dataclass
@@ -86,6 +199,8 @@ class SubscriptionItem:
     quantity: int
     created: int
     metadata: dict[str, str] = field(default_factory=dict)
+    tax_rates: list[str] = field(default_factory=list)
+    discounts: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -112,6 +227,22 @@ class Subscription:
     test_clock: str | None = None
     cycles: int = 0  # renewals so far: the period end is anchor + (cycles + 1) intervals
     cancellation_reason: str | None = None
+    default_tax_rates: list[str] = field(default_factory=list)
+    automatic_tax: bool = False
+    discounts: list[str] = field(default_factory=list)
+    trial_start: int | None = None
+    trial_end: int | None = None
+    trial_will_end_sent: bool = False
+    pause_behavior: str | None = None  # void | keep_as_draft | mark_uncollectible
+    pause_resumes_at: int | None = None
+
+    def paused_at(self, at: int) -> str | None:
+        """The pause_collection behavior in force at ``at``, if collection is paused."""
+        if self.pause_behavior is None:
+            return None
+        if self.pause_resumes_at is not None and at >= self.pause_resumes_at:
+            return None
+        return self.pause_behavior
 
 
 @dataclass
@@ -133,6 +264,9 @@ class InvoiceItem:
     metadata: dict[str, str] = field(default_factory=dict)
     test_clock: str | None = None
     deleted: bool = False
+    tax_rates: list[str] = field(default_factory=list)
+    discounts: list[str] = field(default_factory=list)
+    discountable: bool = True
 
 
 @dataclass
@@ -152,6 +286,24 @@ class InvoiceLine:
     subscription_item: str | None = None
     invoice_item: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    tax_rates: list[str] = field(default_factory=list)  # the line's own; else the invoice's
+    discounts: list[str] = field(default_factory=list)  # the line's own (item-level) discounts
+    discountable: bool = True
+    taxes: list[LineTax] = field(default_factory=list)
+    # Discount id -> amount off this line, in the order applied (line's own, then invoice's).
+    discount_amounts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def discount_total(self) -> int:
+        return sum(self.discount_amounts.values())
+
+    @property
+    def exclusive_tax(self) -> int:
+        return sum(t.amount for t in self.taxes if not t.inclusive)
+
+    @property
+    def inclusive_tax(self) -> int:
+        return sum(t.amount for t in self.taxes if t.inclusive)
 
 
 @dataclass
@@ -188,15 +340,37 @@ class Invoice:
     paid_out_of_band: bool = False
     metadata: dict[str, str] = field(default_factory=dict)
     test_clock: str | None = None
+    default_tax_rates: list[str] = field(default_factory=list)
+    automatic_tax: bool = False
+    # "complete" once automatic tax was computed; "requires_location_inputs" without an address.
+    automatic_tax_status: str | None = None
+    customer_tax_exempt: str = "none"
+    discounts: list[str] = field(default_factory=list)  # invoice-level discounts
+    # The sums, kept by ``refresh_totals`` whenever lines change (a stored figure, so copies
+    # of the invoice keep the figure it had).
+    subtotal: int = 0
+    total: int = 0
+    total_excluding_tax: int = 0
+    subtotal_excluding_tax: int = 0
 
-    @property
-    def subtotal(self) -> int:
-        return sum(line.amount for line in self.lines)
-
-    @property
-    def total(self) -> int:
-        # No tax or discounts in this subset: total = subtotal − discounts + tax.
-        return self.subtotal
+    def refresh_totals(self) -> None:
+        """total = Σ line amounts − discounts + exclusive tax (inclusive tax is inside the
+        amounts). subtotal excludes exclusive tax and invoice-level discounts only: a line's
+        own discounts are already taken off it, as Stripe defines ``subtotal``."""
+        gross = sum(line.amount for line in self.lines)
+        own = sum(
+            amount
+            for line in self.lines
+            for discount, amount in line.discount_amounts.items()
+            if discount in line.discounts
+        )
+        discounts = sum(line.discount_total for line in self.lines)
+        exclusive = sum(line.exclusive_tax for line in self.lines)
+        inclusive = sum(line.inclusive_tax for line in self.lines)
+        self.subtotal = gross - own
+        self.total = gross - discounts + exclusive
+        self.total_excluding_tax = self.total - exclusive - inclusive
+        self.subtotal_excluding_tax = self.subtotal - inclusive
 
     @property
     def amount_remaining(self) -> int:
@@ -208,12 +382,26 @@ class Invoice:
 @dataclass
 class CreditNoteLine:
     id: str
-    amount: int
+    amount: int  # gross: before discounts and exclusive tax, as Stripe's line amount
     type: str
     description: str | None
     quantity: int | None
     unit_amount: int | None
     invoice_line_item: str | None
+    taxes: list[LineTax] = field(default_factory=list)
+    discount_amounts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def discount_amount(self) -> int:
+        return sum(self.discount_amounts.values())
+
+    @property
+    def total(self) -> int:
+        return (
+            self.amount
+            - self.discount_amount
+            + sum(t.amount for t in self.taxes if not t.inclusive)
+        )
 
 
 @dataclass
@@ -238,7 +426,16 @@ class CreditNote:
 
     @property
     def total(self) -> int:
+        """What the note credits: line amounts less discounts plus exclusive tax."""
+        return sum(line.total for line in self.lines)
+
+    @property
+    def subtotal(self) -> int:
         return sum(line.amount for line in self.lines)
+
+    @property
+    def discount_amount(self) -> int:
+        return sum(line.discount_amount for line in self.lines)
 
     @property
     def post_payment_amount(self) -> int:

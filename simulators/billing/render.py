@@ -6,9 +6,14 @@ import itertools
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from simulators.billing.amounts import LineTax
 from simulators.billing.models import (
+    FINALIZE_AFTER_S,
+    Coupon,
     CreditNote,
+    CreditNoteLine,
     Customer,
+    Discount,
     Event,
     Invoice,
     InvoiceItem,
@@ -18,8 +23,11 @@ from simulators.billing.models import (
     PaymentMethod,
     Price,
     Product,
+    PromotionCode,
     Subscription,
     SubscriptionItem,
+    TaxIdRecord,
+    TaxRate,
     TestClock,
     WebhookEndpointRecord,
 )
@@ -31,24 +39,182 @@ API_VERSION = "2026-10-28.endive"
 Json = dict[str, Any]
 
 
-def customer(s: BillingStore, c: Customer) -> Json:
-    if c.deleted:
+def customer(s: BillingStore, c: Customer, *, full: bool = False) -> Json:
+    """A customer; its deleted form once deleted, unless ``full`` (events carry the object)."""
+    if c.deleted and not full:
         return {"id": c.id, "object": "customer", "deleted": True}
     return {
         "id": c.id,
         "object": "customer",
-        "created": c.created,
-        "email": c.email,
-        "name": c.name,
-        "description": c.description,
-        "metadata": dict(c.metadata),
+        "address": None if c.address is None else dict(c.address),
         "balance": c.balance,
+        "created": c.created,
         "currency": c.currency,
-        "invoice_settings": {"default_payment_method": c.default_payment_method},
-        "test_clock": c.test_clock,
+        "default_source": None,
         "delinquent": _delinquent(s, c),
+        "description": c.description,
+        "discount": None if c.discount is None else discount(s, s.discounts[c.discount]),
+        "email": c.email,
+        "invoice_prefix": c.id[4:12].upper(),
+        "invoice_settings": {
+            "custom_fields": None,
+            "default_payment_method": c.default_payment_method,
+            "footer": None,
+            "rendering_options": None,
+        },
         "livemode": False,
+        "metadata": dict(c.metadata),
+        "name": c.name,
+        "phone": None,
+        "preferred_locales": [],
+        "shipping": None,
+        "tax_exempt": c.tax_exempt,
+        "test_clock": c.test_clock,
     }
+
+
+def tax_rate(s: BillingStore, r: TaxRate) -> Json:
+    return {
+        "id": r.id,
+        "object": "tax_rate",
+        "active": r.active,
+        "country": r.country,
+        "created": r.created,
+        "description": r.description,
+        "display_name": r.display_name,
+        "effective_percentage": float(r.percentage),
+        "flat_amount": None,
+        "inclusive": r.inclusive,
+        "jurisdiction": r.jurisdiction,
+        "jurisdiction_level": r.jurisdiction_level,
+        "livemode": False,
+        "metadata": dict(r.metadata),
+        "percentage": float(r.percentage),
+        "rate_type": "percentage",
+        "state": r.state,
+        "tax_type": r.tax_type,
+    }
+
+
+def tax_rates(s: BillingStore, ids: list[str]) -> list[Json]:
+    return [tax_rate(s, s.tax_rates[r]) for r in ids]
+
+
+def tax_id(s: BillingStore, t: TaxIdRecord) -> Json:
+    return {
+        "id": t.id,
+        "object": "tax_id",
+        "country": t.country,
+        "created": t.created,
+        "customer": t.customer,
+        "livemode": False,
+        "owner": {"account": None, "application": None, "customer": t.customer, "type": "customer"},
+        "type": t.type,
+        "value": t.value,
+        "verification": {"status": "unavailable", "verified_address": None, "verified_name": None},
+    }
+
+
+def coupon(s: BillingStore, c: Coupon) -> Json:
+    return {
+        "id": c.id,
+        "object": "coupon",
+        "amount_off": c.amount_off,
+        "created": c.created,
+        "currency": c.currency,
+        "duration": c.duration,
+        "duration_in_months": c.duration_in_months,
+        "livemode": False,
+        "max_redemptions": c.max_redemptions,
+        "metadata": dict(c.metadata),
+        "name": c.name,
+        "percent_off": None if c.percent_off is None else float(c.percent_off),
+        "redeem_by": c.redeem_by,
+        "times_redeemed": c.times_redeemed,
+        "valid": c.valid,
+    }
+
+
+def promotion_code(s: BillingStore, p: PromotionCode) -> Json:
+    return {
+        "id": p.id,
+        "object": "promotion_code",
+        "active": p.active,
+        "code": p.code,
+        "created": p.created,
+        "customer": p.customer,
+        "expires_at": p.expires_at,
+        "livemode": False,
+        "max_redemptions": p.max_redemptions,
+        "metadata": dict(p.metadata),
+        "promotion": {"coupon": p.coupon, "type": "coupon"},
+        "restrictions": {
+            "first_time_transaction": p.first_time_transaction,
+            "minimum_amount": p.minimum_amount,
+            "minimum_amount_currency": p.minimum_amount_currency,
+        },
+        "times_redeemed": p.times_redeemed,
+    }
+
+
+def discount(s: BillingStore, d: Discount) -> Json:
+    return {
+        "id": d.id,
+        "object": "discount",
+        "checkout_session": None,
+        "customer": d.customer,
+        "end": d.end,
+        "invoice": d.invoice,
+        "invoice_item": d.invoice_item,
+        "promotion_code": d.promotion_code,
+        "source": {"coupon": d.coupon, "type": "coupon"},
+        "start": d.start,
+        "subscription": d.subscription,
+        "subscription_item": d.subscription_item,
+    }
+
+
+def discount_amounts(amounts: dict[str, int]) -> list[Json]:
+    return [{"amount": amount, "discount": d} for d, amount in amounts.items()]
+
+
+def total_discount_amounts(lines: list[InvoiceLine] | list[CreditNoteLine]) -> list[Json]:
+    sums: dict[str, int] = {}
+    for line in lines:
+        for d, amount in line.discount_amounts.items():
+            sums[d] = sums.get(d, 0) + amount
+    return discount_amounts(sums)
+
+
+def line_taxes(taxes: list[LineTax]) -> list[Json]:
+    """Stripe's ``taxes[]`` of a line (invoice or credit note)."""
+    return [
+        {
+            "amount": t.amount,
+            "tax_behavior": "inclusive" if t.inclusive else "exclusive",
+            "tax_rate_details": {"tax_rate": t.tax_rate},
+            "taxability_reason": t.taxability_reason,
+            "taxable_amount": t.taxable_amount,
+            "type": "tax_rate_details",
+        }
+        for t in taxes
+    ]
+
+
+def total_taxes(lines: list[InvoiceLine] | list[CreditNoteLine]) -> list[Json]:
+    """Taxes summed per tax rate (and behaviour and reason) across the lines."""
+    sums: dict[tuple[str, bool, str], list[int]] = {}
+    for line in lines:
+        for t in line.taxes:
+            acc = sums.setdefault((t.tax_rate, t.inclusive, t.taxability_reason), [0, 0])
+            acc[0] += t.amount
+            acc[1] += t.taxable_amount
+    return line_taxes(
+        [
+            LineTax(a, rate, inclusive, taxable, why)
+            for (rate, inclusive, why), (a, taxable) in sums.items()
+        ]
+    )
 
 
 def _delinquent(s: BillingStore, c: Customer) -> bool:
@@ -82,14 +248,23 @@ def product(s: BillingStore, p: Product) -> Json:
     return {
         "id": p.id,
         "object": "product",
-        "name": p.name,
         "active": p.active,
-        "description": p.description,
-        "metadata": dict(p.metadata),
         "created": p.created,
-        "updated": p.updated,
-        "livemode": False,
         "default_price": p.default_price,
+        "description": p.description,
+        "images": [],
+        "livemode": False,
+        "marketing_features": [],
+        "metadata": dict(p.metadata),
+        "name": p.name,
+        "package_dimensions": None,
+        "shippable": None,
+        "statement_descriptor": None,
+        "tax_code": p.tax_code,
+        "type": "service",
+        "unit_label": None,
+        "updated": p.updated,
+        "url": None,
     }
 
 
@@ -100,42 +275,82 @@ def price(s: BillingStore, p: Price) -> Json:
         recurring = {
             "interval": r.interval,
             "interval_count": r.interval_count,
-            "usage_type": r.usage_type,
             "meter": r.meter,
+            "trial_period_days": None,
+            "usage_type": r.usage_type,
         }
     return {
         "id": p.id,
         "object": "price",
         "active": p.active,
-        "currency": p.currency,
-        "unit_amount": p.unit_amount,
-        "unit_amount_decimal": str(p.unit_amount),
-        "product": p.product,
-        "type": "recurring" if p.recurring else "one_time",
-        "recurring": recurring,
         "billing_scheme": "per_unit",
-        "lookup_key": p.lookup_key,
-        "nickname": p.nickname,
-        "metadata": dict(p.metadata),
         "created": p.created,
+        "currency": p.currency,
+        "custom_unit_amount": None,
         "livemode": False,
+        "lookup_key": p.lookup_key,
+        "metadata": dict(p.metadata),
+        "nickname": p.nickname,
+        "product": p.product,
+        "recurring": recurring,
         "tax_behavior": p.tax_behavior,
+        "tiers_mode": None,
+        "transform_quantity": None,
+        "type": "recurring" if p.recurring else "one_time",
+        # A fractional decimal price has no whole unit_amount (Stripe shows null).
+        "unit_amount": p.unit_amount if p.whole else None,
+        "unit_amount_decimal": p.unit_amount_decimal or str(p.unit_amount),
+    }
+
+
+def plan(s: BillingStore, p: Price) -> Json:
+    """The legacy plan view of a recurring price, as subscription items still carry it."""
+    r = p.recurring
+    assert r is not None
+    return {
+        "id": p.id,
+        "object": "plan",
+        "active": p.active,
+        "amount": p.unit_amount if p.whole else None,
+        "amount_decimal": p.unit_amount_decimal or str(p.unit_amount),
+        "billing_scheme": "per_unit",
+        "created": p.created,
+        "currency": p.currency,
+        "interval": r.interval,
+        "interval_count": r.interval_count,
+        "livemode": False,
+        "metadata": dict(p.metadata),
+        "meter": r.meter,
+        "nickname": p.nickname,
+        "product": p.product,
+        "tiers_mode": None,
+        "transform_usage": None,
+        "trial_period_days": None,
+        "usage_type": r.usage_type,
     }
 
 
 def subscription_item(s: BillingStore, i: SubscriptionItem) -> Json:
     sub = s.subscriptions[i.subscription]
-    return {
+    item_price = s.prices[i.price]
+    body: Json = {
         "id": i.id,
         "object": "subscription_item",
-        "subscription": i.subscription,
-        "price": price(s, s.prices[i.price]),
-        "quantity": i.quantity,
+        "billing_thresholds": None,
         "created": i.created,
-        "current_period_start": sub.current_period_start,
         "current_period_end": sub.current_period_end,
+        "current_period_start": sub.current_period_start,
+        "discounts": list(i.discounts),
         "metadata": dict(i.metadata),
+        "plan": plan(s, item_price),
+        "price": price(s, item_price),
+        "subscription": i.subscription,
+        "tax_rates": tax_rates(s, i.tax_rates),
     }
+    if not item_price.metered:
+        # Stripe leaves quantity out for metered prices (usage is counted by the meter).
+        body["quantity"] = i.quantity
+    return body
 
 
 def subscription(s: BillingStore, sub: Subscription) -> Json:
@@ -143,30 +358,65 @@ def subscription(s: BillingStore, sub: Subscription) -> Json:
     return {
         "id": sub.id,
         "object": "subscription",
-        "customer": sub.customer,
-        "status": sub.status,
-        "items": envelope(items, f"/v1/subscription_items?subscription={sub.id}"),
-        "currency": sub.currency,
-        "created": sub.created,
-        "start_date": sub.start_date,
+        "application": None,
+        "application_fee_percent": None,
+        "automatic_tax": {
+            "disabled_reason": None,
+            "enabled": sub.automatic_tax,
+            "liability": {"type": "self"} if sub.automatic_tax else None,
+        },
         "billing_cycle_anchor": sub.billing_cycle_anchor,
-        "cancel_at_period_end": sub.cancel_at_period_end,
+        "billing_cycle_anchor_config": None,
+        "billing_mode": {"type": "classic", "updated_at": None},
+        "billing_schedules": [],
+        "billing_thresholds": None,
         "cancel_at": sub.cancel_at,
+        "cancel_at_period_end": sub.cancel_at_period_end,
         "canceled_at": sub.canceled_at,
-        "ended_at": sub.ended_at,
-        "latest_invoice": sub.latest_invoice,
-        "default_payment_method": sub.default_payment_method,
-        "collection_method": sub.collection_method,
-        "days_until_due": sub.days_until_due,
-        "metadata": dict(sub.metadata),
-        "test_clock": sub.test_clock,
-        "livemode": False,
-        "pending_invoice_item_interval": None,
         "cancellation_details": {
             "comment": None,
             "feedback": None,
             "reason": sub.cancellation_reason,
         },
+        "collection_method": sub.collection_method,
+        "created": sub.created,
+        "currency": sub.currency,
+        "customer": sub.customer,
+        "days_until_due": sub.days_until_due,
+        "default_payment_method": sub.default_payment_method,
+        "default_source": None,
+        "default_tax_rates": tax_rates(s, sub.default_tax_rates),
+        "description": None,
+        "discounts": list(sub.discounts),
+        "ended_at": sub.ended_at,
+        "invoice_settings": {"account_tax_ids": None, "issuer": {"type": "self"}},
+        "items": envelope(items, f"/v1/subscription_items?subscription={sub.id}"),
+        "latest_invoice": sub.latest_invoice,
+        "livemode": False,
+        "metadata": dict(sub.metadata),
+        "next_pending_invoice_item_invoice": None,
+        "on_behalf_of": None,
+        "pause_collection": (
+            None
+            if sub.pause_behavior is None
+            else {"behavior": sub.pause_behavior, "resumes_at": sub.pause_resumes_at}
+        ),
+        "payment_settings": {
+            "payment_method_options": None,
+            "payment_method_types": None,
+            "save_default_payment_method": "off",
+        },
+        "pending_invoice_item_interval": None,
+        "pending_setup_intent": None,
+        "pending_update": None,
+        "schedule": None,
+        "start_date": sub.start_date,
+        "status": sub.status,
+        "test_clock": sub.test_clock,
+        "transfer_data": None,
+        "trial_end": sub.trial_end,
+        "trial_settings": {"end_behavior": {"missing_payment_method": "create_invoice"}},
+        "trial_start": sub.trial_start,
     }
 
 
@@ -178,6 +428,7 @@ def invoice_line(s: BillingStore, line: InvoiceLine) -> Json:
             "invoice_item_details": {
                 "invoice_item": line.invoice_item,
                 "proration": line.proration,
+                "proration_details": {"credited_items": None},
                 "subscription": line.subscription,
             },
         }
@@ -186,10 +437,11 @@ def invoice_line(s: BillingStore, line: InvoiceLine) -> Json:
             "type": "subscription_item_details",
             "invoice_item_details": None,
             "subscription_item_details": {
+                "invoice_item": line.invoice_item,
+                "proration": line.proration,
+                "proration_details": {"credited_items": None},
                 "subscription": line.subscription,
                 "subscription_item": line.subscription_item,
-                "proration": line.proration,
-                "invoice_item": line.invoice_item,
             },
         }
     return {
@@ -198,21 +450,35 @@ def invoice_line(s: BillingStore, line: InvoiceLine) -> Json:
         "amount": line.amount,
         "currency": line.currency,
         "description": line.description,
+        # Stripe: "Always false for prorations" (a proration already reflects discounts).
+        "discount_amounts": discount_amounts(line.discount_amounts),
+        "discountable": line.discountable,
+        "discounts": list(line.discount_amounts),
         "invoice": line.invoice,
-        "quantity": line.quantity,
-        "period": {"start": line.period_start, "end": line.period_end},
-        "pricing": None
-        if line.price is None
-        else {
-            "type": "price_details",
-            "price_details": {"price": line.price, "product": line.product},
-            "unit_amount_decimal": _unit_decimal(line),
-        },
-        "parent": parent,
-        "metadata": dict(line.metadata),
         "livemode": False,
-        "discount_amounts": [],
-        "taxes": [],
+        "metadata": dict(line.metadata),
+        "parent": parent,
+        "period": {"end": line.period_end, "start": line.period_start},
+        "pretax_credit_amounts": [],
+        "pricing": _pricing(s, line, line.product),
+        "quantity": line.quantity,
+        "subscription": line.subscription,
+        "subtotal": line.amount,
+        "taxes": line_taxes(line.taxes),
+    }
+
+
+def _pricing(s: BillingStore, line: InvoiceLine | InvoiceItem, product: str | None) -> Json | None:
+    if line.price is None or product is None:
+        return None
+    price_row = s.prices.get(line.price)
+    unit = _unit_decimal(line)
+    if price_row is not None and not line.proration and price_row.unit_amount_decimal:
+        unit = price_row.unit_amount_decimal  # the price's own decimal, not amount ÷ quantity
+    return {
+        "type": "price_details",
+        "price_details": {"price": line.price, "product": product},
+        "unit_amount_decimal": unit,
     }
 
 
@@ -227,69 +493,120 @@ def invoice(s: BillingStore, inv: Invoice, *, preview_id: str | None = None) -> 
     invoice_id = preview_id or inv.id
     parent = None
     if inv.subscription is not None:
+        sub = s.subscriptions.get(inv.subscription)
         parent = {
             "type": "subscription_details",
-            "subscription_details": {"subscription": inv.subscription, "metadata": {}},
+            "quote_details": None,
+            "subscription_details": {
+                "metadata": dict(sub.metadata) if sub else {},
+                "subscription": inv.subscription,
+                "subscription_proration_date": None,
+            },
         }
+    c = s.customers.get(inv.customer)
     return {
         "id": invoice_id,
         "object": "invoice",
-        "customer": inv.customer,
-        "status": inv.status,
-        "currency": inv.currency,
-        "created": inv.created,
-        "period_start": inv.period_start,
-        "period_end": inv.period_end,
-        "effective_at": inv.finalized_at,
-        "number": inv.number,
-        "billing_reason": inv.billing_reason,
-        "collection_method": inv.collection_method,
-        "description": inv.description,
-        "subtotal": inv.subtotal,
-        "subtotal_excluding_tax": inv.subtotal,
-        "total": inv.total,
-        "total_excluding_tax": inv.total,
-        "total_taxes": [],
-        "total_discount_amounts": [],
+        "account_country": "US",
+        "account_name": None,
+        "account_tax_ids": None,
         "amount_due": inv.amount_due,
+        "amount_overpaid": 0,
         "amount_paid": inv.amount_paid,
         "amount_remaining": inv.amount_remaining,
-        "amount_overpaid": 0,
         "amount_shipping": 0,
-        "starting_balance": inv.starting_balance,
-        "ending_balance": inv.ending_balance,
+        "application": None,
         "attempt_count": inv.attempt_count,
         "attempted": inv.attempted,
         "auto_advance": inv.auto_advance,
-        "next_payment_attempt": inv.next_payment_attempt,
+        "automatic_tax": {
+            "disabled_reason": None,
+            "enabled": inv.automatic_tax,
+            "liability": {"type": "self"} if inv.automatic_tax else None,
+            "provider": "stripe" if inv.automatic_tax else None,
+            "status": inv.automatic_tax_status if inv.automatic_tax else None,
+        },
+        "automatically_finalizes_at": (
+            inv.created + FINALIZE_AFTER_S if inv.status == "draft" and inv.auto_advance else None
+        ),
+        "billing_reason": inv.billing_reason,
+        "collection_method": inv.collection_method,
+        "created": inv.created,
+        "currency": inv.currency,
+        "custom_fields": None,
+        "customer": inv.customer,
+        "customer_address": None if c is None or c.address is None else dict(c.address),
+        "customer_email": c.email if c else None,
+        "customer_name": c.name if c else None,
+        "customer_phone": None,
+        "customer_shipping": None,
+        "customer_tax_exempt": inv.customer_tax_exempt,
+        "customer_tax_ids": [
+            {"type": t.type, "value": t.value}
+            for t in s.tax_ids.values()
+            if t.customer == inv.customer
+        ],
+        "default_payment_method": None,
+        "default_source": None,
+        "default_tax_rates": tax_rates(s, inv.default_tax_rates),
+        "description": inv.description,
+        "discounts": list(inv.discounts),
         "due_date": inv.due_date,
+        "effective_at": inv.finalized_at,
+        "ending_balance": inv.ending_balance,
+        "footer": None,
+        "from_invoice": None,
+        "hosted_invoice_url": None,
+        "invoice_pdf": None,
+        "issuer": {"type": "self"},
+        "last_finalization_error": None,
+        "latest_revision": None,
+        "lines": envelope(lines, f"/v1/invoices/{invoice_id}/lines"),
+        "livemode": False,
+        "metadata": dict(inv.metadata),
+        "next_payment_attempt": inv.next_payment_attempt,
+        "number": inv.number,
+        "on_behalf_of": None,
+        "parent": parent,
+        "payment_settings": {
+            "default_mandate": None,
+            "payment_method_options": None,
+            "payment_method_types": None,
+        },
+        "period_end": inv.period_end,
+        "period_start": inv.period_start,
+        "post_payment_credit_notes_amount": inv.post_payment_credit_notes_amount,
+        "pre_payment_credit_notes_amount": inv.pre_payment_credit_notes_amount,
+        "receipt_number": None,
+        "rendering": None,
+        "shipping_cost": None,
+        "shipping_details": None,
+        "starting_balance": inv.starting_balance,
+        "statement_descriptor": None,
+        "status": inv.status,
         "status_transitions": {
             "finalized_at": inv.finalized_at,
+            "marked_uncollectible_at": inv.marked_uncollectible_at,
             "paid_at": inv.paid_at,
             "voided_at": inv.voided_at,
-            "marked_uncollectible_at": inv.marked_uncollectible_at,
         },
-        "parent": parent,
-        "lines": envelope(lines, f"/v1/invoices/{invoice_id}/lines"),
-        "pre_payment_credit_notes_amount": inv.pre_payment_credit_notes_amount,
-        "post_payment_credit_notes_amount": inv.post_payment_credit_notes_amount,
-        "hosted_invoice_url": None,
-        "metadata": dict(inv.metadata),
+        "subtotal": inv.subtotal,
+        "subtotal_excluding_tax": inv.subtotal_excluding_tax,
         "test_clock": inv.test_clock,
-        "livemode": False,
+        "total": inv.total,
+        "total_discount_amounts": total_discount_amounts(inv.lines),
+        "total_excluding_tax": inv.total_excluding_tax,
+        "total_pretax_credit_amounts": [],
+        "total_taxes": total_taxes(inv.lines),
+        "webhooks_delivered_at": inv.created,
     }
 
 
-def invoice_item(s: BillingStore, ii: InvoiceItem) -> Json:
-    if ii.deleted:
+def invoice_item(s: BillingStore, ii: InvoiceItem, *, full: bool = False) -> Json:
+    """An invoice item; its deleted form once deleted, unless ``full`` (events carry the object)."""
+    if ii.deleted and not full:
         return {"id": ii.id, "object": "invoiceitem", "deleted": True}
-    pricing = None
-    if ii.price is not None:
-        pricing = {
-            "type": "price_details",
-            "price_details": {"price": ii.price, "product": s.prices[ii.price].product},
-            "unit_amount_decimal": _unit_decimal(ii),
-        }
+    pricing = _pricing(s, ii, s.prices[ii.price].product if ii.price else None)
     parent = None
     if ii.subscription is not None:
         parent = {
@@ -302,66 +619,104 @@ def invoice_item(s: BillingStore, ii: InvoiceItem) -> Json:
     return {
         "id": ii.id,
         "object": "invoiceitem",
-        "customer": ii.customer,
         "amount": ii.amount,
         "currency": ii.currency,
-        "description": ii.description,
+        "customer": ii.customer,
         "date": ii.date,
-        "period": {"start": ii.period_start, "end": ii.period_end},
+        "description": ii.description,
+        "discountable": ii.discountable,
+        "discounts": list(ii.discounts),
         "invoice": ii.invoice,
-        "proration": ii.proration,
-        "quantity": ii.quantity,
-        "pricing": pricing,
-        "parent": parent,
-        "metadata": dict(ii.metadata),
-        "test_clock": ii.test_clock,
         "livemode": False,
+        "metadata": dict(ii.metadata),
+        "net_amount": ii.amount,
+        "parent": parent,
+        "period": {"end": ii.period_end, "start": ii.period_start},
+        "pricing": pricing,
+        "proration": ii.proration,
+        "proration_details": (
+            {"credited_items": None, "discount_amounts": []} if ii.proration else None
+        ),
+        "quantity": ii.quantity,
+        "quantity_decimal": str(ii.quantity),
+        "tax_rates": tax_rates(s, ii.tax_rates),
+        "test_clock": ii.test_clock,
     }
 
 
+def credit_note_line(s: BillingStore, line: CreditNoteLine) -> Json:
+    body: Json = {
+        "id": line.id,
+        "object": "credit_note_line_item",
+        "amount": line.amount,
+        "description": line.description,
+        "discount_amount": line.discount_amount,
+        "discount_amounts": discount_amounts(line.discount_amounts),
+        "livemode": False,
+        "metadata": {},
+        "pretax_credit_amounts": [],
+        "quantity": line.quantity,
+        "tax_rates": tax_rates(s, [t.tax_rate for t in line.taxes]),
+        "taxes": line_taxes(line.taxes),
+        "type": line.type,
+        "unit_amount": line.unit_amount,
+        "unit_amount_decimal": None if line.unit_amount is None else str(line.unit_amount),
+    }
+    if line.invoice_line_item is not None:
+        # Present only on lines that credit an invoice line (Stripe omits it on custom lines).
+        body["invoice_line_item"] = line.invoice_line_item
+    return body
+
+
 def credit_note(s: BillingStore, cn: CreditNote) -> Json:
-    lines = [
-        {
-            "id": line.id,
-            "object": "credit_note_line_item",
-            "amount": line.amount,
-            "type": line.type,
-            "invoice_line_item": line.invoice_line_item,
-            "description": line.description,
-            "quantity": line.quantity,
-            "unit_amount": line.unit_amount,
-        }
-        for line in cn.lines
-    ]
+    lines = [credit_note_line(s, line) for line in cn.lines]
+    inclusive = sum(t.amount for line in cn.lines for t in line.taxes if t.inclusive)
+    exclusive = sum(t.amount for line in cn.lines for t in line.taxes if not t.inclusive)
     return {
         "id": cn.id,
         "object": "credit_note",
-        "invoice": cn.invoice,
-        "customer": cn.customer,
-        "number": cn.number,
         "amount": cn.total,
-        "subtotal": cn.total,
-        "total": cn.total,
+        "amount_shipping": 0,
+        "created": cn.created,
         "currency": cn.currency,
-        "status": cn.status,
-        "type": cn.type,
-        "reason": cn.reason,
-        "memo": cn.memo,
+        "customer": cn.customer,
+        "customer_balance_transaction": f"cbtxn_{cn.id[3:]}" if cn.credit_amount else None,
+        "discount_amount": cn.discount_amount,
+        "discount_amounts": total_discount_amounts(cn.lines),
+        "effective_at": cn.created,
+        "invoice": cn.invoice,
         "lines": envelope(lines, f"/v1/credit_notes/{cn.id}/lines"),
-        "pre_payment_amount": cn.pre_payment_amount,
+        "livemode": False,
+        "memo": cn.memo,
+        "metadata": dict(cn.metadata),
+        "number": cn.number,
+        "out_of_band_amount": cn.out_of_band_amount or None,
+        "pdf": f"https://pay.stripe.com/credit_notes/{cn.id}/pdf",
         "post_payment_amount": cn.post_payment_amount,
+        "pre_payment_amount": cn.pre_payment_amount,
+        "pretax_credit_amounts": [],
+        "reason": cn.reason,
         "refunds": (
-            [{"amount_refunded": cn.refund_amount, "refund": f"re_{cn.id[3:]}"}]
+            [
+                {
+                    "amount_refunded": cn.refund_amount,
+                    "payment_record_refund": None,
+                    "refund": f"re_{cn.id[3:]}",
+                    "type": "refund",
+                }
+            ]
             if cn.refund_amount
             else []
         ),
-        "out_of_band_amount": cn.out_of_band_amount or None,
-        "customer_balance_transaction": f"cbtxn_{cn.id[3:]}" if cn.credit_amount else None,
-        "created": cn.created,
-        "effective_at": cn.created,
+        "shipping_cost": None,
+        "status": cn.status,
+        "subtotal": cn.subtotal,
+        "subtotal_excluding_tax": cn.subtotal - inclusive,
+        "total": cn.total,
+        "total_excluding_tax": cn.total - exclusive - inclusive,
+        "total_taxes": total_taxes(cn.lines),
+        "type": cn.type,
         "voided_at": cn.voided_at,
-        "metadata": dict(cn.metadata),
-        "livemode": False,
     }
 
 
@@ -376,6 +731,7 @@ def meter(s: BillingStore, m: Meter) -> Json:
         "default_aggregation": {"formula": m.formula},
         "value_settings": {"event_payload_key": m.value_key},
         "event_time_window": None,
+        "status_transitions": {"deactivated_at": None},
         "created": m.created,
         "updated": m.updated,
         "livemode": False,
@@ -394,8 +750,9 @@ def meter_event(s: BillingStore, e: MeterEvent) -> Json:
     }
 
 
-def test_clock(s: BillingStore, c: TestClock) -> Json:
-    if c.deleted:
+def test_clock(s: BillingStore, c: TestClock, *, full: bool = False) -> Json:
+    """A test clock; its deleted form once deleted, unless ``full`` (events carry the object)."""
+    if c.deleted and not full:
         return {"id": c.id, "object": "test_helpers.test_clock", "deleted": True}
     return {
         "id": c.id,
@@ -417,7 +774,12 @@ def event(s: BillingStore, e: Event) -> Json:
         "api_version": API_VERSION,
         "created": e.created,
         "type": e.type,
-        "data": {"object": e.data, "previous_attributes": e.previous_attributes},
+        # Stripe sends previous_attributes only on events that describe a change.
+        "data": (
+            {"object": e.data}
+            if e.previous_attributes is None
+            else {"object": e.data, "previous_attributes": e.previous_attributes}
+        ),
         "livemode": False,
         "pending_webhooks": 0,
         "request": {"id": e.request_id, "idempotency_key": e.idempotency_key},

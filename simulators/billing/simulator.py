@@ -8,12 +8,12 @@ from typing import Any
 import orjson
 from starlette.datastructures import Headers
 
-from simulators.billing import render
+from simulators.billing import errors, render
 from simulators.billing.backend import BillingBackend
 from simulators.billing.handlers import BillingHandlers
 from simulators.billing.models import Event
 from simulators.billing.store import BillingStore
-from simulators.common.errors import Rendered, SimError, render_stripe
+from simulators.common.errors import Rendered, SimError
 from simulators.common.faults import FaultRule
 from simulators.common.simulator import RequestViolation, Simulator
 from simulators.common.webhooks import Endpoint, hmac_signature
@@ -34,7 +34,7 @@ class BillingSimulator(Simulator):
         self.handlers = BillingHandlers(self.backend, self.store)
 
     def render(self, error: SimError) -> Rendered:
-        return render_stripe(error)
+        return errors.render(error)
 
     def _publish(self, event: Event) -> None:
         payload = orjson.dumps(render.event(self.store, event))
@@ -181,7 +181,7 @@ class BillingSimulator(Simulator):
         """Billing receivers are Stripe webhook endpoints, listable through the Stripe API."""
         with self.world.lock:
             record = self.backend.create_webhook_endpoint(
-                {"url": url, "enabled_events": list(events or ["*"])}
+                url=url, enabled_events=list(events or ["*"])
             )
             if secret:
                 record.secret = secret
@@ -190,7 +190,8 @@ class BillingSimulator(Simulator):
     def unregister_webhook(self, endpoint_id: str) -> bool:
         record = self.store.webhook_endpoints.get(endpoint_id)
         if record is not None and not record.deleted:
-            record.deleted = True
+            with self.world.lock:
+                self.backend.delete_webhook_endpoint(endpoint_id)
             return True
         return super().unregister_webhook(endpoint_id)
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, TypeVar
 
+from simulators.billing.amounts import LineTax
 from simulators.billing.models import (
+    Coupon,
     CreditNote,
     CreditNoteLine,
     Customer,
+    Discount,
     Event,
     Invoice,
     InvoiceItem,
@@ -18,9 +21,12 @@ from simulators.billing.models import (
     PaymentMethod,
     Price,
     Product,
+    PromotionCode,
     Recurring,
     Subscription,
     SubscriptionItem,
+    TaxIdRecord,
+    TaxRate,
     TestClock,
     WebhookEndpointRecord,
 )
@@ -41,6 +47,11 @@ TABLES: dict[str, type[Any]] = {
     "meters": Meter,
     "test_clocks": TestClock,
     "webhook_endpoints": WebhookEndpointRecord,
+    "tax_rates": TaxRate,
+    "tax_ids": TaxIdRecord,
+    "coupons": Coupon,
+    "promotion_codes": PromotionCode,
+    "discounts": Discount,
 }
 
 
@@ -63,6 +74,11 @@ class BillingStore:
         self.meters: Table[Meter] = Table(_stamp)
         self.test_clocks: Table[TestClock] = Table(_stamp)
         self.webhook_endpoints: Table[WebhookEndpointRecord] = Table(_stamp)
+        self.tax_rates: Table[TaxRate] = Table(_stamp)
+        self.tax_ids: Table[TaxIdRecord] = Table(_stamp)
+        self.coupons: Table[Coupon] = Table(_stamp)
+        self.promotion_codes: Table[PromotionCode] = Table(_stamp)
+        self.discounts: Table[Discount] = Table(_stamp)
         self.events: list[Event] = []
         self.events_by_id: dict[str, Event] = {}
         self.meter_events: list[MeterEvent] = []
@@ -95,11 +111,13 @@ class BillingStore:
 
 
 def _stamp(row: Any) -> int | None:
-    # The instant lists order by: ``created``, or ``date`` for invoice items.
-    stamp: int | None = getattr(row, "created", None)
-    if stamp is None:
-        stamp = getattr(row, "date", None)
-    return stamp
+    # The instant lists order by: ``created``, ``date`` for invoice items, ``start`` for
+    # discounts.
+    for name in ("created", "date", "start"):
+        stamp: int | None = getattr(row, name, None)
+        if stamp is not None:
+            return stamp
+    return None
 
 
 def _build(cls: type[T], row: dict[str, Any]) -> T:
@@ -107,7 +125,14 @@ def _build(cls: type[T], row: dict[str, Any]) -> T:
     if cls is Price and row.get("recurring") is not None:
         row["recurring"] = Recurring(**row["recurring"])
     if cls is Invoice:
-        row["lines"] = [InvoiceLine(**line) for line in row.get("lines", [])]
+        row["lines"] = [InvoiceLine(**_taxed(line)) for line in row.get("lines", [])]
+        invoice = Invoice(**row)
+        invoice.refresh_totals()  # derived figures: always the lines' sums
+        return invoice  # type: ignore[return-value]
     if cls is CreditNote:
-        row["lines"] = [CreditNoteLine(**line) for line in row.get("lines", [])]
+        row["lines"] = [CreditNoteLine(**_taxed(line)) for line in row.get("lines", [])]
     return cls(**row)
+
+
+def _taxed(line: dict[str, Any]) -> dict[str, Any]:
+    return {**line, "taxes": [LineTax(**tax) for tax in line.get("taxes", [])]}

@@ -14,7 +14,15 @@ LATEST = 253402300799
 
 
 class ClockError(ValueError):
-    """Raised when asked to move the clock backwards."""
+    """Not an instant or a duration, or one outside 1970-01-01 .. 9999-12-31."""
+
+
+class ClockConflict(ClockError):
+    """A move the clock cannot make from where it stands: backwards, or past 9999-12-31."""
+
+
+class OutOfRange(ClockError):
+    """An instant before 1970-01-01 or after 9999-12-31T23:59:59Z."""
 
 
 def parse_instant(value: str | int | datetime) -> int:
@@ -65,10 +73,12 @@ class SimClock:
         return self.set(self._now + seconds)
 
     def set(self, at: int) -> int:
+        if at > LATEST:
+            raise ClockConflict(f"the clock stops at 9999-12-31T23:59:59Z (asked for {at})")
         _in_range(at)
         with self._lock:
             if at < self._now:
-                raise ClockError(
+                raise ClockConflict(
                     f"the clock only moves forward: {iso(at)} is before {iso(self._now)}"
                 )
             before, self._now = self._now, at
@@ -85,7 +95,7 @@ class SimClock:
 
 def _in_range(at: int) -> None:
     if not 0 <= at <= LATEST:
-        raise ClockError(f"instants run from 1970-01-01 to 9999-12-31 (got {at})")
+        raise OutOfRange(f"instants run from 1970-01-01 to 9999-12-31 (got {at})")
 
 
 def month_start_at(year: int, month: int) -> int:
@@ -124,7 +134,7 @@ def after_duration(at: int, duration: str) -> int:
     try:
         moved = add_months(at, part["years"] * 12 + part["months"])
     except (ValueError, OverflowError):
-        raise ClockError(f"{duration} after {iso(at)} is past 9999-12-31") from None
+        raise ClockConflict(f"{duration} after {iso(at)} is past 9999-12-31") from None
     return moved + (
         part["weeks"] * 7 * 86400
         + part["days"] * 86400

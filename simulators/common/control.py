@@ -6,7 +6,14 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from simulators.common.clock import ClockError, after_duration, iso, parse_instant
+from simulators.common.clock import (
+    ClockConflict,
+    ClockError,
+    OutOfRange,
+    after_duration,
+    iso,
+    parse_instant,
+)
 from simulators.common.errors import SimError
 from simulators.common.faults import FaultRule, FaultTargetError, check_targets
 from simulators.common.receivers import ReceiverRefused, check_receiver_url
@@ -18,6 +25,11 @@ if TYPE_CHECKING:
 
 def _bad(message: str, param: str | None = None) -> SimError:
     return SimError(400, "invalid_request", message, param)
+
+
+def _conflict(message: str, param: str) -> SimError:
+    """Well formed, but not from where the clock stands now."""
+    return SimError(409, "clock_conflict", message, param)
 
 
 class ControlHandlers:
@@ -72,15 +84,24 @@ class ControlHandlers:
             now = self.world.clock.now()
             target = now + seconds if seconds is not None else after_duration(now, str(duration))
             self.world.clock.set(target)
+        except ClockConflict as exc:
+            raise _conflict(str(exc), "seconds" if seconds is not None else "duration") from None
         except ClockError as exc:
             raise _bad(str(exc), "duration") from None
         return self._clock(), 200
 
     def sim_set_clock(self, call: Call) -> Reply:
         try:
-            self.world.clock.set(parse_instant(call.body["to"]))
+            target = parse_instant(call.body["to"])
+        except OutOfRange as exc:
+            # Before 1970 is before now; after 9999 is past the clock's end: both conflicts.
+            raise _conflict(str(exc), "to") from None
         except (ClockError, OverflowError, OSError) as exc:
             raise _bad(str(exc), "to") from None
+        try:
+            self.world.clock.set(target)
+        except ClockConflict as exc:
+            raise _conflict(str(exc), "to") from None
         return self._clock(), 200
 
     def sim_list_faults(self, call: Call) -> Reply:

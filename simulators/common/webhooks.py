@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import contextlib
 import dataclasses
 import fnmatch
@@ -68,6 +69,8 @@ DEFAULT_SCHEDULE_S: tuple[float, ...] = (
 # schedule, and a scaled bound (60 us at 1e-6) would release the hold before the next publish.
 DEFAULT_REORDER_HOLD_S = 2.0
 USER_AGENT = "finsim-webhooks/1.0"
+# Settled delivery records kept for the log (as the request journal keeps 100,000 entries).
+DEFAULT_MAX_SETTLED = 100_000
 
 # refused: the URL is not one webhooks may go to (receivers.py), never attempted;
 # cancelled: its endpoint was deleted while it waited.
@@ -174,6 +177,7 @@ class Dispatcher:
         schedule_s: Sequence[float] = DEFAULT_SCHEDULE_S,
         timeout_s: float = 10.0,
         max_concurrency: int = 16,
+        max_settled: int = DEFAULT_MAX_SETTLED,
         reorder_hold_s: float = DEFAULT_REORDER_HOLD_S,
         monotonic: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
@@ -186,12 +190,15 @@ class Dispatcher:
             raise ValueError("timeout_s and max_concurrency must be positive")
         if reorder_hold_s < 0:
             raise ValueError("reorder_hold_s must not be negative")
+        if max_settled < 1:
+            raise ValueError("max_settled must be positive")
         self.world = world
         self.time_scale = time_scale
         self.schedule_s = tuple(float(s) for s in schedule_s)
         self.timeout_s = timeout_s
         self.max_concurrency = max_concurrency
         self.reorder_hold_s = reorder_hold_s
+        self.max_settled = max_settled
         self._monotonic = monotonic
         self._wall = wall
         # Our own lock, not the world's: handlers publish while holding world.lock, and since
@@ -199,6 +206,9 @@ class Dispatcher:
         self._lock = threading.RLock()
         self._drained_cond = threading.Condition(self._lock)
         self._deliveries: dict[str, Delivery] = {}
+        # Settled records, oldest first: beyond max_settled the oldest are forgotten, so the
+        # log of a long soak stays bounded (pending deliveries are always kept).
+        self._settled: collections.deque[str] = collections.deque()
         self._jobs: dict[str, _Job] = {}
         self._lanes: dict[Lane, list[_Job]] = {}
         self._busy: set[Lane] = set()
@@ -267,23 +277,12 @@ class Dispatcher:
         endpoint = Endpoint(**endpoint.as_json())
 
         def record() -> Delivery:
-            self._next_id += 1
-            return Delivery(
-                id=f"dlv_{self._next_id}",
-                system=system,
-                endpoint_id=endpoint.id,
-                url=endpoint.url,
-                event_id=event_id,
-                event_type=event_type,
-                created_sim_at=sim_at,
-                faults=list(fault_ids),
-            )
+            return self._record(system, endpoint, event_id, event_type, sim_at, fault_ids)
 
         if "drop" in first:
             # One record whatever else fired: the event never leaves, pollers still see it.
             dropped = record()
-            dropped.status = "dropped"
-            self._deliveries[dropped.id] = dropped
+            self._keep_settled(dropped, "dropped")
             return [dropped]
         now = self._monotonic()
         copies = first["duplicate"].copies if "duplicate" in first else 1
@@ -311,21 +310,38 @@ class Dispatcher:
         self, system: str, endpoint: Endpoint, event_id: str, event_type: str, reason: str
     ) -> Delivery:
         log.warning("webhook %s to %s refused: %s", event_id, endpoint.url, reason)
-        self._next_id += 1
         now = self.world.clock.now()
-        refused = Delivery(
+        refused = self._record(system, endpoint, event_id, event_type, now, [])
+        refused.attempts.append(Attempt(self._wall(), now, None, f"refused: {reason}", 0.0))
+        self._keep_settled(refused, "refused")
+        return refused
+
+    def _record(
+        self,
+        system: str,
+        endpoint: Endpoint,
+        event_id: str,
+        event_type: str,
+        sim_at: int,
+        faults: list[str],
+    ) -> Delivery:
+        self._next_id += 1
+        return Delivery(
             id=f"dlv_{self._next_id}",
             system=system,
             endpoint_id=endpoint.id,
             url=endpoint.url,
             event_id=event_id,
             event_type=event_type,
-            created_sim_at=now,
-            status="refused",
-            attempts=[Attempt(self._wall(), now, None, f"refused: {reason}", 0.0)],
+            created_sim_at=sim_at,
+            faults=list(faults),
         )
-        self._deliveries[refused.id] = refused
-        return refused
+
+    def _keep_settled(self, delivery: Delivery, status: DeliveryStatus) -> None:
+        """Record a delivery that never queues (dropped, refused)."""
+        delivery.status = status
+        self._deliveries[delivery.id] = delivery
+        self._remember_settled(delivery.id)
 
     def cancel_endpoint(self, system: str, endpoint_id: str) -> int:
         """Cancel every delivery still queued for an endpoint (it was deleted); how many.
@@ -537,8 +553,14 @@ class Dispatcher:
                 job.due = self._monotonic() + backoff
         self.wake()
 
+    def _remember_settled(self, delivery_id: str) -> None:
+        self._settled.append(delivery_id)
+        while len(self._settled) > self.max_settled:
+            self._deliveries.pop(self._settled.popleft(), None)
+
     def _settle(self, job: _Job, status: DeliveryStatus) -> None:
         job.delivery.status = status
+        self._remember_settled(job.delivery.id)
         del self._jobs[job.delivery.id]
         lane = self._lanes[job.lane]
         lane.remove(job)
@@ -656,6 +678,7 @@ class Dispatcher:
     def _clear(self) -> None:
         self._epoch += 1
         self._deliveries.clear()
+        self._settled.clear()
         self._jobs.clear()
         self._lanes.clear()
         self._busy.clear()
@@ -689,6 +712,7 @@ class Dispatcher:
                         # A pending record without its payload cannot be sent again.
                         delivery.status = "gave_up"
                     self._deliveries[delivery.id] = delivery
+                    self._remember_settled(delivery.id)
                     continue
                 self._add_job(_job_from_json(delivery, job_data, now))
             if not self._pending:

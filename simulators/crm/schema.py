@@ -313,7 +313,7 @@ class Schema:
                             "Other",
                         ),
                     ),
-                    _text("Industry", "Industry", 40, type="picklist"),
+                    _text("Industry", "Industry", type="picklist"),
                     _text("BillingStreet", "Billing Street", type="textarea"),
                     _text("BillingCity", "Billing City", 40),
                     _text("BillingState", "Billing State/Province", 80),

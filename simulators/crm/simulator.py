@@ -167,7 +167,10 @@ class CrmSimulator(Simulator):
             return SimError(413, "REQUEST_ENTITY_TOO_LARGE", violation.message)
         if violation.problem == "missing" and param in ("start", "end"):
             return SimError(400, "MISSING_ARGUMENT", f"{param} parameter not specified")
-        return errors.json_parser(violation.message[:1].upper() + violation.message[1:])
+        error = errors.json_parser(violation.message[:1].upper() + violation.message[1:])
+        if violation.location == "body" and param and "." not in param and "[" not in param:
+            error.param = param  # a record field: Salesforce names it in `fields`
+        return error
 
     def not_found_error(self, method: str, path: str) -> SimError:
         return errors.not_found()

@@ -2,13 +2,17 @@
 
 ``billing`` yields a :class:`Harness` (unpacks as ``world, sim, client, urls``): a fresh world
 per test, the simulator behind uvicorn on 127.0.0.1 port 0, the webhook dispatcher running as
-a background task, and a :class:`stripe.StripeClient` pointed at it. ``receiver`` is a tiny
-Starlette app served by the same ThreadedServer as a second site; it records every webhook
-delivery (raw body and headers) it is sent.
+a background task, and a :class:`stripe.StripeClient` pointed at it. Every JSON object that
+client receives, and every webhook the receiver gets, must be shaped as Stripe's published
+schemas shape it (``tests/billing/shapes.py``): the fixture fails the test otherwise.
+``receiver`` is a tiny Starlette app served by the same ThreadedServer as a second site; it
+records every webhook delivery (raw body and headers) it is sent.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,6 +31,7 @@ from simulators.billing.simulator import BillingSimulator
 from simulators.common.app import build_app
 from simulators.common.server import Site, ThreadedServer
 from simulators.common.world import World
+from tests.billing.shapes import ShapeRecorder
 
 START_AT = "2026-01-15T00:00:00Z"
 
@@ -130,9 +135,13 @@ def paying_customer(client: stripe.StripeClient, **extra: Any) -> Any:
     )
 
 
-def sdk_client(api_key: str, base: str, retries: int = 2) -> stripe.StripeClient:
+def sdk_client(
+    api_key: str, base: str, retries: int = 2, recorder: ShapeRecorder | None = None
+) -> stripe.StripeClient:
     session = requests.Session()
     session.trust_env = False  # loopback only: never through a proxy from the environment
+    if recorder is not None:
+        recorder.attach(session)
     return stripe.StripeClient(
         api_key,
         base_addresses={"api": base},
@@ -152,7 +161,14 @@ def billing(receiver: Receiver) -> Iterator[Harness]:
     sim = BillingSimulator(world)
     app = build_app(sim, validate_responses=True)
     sites = [Site("billing", app), Site("receiver", receiver.app)]
+    shapes = ShapeRecorder()
     with ThreadedServer(sites, background=[world.dispatcher.run]) as srv:
         urls = srv.urls
         receiver.url = f"{urls['receiver']}/hooks/stripe"
-        yield Harness(world, sim, sdk_client(sim.api_key, urls["billing"]), urls)
+        yield Harness(world, sim, sdk_client(sim.api_key, urls["billing"], recorder=shapes), urls)
+    # Every object the test received, and every event delivered, is shaped as Stripe's are.
+    for delivery in receiver.received():
+        shapes.add(f"webhook {delivery.path}", json.loads(delivery.body))
+    problems = shapes.problems()
+    if not os.environ.get("FINSIM_SHAPES_REPORT"):
+        assert not problems, "\n".join(problems[:40]) + f"\n({len(problems)} in all)"

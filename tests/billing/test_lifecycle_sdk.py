@@ -6,49 +6,17 @@ Every amount is checked against an independent computation written here (``fract
 
 from __future__ import annotations
 
-import calendar
 import itertools
-import math
-from datetime import UTC, datetime
-from fractions import Fraction
 from typing import Any
 
 import pytest
 import stripe
 
 from tests.billing.conftest import Harness, Receiver, monthly_price, paying_customer
+from tests.billing.helpers import add_months, proration, ts
 
 DAY = 86400
 HOUR = 3600
-
-
-# --- independent arithmetic ---------------------------------------------------------------
-def ts(text: str) -> int:
-    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
-
-
-def round_half_up(value: Fraction) -> int:
-    """Half away from zero, as Stripe rounds each proration line."""
-    if value < 0:
-        return -round_half_up(-value)
-    return math.floor(value + Fraction(1, 2))
-
-
-def proration(unit: int, qty: int, start: int, end: int, at: int) -> int:
-    """Unused-time share of ``unit × qty`` for [at, end) of the period [start, end), to the
-    second, rounded per line (Stripe prorates to the second:
-    https://docs.stripe.com/billing/subscriptions/prorations)."""
-    return round_half_up(Fraction(unit * qty * (end - at), end - start))
-
-
-def add_months(at: int, months: int) -> int:
-    """Same day-of-month ``months`` later, clamped to the month's last day, always counted
-    from the original anchor: an anchor on January 31 bills on the last day of shorter months
-    and on the 31st again after them (https://docs.stripe.com/billing/subscriptions/billing-cycle)."""
-    d = datetime.fromtimestamp(at, UTC)
-    y, m = divmod(d.year * 12 + (d.month - 1) + months, 12)
-    day = min(d.day, calendar.monthrange(y, m + 1)[1])
-    return int(d.replace(year=y, month=m + 1, day=day).timestamp())
 
 
 # --- identities ---------------------------------------------------------------------------

@@ -354,7 +354,8 @@ async def test_clock_moves_forward_only(billing: InProcess) -> None:
     r = await billing.client.post(
         "/_sim/clock/set", json={"to": iso(start)}, headers=billing.control
     )
-    assert r.status_code == 400
+    # Well formed, but not from where the clock stands: a conflict, not a bad request.
+    assert r.status_code == 409 and r.json()["error"]["code"] == "clock_conflict"
     r = await billing.client.post(
         "/_sim/clock/set", json={"to": "2026-05-02T03:04:05Z"}, headers=billing.control
     )
@@ -379,11 +380,11 @@ async def test_snapshot_restore_and_reset(billing: InProcess) -> None:
 async def test_two_worlds_never_share_state() -> None:
     a, b = World(seed=1), World(seed=1)
     sim_a, sim_b = BillingSimulator(a), BillingSimulator(b)
-    sim_a.backend.create_customer({"name": "only in a"})
+    sim_a.backend.create_customer(name="only in a")
     a.clock.advance(3600)
     assert sim_b.store.customers == {} and b.clock.now() == a.clock.now() - 3600
     # Same seed, same ids: determinism without shared state.
-    assert sim_b.backend.create_customer({"name": "b"}).id == next(iter(sim_a.store.customers))
+    assert sim_b.backend.create_customer(name="b").id == next(iter(sim_a.store.customers))
 
 
 async def test_the_harness_acting_as_a_user_is_exempt_from_faults(billing: InProcess) -> None:
@@ -419,7 +420,7 @@ async def test_the_clock_stops_at_the_end_of_year_9999(billing: InProcess) -> No
     assert r.status_code == 200
     for body in ({"seconds": 1}, {"duration": "P1M"}):
         r = await billing.client.post("/_sim/clock/advance", json=body, headers=billing.control)
-        assert r.status_code == 400, body
+        assert r.status_code == 409, body
     assert (await billing.client.get("/_sim/clock", headers=billing.control)).status_code == 200
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -74,23 +75,18 @@ def test_table_lists_and_looks_up_as_a_sorted_dict_would(
             assert [r.id for r in table.where("customer", value)] == expected
 
 
+def _refusal(rows: Iterator[Row]) -> tuple[int, str, str | None]:
+    with pytest.raises(SimError) as caught:
+        list(rows)
+    return caught.value.status, caught.value.code, caught.value.param
+
+
 def test_a_cursor_that_names_no_row_is_a_400_naming_the_parameter() -> None:
     table: Table[Row] = Table(lambda r: r.created)
     table["k1"] = Row("k1", 1, "a")
-    with pytest.raises(SimError) as empty:
-        list(table.newest_first(""))
-    assert (empty.value.status, empty.value.code, empty.value.param) == (
-        400,
-        "parameter_invalid_empty",
-        "starting_after",
-    )
-    with pytest.raises(SimError) as unknown:
-        list(table.newer_than("k9"))
-    assert (unknown.value.status, unknown.value.code, unknown.value.param) == (
-        400,
-        "resource_missing",
-        "ending_before",
-    )
+    empty = (400, "parameter_invalid_empty", "starting_after")
+    assert _refusal(table.newest_first("")) == empty
+    assert _refusal(table.newer_than("k9")) == (400, "resource_missing", "ending_before")
     assert [r.id for r in table.newest_first("k1")] == []
 
 

@@ -133,5 +133,5 @@ def test_a_remote_host_needs_allow_remote_and_is_warned_about() -> None:
         timeout=120,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
-    assert done.returncode == 1
+    assert done.returncode == 2  # a usage error (harness.exits.USAGE)
     assert "--allow-remote" in done.stderr and "Traceback" not in done.stderr + done.stdout

@@ -594,3 +594,12 @@ async def test_the_control_plane_refuses_receivers_outside_loopback(
             assert r.status_code == 201, r.text
         finally:
             served.world.webhook_hosts = frozenset()
+
+
+def test_the_delivery_log_keeps_the_newest_settled_records(start: Callable[..., Env]) -> None:
+    env = start(max_settled=3)
+    env.endpoint()
+    add_rule(env.world, kind="drop", operation="account.*")
+    for n in range(5):
+        env.publish(f"evt_{n}")
+    assert [d.event_id for d in env.dispatcher.deliveries()] == ["evt_2", "evt_3", "evt_4"]

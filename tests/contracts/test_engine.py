@@ -144,7 +144,8 @@ def test_allof_parts_are_merged_before_comparing() -> None:
         "{schemas: {Base: {type: object, properties: {a: {type: string}}}}}",
     )
     flat = doc(request("{type: object, properties: {a: {type: string}, b: {type: string}}}"))
-    assert rules(old, flat) == []
+    # The meaning is the same; the allOf as written lost both parts (oasdiff warns of each).
+    assert rules(old, flat) == ["request.property.all-of-removed"] * 2
     narrowed = doc(
         request(
             "{allOf: [{$ref: '#/components/schemas/Base'}, "
@@ -168,10 +169,34 @@ def test_a_plain_schema_becoming_a_union_is_one_branch_added() -> None:
         "request.property.any-of-branch-removed"
     ]
     [widened] = diff_documents(doc(response(plain)), doc(response(union)))
-    assert (widened.rule, widened.level) == (
-        "response.property.any-of-branch-added",
-        Level.BREAKING,
-    )
+    # oasdiff grades an anyOf branch added to a response info (response-property-any-of-added).
+    assert (widened.rule, widened.level) == ("response.property.any-of-branch-added", Level.INFO)
+
+
+def test_composition_is_graded_as_oasdiff_grades_it() -> None:
+    plain = "{type: object, properties: {a: {type: string}}}"
+    wrapped = f"{{oneOf: [{plain}, {{type: integer}}]}}"
+    # Wrapped in a oneOf: breaking both ways (request- and response-body-wrapped-in-one-of).
+    assert rules(doc(request(plain)), doc(request(wrapped))) == [
+        "request.property.wrapped-in-one-of"
+    ]
+    assert rules(doc(response(plain)), doc(response(wrapped))) == [
+        "response.property.wrapped-in-one-of"
+    ]
+    # Wrapped in an allOf of itself: the same schema, no change at all.
+    assert rules(doc(request(plain)), doc(request(f"{{allOf: [{plain}]}}"))) == []
+    # A constraint added through allOf: the structural rule and what it means.
+    capped = "{type: object, properties: {a: {type: string, allOf: [{maxLength: 3}]}}}"
+    assert rules(doc(request(plain)), doc(request(capped))) == [
+        "request.property.all-of-added",
+        "request.property.max-length-decreased",
+    ]
+    assert [
+        (c.rule, c.level) for c in diff_documents(doc(response(plain)), doc(response(capped)))
+    ] == [
+        ("response.property.all-of-added", Level.INFO),
+        ("response.property.max-length-decreased", Level.INFO),
+    ]
 
 
 def test_a_changed_branch_is_compared_inside_not_reported_as_removed_and_added() -> None:

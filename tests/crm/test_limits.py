@@ -1,4 +1,4 @@
-"""API limits and faults through simple-salesforce: quota, concurrency cap, throttles, outages."""
+"""API limits, field lengths and faults: quota, concurrency, STRING_TOO_LONG, throttles, outages."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from simple_salesforce.exceptions import SalesforceGeneralError, SalesforceRefusedRequest
 from simple_salesforce.util import Usage
 
-from tests.crm.conftest import Harness
+from tests.crm.conftest import Harness, InProcess
 
 
 def test_daily_quota_refuses_with_request_limit_exceeded(make_crm: Callable[..., Harness]) -> None:
@@ -94,3 +94,40 @@ def test_outages_and_injected_errors_keep_the_error_array(crm: Harness) -> None:
         response.status_code == 429 and response.json()[0]["errorCode"] == "REQUEST_LIMIT_EXCEEDED"
     )
     assert [r["sobject"] for r in crm.records()] == ["Pricebook2"]  # nothing was created
+
+
+# Lengths from Salesforce's Field Reference (developer.salesforce.com/docs/platform/
+# field-reference, Account and Opportunity tables) and its Object Reference (AccountNumber:
+# "Can have up to 40 characters").
+PUBLISHED_LENGTHS = {
+    ("Account", "AccountNumber"): 40,
+    ("Account", "BillingCity"): 40,
+    ("Account", "BillingCountry"): 80,
+    ("Account", "BillingPostalCode"): 20,
+    ("Account", "BillingState"): 80,
+    ("Account", "BillingStreet"): 255,
+    ("Account", "Description"): 32000,
+    ("Account", "Industry"): 255,
+    ("Opportunity", "Description"): 32000,
+    ("Opportunity", "CurrencyIsoCode"): 3,
+}
+
+
+async def test_text_fields_have_salesforces_published_lengths(inprocess: InProcess) -> None:
+    for (sobject, field), length in PUBLISHED_LENGTHS.items():
+        described = (await inprocess.get(f"/sobjects/{sobject}/describe")).json()
+        [found] = [f for f in described["fields"] if f["name"] == field]
+        assert found["length"] == length, (sobject, field)
+
+
+async def test_a_value_one_past_the_length_is_string_too_long(inprocess: InProcess) -> None:
+    for field in ("AccountNumber", "BillingCity", "BillingPostalCode", "BillingStreet"):
+        length = PUBLISHED_LENGTHS[("Account", field)]
+        fits = await inprocess.post("/sobjects/Account/", {"Name": "Fits", field: "x" * length})
+        assert fits.status_code == 201, (field, fits.text)
+        over = await inprocess.post(
+            "/sobjects/Account/", {"Name": "Over", field: "x" * (length + 1)}
+        )
+        assert over.status_code == 400, field
+        [error] = over.json()
+        assert (error["errorCode"], error["fields"]) == ("STRING_TOO_LONG", [field])

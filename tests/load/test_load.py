@@ -1,146 +1,107 @@
-"""`harness load`: a short profile passes on the reference integration and catches a mutant."""
+"""`harness load` end to end: a short run of every profile passes on the reference integration,
+and mutants that lose documents or fall behind are told apart."""
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 from rich.console import Console
 
-from harness.config import HarnessConfig, load_config
-from harness.load import (
-    LoadOptions,
-    check_documents,
-    parse_duration,
-    percentiles,
-    register,
-    run_load,
-    verdict,
-)
+from harness.config import HarnessConfig
+from harness.load import LoadOptions, run_load
+from harness.load.profiles import PROFILES
+from harness.load.verdict import EXIT_BACKLOG, EXIT_FAIL, EXIT_PASS
+from tests.load.helpers import REPO, integration_config
 
-REPO = Path(__file__).resolve().parents[2]
-PROFILE = "smoke"
+REFERENCE = "examples.reference_integration"
+MUTANT = "tests.load.proxy_mutant"
+# A few seconds of each profile: enough to make every kind of document it is about.
+SHORT = {"users": 3, "duration_s": 5}
 
 
-def _config(tmp_path: Path, module: str, extra_env: dict[str, str] | None = None) -> HarnessConfig:
-    """harness.toml's integration, run as ``module`` with this interpreter and a private inbox."""
-    config = load_config(REPO / "harness.toml")
-    assert config.integration is not None
-    env = {**config.integration.env, "INBOX_PATH": str(tmp_path / "inbox-{port}.sqlite")}
-    integration = config.integration.model_copy(
-        update={"command": [sys.executable, "-m", module], "env": {**env, **(extra_env or {})}}
-    )
-    return config.model_copy(update={"integration": integration})
-
-
-def _run(tmp_path: Path, config: HarnessConfig) -> tuple[int, dict[str, Any]]:
-    options = LoadOptions(
-        profile=PROFILE,
+def _run(
+    tmp_path: Path, config: HarnessConfig, profile: str, **options: Any
+) -> tuple[int, dict[str, Any]]:
+    load = LoadOptions(
+        profile=profile,
         integration=REPO / "harness.toml",
         out=tmp_path / "out",
         seed=7,
-        settle_timeout_s=40,
+        **{"settle_timeout_s": 90.0, **options},
     )
     with (tmp_path / "console.txt").open("w") as console:
-        return run_load(options, Console(file=console), config)
+        return run_load(load, Console(file=console, width=160), config)
 
 
-def _check(summary: dict[str, Any], rule: str) -> dict[str, Any]:
-    found: dict[str, Any] = next(c for c in summary["documents"] if c["rule"] == rule)
+def _rule(summary: dict[str, Any], name: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(d for d in summary["documents"] if d["rule"] == name)
     return found
 
 
-def test_the_reference_integration_loses_and_duplicates_nothing_under_load(
-    tmp_path: Path,
+# What each profile is about: the rule whose documents it must make (and so really tests). A
+# few seconds of usage-flood end no month, so its invoices are the first ones, of total 0.
+MAKES: dict[str, str | None] = {
+    "closed-won-spike": "subledger_contract_per_deal_subscription",
+    "renewal-storm": "erp_ar_document_per_finalised_invoice",
+    "usage-flood": None,
+    "bulk-payments": "erp_payment_per_paid_invoice",
+    "period-close": "erp_journal_per_period_close",
+    "month-end": "erp_ar_document_per_finalised_invoice",
+    "month-end-faults": "erp_ar_document_per_finalised_invoice",
+    "smoke": "erp_ar_document_per_finalised_invoice",
+}
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_a_short_run_of_every_profile_passes_on_the_reference_integration(
+    tmp_path: Path, profile: str
 ) -> None:
-    code, summary = _run(tmp_path, _config(tmp_path, "examples.reference_integration"))
+    short = {} if profile == "smoke" else SHORT
+    code, summary = _run(tmp_path, integration_config(tmp_path, REFERENCE), profile, **short)
+    assert code == EXIT_PASS, json.dumps(summary["verdict"], indent=2)
+    rule = MAKES[profile]
+    if rule is not None:
+        made = _rule(summary, rule)
+        assert made["owed"] > 0 and made["posted"] + made["late"] == made["owed"], made
+    assert summary["settle"]["settled"] and summary["invariants"]["checked"]
+    assert summary["invariants"]["violations"] == 0
     out = tmp_path / "out"
-    assert code == 0, json.dumps(summary["verdict"], indent=2)
-    invoices = _check(summary, "erp_invoice_per_finalised_invoice")
-    assert invoices["expected"] > 0 and invoices["found"] == invoices["expected"]
-    assert summary["verdict"] == {
-        "passed": True,
-        "lost": 0,
-        "duplicated": 0,
-        "unexpected": 0,
-        "reasons": [],
-    }
-    # The profile's faults really fired on the integration's traffic, and were survived.
-    assert summary["faults_hit"].get("duplicate", 0) > 0
-    names = {op["name"] for op in summary["locust"]["operations"]}
-    assert {"billing createCustomer", "billing createSubscription"} <= names
-    assert summary["sla"]["measured"] == invoices["expected"]
-    assert summary["sla"]["invoice_finalised_to_erp_posted_wall_s"]["p50"] > 0
     assert json.loads((out / "summary.json").read_text())["verdict"]["passed"] is True
-    for name in ("locust_stats.csv", "locust_failures.csv", "locust.html", "target.json"):
+    for name in ("locust_stats.csv", "locust.html", "target.json"):
         assert (out / name).exists(), name
+    if PROFILES[profile].faults:
+        # The profile's faults really fired on the integration's traffic, and were survived.
+        assert summary["faults_hit"], summary["faults_hit"]
+    if profile == "usage-flood":
+        # Metered customers' first invoices total 0: owed nothing, and not reported lost.
+        exempt = _rule(summary, "erp_ar_document_per_finalised_invoice")["exempt"]
+        assert exempt.get("total 0: the flow posts nothing", 0) > 0, exempt
 
 
 def test_a_mutant_that_drops_invoice_webhooks_is_caught(tmp_path: Path) -> None:
-    config = _config(tmp_path, "loadtests.mutants.drop_every_nth", {"MUTANT_DROP_EVERY": "4"})
-    code, summary = _run(tmp_path, config)
-    invoices = _check(summary, "erp_invoice_per_finalised_invoice")
-    assert code == 1
-    assert summary["verdict"]["passed"] is False
+    config = integration_config(tmp_path, MUTANT, {"MUTANT_DROP_EVERY": "4"})
+    code, summary = _run(tmp_path, config, "smoke")
+    invoices = _rule(summary, "erp_ar_document_per_finalised_invoice")
+    assert code == EXIT_FAIL
+    assert summary["settle"]["settled"], "a loss, not a slow integration"
     # Every 4th invoice is dropped: about a quarter of them, each one named.
-    assert invoices["lost"] >= invoices["expected"] // 4 - 1 > 0, invoices
+    assert invoices["lost"] >= invoices["owed"] // 4 - 1 > 0, invoices
     assert summary["verdict"]["lost"] >= invoices["lost"]
     assert all(i.startswith("in_") for i in invoices["lost_ids"])
-    assert summary["settle"]["settled"], "a loss, not a slow integration"
 
 
-def test_documents_are_lost_duplicated_or_unexpected() -> None:
-    check = check_documents(
-        "rule", ["in_1", "in_2", "in_3"], Counter({"in_1": 1, "in_2": 3, "in_9": 1})
+def test_a_mutant_that_falls_behind_is_backlog_not_loss(tmp_path: Path) -> None:
+    # It answers every 2nd invoice's webhooks 503: billing keeps retrying them (for ~26 s at
+    # harness.toml's compressed schedule), so at a 3 s bound they are pending, not lost.
+    config = integration_config(
+        tmp_path, MUTANT, {"MUTANT_MODE": "refuse", "MUTANT_DROP_EVERY": "2"}
     )
-    assert check.lost == ["in_3"]
-    assert check.duplicated == {"in_2": 3}
-    assert check.unexpected == ["in_9"]
-    assert not check.ok
-    assert check.as_json()["duplicated"] == 2
-    assert check_documents("rule", ["in_1"], Counter({"in_1": 1})).ok
-
-
-def test_the_verdict_fails_on_any_loss_or_an_unsettled_world() -> None:
-    settled = {
-        "settle": {"settled": True, "integration_alive": True},
-        "locust": {"available": True, "requests": 10},
-        "invariants": {"checked": False},
-    }
-    fine = check_documents("rule", ["a"], Counter({"a": 1}))
-    lost = check_documents("rule", ["a", "b"], Counter({"a": 1}))
-    assert verdict(settled, [fine])["passed"] is True
-    assert verdict(settled, [fine, lost])["lost"] == 1
-    assert verdict({**settled, "settle": {"settled": False}}, [fine])["passed"] is False
-    broken = {**settled, "invariants": {"checked": True, "violations": 2}}
-    assert verdict(broken, [fine])["reasons"] == ["2 invariant violation(s)"]
-
-
-def test_percentiles_and_durations() -> None:
-    assert percentiles([]) == {"count": 0}
-    values = [float(v) for v in range(1, 101)]
-    assert percentiles(values) == {
-        "count": 100,
-        "p50": 50.0,
-        "p90": 90.0,
-        "p95": 95.0,
-        "p99": 99.0,
-        "max": 100.0,
-    }
-    assert [parse_duration(d) for d in ("90", "90s", "2m", "1h")] == [90, 90, 120, 3600]
-    with pytest.raises(argparse.ArgumentTypeError):
-        parse_duration("soon")
-
-
-def test_the_command_registers_its_flags() -> None:
-    parser = argparse.ArgumentParser()
-    register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(
-        ["load", "--profile", "smoke", "--users", "5", "--duration", "1m", "--workers", "2"]
-    )
-    assert (args.profile, args.users, args.duration, args.workers) == ("smoke", 5, 60, 2)
+    code, summary = _run(tmp_path, config, "smoke", settle_timeout_s=3)
+    invoices = _rule(summary, "erp_ar_document_per_finalised_invoice")
+    assert code == EXIT_BACKLOG, json.dumps(summary["verdict"], indent=2)
+    assert not summary["settle"]["settled"] and summary["settle"]["pending_webhooks"] > 0
+    assert invoices["lost"] == 0 and invoices["backlog"] > 0, invoices
+    assert summary["verdict"]["lost"] == 0

@@ -31,15 +31,18 @@ fixtures:
     - {key: team, name: Team, ssp_minor: 2000}
     - {key: ent, name: Enterprise, ssp_minor: 50000}
     - {key: premium, name: Premium support, ssp_minor: 5000}
+    # The CRM price book holds one price per product and currency: other prices, other products.
+    - {key: team25, name: Team (2025 list), ssp_minor: 2500}
+    - {key: pro_yearly, name: Pro billed yearly, ssp_minor: 120000}
   prices:
     - {key: pro_usd, product: pro, currency: usd, unit_amount: 10000}
     - {key: support_usd, product: support, currency: usd, unit_amount: 2500}
     - {key: api_usd, product: api, currency: usd, unit_amount: 3, usage: true}
     - {key: team_usd, product: team, currency: usd, unit_amount: 2000}
-    - {key: team25_usd, product: team, currency: usd, unit_amount: 2500}
+    - {key: team25_usd, product: team25, currency: usd, unit_amount: 2500}
     - {key: ent_usd, product: ent, currency: usd, unit_amount: 50000}
     - {key: premium_usd, product: premium, currency: usd, unit_amount: 2500}
-    - {key: pro_annual, product: pro, currency: usd, unit_amount: 100000, interval: year}
+    - {key: pro_annual, product: pro_yearly, currency: usd, unit_amount: 100000, interval: year}
   customers: [{key: acme, name: Acme Corp, entity: us, currency: usd}]
 """
 

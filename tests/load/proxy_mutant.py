@@ -1,13 +1,16 @@
-"""A mutant integration: the reference one behind a proxy that acks and drops every Nth invoice.
+"""Mutant integrations: the reference one behind a proxy that mistreats invoice webhooks.
 
 The proxy listens on ``PORT`` (what the harness gives) and runs the reference integration on a
-port of its own, forwarding every request to it unchanged, except that the Stripe invoice
-webhooks (``invoice.*``) of every Nth invoice, counted by first appearance, are answered 200
-and thrown away: the documents are lost while the vendor believes they were delivered. It
-wraps the integration at the HTTP level only, so it keeps working as the integration changes.
+port of its own, forwarding every request to it unchanged, except the Stripe invoice webhooks
+(``invoice.*``) of every Nth invoice, counted by first appearance. ``MUTANT_MODE=drop`` answers
+them 200 and throws them away: the documents are lost while the vendor believes they were
+delivered. ``MUTANT_MODE=refuse`` answers them 503, so the vendor keeps retrying: the documents
+are late, never lost, as long as the vendor retries. It wraps the integration at the HTTP
+level only, so it keeps working as the integration changes.
 
-Environment: everything the reference integration takes, plus ``MUTANT_DROP_EVERY`` (N,
-default 5) and ``MUTANT_COMMAND`` (default ``python -m examples.reference_integration``).
+Environment: everything the reference integration takes, plus ``MUTANT_MODE`` (default
+``drop``), ``MUTANT_DROP_EVERY`` (N, default 5) and ``MUTANT_COMMAND`` (default
+``python -m examples.reference_integration``).
 """
 
 from __future__ import annotations
@@ -35,8 +38,9 @@ READY_TIMEOUT_S = 30.0
 class Dropper:
     """Decides, per invoice id, whether its webhooks are dropped: every Nth new invoice."""
 
-    def __init__(self, every: int) -> None:
+    def __init__(self, every: int, *, refuse: bool = False) -> None:
         self.every = every
+        self.refuse = refuse
         self.seen: set[str] = set()
         self.doomed: set[str] = set()
         self.dropped = 0
@@ -74,6 +78,8 @@ def build_app(inner: str, dropper: Dropper) -> Starlette:
     async def forward(request: Request) -> Response:
         body = await request.body()
         if request.url.path == "/webhooks/stripe" and dropper.drops(body):
+            if dropper.refuse:
+                return JSONResponse({"error": "try again later"}, status_code=503)
             return JSONResponse({"received": True})
         upstream = await client.request(
             request.method,
@@ -113,7 +119,10 @@ def main() -> None:
     proc = subprocess.Popen(command, env={**os.environ, "PORT": str(inner_port)})
     try:
         _wait_ready(f"http://127.0.0.1:{inner_port}/healthz", proc)
-        dropper = Dropper(int(os.environ.get("MUTANT_DROP_EVERY", "5")))
+        dropper = Dropper(
+            int(os.environ.get("MUTANT_DROP_EVERY", "5")),
+            refuse=os.environ.get("MUTANT_MODE", "drop") == "refuse",
+        )
         app = build_app(f"http://127.0.0.1:{inner_port}", dropper)
         print(f"mutant proxy listening on {port}", flush=True)
         uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)

@@ -1,1 +1,0 @@
-"""Integrations that lose or duplicate documents on purpose, to prove the load verdict."""

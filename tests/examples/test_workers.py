@@ -1,0 +1,109 @@
+"""The reference integration's parallel parts: one vendor's Retry-After holds every worker, and
+a read repeated within one event is answered from memory until a write."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import httpx
+
+from examples.reference_integration.erp import NetSuite
+from examples.reference_integration.reads import Reads
+from examples.reference_integration.retry import Gate, TransientError, with_retries
+
+
+def test_a_retry_after_on_one_worker_holds_every_worker() -> None:
+    gate = Gate(concurrency=4)
+    with gate.turn():
+        gate.hold(0.3)  # one worker's answer said Retry-After: 0.3
+    sent: list[float] = []
+    started = time.monotonic()
+
+    def worker() -> None:
+        with gate.turn():
+            sent.append(time.monotonic() - started)
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=5)
+    assert len(sent) == 3 and min(sent) >= 0.29
+
+
+def test_a_gate_lets_so_many_requests_at_once() -> None:
+    gate = Gate(concurrency=1)
+    inside = 0
+    most = 0
+    lock = threading.Lock()
+
+    def worker() -> None:
+        nonlocal inside, most
+        with gate.turn():
+            with lock:
+                inside += 1
+                most = max(most, inside)
+            time.sleep(0.02)
+            with lock:
+                inside -= 1
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=5)
+    assert most == 1
+
+
+def _erp(calls: list[str]) -> NetSuite:
+    def answer(request: httpx.Request) -> httpx.Response:
+        calls.append(f"{request.method} {request.url.path}")
+        if request.method == "GET":
+            return httpx.Response(200, json={"id": "1", "status": f"read {len(calls)}"})
+        return httpx.Response(204, headers={"Location": "/record/v1/invoice/1"})
+
+    erp = NetSuite("http://erp.test", "token", reads=Reads())
+    erp._client = httpx.Client(base_url="http://erp.test", transport=httpx.MockTransport(answer))
+    return erp
+
+
+def test_a_read_repeated_within_an_event_is_answered_from_memory_until_a_write() -> None:
+    calls: list[str] = []
+    erp = _erp(calls)
+    first = erp.get("invoice", "in_1")
+    assert erp.get("invoice", "in_1") == first  # the same event: not asked again
+    erp.upsert("invoice", "in_1", {"memo": "x"})  # a write: what was read may have changed
+    assert erp.get("invoice", "in_1") != first
+    erp.reads.fresh()  # the next event reads again
+    erp.get("invoice", "in_1")
+    assert calls == [
+        "GET /services/rest/record/v1/invoice/eid:in_1",
+        "PUT /services/rest/record/v1/invoice/eid:in_1",
+        "GET /services/rest/record/v1/invoice/eid:in_1",
+        "GET /services/rest/record/v1/invoice/eid:in_1",
+    ]
+
+
+def test_a_throttled_retry_holds_every_worker_as_long_as_it_waits() -> None:
+    gate = Gate(concurrency=4)
+    blocked: list[float] = []
+    calls = 0
+
+    def call() -> str:
+        nonlocal calls
+        calls += 1
+        with gate.turn():
+            if calls == 1:
+                gate.answered(0.3)  # the vendor said 429, Retry-After: 0.3
+                raise TransientError("429", 0.3)
+        return "ok"
+
+    def sleep(wait_s: float) -> None:
+        # While this worker waits to retry, another worker's request waits as long.
+        started = time.monotonic()
+        with gate.turn():
+            blocked.append(time.monotonic() - started)
+
+    assert with_retries(call, what="throttled", sleep=sleep) == "ok"
+    assert len(blocked) == 1 and blocked[0] >= 0.29
