@@ -20,6 +20,9 @@ REPLAY_INDEX = "CREATE INDEX IF NOT EXISTS exceptions_replay ON exceptions (repl
 
 def create(db: sqlite3.Connection) -> None:
     db.execute(SCHEMA)
+    columns = {row[1] for row in db.execute("PRAGMA table_info(exceptions)")}
+    if "replay_seq" not in columns:  # a list written before replays were rows of their own
+        db.execute("ALTER TABLE exceptions ADD COLUMN replay_seq INTEGER")
     db.execute(REPLAY_INDEX)
 
 

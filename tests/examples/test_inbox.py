@@ -197,3 +197,30 @@ def test_a_refused_event_is_listed_until_a_replay_posts_it_and_the_list_survives
     assert item["resolved_at"] is not None
     assert receiver.replay(None) == []  # nothing open is left to replay
     assert receiver.pending() == 0
+
+
+def test_a_list_from_before_replay_rows_is_migrated_and_its_items_replay(tmp_path: Path) -> None:
+    db = tmp_path / "inbox.db"
+    inbox = Inbox(db)
+    inbox.put("stripe", "evt_1", "invoice.finalized", {"id": "evt_1"}, "stripe:cus_1")
+    inbox.close()
+    with sqlite3.connect(db) as old:  # the list as the first exceptions inbox wrote it
+        old.execute("DROP TABLE exceptions")
+        old.execute(
+            "CREATE TABLE exceptions (seq INTEGER PRIMARY KEY, system TEXT NOT NULL,"
+            " document TEXT NOT NULL, event_id TEXT NOT NULL, reason TEXT NOT NULL,"
+            " first_seen REAL NOT NULL, attempts INTEGER NOT NULL, status TEXT NOT NULL,"
+            " resolved_at REAL)"
+        )
+        old.execute("UPDATE inbox SET done_at = 1.0")
+        old.execute(
+            "INSERT INTO exceptions VALUES (1, 'billing', 'in_1', 'evt_1', 'refused', 1.0, 1,"
+            " 'open', NULL)"
+        )
+    inbox = Inbox(db)
+    assert inbox.replay(None) == ["exc_1"]
+    message = inbox.take(1.0)
+    assert message is not None and message.event_id == "evt_1#replay1"
+    inbox.done(message)
+    [item] = inbox.exceptions()
+    assert (item["status"], item["attempts"]) == ("resolved", 2)
