@@ -4,12 +4,14 @@ it the exception list (exceptions.py), in the same file."""
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import json
 import sqlite3
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,13 +123,8 @@ class Inbox:
     def replay(self, ids: list[str] | None) -> list[str]:
         """Queue open exceptions (all, or those ids) again as new events; the ids queued."""
         with self._changed:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._atomic():
                 queued = exceptions.replay(self._db, ids, time.time())
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
             self._polled = 0.0  # a worker in this process looks at once
             self._changed.notify_all()
             return queued
@@ -242,12 +239,11 @@ class Inbox:
         seqs = [message.seq, *(also or [])]
         with self._changed:
             now = time.time()
-            self._db.execute("BEGIN")
-            self._db.executemany(
-                "UPDATE inbox SET done_at = ? WHERE seq = ?", [(now, s) for s in seqs]
-            )
-            exceptions.resolve(self._db, seqs, now)  # a replay that went through
-            self._db.execute("COMMIT")
+            with self._atomic():
+                self._db.executemany(
+                    "UPDATE inbox SET done_at = ? WHERE seq = ?", [(now, s) for s in seqs]
+                )
+                exceptions.resolve(self._db, seqs, now)  # a replay that went through
             queue = self._lanes.get(message.lane)
             for seq in also or []:
                 self._about.pop(seq, None)
@@ -272,15 +268,27 @@ class Inbox:
         as an exception about ``system``'s ``document`` (a replay's: its original's item)."""
         with self._changed:
             now = time.time()
-            self._db.execute("BEGIN")
-            self._db.execute(
-                "UPDATE inbox SET attempts = attempts + 1, last_error = ?, done_at = ?"
-                " WHERE seq = ?",
-                (error[:2000], now, message.seq),
-            )
-            exceptions.record(self._db, message.seq, message.event_id, system, document, error, now)
-            self._db.execute("COMMIT")
+            with self._atomic():
+                self._db.execute(
+                    "UPDATE inbox SET attempts = attempts + 1, last_error = ?, done_at = ?"
+                    " WHERE seq = ?",
+                    (error[:2000], now, message.seq),
+                )
+                exceptions.record(
+                    self._db, message.seq, message.event_id, system, document, error, now
+                )
             self._finish(message)
+
+    @contextlib.contextmanager
+    def _atomic(self) -> Iterator[None]:
+        """One transaction (the caller holds the lock): the inbox and its list change together."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def _finish(self, message: Message) -> None:
         self._about.pop(message.seq, None)
