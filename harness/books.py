@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from harness.config import LinksConfig
+from harness.exceptions import Exceptions
 from harness.forgery import ForgedPush
 from harness.handoffs import HANDOFFS
 from harness.links import LinkIndex
@@ -194,6 +195,8 @@ class Books:
     base: str = "."  # the directory of harness.toml (link hooks given as files live there)
     # Pushes the harness forged to the integration's receivers (``webhook.forge``), so far.
     forged: tuple[ForgedPush, ...] = ()
+    # The integration's exception list at the same instant; None when it declares none.
+    exceptions: Exceptions | None = None
 
     # --- what is judged, and how documents link -------------------------------------------
     def owns(self, *handoffs: str) -> bool:
@@ -485,6 +488,7 @@ class Books:
             },
             "deliveries": [d.as_json() for d in self.deliveries],
             "forged": [f.as_json() for f in self.forged],
+            "exceptions": None if self.exceptions is None else self.exceptions.to_json(),
         }
 
     @classmethod
@@ -514,6 +518,9 @@ class Books:
             standin_endpoints=frozenset(data.get("standin_endpoints", ())),
             base=str(data.get("base", ".")),
             forged=tuple(ForgedPush.from_json(f) for f in data.get("forged", [])),
+            exceptions=None
+            if data.get("exceptions") is None
+            else Exceptions.from_json(data["exceptions"]),
         )
 
 

@@ -75,6 +75,16 @@ class Receiver(_Strict):
     events: list[str] = Field(default_factory=lambda: ["*"])
 
 
+class ExceptionsConfig(_Strict):
+    """Where the integration lists what it set aside, and how an operator replays it
+    (docs/exceptions.md gives the JSON shape)."""
+
+    list: str = Field(description="GET: the exception list, {items: [...]}")
+    replay: str | None = Field(
+        None, description='POST: replay every open item ({}), or some ({"ids": [...]})'
+    )
+
+
 class IntegrationConfig(_Strict):
     command: list[str] = Field(min_length=1)
     cwd: str = "."
@@ -82,6 +92,7 @@ class IntegrationConfig(_Strict):
     port: int = Field(0, ge=0, le=65535, description="given to templates as {port}; 0 = free")
     ready: Probe
     idle: Probe | None = None
+    exceptions: ExceptionsConfig | None = None
     webhooks: dict[str, Receiver] = Field(default_factory=dict)
     stop_timeout_s: float = Field(5.0, gt=0, le=120)
     source: str | None = Field(
@@ -376,6 +387,10 @@ def templates(spec: IntegrationConfig) -> Iterator[tuple[str, str]]:
     for name, probe in (("ready", spec.ready), ("idle", spec.idle)):
         if probe is not None and probe.http is not None:
             yield f"integration.{name}.http", probe.http
+    if spec.exceptions is not None:
+        yield "integration.exceptions.list", spec.exceptions.list
+        if spec.exceptions.replay is not None:
+            yield "integration.exceptions.replay", spec.exceptions.replay
     for system, receiver in spec.webhooks.items():
         yield f"integration.webhooks.{system}.url", receiver.url
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import ctypes
+import functools
 import os
 import re
 import signal
@@ -18,6 +19,7 @@ from pathlib import Path
 import httpx
 
 from harness.config import IntegrationConfig, Probe
+from harness.exceptions import ExceptionsProbe
 
 
 class IntegrationError(RuntimeError):
@@ -90,11 +92,20 @@ class IntegrationProcess:
         return self._end(signal.SIGKILL, 5.0)
 
     def close(self) -> None:
-        """Stop it for good and let go of the probe client."""
+        """Stop it for good and let go of the probe clients."""
         try:
             self.stop()
         finally:
             self._probe.close()
+            probe = self.__dict__.get("exceptions")  # only when it was made
+            if probe is not None:
+                probe.close()
+
+    @functools.cached_property
+    def exceptions(self) -> ExceptionsProbe | None:
+        """The declared exception list and replay action, None when it declares none."""
+        spec = self.config.exceptions
+        return None if spec is None else ExceptionsProbe(spec.list, spec.replay)
 
     def restart(self) -> None:
         self.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -12,6 +13,7 @@ from harness import scenario as sc
 from harness.actors import Actors, StepFailed
 from harness.books import Books
 from harness.config import HarnessConfig
+from harness.exceptions import Exceptions, SetAsideLog
 from harness.forgery import ForgedPush
 from harness.integration import IntegrationError
 from harness.invariants import REGISTRY
@@ -55,6 +57,11 @@ class Run:
         self.expect_running = session.integration is not None  # false after stop or kill
         self.latest: Books | None = None
         self.forged: list[ForgedPush] = []  # pushes forged so far (webhook.forge), judged by INV-34
+        # Master data a step broke and no step has mended yet (say `erp customer acme`), the
+        # sim instants of integration.replay steps, and what the exception list showed when.
+        self.broken: set[str] = set()
+        self.replays: list[int] = []
+        self.set_aside = SetAsideLog()
         self._customers = {c.key: c for c in scenario.fixtures.customers}
         self._prices = {p.key: p for p in scenario.fixtures.prices}
 
@@ -73,10 +80,20 @@ class Run:
 
     def snapshot(self) -> Books:
         """The books now, read as the judge reads them (declared links and scope)."""
-        self.latest = self.judge.books(
+        books = self.judge.books(
             self.session.stack.world, self.session.standin_endpoints, self.forged
         )
-        return self.latest
+        process = self.session.integration
+        probe = None if process is None else process.exceptions
+        if probe is not None:
+            listed = probe.read() if process is not None and process.running else None
+            if listed is None:
+                listed = Exceptions(error="the integration is not running", down=True)
+            listed = dataclasses.replace(listed, replays=tuple(self.replays))
+            self.set_aside.observe(listed, books.now)
+            books = dataclasses.replace(books, exceptions=listed)
+        self.latest = books
+        return books
 
     def customer(self, key: str) -> sc.Customer:
         return self._customers[key]
@@ -175,13 +192,17 @@ def play_step(run: Run, index: int, step: sc.Step, count: Count) -> StepResult:
         count([Violation("SETTLE", f"step {index} ({step.kind}): {settle}")], record.violations)
     found: list[Violation] = []
     expect = step.params if isinstance(step.params, Expect) else None
+    # Master data broken, or documents set aside and surfaced in the exception list: the
+    # gaps they leave are the operator's to close (mend, replay) and count only at the end
+    # (an `expect` step then checks its figures and rules, the oracle's figures wait too).
+    waiting = bool(run.broken) or any(True for _ in (books.exceptions or Exceptions()).open())
     if expect is not None:
-        found += _expect(run, books, expect)
+        found += _expect(run, books, expect, record if waiting else None)
     # While faults are on or the integration is down, gaps are expected to heal later: they
     # are noted, and count only if the final check still finds them — unless an `expect`
     # step asks for the invariants to hold right now.
     violations = run.judge.check(books, expect)
-    if (run.faults or not running) and expect is None:
+    if (run.faults or not running or waiting) and expect is None:
         record.deferred = violations
     else:
         found += violations
@@ -218,7 +239,9 @@ def oracle_names(run: Run) -> dict[str, str]:
     return names
 
 
-def _expect(run: Run, books: Books, p: Expect) -> list[Violation]:
+def _expect(
+    run: Run, books: Books, p: Expect, deferring: StepResult | None = None
+) -> list[Violation]:
     found: list[Violation] = []
     if p.invariants != "all":
         unknown = [rule for rule in p.invariants if rule not in REGISTRY]
@@ -228,7 +251,11 @@ def _expect(run: Run, books: Books, p: Expect) -> list[Violation]:
     # compare the books with it now as at the end.
     so_far = run.scenario.model_copy(update={"steps": run.scenario.steps[: run.step_index]})
     expected = oracle.expect(so_far)
-    found += run.judge.oracle_compare(expected, books, oracle_names(run))
+    compared = run.judge.oracle_compare(expected, books, oracle_names(run))
+    if deferring is not None:
+        deferring.deferred += compared
+    else:
+        found += compared
     for name, wanted in p.figures.items():
         try:
             actual = actual_figure(run, books, name)

@@ -10,6 +10,7 @@ from xml.etree import ElementTree as ET
 from rich.console import Console
 from rich.table import Table
 
+from harness.humanize import duration
 from harness.results import ScenarioResult
 
 
@@ -68,6 +69,11 @@ def judged_lines(result: ScenarioResult) -> list[str]:
     if judged.get("not_played"):
         lines.append("not played (no stand-in), not judged: " + ", ".join(judged["not_played"]))
     lines += [f"not judged {item['rule']}: {item['why']}" for item in judged.get("not_judged", [])]
+    if result.exceptions and not result.exceptions.get("declared"):
+        lines.append(
+            "no exception list declared (integration.exceptions): EXC rules judge nothing; "
+            "judged on the books alone"
+        )
     return lines
 
 
@@ -76,6 +82,26 @@ def print_judged(console: Console, results: Sequence[ScenarioResult]) -> None:
     if results:
         for line in judged_lines(results[0]):
             console.print(f"[yellow]{line}[/]")
+
+
+def exception_lines(result: ScenarioResult) -> list[str]:
+    """What the integration set aside in a scenario, one line each, with how long it sat."""
+    lines = []
+    for item in (result.exceptions or {}).get("items", []):
+        sat = "still open" if item["sat_s"] is None else f"resolved after {duration(item['sat_s'])}"
+        replayed = f", replayed {', '.join(item['replayed_at'])}" if item["replayed_at"] else ""
+        lines.append(f"{item['system']}:{item['document']} {sat}{replayed}: {item['reason']}")
+    return lines
+
+
+def print_exceptions(console: Console, results: Sequence[ScenarioResult]) -> None:
+    """Per scenario, what was set aside, why, when replayed and how long it sat (sim time)."""
+    for result in results:
+        lines = exception_lines(result)
+        if lines:
+            console.print(f"[bold]{result.name}[/]: {len(lines)} set aside")
+            for line in lines:
+                console.print(f"  {line}", markup=False, highlight=False)
 
 
 def print_violations(console: Console, results: Sequence[ScenarioResult], limit: int = 8) -> None:

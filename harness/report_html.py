@@ -79,6 +79,7 @@ def _scenario(number: int, r: ScenarioResult, anchors: Anchors) -> dict[str, Any
         "revenue": [chart for entity in r.revenue for chart in _revenue(entity)],
         # Filled by the runner once it calls harness.reconcile.reconciliation(books).
         "reconciliation": list(getattr(r, "reconciliation", None) or []),
+        "exceptions": r.exceptions,
         "output_tail": "\n".join(r.integration_output[-60:]),
     }
 

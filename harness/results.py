@@ -82,6 +82,8 @@ class ScenarioResult:
     standin_output: list[str] = field(default_factory=list)
     # Per entity, day and currency: billing invoiced vs ERP posted vs subledger billed.
     reconciliation: list[dict[str, Any]] = field(default_factory=list)
+    # What the integration set aside, why, when replayed and how long it sat (docs/exceptions.md).
+    exceptions: dict[str, Any] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -111,6 +113,7 @@ class ScenarioResult:
             "names": self.names,
             "judged": self.judged,
             "reconciliation": self.reconciliation,
+            "exceptions": self.exceptions,
             "integration_output": self.integration_output[-200:],
             "standin_output": self.standin_output[-200:],
         }

@@ -141,7 +141,7 @@ def configured(args: argparse.Namespace, console: Any = None) -> tuple[HarnessCo
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.config import locate_config
     from harness.progress import make_console
-    from harness.report import print_judged, print_violations, verdict_table
+    from harness.report import print_exceptions, print_judged, print_violations, verdict_table
 
     console = make_console()
     config, cwd, judge = configured(args)
@@ -162,6 +162,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     console.print(verdict_table(results))
     print_judged(console, results)
+    print_exceptions(console, results)
     print_violations(console, results)
     write_reports(results, args)
     if interrupted:

@@ -140,6 +140,7 @@ def finish(run: Run, result: ScenarioResult, tally: Tally) -> None:
     result.sla = sla(books, result.steps, run.won_at, run.names)
     result.lineage = lineage(books, run.names)
     result.reconciliation = reconciliation(books)
+    result.exceptions = run.set_aside.as_json(tuple(run.replays))
     result.revenue = revenue(run)
     result.faults_injected = list(run.session.stack.world.faults.snapshot().get("hits", []))
     result.fingerprint = fingerprint(

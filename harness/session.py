@@ -224,6 +224,14 @@ def _launch(
             "idle": None
             if spec.idle is None
             else spec.idle.model_copy(update={"http": _render(spec.idle.http, context)}),
+            "exceptions": None
+            if spec.exceptions is None
+            else spec.exceptions.model_copy(
+                update={
+                    "list": render_template(spec.exceptions.list, context),
+                    "replay": _render(spec.exceptions.replay, context),
+                }
+            ),
         }
     )
     process = IntegrationProcess(rendered, env, base / rendered.cwd)

@@ -207,8 +207,28 @@ def build_app(settings: Settings, inbox: Inbox) -> Starlette:
             return PlainTextResponse("idle")
         return PlainTextResponse(f"busy: {pending} pending", status_code=503)
 
+    async def exceptions(_: Request) -> Response:
+        items = await run_in_threadpool(inbox.exceptions)
+        return JSONResponse({"items": items})
+
+    async def replay(request: Request) -> Response:
+        try:
+            body = json.loads(await request.body() or b"{}")
+        except ValueError:
+            return JSONResponse({"error": "the body is not JSON"}, status_code=400)
+        ids = body.get("ids") if isinstance(body, dict) else None
+        if ids is not None and not (
+            isinstance(ids, list) and all(isinstance(i, str) for i in ids) and len(ids) <= 1000
+        ):
+            return JSONResponse({"error": "ids: a list of exception ids"}, status_code=400)
+        queued = await run_in_threadpool(inbox.replay, ids)
+        log.info("replay: %d item(s) queued again", len(queued))
+        return JSONResponse({"replayed": queued})
+
     return Starlette(
         routes=[
+            Route("/exceptions", exceptions, methods=["GET"]),
+            Route("/exceptions/replay", replay, methods=["POST"]),
             Route("/webhooks/stripe", stripe_webhook, methods=["POST"]),
             Route("/webhooks/crm", crm_webhook, methods=["POST"]),
             Route("/webhooks/revrec", revrec_webhook, methods=["POST"]),

@@ -14,6 +14,7 @@ from examples.reference_integration.reads import Reads
 from examples.reference_integration.retry import (
     Gate,
     PermanentError,
+    Refusal,
     TransientError,
     parse_retry_after,
     with_retries,
@@ -35,6 +36,14 @@ class Period:
     closed: bool
     all_locked: bool
     ar_locked: bool
+
+    @property
+    def name(self) -> str:
+        return self.start_on[:7]
+
+    def holds_ar(self) -> bool:
+        """AR locked, the period otherwise open: AR documents wait for the unlock."""
+        return self.ar_locked and not self.closed and not self.all_locked
 
     def refuses(self, kind: str) -> bool:
         """True when the integration role cannot post a ``kind`` document here."""
@@ -144,6 +153,17 @@ class NetSuite:
         later = [p for p in periods if p.end_on >= on]
         if later and not later[0].refuses(kind) and later[0].start_on <= on:
             return None
+        own = later[0] if later and later[0].start_on <= on else None
+        if own is not None and kind in AR_KINDS and own.holds_ar() and self._stale_periods:
+            self._periods.pop(subsidiary, None)  # refuse only on what the ERP says now
+            return self.posting_period(subsidiary, on, kind)
+        if own is not None and kind in AR_KINDS and own.holds_ar():
+            # AR locked while the month is being closed: the document belongs in it, so it
+            # waits (set aside) for the unlock; a closed month sends it to the next instead.
+            raise Refusal(
+                f"AR is locked for {own.name} in subsidiary {subsidiary}: the ERP refuses AR "
+                "postings to it until a finance user unlocks it"
+            )
         for period in later:
             if not period.refuses(kind):
                 return period.external_id
@@ -210,9 +230,27 @@ class NetSuite:
             )
         if response.status_code >= 400:
             raise PermanentError(
-                f"netsuite {response.status_code} {method} {path}: {response.text[:500]}"
+                f"NetSuite refused {method} {_record_of(path)}: {_detail(response)}"
             )
         return response
+
+
+def _record_of(path: str) -> str:
+    """`invoice eid:in_1` from `/services/rest/record/v1/invoice/eid:in_1`."""
+    return " ".join(path.removeprefix(RECORD).strip("/").split("/")[:2]) or path
+
+
+def _detail(response: httpx.Response) -> str:
+    """NetSuite's own words (`o:errorDetails[0].detail` and its code), not the raw body."""
+    try:
+        details = response.json().get("o:errorDetails") or [{}]
+        detail = str(details[0].get("detail") or "").removeprefix(
+            "Error while accessing a resource. "
+        )
+        code = str(details[0].get("o:errorCode") or response.status_code)
+    except (ValueError, AttributeError):
+        return f"HTTP {response.status_code}"
+    return f"{detail} ({code})" if detail else f"HTTP {response.status_code} ({code})"
 
 
 class PeriodRefused(Exception):

@@ -1,17 +1,22 @@
 """A durable inbox: every pushed event stored once (by source and event id) before it is acked,
-then handed to parallel workers one at a time per lane (events of one customer in order)."""
+then handed to parallel workers one at a time per lane (events of one customer in order); beside
+it the exception list (exceptions.py), in the same file."""
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import json
 import sqlite3
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from examples.reference_integration import exceptions
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS inbox (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -68,6 +73,7 @@ class Inbox:
         if "subject" not in columns:
             self._db.execute("ALTER TABLE inbox ADD COLUMN subject TEXT NOT NULL DEFAULT ''")
         self._db.execute(PENDING_INDEX)
+        exceptions.create(self._db)
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         # The worker's view, in memory: pending seqs per lane (the head may be in progress),
@@ -108,6 +114,20 @@ class Inbox:
                 self._polled = 0.0  # look at once
                 self._changed.notify_all()
             return fresh
+
+    def exceptions(self) -> list[dict[str, Any]]:
+        """The exception list in the documented shape (docs/exceptions.md), oldest first."""
+        with self._lock:
+            return exceptions.listed(self._db)
+
+    def replay(self, ids: list[str] | None) -> list[str]:
+        """Queue open exceptions (all, or those ids) again as new events; the ids queued."""
+        with self._changed:
+            with self._atomic():
+                queued = exceptions.replay(self._db, ids, time.time())
+            self._polled = 0.0  # a worker in this process looks at once
+            self._changed.notify_all()
+            return queued
 
     def pending(self) -> int:
         """Events not done yet: waiting, being worked on or waiting for a retry."""
@@ -218,9 +238,12 @@ class Inbox:
         """``message`` is done, and so are ``also`` (its followers, covered by its work)."""
         seqs = [message.seq, *(also or [])]
         with self._changed:
-            self._db.executemany(
-                "UPDATE inbox SET done_at = ? WHERE seq = ?", [(time.time(), s) for s in seqs]
-            )
+            now = time.time()
+            with self._atomic():
+                self._db.executemany(
+                    "UPDATE inbox SET done_at = ? WHERE seq = ?", [(now, s) for s in seqs]
+                )
+                exceptions.resolve(self._db, seqs, now)  # a replay that went through
             queue = self._lanes.get(message.lane)
             for seq in also or []:
                 self._about.pop(seq, None)
@@ -240,15 +263,32 @@ class Inbox:
             self._held_until[message.lane] = due
             self._release(message)
 
-    def set_aside(self, message: Message, error: str) -> None:
-        """Done without effect (a permanent failure), the error kept with the event."""
+    def set_aside(self, message: Message, error: str, system: str, document: str) -> None:
+        """Done without effect (a permanent failure), the error kept with the event and listed
+        as an exception about ``system``'s ``document`` (a replay's: its original's item)."""
         with self._changed:
-            self._db.execute(
-                "UPDATE inbox SET attempts = attempts + 1, last_error = ?, done_at = ?"
-                " WHERE seq = ?",
-                (error[:2000], time.time(), message.seq),
-            )
+            now = time.time()
+            with self._atomic():
+                self._db.execute(
+                    "UPDATE inbox SET attempts = attempts + 1, last_error = ?, done_at = ?"
+                    " WHERE seq = ?",
+                    (error[:2000], now, message.seq),
+                )
+                exceptions.record(
+                    self._db, message.seq, message.event_id, system, document, error, now
+                )
             self._finish(message)
+
+    @contextlib.contextmanager
+    def _atomic(self) -> Iterator[None]:
+        """One transaction (the caller holds the lock): the inbox and its list change together."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def _finish(self, message: Message) -> None:
         self._about.pop(message.seq, None)

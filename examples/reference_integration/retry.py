@@ -29,6 +29,11 @@ class PermanentError(Exception):
     """A failure that retrying will not fix (a 4xx other than 429)."""
 
 
+class Refusal(PermanentError):
+    """A control point (ours, or the vendor's business rule) refused a posting: the event is
+    set aside, listed with this reason, until a finance user mends the cause and replays it."""
+
+
 # The gate whose last answer to this thread asked it to wait (a 429 or 503 with Retry-After):
 # the retry loop, which decides how long to wait, holds every worker for that long.
 _throttled = threading.local()

@@ -44,6 +44,10 @@ class Revrec:
     def entity(self, entity_id: str) -> dict[str, Any]:
         return self._json("GET", f"/v1/entities/{entity_id}")
 
+    def mapped(self, product: str) -> bool:
+        """Whether the subledger has a revenue mapping for the product (its control point)."""
+        return bool(self._json("GET", f"/v1/revenue_mappings/{product}")["mapped"])
+
     def contract_by_external_id(self, external_id: str) -> dict[str, Any] | None:
         page = self._json("GET", "/v1/contracts", params={"external_id": external_id})
         data: list[dict[str, Any]] = page["data"]
@@ -119,5 +123,14 @@ class Revrec:
                 parse_retry_after(response.headers.get("Retry-After")),
             )
         if status >= 400:
-            raise PermanentError(f"revrec {status} {method} {path}: {response.text[:500]}")
+            raise PermanentError(f"the subledger refused {method} {path}: {_detail(response)}")
         return response
+
+
+def _detail(response: httpx.Response) -> str:
+    """The subledger's own words (its problem's detail and code), not the raw body."""
+    try:
+        problem = response.json()
+        return f"{problem['detail']} ({problem['code']})"
+    except (ValueError, KeyError, TypeError):
+        return f"HTTP {response.status_code}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import logging
+import re
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -16,7 +17,12 @@ from examples.reference_integration.conventions import Conventions
 from examples.reference_integration.crm import Crm
 from examples.reference_integration.erp import NetSuite, quoted
 from examples.reference_integration.lines import earned, line_taxes
-from examples.reference_integration.retry import PermanentError, TransientError, with_retries
+from examples.reference_integration.retry import (
+    PermanentError,
+    Refusal,
+    TransientError,
+    with_retries,
+)
 from examples.reference_integration.revrec import Revrec
 
 log = logging.getLogger("reference_integration")
@@ -36,6 +42,7 @@ ACCOUNT_BY_ROLE = {
 _MONTHS_PER_INTERVAL = {"month": 1, "year": 12}
 _MONTH_OF_TERM = 12  # Term_Months__c when the opportunity leaves it empty
 RENEWS_AT = "renews_at"  # subscription metadata: when a won renewal's change takes effect
+_SAFE_KEY = re.compile(r"^[A-Za-z0-9_-]{1,40}$")  # an entity key fit for a SuiteQL literal
 # The hand-off that writes the ERP records other hand-offs refer to.
 _WRITER = {"erp.customer": "erp.customers", "erp.invoice": "erp.invoices"}
 
@@ -313,6 +320,10 @@ class Syncer:
             log.info("invoice %s is not finalised; nothing to post", invoice_id)
             return
         customer = self._customer(_id_of(invoice["customer"]))
+        if self.owns("revrec.contracts") and self.owns("erp.invoices"):
+            # Control point: the subledger takes the contract (its products mapped) before
+            # the ERP is posted, so a refusal there leaves nothing posted in part.
+            self._contract_for(invoice)
         self.sync_invoice(invoice, customer)
         self.bill_in_subledger(invoice)
         if status == "paid" and invoice["amount_paid"] > 0 and self.owns("erp.payments"):
@@ -1118,6 +1129,8 @@ class Syncer:
         entity = str(opp.get("Contracting_Entity__c") or account.get("Contracting_Entity__c") or "")
         if not entity:
             raise PermanentError(f"opportunity {opp['Id']} has no contracting entity")
+        self.check_entity(opp["Id"], entity.upper())
+        self.check_mapped(opp["Id"], lines)
         writeback = self.owns("crm.writeback")
         customer_id = account.get(self._field("account_customer")) or self._customer_of(
             opp["AccountId"]
@@ -1153,6 +1166,36 @@ class Syncer:
         if writeback:
             self.write_back(opp, sub["id"], customer_id, erp_id)
         log.info("opportunity %s -> %s", opp["Id"], sub["id"])
+
+    def check_entity(self, opp_id: str, entity: str) -> None:
+        """Control point before anything is created: the contracting entity is a subsidiary
+        the ERP knows (a deal for an unknown entity is corrected in the CRM, then replayed)."""
+        if not _SAFE_KEY.match(entity):
+            raise Refusal(f"opportunity {opp_id}: contracting entity {entity!r} is not valid")
+        rows = self.erp.suiteql(f"SELECT id FROM subsidiary WHERE externalid = '{entity}'")
+        if not rows:
+            known = self.erp.suiteql("SELECT externalid FROM subsidiary ORDER BY externalid")
+            names = ", ".join(str(r["externalid"]) for r in known if r.get("externalid"))
+            raise Refusal(
+                f"opportunity {opp_id}: contracting entity {entity} is not a subsidiary in the "
+                f"ERP (known: {names}); correct Contracting_Entity__c in the CRM, then replay"
+            )
+
+    def check_mapped(self, opp_id: str, lines: list[dict[str, Any]]) -> None:
+        """Control point before anything is created: every product sold has a revenue mapping
+        in the subledger (else finance maps it, then the deal is replayed)."""
+        if self.revrec is None or not self.owns("revrec.contracts"):
+            return
+        for line in lines:
+            price_id = line.get("Billing_Price_Id__c")
+            if not price_id:
+                continue
+            product = _id_of(self._price(str(price_id))["product"])
+            if not self.revrec.mapped(product):
+                raise Refusal(
+                    f"opportunity {opp_id}: product {product} has no revenue mapping in the "
+                    "subledger; finance maps it, then replay"
+                )
 
     def write_back(
         self, opp: dict[str, Any], sub_id: str, customer_id: str, erp_id: str | None

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import Any
 
 import requests
 import stripe
@@ -46,7 +47,8 @@ def backoff_s(attempts: int) -> float:
 
 class Workers:
     """``count`` threads taking events from the inbox. A transient failure pauses only its
-    lane (doubling from 0.5 s, capped at 5 s); a permanent one is set aside with an ERROR."""
+    lane (doubling from 0.5 s, capped at 5 s); a permanent one is set aside with an ERROR and
+    listed as an exception (a replay of it that goes through resolves it)."""
 
     def __init__(
         self,
@@ -108,11 +110,37 @@ class Workers:
                 f" (and {len(covered)} queued for the same invoice)" if covered else "",
             )
         except PermanentError as exc:
-            log.error("event %s (%s) failed permanently: %s", message.event_id, message.kind, exc)
-            self.inbox.set_aside(message, str(exc))
+            # Set aside, never silently: listed with a reason a finance user can act on,
+            # until it is replayed (POST /exceptions/replay).
+            system, document = source_of(message.source, message.payload)
+            reason = business_reason(message.kind, system, document, exc)
+            log.error("event %s (%s) set aside: %s", message.event_id, message.kind, reason)
+            self.inbox.set_aside(message, reason, system, document)
         except Exception as exc:  # transient, or anything else: keep the worker alive
             log.warning("event %s (%s) will be retried: %r", message.event_id, message.kind, exc)
             self.inbox.retry(message, repr(exc), backoff_s(message.attempts))
+
+
+def source_of(source: str, payload: dict[str, Any]) -> tuple[str, str]:
+    """The system and document an event is about (what an operator looks up)."""
+    if source == "crm":
+        return "crm", str((payload.get("sObject") or {}).get("Id") or payload.get("id") or "")
+    obj = (payload.get("data") or {}).get("object") or {}
+    if source == "revrec":
+        return "revrec", str(obj.get("close_id") or obj.get("id") or payload.get("id") or "")
+    return "billing", str(obj.get("id") or payload.get("id") or "")
+
+
+_WHAT = {"in": "invoice", "cn": "credit note", "sub": "subscription", "cus": "customer"}
+
+
+def business_reason(kind: str, system: str, document: str, exc: Exception) -> str:
+    """`<document> (<event>) not posted: <cause>` — one line, the vendor's words, no trace."""
+    what = _WHAT.get(document.split("_", 1)[0], "opportunity" if system == "crm" else "document")
+    if system == "revrec":
+        what = "subledger period close"
+    cause = " ".join(str(exc).split()) or type(exc).__name__
+    return f"{what} {document} ({kind}) not posted: {cause}"[:1000]
 
 
 def amended_customer(syncer: Syncer, message: Message) -> str | None:

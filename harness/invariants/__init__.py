@@ -8,6 +8,7 @@ from harness.invariants import (  # noqa: F401  (importing registers the checks)
     billing_ar,
     crm_billing,
     delivery,
+    exceptions,
     fx,
     ledger,
     lifecycle,

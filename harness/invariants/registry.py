@@ -21,6 +21,7 @@ GROUPS = (
     "crm_billing",
     "delivery",
     "contract",
+    "exceptions",
 )
 
 

@@ -8,6 +8,7 @@ from harness.steps import (  # noqa: F401  (importing registers them)
     control,
     crm,
     expect,
+    masterdata,
     webhook,
 )
 from harness.steps.expect import FIGURES, Expect, figures_markdown

@@ -235,3 +235,18 @@ class Reopen(StepKind):
     def generate(cls, c: Chooser, life: Lifecycle) -> dict[str, Any] | None:
         opportunity = life.slipped(c)
         return None if opportunity is None else {"opportunity": opportunity}
+
+
+@register("crm.update_opportunity")
+class UpdateOpportunity(StepKind):
+    """Sales ops correct an opportunity's fields in the CRM (say a wrong `Contracting_Entity__c`
+    the integration refused): a PATCH, no push of its own."""
+
+    not_generated: ClassVar[str | None] = "a correction after a refusal, played by scenarios"
+    opportunity: OpportunityName
+    fields: dict[str, CrmValue] = Field(min_length=1, description="field values to set")
+
+    def execute(self, run: Run) -> str:
+        opportunity = run.names[f"opportunity:{self.opportunity}"]
+        run.actors.salesforce("PATCH", f"/sobjects/Opportunity/{opportunity}", self.fields)
+        return f"Opportunity {opportunity}: {', '.join(sorted(self.fields))} set"

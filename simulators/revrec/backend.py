@@ -21,6 +21,7 @@ from simulators.revrec.models import (
     Modification,
     PeriodClose,
     Position,
+    RevenueMapping,
     Terms,
     UsageRecord,
     Version,
@@ -134,6 +135,28 @@ class RevrecBackend:
             found.name = body["name"]
         return found, False
 
+    # revenue mappings ----------------------------------------------------------------------
+    def mapping(self, product: str) -> RevenueMapping:
+        found = self.store.mappings.get(product)
+        return found if found is not None else RevenueMapping(product, True, 0)
+
+    def set_mapping(self, product: str, mapped: bool) -> RevenueMapping:
+        row = RevenueMapping(product, mapped, self.now())
+        self.store.mappings[product] = row
+        return row
+
+    def _mapped(self, products: list[tuple[str, str]]) -> None:
+        """Lines name only mapped products: revenue cannot be recognised without a rule and
+        GL accounts to post it to."""
+        for product, param in products:
+            if not self.mapping(product).mapped:
+                raise errors.unprocessable(
+                    "product_unmapped",
+                    f"Product {product!r} has no revenue mapping (revenue rule and GL "
+                    "accounts); map it before booking lines for it.",
+                    param,
+                )
+
     # contracts -------------------------------------------------------------------------
     def create_contract(self, body: Json) -> tuple[Contract, bool]:
         """Create, or return the contract already booked under this external id."""
@@ -151,6 +174,7 @@ class RevrecBackend:
         booked_at = self._instant(body, "booked_at")
         convention = body.get("recognition_convention", self.convention)
         specs = body["lines"]
+        self._mapped([(s["product"], f"lines[{i}].product") for i, s in enumerate(specs)])
         _unique_external_ids(specs, [], "lines")
         parsed = [_line_terms(spec, f"lines[{i}]") for i, spec in enumerate(specs)]
         _no_overlaps(
@@ -296,6 +320,7 @@ class RevrecBackend:
                 continue
             new_terms[line.id] = _changed_terms(line, change, at, param)
             changed_fixed.append(line)
+        self._mapped([(s["product"], f"add_lines[{i}].product") for i, s in enumerate(adds)])
         specs_in = [(s, _line_terms(s, f"add_lines[{i}]")) for i, s in enumerate(adds)]
         _unique_external_ids(adds, [ln.external_id for ln in lines], "add_lines")
         where = {ln_id: f"changes[{i}]" for i, ln_id in enumerate(seen_order)}

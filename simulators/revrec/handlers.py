@@ -35,6 +35,14 @@ class RevrecHandlers:
         )
         return body, 200
 
+    # revenue mappings ----------------------------------------------------------------------
+    def retrieve_revenue_mapping(self, call: Call) -> Reply:
+        return render.revenue_mapping(self.b.mapping(call.path["product"])), 200
+
+    def upsert_revenue_mapping(self, call: Call) -> Reply:
+        row = self.b.set_mapping(call.path["product"], bool(call.body["mapped"]))
+        return render.revenue_mapping(row), 200
+
     # entities --------------------------------------------------------------------------
     def upsert_entity(self, call: Call) -> Reply:
         row, created = self.b.upsert_entity(call.path["entity"], call.body)

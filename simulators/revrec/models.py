@@ -362,6 +362,15 @@ class Entity:
 
 
 @dataclass
+class RevenueMapping:
+    """A product's revenue mapping withdrawn or restored; a product with no row is mapped."""
+
+    id: str  # the product id
+    mapped: bool
+    updated_at: int
+
+
+@dataclass
 class PeriodClose:
     id: str
     entity: str

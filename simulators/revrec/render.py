@@ -14,6 +14,7 @@ from simulators.revrec.models import (
     Event,
     Line,
     Modification,
+    RevenueMapping,
     UsageRecord,
     month_start,
     parse_period,
@@ -25,6 +26,15 @@ if TYPE_CHECKING:
     from simulators.revrec.backend import RevrecBackend
 
 Json = dict[str, Any]
+
+
+def revenue_mapping(row: RevenueMapping) -> Json:
+    return {
+        "object": "revenue_mapping",
+        "product": row.id,
+        "mapped": row.mapped,
+        "updated_at": row.updated_at or None,
+    }
 
 
 def entity(row: Entity) -> Json:

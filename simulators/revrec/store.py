@@ -16,6 +16,7 @@ from simulators.revrec.models import (
     Line,
     Modification,
     PeriodClose,
+    RevenueMapping,
     UsageRecord,
     Version,
 )
@@ -27,6 +28,7 @@ TABLES: dict[str, type[Any]] = {
     "modifications": Modification,
     "billing_events": BillingEvent,
     "period_closes": PeriodClose,
+    "mappings": RevenueMapping,
 }
 
 
@@ -44,6 +46,7 @@ class RevrecStore:
         self.modifications: dict[str, Modification] = {}
         self.billing_events: dict[str, BillingEvent] = {}
         self.period_closes: dict[str, PeriodClose] = {}
+        self.mappings: dict[str, RevenueMapping] = {}
         self.events: list[Event] = []
         self.seq = 0
         # Indexes, rebuilt on restore.

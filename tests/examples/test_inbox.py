@@ -145,3 +145,82 @@ def test_an_acknowledged_event_survives_kill_minus_nine(tmp_path: Path) -> None:
 def test_the_worker_retries_within_the_runners_settle_deadline() -> None:
     assert [backoff_s(n) for n in range(5)] == [0.5, 1.0, 2.0, 4.0, 5.0]
     assert backoff_s(100) == 5.0  # a 30 s deadline after a fault leaves room for 5 retries
+
+
+def test_a_refused_event_is_listed_until_a_replay_posts_it_and_the_list_survives_a_restart(
+    tmp_path: Path,
+) -> None:
+    from examples.reference_integration.retry import Refusal
+    from examples.reference_integration.workers import business_reason, source_of
+
+    db = tmp_path / "inbox.db"
+    receiver, worker = Inbox(db), Inbox(db)  # the two processes, each its own connection
+    payload = {"id": "evt_1", "data": {"object": {"id": "in_1", "object": "invoice"}}}
+    receiver.put("stripe", "evt_1", "invoice.finalized", payload, "stripe:cus_1", "in_1")
+    message = worker.take(0)
+    assert message is not None
+    system, document = source_of("stripe", payload)
+    assert (system, document) == ("billing", "in_1")
+    reason = business_reason("invoice.finalized", system, document, Refusal("customer inactive"))
+    assert reason == "invoice in_1 (invoice.finalized) not posted: customer inactive"
+    worker.set_aside(message, reason, system, document)
+    assert receiver.pending() == 0  # the queue moves on
+    receiver.close()
+    receiver = Inbox(db)  # a restart (or kill -9): the list is on disk
+    [item] = receiver.exceptions()
+    assert {k: item[k] for k in ("id", "source", "event_id", "reason", "attempts", "status")} == {
+        "id": f"exc_{message.seq}",
+        "source": {"system": "billing", "document": "in_1"},
+        "event_id": "evt_1",
+        "reason": reason,
+        "attempts": 1,
+        "status": "open",
+    }
+    assert receiver.replay(["exc_999"]) == []  # names nothing open
+    assert receiver.replay(None) == [f"exc_{message.seq}"]
+    assert receiver.replay(None) == [f"exc_{message.seq}"]  # still queued: not queued twice
+    assert receiver.pending() == 1
+    again = worker.take(1.0)  # the worker sees the new row (another process stored it)
+    assert again is not None and again.seq > message.seq
+    assert (again.event_id, again.kind, again.payload) == ("evt_1#replay1", message.kind, payload)
+    assert (again.lane, again.subject) == ("stripe:cus_1", "in_1")
+    worker.set_aside(again, "refused again", system, document)  # still one item
+    [item] = receiver.exceptions()
+    assert (item["id"], item["attempts"], item["status"]) == (f"exc_{message.seq}", 2, "open")
+    assert item["reason"] == "refused again"
+    receiver.replay([item["id"]])
+    third = worker.take(1.0)
+    assert third is not None and third.event_id == "evt_1#replay2"
+    worker.done(third)
+    [item] = receiver.exceptions()
+    assert (item["attempts"], item["status"]) == (3, "resolved")
+    assert item["resolved_at"] is not None
+    assert receiver.replay(None) == []  # nothing open is left to replay
+    assert receiver.pending() == 0
+
+
+def test_a_list_from_before_replay_rows_is_migrated_and_its_items_replay(tmp_path: Path) -> None:
+    db = tmp_path / "inbox.db"
+    inbox = Inbox(db)
+    inbox.put("stripe", "evt_1", "invoice.finalized", {"id": "evt_1"}, "stripe:cus_1")
+    inbox.close()
+    with sqlite3.connect(db) as old:  # the list as the first exceptions inbox wrote it
+        old.execute("DROP TABLE exceptions")
+        old.execute(
+            "CREATE TABLE exceptions (seq INTEGER PRIMARY KEY, system TEXT NOT NULL,"
+            " document TEXT NOT NULL, event_id TEXT NOT NULL, reason TEXT NOT NULL,"
+            " first_seen REAL NOT NULL, attempts INTEGER NOT NULL, status TEXT NOT NULL,"
+            " resolved_at REAL)"
+        )
+        old.execute("UPDATE inbox SET done_at = 1.0")
+        old.execute(
+            "INSERT INTO exceptions VALUES (1, 'billing', 'in_1', 'evt_1', 'refused', 1.0, 1,"
+            " 'open', NULL)"
+        )
+    inbox = Inbox(db)
+    assert inbox.replay(None) == ["exc_1"]
+    message = inbox.take(1.0)
+    assert message is not None and message.event_id == "evt_1#replay1"
+    inbox.done(message)
+    [item] = inbox.exceptions()
+    assert (item["status"], item["attempts"]) == ("resolved", 2)

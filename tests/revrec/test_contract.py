@@ -27,6 +27,8 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "listEntities": ("get", "/v1/entities"),
     "upsertEntity": ("put", "/v1/entities/{entity}"),
     "retrieveEntity": ("get", "/v1/entities/{entity}"),
+    "retrieveRevenueMapping": ("get", "/v1/revenue_mappings/{product}"),
+    "upsertRevenueMapping": ("put", "/v1/revenue_mappings/{product}"),
     "createContract": ("post", "/v1/contracts"),
     "listContracts": ("get", "/v1/contracts"),
     "retrieveContract": ("get", "/v1/contracts/{contract}"),

@@ -1,0 +1,184 @@
+"""Master data broken and mended as finance users do it (an ERP customer or account made
+inactive, AR locked for a period), and the operator's replay of what the integration set aside."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+import httpx
+from pydantic import Field, model_validator
+
+from harness.actors import StepFailed
+from harness.exceptions import ExceptionsProbe
+from harness.steps.fixtures import entity_id
+from harness.steps.registry import CustomerName, EntityName, ProductName, StepKind, register
+
+if TYPE_CHECKING:
+    from harness.play import Run
+
+_NO_MONEY = "it changes master data, not money: the fuzzer's lifecycles keep master data sound"
+
+
+def _broken(run: Run, key: str, broken: bool) -> None:
+    """Mark master data broken until a step mends it: gaps meanwhile are deferred."""
+    if broken:
+        run.broken.add(key)
+    else:
+        run.broken.discard(key)
+
+
+class ErpRecord(StepKind):
+    """An ERP customer (of a fixture customer) or account (by number), made (in)active."""
+
+    customer: CustomerName | None = None
+    account: str | None = Field(None, pattern=r"^\d{3,8}$", description="an account number")
+    not_generated: ClassVar[str | None] = _NO_MONEY
+    inactive: ClassVar[bool] = True
+
+    @model_validator(mode="after")
+    def _one(self) -> ErpRecord:
+        if (self.customer is None) == (self.account is None):
+            raise ValueError("name a customer or an account, not both")
+        return self
+
+    def key(self) -> str:
+        return f"erp customer {self.customer}" if self.customer else f"erp account {self.account}"
+
+    def execute(self, run: Run) -> str:
+        books = run.snapshot()
+        if self.customer is not None:
+            stripe_id = run.stripe_customer(self.customer)
+            found = books.links.target("erp.customer", stripe_id)
+            if found is None:
+                raise StepFailed(f"customer {self.customer} has no ERP customer yet")
+            kind, record_id = "customer", str(found.id)
+        else:
+            accounts = [a for a in books.erp_store.accounts.values() if a.number == self.account]
+            if not accounts:
+                raise StepFailed(f"the ERP chart of accounts has no account {self.account}")
+            kind, record_id = "account", accounts[0].id
+        run.actors.netsuite("PATCH", f"/{kind}/{record_id}", {"isInactive": self.inactive})
+        _broken(run, self.key(), self.inactive)
+        return f"{self.key()} ({kind}/{record_id}) {'inactive' if self.inactive else 'active'}"
+
+
+@register("erp.deactivate")
+class ErpDeactivate(ErpRecord):
+    """A finance user makes an ERP customer or account inactive: postings to it are refused."""
+
+
+@register("erp.reactivate")
+class ErpReactivate(ErpRecord):
+    """A finance user makes the ERP customer or account active again (the cause mended)."""
+
+    inactive: ClassVar[bool] = False
+
+
+class ArLock(StepKind):
+    """AR locked (or unlocked) for an entity's accounting period."""
+
+    entity: EntityName
+    period: str = Field(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM")
+    not_generated: ClassVar[str | None] = _NO_MONEY
+    locked: ClassVar[bool] = True
+
+    def execute(self, run: Run) -> str:
+        eid = entity_id(self.entity)
+        # NetSuite's own period record, with the administrator's token (Manage Accounting
+        # Periods): the integration's role may not change periods.
+        admin = str(run.actors.context["erp"]["admin_token"])
+        run.actors.netsuite(
+            "PATCH",
+            f"/accountingPeriod/eid:{eid}-{self.period}",
+            {"arLocked": self.locked},
+            headers={"Authorization": f"Bearer {admin}"},
+        )
+        key = f"erp AR {eid} {self.period}"
+        _broken(run, key, self.locked)
+        return f"{key} {'locked' if self.locked else 'unlocked'}"
+
+
+@register("erp.lock_ar")
+class ErpLockAr(ArLock):
+    """A finance user locks AR for the period (month-end): AR postings to it are refused."""
+
+
+@register("erp.unlock_ar")
+class ErpUnlockAr(ArLock):
+    """A finance user unlocks AR for the period again."""
+
+    locked: ClassVar[bool] = False
+
+
+class RevenueMapping(StepKind):
+    """A product's revenue mapping in the subledger withdrawn (or restored)."""
+
+    product: ProductName
+    not_generated: ClassVar[str | None] = _NO_MONEY
+    mapped: ClassVar[bool] = False
+
+    def execute(self, run: Run) -> str:
+        product = run.names[f"product:{self.product}"]
+        run.actors.call(
+            "revrec", "PUT", f"/v1/revenue_mappings/{product}", json={"mapped": self.mapped}
+        )
+        key = f"revrec mapping {self.product}"
+        _broken(run, key, not self.mapped)
+        return f"{key} ({product}) {'mapped' if self.mapped else 'withdrawn'}"
+
+
+@register("revrec.unmap")
+class RevrecUnmap(RevenueMapping):
+    """A product left without a revenue mapping (a new SKU finance has not set up): the
+    subledger refuses contract lines for it."""
+
+
+@register("revrec.map")
+class RevrecMap(RevenueMapping):
+    """Finance maps the product to a revenue rule and GL accounts (the cause mended)."""
+
+    mapped: ClassVar[bool] = True
+
+
+@register("integration.replay")
+class IntegrationReplay(StepKind):
+    """The operator replays what the integration set aside, through its declared replay
+    action: every open item, or those whose source document or reason contains `match`."""
+
+    match: str | None = Field(None, min_length=1, max_length=200)
+    not_generated: ClassVar[str | None] = "an operator's action after mending master data"
+
+    def execute(self, run: Run) -> str:
+        run.replays.append(run.now())
+        # What the stand-in set aside is the operator's too (it plays the rest of the flow).
+        standin = run.session.standin
+        also = ""
+        kept = None if standin is None else standin.exceptions
+        if standin is not None and standin.running and kept is not None and kept.replay_url:
+            also = "; the stand-in's: " + self._replay(kept)
+        process = run.session.integration
+        probe = None if process is None else process.exceptions
+        if probe is None or probe.replay_url is None:
+            # Judged on the books alone: nothing to call, and the report says so.
+            return "the integration declares no replay action: nothing replayed" + also
+        return self._replay(probe) + also
+
+    def _replay(self, probe: ExceptionsProbe) -> str:
+        ids = None
+        if self.match is not None:
+            listed = probe.read()
+            if listed.error is not None:
+                raise StepFailed(listed.error)
+            ids = [
+                i.id
+                for i in listed.open()
+                if self.match in i.source.document or self.match in i.reason
+            ]
+            if not ids:
+                return f"no open item matches {self.match!r}: nothing replayed"
+        try:
+            answer = probe.replay(ids)
+        except (RuntimeError, httpx.HTTPError) as exc:
+            raise StepFailed(str(exc)) from None
+        what = "every open item" if ids is None else f"{len(ids)} item(s)"
+        return f"replayed {what}: {answer}"
