@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -23,6 +22,7 @@ from simulators.common.app import build_app
 from simulators.common.server import Site, ThreadedServer
 from simulators.common.simulator import CONTRACTS
 from simulators.common.world import World
+from tests.schemathesis_cli import schemathesis_command
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = Path(__file__).with_name("schemathesis.toml")
@@ -48,30 +48,13 @@ def _unparsable_requests_get_the_vendor_envelope(url: str) -> bool:
 
 
 def _schemathesis(url: str, sim: BillingSimulator, examples: int) -> str:
-    command = [
-        str(Path(sys.executable).with_name("schemathesis")),
-        "--no-color",
-        "--config-file",
-        str(CONFIG),
-        "run",
-        str(CONTRACTS / "billing.yaml"),
-        "--url",
+    command = schemathesis_command(
+        CONFIG,
+        CONTRACTS / "billing.yaml",
         url,
-        "-H",
-        f"Authorization: Bearer {sim.api_key}",
-        "--checks",
-        "all",
-        "--max-examples",
-        str(examples),
-        "--seed",
-        "1",
-        "--workers",
-        "1",
-        "--generation-database",
-        "none",
-        "--request-timeout",
-        "30",
-    ]
+        {"Authorization": f"Bearer {sim.api_key}"},
+        examples,
+    )
     env = {**os.environ, "SCHEMATHESIS_HOOKS": HOOKS, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=3000)
     return f"exit {done.returncode}\n{done.stdout[-20000:]}\n{done.stderr[-5000:]}"

@@ -8,16 +8,15 @@ A bounded run is part of ``make test``; ``-m slow`` runs a longer one. A system 
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
 from simulators.common.server import Site, ThreadedServer
 from simulators.common.simulator import CONTRACTS
 from tests.conftest import SessionApp, SessionApps
+from tests.schemathesis_cli import schemathesis_command
 
 START_AT = "2026-01-15T00:00:00Z"
 # What OpenAPI cannot state (rules on state, or across fields), per operation, with reasons.
@@ -49,30 +48,8 @@ TARGETS = {
 
 def schemathesis(url: str, target: Target, served: SessionApp, examples: int) -> str:
     """Run the CLI; its output, with the exit status checked by the caller."""
-    headers = [arg for k, v in target.headers(served).items() for arg in ("-H", f"{k}: {v}")]
-    command = [
-        str(Path(sys.executable).with_name("schemathesis")),
-        "--no-color",
-        "--config-file",
-        str(CONFIG),
-        "run",
-        str(CONTRACTS / target.contract),
-        "--url",
-        url,
-        *headers,
-        "--checks",
-        "all",
-        "--max-examples",
-        str(examples),
-        "--seed",
-        "1",
-        "--workers",
-        "1",
-        "--generation-database",
-        "none",
-        "--request-timeout",
-        "30",
-    ]
+    contract = CONTRACTS / target.contract
+    command = schemathesis_command(CONFIG, contract, url, target.headers(served), examples)
     done = subprocess.run(command, capture_output=True, text=True, timeout=1800)
     return f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
 
