@@ -126,7 +126,7 @@ def prepare(config_path: Path, config: HarnessConfig) -> None:
         check_templates(config, session.context, config_path)
 
 
-def configured(args: argparse.Namespace, console: Any = None) -> tuple[HarnessConfig, Path, Judge]:
+def configured(args: argparse.Namespace) -> tuple[HarnessConfig, Path, Judge]:
     """The harness.toml of ``--integration`` (else the nearest one), the directory it is in and
     the judge with ``--only`` / ``--skip``; a wrong configuration is a UsageError (exit 2)."""
     from harness.config import load_config, locate_config

@@ -56,10 +56,7 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         if getattr(args, name) < 1:
             console.print(f"[red]--{name} must be at least 1[/]")
             return 2
-    found = configured(args, console)
-    if found is None:
-        return 2
-    config, cwd, judge = found
+    config, cwd, judge = configured(args)  # a wrong configuration: UsageError, exit 2
 
     def progress(example: int, step: StepResult) -> None:
         if args.quiet:
