@@ -528,20 +528,19 @@ class Syncer:
             if record is not None and record.get("status") != "Voided":
                 self.erp.void("invoice", external_id)
                 log.info("invoice %s voided in the ERP", invoice_id)
-        if not self.owns("revrec.billing"):
+        if not self.owns("revrec.billing", "revrec.contracts"):
             return
         billed = self._billing_lines(invoice)
         contract = self._contract_for(invoice)
         if contract is not None and billed:
             charged = {k: v for k, v in billed.items() if v > 0}
-            self._billing_event(
-                contract,
-                self._event_id("revrec.billing_void", invoice),
-                "credit_note",
-                invoice,
-                invoice["status_transitions"]["voided_at"],
-                charged,
-            )
+            voided_at = int(invoice["status_transitions"]["voided_at"])
+            external_id = self._event_id("revrec.billing_void", invoice)
+            if self.owns("revrec.billing"):
+                self._billing_event(
+                    contract, external_id, "credit_note", invoice, voided_at, charged
+                )
+            self.concede(contract, external_id, voided_at, charged)
 
     def sync_credit_note(self, credit_note_id: str) -> None:
         note = with_retries(
@@ -598,7 +597,8 @@ class Syncer:
                 "creditMemo", memo_id, self._dated(body, "creditMemo", entity, created_on)
             )
             log.info("credit note %s -> ERP (%s %s)", credit_note_id, note["total"], currency)
-        contract = self._contract_for(invoice) if self.owns("revrec.billing") else None
+        owns = self.owns("revrec.billing", "revrec.contracts")
+        contract = self._contract_for(invoice) if owns else None
         if contract is None:
             return
         billed = {k: v for k, v in self._billing_lines(invoice).items() if v > 0}
@@ -612,14 +612,39 @@ class Syncer:
                 credited[si] += earned(x)
         for item, part in (split_by_weight(custom, billed) if custom else {}).items():
             credited[item] += part
-        self._billing_event(
-            contract,
-            self.conv.external_id("revrec.credit_event", credit_note=_source(note)),
-            "credit_note",
-            invoice,
-            note["created"],
-            credited,
-        )
+        external_id = self.conv.external_id("revrec.credit_event", credit_note=_source(note))
+        if self.owns("revrec.billing"):
+            self._billing_event(
+                contract, external_id, "credit_note", invoice, note["created"], credited
+            )
+        self.concede(contract, external_id, int(note["created"]), credited)
+
+    def concede(
+        self, contract: dict[str, Any], external_id: str, at: int, credited: dict[str, int]
+    ) -> None:
+        """A credit note or a void is a price concession (docs/reference-flow.md): each
+        credited line's consideration is lowered by what was credited, as a prospective
+        modification at its date (or at the latest modification already in force, so a credit
+        handled after a later change still applies in effective order)."""
+        if not self.owns("revrec.contracts") or self.revrec is None:
+            return
+        done = self.revrec.modifications(contract["id"])
+        if any(m["external_id"] == external_id for m in done):
+            return
+        lines = self._lines_by_item(contract)
+        changes = [
+            {"line": item, "amount_minor": lines[item]["amount_minor"] - amount}
+            for item, amount in credited.items()
+            if amount > 0
+            and item in lines
+            and lines[item]["pattern"] != "usage"
+            and lines[item]["terminated_at"] is None  # a terminated line takes no change
+        ]
+        if not changes:
+            return
+        at = max([at, *(int(m["effective_at"]) for m in done)])
+        self._send_modification(contract["id"], external_id, at, changes, [])
+        log.info("contract %s: concession %s at %d", contract["id"], external_id, at)
 
     # subledger -----------------------------------------------------------------------------
     def _contract_of(self, sub_id: str) -> dict[str, Any] | None:

@@ -252,16 +252,13 @@ class FuzzLifecycle:
 
     def _changeable(self, key: str, sub: ExpectedSubscription) -> bool:
         """Active, not ending, not changed at this instant (the oracle merges no two changes
-        at one instant), no won renewal still waiting for its period end, and no invoice of it
-        voided: a void does not lower the contract's price in the reference nor the oracle, so
-        a change after it ends where INV-31 rightly objects (docs/obligations.md, open)."""
+        at one instant), and no won renewal still waiting for its period end."""
         return (
             sub.status == "active"
             and not sub.cancel_at_period_end
             and key not in self.ctx.cancelled
             and self.changed_at.get(key) != self.ctx.now
             and self.ctx.now >= self.frozen_until.get(key, 0)
-            and not any(i.opportunity == key and i.status == "void" for i in self.oracle.invoices)
         )
 
 

@@ -132,11 +132,13 @@ class Change:
     effective at ``at`` (docs/reference-flow.md, points 2 and 8)."""
 
     opportunity: str  # the subscription's new-business opportunity
-    kind: str  # amendment | renewal | update | cancel | cancel_at_period_end
+    kind: str  # amendment | renewal | update | cancel | cancel_at_period_end | concession
     at: int
     before: dict[str, int]  # price → quantity of the items before the change
     after: dict[str, int]  # and after it
-    prorations: dict[str, int]  # price → net of the prorations billing made at the change
+    # price → net of the prorations billing made at the change (a concession: what a credit
+    # note or void took back)
+    prorations: dict[str, int]
     period_start: int  # the billing period the change falls in
     period_end: int
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from fractions import Fraction
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from harness.oracle.arithmetic import (
@@ -76,7 +77,8 @@ class Contracts:
         # Modifications apply in effective order (a renewal takes effect at the period end);
         # one effective after ``as_of`` is not in the books yet (a subledger takes no
         # modification dated in the future: a renewal reaches it when its period starts).
-        for change in sorted(changes, key=lambda c: c.at):
+        # Credit notes and voids are price concessions, modifications at their own dates.
+        for change in sorted([*changes, *concessions(invoices)], key=lambda c: c.at):
             if as_of is not None and change.at > as_of:
                 continue
             contract = followed.get(change.opportunity)
@@ -171,6 +173,15 @@ class Contracts:
         terms: dict[int, Terms] = {
             id(x): _terms_of(x) for x in contract.lines if x.pattern != "usage"
         }
+        if change.kind == "concession":
+            # What the customer no longer pays for each line comes off its consideration.
+            for price, amount in change.prorations.items():
+                # A line already terminated takes no change (the subledger's 409).
+                line = _line_at(contract, price, change.at)
+                if line is not None and line.pattern != "usage" and line.terminated_at is None:
+                    terms[id(line)].amount_minor -= amount
+            self._modify(contract, change.at, terms, [])
+            return
         service_end = max(x.service_end_at for x in contract.lines)
         later = max(0, whole_months(change.period_end, service_end)) // contract.interval_months
         added: list[ExpectedContractLine] = []
@@ -309,21 +320,41 @@ class Contracts:
             target = _line_at(contract, price, at)
             if amount and target is not None:
                 target.billed.append((at, amount))
-        positive = {price: amount for price, amount in net.items() if amount > 0}
-        for cn in inv.credit_notes:
-            if not positive:
-                continue
-            parts = largest_remainder(cn.total_minor, list(positive.values()))
-            for price, part in zip(positive, parts, strict=True):
-                target = _line_at(contract, price, cn.created_at)
+        for when, credited in _credits(inv):
+            for price, part in credited.items():
+                target = _line_at(contract, price, when)
                 if part and target is not None:
-                    target.billed.append((cn.created_at, -part))
-        if inv.voided_at is not None:
-            # A voided invoice's positive nets are credited back when it was voided.
-            for price, amount in positive.items():
-                target = _line_at(contract, price, inv.voided_at)
-                if target is not None:
-                    target.billed.append((inv.voided_at, -amount))
+                    target.billed.append((when, -part))
+
+
+def _credits(inv: ExpectedInvoice) -> Iterator[tuple[int, dict[str, int]]]:
+    """What each credit note (and a void) takes back from the invoice's lines, by price, and
+    when: a credit note in proportion to what the invoice billed them (largest remainder), a
+    void every positive net."""
+    net: dict[str, int] = {}
+    for line in inv.lines:
+        net[line.price] = net.get(line.price, 0) + line.earned_minor
+    positive = {price: amount for price, amount in net.items() if amount > 0}
+    if inv.total_minor == 0 or not positive:
+        return
+    for cn in inv.credit_notes:
+        parts = largest_remainder(cn.total_minor, list(positive.values()))
+        yield cn.created_at, dict(zip(positive, parts, strict=True))
+    if inv.voided_at is not None:
+        yield inv.voided_at, positive
+
+
+def concessions(invoices: Iterable[ExpectedInvoice]) -> list[Change]:
+    """Each credit note and void of a subscription's finalised invoice as a price concession
+    (docs/reference-flow.md): the credited lines' consideration lowered by what was credited,
+    a prospective modification at its date (``prorations`` holds the amounts by price)."""
+    found = []
+    for inv in invoices:
+        if inv.finalized_at is None:
+            continue
+        for at, credited in _credits(inv):
+            found.append(Change(inv.opportunity, "concession", at, {}, {}, credited, at, at))
+    return found
 
 
 def _discounted(booking: Booking, per_period: int, periods: int) -> int:

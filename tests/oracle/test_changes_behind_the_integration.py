@@ -32,10 +32,10 @@ def test_a_voided_invoice_bills_nothing_and_posts_nothing_live(scenario: Make) -
     # Its ERP invoice is voided: no live document to expect, and no payment.
     assert expected.erp == []
     # The contract was billed 2 × 100.00 on Jan 1 and credited it back when it was voided; the
-    # service goes on (a void is no cancellation).
+    # service goes on (a void is no cancellation), for 200.00 less: a price concession.
     (line,) = expected.contracts["deal"].lines
     assert line.billed == [(1767225600, 20000), (JAN_3, -20000)]
-    assert line.allocated_minor == 2 * 10000 * 12
+    assert line.amount_minor == line.allocated_minor == 2 * 10000 * 12 - 20000
     assert figure(expected, "balance:acme") == 0
 
 

@@ -202,8 +202,10 @@ def test_a_credit_note_credits_the_lines_by_what_each_was_billed(scenario: Make)
     # 5000 over 20000 : 2500 is 4444.44 and 555.56: the unit left goes to support.
     assert [amount for _, amount in pro.billed] == [20000, -4444]
     assert [amount for _, amount in support.billed] == [2500, -556]
-    # A credit note changes what was billed, never the schedule.
-    assert pro.allocated_minor + support.allocated_minor == 22500 * 12
+    # And it is a price concession (docs/reference-flow.md): each line's consideration falls
+    # by its part, and the allocations sum to the lowered price.
+    assert (pro.amount_minor, support.amount_minor) == (20000 * 12 - 4444, 2500 * 12 - 556)
+    assert pro.allocated_minor + support.allocated_minor == 22500 * 12 - 5000
 
 
 def test_a_crm_renewal_takes_effect_at_the_period_end(scenario: Make) -> None:
