@@ -42,10 +42,10 @@ class ErpRecord(StepKind):
     item: str | None = Field(
         None,
         pattern=r"^[A-Za-z0-9_-]{1,100}$",
-        description="`subscription` or `other` (the ERP item [links.erp_items] declares for "
-        "those invoice lines), or an ERP item's external id (`SERVICES`)",
+        description="`subscription` or `other`: the ERP item `[links.erp_items]` declares for "
+        "those invoice lines; or an ERP item's external id, e.g. `SERVICES`",
     )
-    entity: EntityName | None = None
+    entity: EntityName | None = Field(None, description="the entity's ERP subsidiary")
     not_generated: ClassVar[str | None] = _NO_MONEY
     inactive: ClassVar[bool] = True
 

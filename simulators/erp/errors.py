@@ -41,7 +41,9 @@ def user_error(message: str, path: str | None = None) -> SimError:
     return SimError(400, USER_ERROR, f"Error while accessing a resource. {message}", path)
 
 
-def inactive_reference(field: str, record_id: str, path: str, subsidiary: str | None = None) -> SimError:
+def inactive_reference(
+    field: str, record_id: str, path: str, subsidiary: str | None = None
+) -> SimError:
     """A reference to a record made inactive (an item, a customer, a subsidiary, an account).
 
     NetSuite's words name the reference key, not the cause: "Invalid item reference key 12."

@@ -88,7 +88,9 @@ def test_an_inactive_subsidiary_takes_no_postings_and_no_new_customers(erp: Erp)
         assert error_of(response) == (400, "USER_ERROR", expected)
     assert erp.state() == before
     # Another subsidiary is untouched; reactivated, the UK takes postings again.
-    erp.create("invoice", {"entity": {"id": erp.customer("US Buyer", "US")}, "item": _lines("SERVICES")})
+    erp.create(
+        "invoice", {"entity": {"id": erp.customer("US Buyer", "US")}, "item": _lines("SERVICES")}
+    )
     erp.request("PATCH", f"{RECORD}/subsidiary/{uk}", json={"isInactive": False})
     erp.create("invoice", {"entity": {"id": customer}, "item": _lines("SERVICES")})
 
