@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.erp.conftest import RECORD, Erp, error_of
+from tests.erp.test_periods import journal
 
 
 def _lines(*items: str) -> dict[str, Any]:
@@ -83,6 +84,7 @@ def test_an_inactive_subsidiary_takes_no_postings_and_no_new_customers(erp: Erp)
             f"{RECORD}/customer",
             json={"companyName": "New UK", "subsidiary": {"externalId": "UK"}},
         ),
+        erp.request("POST", f"{RECORD}/journalEntry", json=journal("2026-01-20")),
     ]
     for response in refused:
         assert error_of(response) == (400, "USER_ERROR", expected)
@@ -93,6 +95,7 @@ def test_an_inactive_subsidiary_takes_no_postings_and_no_new_customers(erp: Erp)
     )
     erp.request("PATCH", f"{RECORD}/subsidiary/{uk}", json={"isInactive": False})
     erp.create("invoice", {"entity": {"id": customer}, "item": _lines("SERVICES")})
+    erp.create("journalEntry", journal("2026-01-20"))
 
 
 def test_an_inactive_customer_or_account_is_an_invalid_reference_key(erp: Erp) -> None:
