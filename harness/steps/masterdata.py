@@ -73,7 +73,7 @@ class ErpRecord(StepKind):
         kind, record_id = self._record(run)
         headers = None
         if kind == "subsidiary":
-            # Subsidiaries are an administrator's (the integration's role cannot edit them).
+            # An administrator's change in NetSuite, made with the administrator's token.
             admin = str(run.actors.context["erp"]["admin_token"])
             headers = {"Authorization": f"Bearer {admin}"}
         run.actors.netsuite(
