@@ -148,6 +148,7 @@ def write_junit(results: Sequence[ScenarioResult], path: Path) -> None:
             name=result.name,
             time=f"{result.wall_s:.3f}",
         )
+        exception_properties(case, result)
         if result.error is not None:
             error = ET.SubElement(case, "error", message=result.error.splitlines()[0][:500])
             error.text = result.error
@@ -170,6 +171,34 @@ def write_junit(results: Sequence[ScenarioResult], path: Path) -> None:
             err.text = "\n".join(result.integration_output[-200:])
     path.parent.mkdir(parents=True, exist_ok=True)
     ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
+
+
+# Items listed one property each in the JUnit XML; the JSON report has them all.
+JUNIT_EXCEPTION_ITEMS = 50
+
+
+def exception_properties(case: ET.Element, result: ScenarioResult) -> None:
+    """The scenario's exceptions section as testcase properties (CI dashboards read these):
+    counts, how many were replayed, the longest time one sat open (sim seconds), and one
+    ``exception`` property per item as the console prints it."""
+    exceptions = result.exceptions
+    if not exceptions:
+        return
+    items = exceptions.get("items", [])
+    sat = exceptions.get("max_sat_s")
+    values = {
+        "exceptions.declared": str(bool(exceptions.get("declared"))).lower(),
+        "exceptions.count": str(len(items)),
+        "exceptions.open": str(exceptions.get("open", 0)),
+        "exceptions.replayed": str(sum(1 for item in items if item.get("replayed_at"))),
+        "exceptions.max_sat_s": "" if sat is None else str(sat),
+        "exceptions.read_errors": str(len(exceptions.get("errors", []))),
+    }
+    properties = ET.SubElement(case, "properties")
+    for name, value in values.items():
+        ET.SubElement(properties, "property", name=name, value=value)
+    for line in exception_lines(result)[:JUNIT_EXCEPTION_ITEMS]:
+        ET.SubElement(properties, "property", name="exception", value=line)
 
 
 def write_html(results: Sequence[ScenarioResult], path: Path) -> None:

@@ -26,6 +26,15 @@ PERIODS_FRESH_S = 2.0
 # Invoices, credit memos and payments are AR postings: an AR lock refuses them too.
 AR_KINDS = frozenset({"invoice", "creditMemo", "customerPayment"})
 _SAFE = re.compile(r"^[A-Za-z0-9_.-]+$")
+# NetSuite refuses a reference to an inactive record by its key, not its cause ("Invalid item
+# reference key 12."): the record we read to explain it, and the field that names it.
+_REFERENCE = re.compile(r"Invalid (item|entity|subsidiary|account) reference key (\d+)")
+_RECORD_OF = {
+    "item": ("serviceSaleItem", "item", "itemId"),
+    "entity": ("customer", "customer", "companyName"),
+    "subsidiary": ("subsidiary", "subsidiary", "name"),
+    "account": ("account", "account", "acctNumber"),
+}
 
 
 @dataclass(frozen=True)
@@ -229,10 +238,28 @@ class NetSuite:
                 f"netsuite {response.status_code} {method} {path}: {response.text[:300]}"
             )
         if response.status_code >= 400:
-            raise PermanentError(
-                f"NetSuite refused {method} {_record_of(path)}: {_detail(response)}"
-            )
+            detail = _detail(response)
+            cause = self._inactive(detail)
+            if cause is not None:
+                # Master data a finance user made inactive: set aside until it is active again.
+                raise Refusal(f"NetSuite refused {method} {_record_of(path)}: {cause} — {detail}")
+            raise PermanentError(f"NetSuite refused {method} {_record_of(path)}: {detail}")
         return response
+
+    def _inactive(self, detail: str) -> str | None:
+        """`the ERP item SUBSCRIPTION is inactive` when NetSuite's refusal names the key of a
+        record that is inactive now (read to find out); None for any other refusal."""
+        match = _REFERENCE.search(detail)
+        if match is None:
+            return None
+        kind, what, name_field = _RECORD_OF[match.group(1)]
+        try:
+            record = self.get_by_id(kind, match.group(2))
+        except (PermanentError, TransientError):
+            return None  # the refusal stands on NetSuite's own words
+        if record is None or record.get("isInactive") is not True:
+            return None
+        return f"the ERP {what} {record.get(name_field) or match.group(2)} is inactive"
 
 
 def _record_of(path: str) -> str:

@@ -1,5 +1,6 @@
-"""Master data broken and mended as finance users do it (an ERP customer or account made
-inactive, AR locked for a period), and the operator's replay of what the integration set aside."""
+"""Master data broken and mended as finance users do it (an ERP customer, account, item or
+subsidiary made inactive, AR locked for a period, a revenue mapping withdrawn), and the
+operator's replay of what the integration set aside."""
 
 from __future__ import annotations
 
@@ -27,49 +28,96 @@ def _broken(run: Run, key: str, broken: bool) -> None:
         run.broken.discard(key)
 
 
+# The invoice-line kinds of [links.erp_items]: `item: subscription` names whatever ERP item the
+# integration under test declares for subscription lines.
+_ITEM_KINDS = ("subscription", "other")
+
+
 class ErpRecord(StepKind):
-    """An ERP customer (of a fixture customer) or account (by number), made (in)active."""
+    """One ERP master record made (in)active: the ERP customer of a fixture customer, an
+    account (by number), a service sale item, or the subsidiary of a fixture entity."""
 
     customer: CustomerName | None = None
     account: str | None = Field(None, pattern=r"^\d{3,8}$", description="an account number")
+    item: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9_-]{1,100}$",
+        description="`subscription` or `other`: the ERP item `[links.erp_items]` declares for "
+        "those invoice lines; or an ERP item's external id, e.g. `SERVICES`",
+    )
+    entity: EntityName | None = Field(None, description="the entity's ERP subsidiary")
     not_generated: ClassVar[str | None] = _NO_MONEY
     inactive: ClassVar[bool] = True
 
     @model_validator(mode="after")
     def _one(self) -> ErpRecord:
-        if (self.customer is None) == (self.account is None):
-            raise ValueError("name a customer or an account, not both")
+        named = [self.customer, self.account, self.item, self.entity]
+        if sum(x is not None for x in named) != 1:
+            raise ValueError("name one of customer, account, item or entity")
         return self
 
     def key(self) -> str:
-        return f"erp customer {self.customer}" if self.customer else f"erp account {self.account}"
+        what, name = next(
+            (w, n)
+            for w, n in (
+                ("customer", self.customer),
+                ("account", self.account),
+                ("item", self.item),
+                ("subsidiary", self.entity),
+            )
+            if n is not None
+        )
+        return f"erp {what} {name}"
 
     def execute(self, run: Run) -> str:
-        books = run.snapshot()
-        if self.customer is not None:
-            stripe_id = run.stripe_customer(self.customer)
-            found = books.links.target("erp.customer", stripe_id)
-            if found is None:
-                raise StepFailed(f"customer {self.customer} has no ERP customer yet")
-            kind, record_id = "customer", str(found.id)
-        else:
-            accounts = [a for a in books.erp_store.accounts.values() if a.number == self.account]
-            if not accounts:
-                raise StepFailed(f"the ERP chart of accounts has no account {self.account}")
-            kind, record_id = "account", accounts[0].id
-        run.actors.netsuite("PATCH", f"/{kind}/{record_id}", {"isInactive": self.inactive})
+        kind, record_id = self._record(run)
+        headers = None
+        if kind == "subsidiary":
+            # An administrator's change in NetSuite, made with the administrator's token.
+            admin = str(run.actors.context["erp"]["admin_token"])
+            headers = {"Authorization": f"Bearer {admin}"}
+        run.actors.netsuite(
+            "PATCH", f"/{kind}/{record_id}", {"isInactive": self.inactive}, headers=headers
+        )
         _broken(run, self.key(), self.inactive)
         return f"{self.key()} ({kind}/{record_id}) {'inactive' if self.inactive else 'active'}"
+
+    def _record(self, run: Run) -> tuple[str, str]:
+        """The REST record type and internal id the step names."""
+        books = run.snapshot()
+        store = books.erp_store
+        if self.customer is not None:
+            found = books.links.target("erp.customer", run.stripe_customer(self.customer))
+            if found is None:
+                raise StepFailed(f"customer {self.customer} has no ERP customer yet")
+            return "customer", str(found.id)
+        if self.account is not None:
+            accounts = [a for a in store.accounts.values() if a.number == self.account]
+            if not accounts:
+                raise StepFailed(f"the ERP chart of accounts has no account {self.account}")
+            return "account", accounts[0].id
+        if self.item is not None:
+            eid = books.declared_item(self.item) if self.item in _ITEM_KINDS else self.item
+            item = store.by_external_id("serviceSaleItem", eid)
+            if item is None:
+                raise StepFailed(f"the ERP has no service sale item {eid}")
+            return "serviceSaleItem", str(item.id)
+        eid = entity_id(str(self.entity))
+        sub = store.by_external_id("subsidiary", eid)
+        if sub is None:
+            raise StepFailed(f"the ERP has no subsidiary {eid}")
+        return "subsidiary", str(sub.id)
 
 
 @register("erp.deactivate")
 class ErpDeactivate(ErpRecord):
-    """A finance user makes an ERP customer or account inactive: postings to it are refused."""
+    """A finance user makes an ERP customer, account, item or subsidiary inactive: postings
+    that name it are refused."""
 
 
 @register("erp.reactivate")
 class ErpReactivate(ErpRecord):
-    """A finance user makes the ERP customer or account active again (the cause mended)."""
+    """A finance user makes the ERP record active again (the cause mended)."""
 
     inactive: ClassVar[bool] = False
 

@@ -131,7 +131,7 @@ class ErpBackend:
             numbers[a.number] = account.id
         for i in seed.items:
             s.add(
-                "item",
+                "serviceSaleItem",
                 Item(
                     self._next_id("item"),
                     i.external_id,
@@ -302,6 +302,7 @@ class ErpBackend:
             "currencyRate": self.update_currency_rate,
             "account": self.update_account,
             "customer": self.update_customer,
+            "serviceSaleItem": self.update_item,
         }
         return updaters[kind](record, p)
 
@@ -542,6 +543,15 @@ class ErpBackend:
             self.store.set_external_id("account", account, p["externalId"])
         return account
 
+    def update_item(self, item: Item, p: Json) -> Item:
+        """Seeded items take a new display name and are made (in)active; nothing else moves
+        (their accounts decide what every posted line booked)."""
+        if "displayName" in p:
+            item.name = p["displayName"]
+        if "isInactive" in p:
+            item.is_inactive = bool(p["isInactive"])
+        return item
+
     def _number_free(self, number: str, current: Account | None) -> None:
         if any(a.number == number and a is not current for a in self.store.accounts.values()):
             raise errors.user_error(f"An account numbered {number} already exists.", "acctNumber")
@@ -611,7 +621,7 @@ class ErpBackend:
     def create_customer(self, p: Json) -> Customer:
         self._require(p, "companyName", "subsidiary")
         self._unique("customer", p.get("externalId"))
-        sub = self.ref("subsidiary", p["subsidiary"], "subsidiary")
+        sub = self._active_subsidiary(self.ref("subsidiary", p["subsidiary"], "subsidiary"))
         currency = self._opt_ref("currency", p, "currency")
         now = self.now()
         customer = Customer(
@@ -633,6 +643,8 @@ class ErpBackend:
     def update_customer(self, customer: Customer, p: Json) -> Customer:
         self._unique("customer", p.get("externalId"), customer)
         sub = self._opt_ref("subsidiary", p, "subsidiary")
+        if sub is not None:
+            self._active_subsidiary(sub)
         currency = self._opt_ref("currency", p, "currency")
         moving = (sub is not None and sub.id != customer.subsidiary) or (
             currency is not None and currency.id != customer.currency
@@ -861,10 +873,10 @@ class ErpBackend:
         self._require(p, customer_field)
         customer = self.ref("customer", p[customer_field], customer_field)
         if customer.is_inactive:
-            raise errors.user_error(
-                f"The customer {customer.company_name} is inactive.", customer_field
+            raise errors.inactive_reference(
+                "entity", customer.id, customer_field, customer.subsidiary
             )
-        sub = self.store.subsidiaries[customer.subsidiary]
+        sub = self._active_subsidiary(self.store.subsidiaries[customer.subsidiary])
         given_sub = self._opt_ref("subsidiary", p, "subsidiary")
         if given_sub is not None and given_sub.id != sub.id:
             raise errors.user_error(
@@ -945,8 +957,15 @@ class ErpBackend:
                 name, account.id, f"The account must be of type {' or '.join(types)}."
             )
         if account.is_inactive:
-            raise errors.user_error(f"The account {account.number} is inactive.", name)
+            raise errors.inactive_reference("account", account.id, name)
         return account
+
+    def _active_subsidiary(self, sub: Subsidiary, path: str = "subsidiary") -> Subsidiary:
+        """The subsidiary, unless an administrator made it inactive: it takes no postings and
+        no new customers until it is active again."""
+        if sub.is_inactive:
+            raise errors.inactive_reference("subsidiary", sub.id, path)
+        return sub
 
     def _booking(
         self,
@@ -1098,7 +1117,9 @@ class ErpBackend:
         here = f"item.items[{n}]"
         if "item" not in raw:
             raise errors.missing_field(f"{here}.item")
-        item = self.ref("item", raw["item"], f"{here}.item")
+        item = self.ref("serviceSaleItem", raw["item"], f"{here}.item")
+        if item.is_inactive:
+            raise errors.inactive_reference("item", item.id, f"{here}.item")
         quantity = decimal_in(raw["quantity"]) if "quantity" in raw else None
         unit = decimal_in(raw["rate"]) if "rate" in raw else None
         if "amount" in raw:
@@ -1211,8 +1232,10 @@ class ErpBackend:
         """Journal entries, intercompany ones included: balanced per subsidiary or refused."""
         self._require(p, "subsidiary", "line")
         s = self.store
-        sub = self.ref("subsidiary", p["subsidiary"], "subsidiary")
+        sub = self._active_subsidiary(self.ref("subsidiary", p["subsidiary"], "subsidiary"))
         to_sub = self._opt_ref("subsidiary", p, "toSubsidiary")
+        if to_sub is not None:
+            self._active_subsidiary(to_sub, "toSubsidiary")
         if to_sub is not None and to_sub.id == sub.id:
             raise errors.user_error("toSubsidiary must differ from subsidiary.", "toSubsidiary")
         currency = self._opt_ref("currency", p, "currency") or s.currencies[sub.currency]
@@ -1278,7 +1301,7 @@ class ErpBackend:
         here = f"line.items[{n}]"
         account = self.ref("account", raw["account"], f"{here}.account")
         if account.is_inactive:
-            raise errors.user_error(f"The account {account.number} is inactive.", f"{here}.account")
+            raise errors.inactive_reference("account", account.id, f"{here}.account")
         if ("debit" in raw) == ("credit" in raw):
             raise errors.user_error("Enter either a debit or a credit on each line.", here)
         debit = self._amount(raw["debit"], code, f"{here}.debit") if "debit" in raw else 0

@@ -41,6 +41,18 @@ def user_error(message: str, path: str | None = None) -> SimError:
     return SimError(400, USER_ERROR, f"Error while accessing a resource. {message}", path)
 
 
+def inactive_reference(
+    field: str, record_id: str, path: str, subsidiary: str | None = None
+) -> SimError:
+    """A reference to a record made inactive (an item, a customer, a subsidiary, an account).
+
+    NetSuite's words name the reference key, not the cause: "Invalid item reference key 12."
+    and, for a customer, "Invalid entity reference key 5 for subsidiary 1." (what imports and
+    integrations report; see docs/erp.md). A client finds out why by reading the record."""
+    where = f" for subsidiary {subsidiary}" if subsidiary is not None else ""
+    return user_error(f"Invalid {field} reference key {record_id}{where}.", path)
+
+
 def nonexistent(kind: str, key: str) -> SimError:
     return SimError(
         404,

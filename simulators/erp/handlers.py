@@ -174,6 +174,16 @@ class ErpHandlers:
     def delete_account(self, call: Call) -> Reply:
         return self._delete("account", call)
 
+    # serviceSaleItem -------------------------------------------------------------------
+    def list_service_sale_items(self, call: Call) -> Reply:
+        return self._list("serviceSaleItem", call)
+
+    def get_service_sale_item(self, call: Call) -> Reply:
+        return self._get("serviceSaleItem", call)
+
+    def update_service_sale_item(self, call: Call) -> Reply:
+        return self._update("serviceSaleItem", call)
+
     # accountingPeriod ------------------------------------------------------------------
     def list_accounting_periods(self, call: Call) -> Reply:
         return self._list("accountingPeriod", call)

@@ -92,7 +92,8 @@ class Account:
 
 @dataclass
 class Item:
-    """A sale item mapping invoice lines to accounts (seed data, read through SuiteQL)."""
+    """A service sale item mapping invoice lines to accounts (seeded; REST record
+    ``serviceSaleItem``, read and made (in)active, and SuiteQL table ``item``)."""
 
     id: str
     item_id: str
@@ -100,6 +101,7 @@ class Item:
     income_account: str
     deferred_revenue_account: str | None = None  # when set, billings defer revenue here
     external_id: str | None = None
+    is_inactive: bool = False
 
 
 @dataclass

@@ -18,6 +18,7 @@ from simulators.erp.models import (
     CurrencyRate,
     Customer,
     GlLine,
+    Item,
     Job,
     Period,
     Subsidiary,
@@ -132,6 +133,7 @@ def record(s: ErpStore, kind: str, row: Any, today: str, expand: bool) -> Json:
         "account": lambda: account(row),
         "accountingPeriod": lambda: period(s, row),
         "customer": lambda: customer(s, row),
+        "serviceSaleItem": lambda: item(s, row),
     }
     if kind in renderers:
         return renderers[kind]()
@@ -214,6 +216,22 @@ def account(a: Account) -> Json:
             "acctType": a.type,
             "description": a.description,
             "isInactive": a.is_inactive,
+        }
+    )
+
+
+def item(s: ErpStore, i: Item) -> Json:
+    return _compact(
+        {
+            "links": links(record_path("serviceSaleItem", i.id)),
+            "id": i.id,
+            "externalId": i.external_id,
+            "itemId": i.item_id,
+            "displayName": i.name,
+            "itemType": "Service",
+            "incomeAccount": ref(s, "account", i.income_account),
+            "deferredRevenueAccount": ref(s, "account", i.deferred_revenue_account),
+            "isInactive": i.is_inactive,
         }
     )
 
@@ -311,7 +329,7 @@ def transaction(s: ErpStore, t: Transaction, expand: bool) -> Json:
                             {
                                 "links": [],
                                 "line": line.line,
-                                "item": ref(s, "item", line.item),
+                                "item": ref(s, "serviceSaleItem", line.item),
                                 "description": line.description,
                                 "quantity": None
                                 if line.quantity is None
@@ -635,6 +653,7 @@ def suiteql_catalog(s: ErpStore) -> dict[str, Table]:
                 "itemtype",
                 "incomeaccount",
                 "deferredrevenueaccount",
+                "isinactive",
                 "externalid",
             ),
             lambda: [
@@ -645,6 +664,7 @@ def suiteql_catalog(s: ErpStore) -> dict[str, Table]:
                     "itemtype": "Service",
                     "incomeaccount": _n(i.income_account),
                     "deferredrevenueaccount": _n(i.deferred_revenue_account),
+                    "isinactive": _flag(i.is_inactive),
                     "externalid": i.external_id,
                 }
                 for i in s.items.values()

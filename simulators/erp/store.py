@@ -30,7 +30,7 @@ TABLES: dict[str, tuple[str, type[Any]]] = {
     "currencyRate": ("currency_rates", CurrencyRate),
     "subsidiary": ("subsidiaries", Subsidiary),
     "account": ("accounts", Account),
-    "item": ("items", Item),
+    "serviceSaleItem": ("items", Item),
     "accountingPeriod": ("periods", Period),
     "customer": ("customers", Customer),
     "transaction": ("transactions", Transaction),

@@ -49,6 +49,9 @@ EXPECTED: dict[str, tuple[str, str]] = {
     **_record_ops("currency", "Currencies", delete=False),
     **_record_ops("currencyRate", "CurrencyRates", delete=True),
     **_record_ops("account", "Accounts", delete=True),
+    "listServiceSaleItems": ("get", f"{RECORD}/serviceSaleItem"),
+    "getServiceSaleItem": ("get", f"{RECORD}/serviceSaleItem/{{id}}"),
+    "updateServiceSaleItem": ("patch", f"{RECORD}/serviceSaleItem/{{id}}"),
     "listAccountingPeriods": ("get", f"{RECORD}/accountingPeriod"),
     "getAccountingPeriod": ("get", f"{RECORD}/accountingPeriod/{{id}}"),
     "updateAccountingPeriod": ("patch", f"{RECORD}/accountingPeriod/{{id}}"),
@@ -178,7 +181,7 @@ def test_request_bodies_are_closed_objects(resolved: dict[str, Any]) -> None:
 
 def test_list_envelope_is_netsuites(resolved: dict[str, Any]) -> None:
     listing = [op for _, _, op in operations(resolved) if op["operationId"].startswith("list")]
-    assert len(listing) == 11
+    assert len(listing) == 12
     for op in listing:
         schema = op["responses"]["200"]["content"][VND]["schema"]
         assert set(schema["required"]) == {

@@ -19,11 +19,13 @@ SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
 CONNECTOR = subject(DECLARATION)
 MUTANTS = load_mutants(CONNECTOR.mutants_file)
 # Refusals an operator mends and replays (docs/exceptions.md): the connector keeps no exception
-# list and has no replay, so, judged on the books alone, it loses what was refused (41) or posts
-# a payment into the month after an AR lock behind finance's back (42) — and is caught.
+# list and has no replay, so, judged on the books alone, it loses what was refused (41, 44, 45)
+# or posts a payment into the month after an AR lock behind finance's back (42) — and is caught.
 CAUGHT_WITHOUT_REPLAY = {
     "41_erp_customer_inactive_renewal": {"INV-06", "INV-28"},
     "42_ar_locked_payment_run": {"INV-03"},
+    "44_erp_item_inactive_month_end": {"INV-06", "INV-28"},
+    "45_subsidiary_inactive_renewal": {"INV-06", "INV-28"},
 }
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from xml.etree import ElementTree as ET
 
 import pytest
 
 from harness.config import ConfigError, check_templates, load_config
 from harness.exceptions import SetAsideLog, parse
+from harness.report import write_junit
+from harness.results import ScenarioResult
 
 DAY = 86_400
 
@@ -89,3 +92,32 @@ def test_the_books_keep_the_list_through_json() -> None:
     assert again == listed
     down = Exceptions(error="the integration is not running", down=True)
     assert Exceptions.from_json(down.to_json()) == down
+
+
+def test_the_junit_report_carries_the_exceptions_section_per_scenario(tmp_path: Path) -> None:
+    log = SetAsideLog()
+    start = 1_767_225_600  # 2026-01-01
+    second = {**_item("open"), "id": "exc_2", "source": {"system": "billing", "document": "in_2"}}
+    log.observe(parse({"items": [_item("open")]}), start)
+    # exc_1 is replayed (at start + DAY) and seen resolved an hour later; exc_2 is refused
+    # after that replay and never resolved.
+    log.observe(parse({"items": [_item("resolved"), second]}), start + DAY + 3600)
+    judged = ScenarioResult("set aside", "s.yaml", 0, "2026-01-01T00:00:00Z")
+    judged.exceptions = log.as_json((start + DAY,))
+    bare = ScenarioResult("books alone", "b.yaml", 0, "2026-01-01T00:00:00Z")
+    write_junit([judged, bare], tmp_path / "r.xml")
+    cases = {c.get("name"): c for c in ET.parse(tmp_path / "r.xml").iter("testcase")}
+    props = [(p.get("name"), p.get("value")) for p in cases["set aside"].iter("property")]
+    assert dict(props[:6]) == {
+        "exceptions.declared": "true",
+        "exceptions.count": "2",
+        "exceptions.open": "1",
+        "exceptions.replayed": "1",
+        "exceptions.max_sat_s": str(DAY + 3600),
+        "exceptions.read_errors": "0",
+    }
+    listed = [value for name, value in props[6:] if name == "exception"]
+    assert len(listed) == 2 and listed[0].startswith("billing:in_1 resolved after")
+    assert "billing:in_2 still open" in listed[1]
+    # A scenario without an exceptions section (no probe read) has no properties at all.
+    assert list(cases["books alone"].iter("property")) == []
