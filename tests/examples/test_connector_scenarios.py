@@ -18,23 +18,15 @@ DECLARATION = ROOT / "examples" / "stripe_netsuite_connector" / "harness.toml"
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
 CONNECTOR = subject(DECLARATION)
 MUTANTS = load_mutants(CONNECTOR.mutants_file)
-# Refusals an operator mends and replays (docs/exceptions.md): the connector keeps no exception
-# list and has no replay, so, judged on the books alone, it loses what was refused (41) or posts
-# a payment into the month after an AR lock behind finance's back (42) — and is caught.
-CAUGHT_WITHOUT_REPLAY = {
-    "41_erp_customer_inactive_renewal": {"INV-06", "INV-28"},
-    "42_ar_locked_payment_run": {"INV-03"},
-}
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
 def test_the_connector_passes_every_scenario(path: Path) -> None:
     config = load_config(DECLARATION)
     result = run_scenario(load_scenario(path), config, cwd=DECLARATION.parent)
-    if path.stem in CAUGHT_WITHOUT_REPLAY:
-        assert CAUGHT_WITHOUT_REPLAY[path.stem] <= set(result.rules), describe(result)
-        return
     assert result.passed, describe(result)
+    assert result.exceptions["declared"], result.exceptions
+    assert result.exceptions["open"] == 0, result.exceptions  # every refusal mended and replayed
     assert result.judged["owned"] == [
         "erp.customers",
         "erp.invoices",
