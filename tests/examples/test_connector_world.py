@@ -173,7 +173,8 @@ class ConnectorWorld:
 
     def violations(self, rules: list[str] | None = None) -> list[str]:
         """What the harness's judges find, reading the connector's documents through its
-        declared links and judging the hand-offs it declares it owns."""
+        declared links (and its exception list, while it runs) and judging the hand-offs it
+        declares it owns."""
         judge = Judge.from_config(DECLARATION, base=str(PACKAGE), only=rules)
         books = judge.books(self.session.stack.world)
         if self.connector.running:  # its exception list too, as `harness run` reads it
