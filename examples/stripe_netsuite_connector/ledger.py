@@ -9,6 +9,11 @@ from .mapping import Period, posting_period
 from .netsuite import NetSuite
 from .throttle import Rejected
 
+
+class PeriodLocked(Rejected):
+    """The document's period is AR-locked: it is set aside until finance unlocks it."""
+
+
 _SAFE = re.compile(r"[A-Za-z0-9_-]{1,255}")
 
 
@@ -43,7 +48,7 @@ class Ledger:
     def periods(self, subsidiary_id: str) -> list[Period]:
         """Monthly posting periods of a subsidiary as they stand now (closing moves them)."""
         rows = self.erp.query(
-            "SELECT id, startdate, closed, alllocked, arlocked FROM accountingperiod "
+            "SELECT id, periodname, startdate, closed, alllocked, arlocked FROM accountingperiod "
             f"WHERE subsidiary = {literal(subsidiary_id)} AND isposting = 'T' "
             "AND isquarter = 'F' AND isyear = 'F' ORDER BY startdate"
         )
@@ -51,7 +56,9 @@ class Ledger:
             Period(
                 str(row["id"]),
                 str(row["startdate"]),
-                all(row.get(flag) != "T" for flag in ("closed", "alllocked", "arlocked")),
+                all(row.get(flag) != "T" for flag in ("closed", "alllocked")),
+                row.get("arlocked") == "T",
+                str(row.get("periodname") or row["startdate"]),
             )
             for row in rows
         ]
@@ -62,7 +69,13 @@ class Ledger:
             raise Rejected(
                 f"no open NetSuite period on or after {day} (subsidiary {subsidiary_id})"
             )
+        if period.ar_locked:
+            raise PeriodLocked(
+                f"NetSuite's accounting period {period.name} is locked for receivables; "
+                f"a document dated {day} waits for finance to unlock it"
+            )
         return period.id
 
     def open_period_ids(self, subsidiary_id: str) -> set[str]:
-        return {p.id for p in self.periods(subsidiary_id) if p.takes_ar}
+        """Periods whose AR documents can still be changed (applications, voids)."""
+        return {p.id for p in self.periods(subsidiary_id) if p.takes_ar and not p.ar_locked}

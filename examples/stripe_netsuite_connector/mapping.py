@@ -164,12 +164,17 @@ def credit_note_lines(credit_note: Json, invoice_lines: list[Json], invoice: Jso
 class Period:
     id: str
     start_on: str  # YYYY-MM-DD
-    takes_ar: bool  # neither closed nor locked for AR documents
+    takes_ar: bool  # neither closed nor locked for everyone
+    # AR locked while finance closes the month, the period otherwise open: AR documents of
+    # it wait for the unlock (they belong in it) instead of moving to a later month.
+    ar_locked: bool = False
+    name: str = ""  # NetSuite's period name ("Jan 2026"), for the reason of a wait
 
 
 def posting_period(periods: Iterable[Period], day: str) -> Period | None:
     """The month of ``day`` when it takes AR postings, else the first later month that does
-    (NetSuite refuses closed periods; the late document lands in the first open one)."""
+    (NetSuite refuses closed periods; the late document lands in the first open one). The
+    period found may be AR-locked: then the document waits (``Ledger.period_for``)."""
     month = day[:7]
     for period in sorted(periods, key=lambda p: p.start_on):
         if period.start_on[:7] >= month and period.takes_ar:

@@ -18,9 +18,10 @@ MAX_QUERY_PAGES = 20  # 20,000 rows: more means the query is wrong, not that the
 
 
 class ErpRefusal(Rejected):
-    def __init__(self, status: int, code: str, detail: str) -> None:
+    def __init__(self, status: int, code: str, detail: str, request: str = "") -> None:
         super().__init__(f"NetSuite {status} {code}: {detail}")
         self.status, self.code, self.detail = status, code, detail
+        self.request = request  # "POST /services/rest/record/v1/invoice": what was refused
 
 
 class Duplicate(ErpRefusal):
@@ -136,7 +137,7 @@ class NetSuite:
             return response
         if status == 429 or status >= 500:
             raise Transient(f"NetSuite {method} {path}: {status}")
-        raise self._refusal(response)
+        raise self._refusal(response, f"{method} {path}")
 
     @staticmethod
     def _json(response: httpx.Response) -> Json:
@@ -149,7 +150,7 @@ class NetSuite:
         return data
 
     @staticmethod
-    def _refusal(response: httpx.Response) -> Exception:
+    def _refusal(response: httpx.Response, request: str) -> Exception:
         code, detail = "UNKNOWN", response.text[:500]
         try:
             details = json.loads(response.content)["o:errorDetails"][0]
@@ -157,8 +158,8 @@ class NetSuite:
         except (ValueError, KeyError, IndexError, TypeError):
             pass
         if code == "DUP_RCRD":
-            return Duplicate(response.status_code, code, detail)
+            return Duplicate(response.status_code, code, detail, request)
         if code == "USER_ERROR" and "accounting period" in detail.lower():
             # A period closed between our look-up and the post: look again.
             return PeriodMoved(f"NetSuite {response.status_code} {code}: {detail}")
-        return ErpRefusal(response.status_code, code, detail)
+        return ErpRefusal(response.status_code, code, detail, request)

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from .setaside import reason
 from .throttle import Rejected, Transient, backoff_s
 from .workqueue import Claim, WorkQueue
 
@@ -85,7 +86,7 @@ class Workers:
         except Transient as exc:
             if claim.attempts + 1 >= exc.max_attempts:
                 log.error("set aside %s after %d attempts: %s", what, claim.attempts + 1, exc)
-                self.queue.park(claim, str(exc))
+                self._park(claim, exc)
             else:
                 delay = backoff_s(claim.attempts)
                 log.warning(
@@ -94,12 +95,17 @@ class Workers:
                 self.queue.retry(claim, delay, str(exc))
         except Rejected as exc:
             log.error("set aside %s: %s", what, exc)
-            self.queue.park(claim, str(exc))
+            self._park(claim, exc)
         except Exception as exc:  # a bug of ours: keep the rest of the queue moving
             log.error(
                 "set aside %s: unexpected %s: %s", what, type(exc).__name__, exc, exc_info=True
             )
-            self.queue.park(claim, f"{type(exc).__name__}: {exc}")
+            self._park(claim, exc)
         else:
             log.info("synced %s", what)
             self.queue.done(claim)
+
+    def _park(self, claim: Claim, exc: Exception) -> None:
+        """Parked, and on the set-aside list with a reason for the operator to act on."""
+        why = reason(claim.kind, claim.object_id, exc, claim.attempts + 1)
+        self.queue.park(claim, f"{type(exc).__name__}: {exc}", why)

@@ -5,8 +5,13 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from . import setaside
 
 SEEN_EVENTS_KEPT_S = 30 * 86400  # Stripe redelivers for 3 days; a month of ids is ample
 DONE_JOBS_KEPT_S = 7 * 86400
@@ -67,6 +72,7 @@ class WorkQueue:
         path.parent.mkdir(parents=True, exist_ok=True)
         db = self._db()
         db.executescript(_SCHEMA)
+        db.executescript(setaside.SCHEMA)
         # Whatever was running when the process died runs again; reconciling is idempotent.
         db.execute("UPDATE job SET state = 'ready' WHERE state = 'running'")
         self.prune()
@@ -79,6 +85,18 @@ class WorkQueue:
             db.execute("PRAGMA synchronous = FULL")
             self._local.db = db
         return db
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE … COMMIT, rolled back on any failure (writers take turns)."""
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
 
     def accept(self, event_id: str, work: Work | None, created: int | None = None) -> str:
         """Record an event: 'duplicate' (seen before), 'ignored' (owes nothing) or 'queued'.
@@ -163,41 +181,80 @@ class WorkQueue:
         return None if row is None else Claim(*row)
 
     def done(self, claim: Claim) -> None:
-        self._finish(claim, "done", 0.0, None, attempts=0)
+        """The job went through: an item it had on the set-aside list is resolved."""
+        self._finish(
+            claim,
+            "done",
+            0.0,
+            None,
+            attempts=0,
+            then=lambda db, now: setaside.resolve(db, claim.key, now),
+        )
 
     def retry(self, claim: Claim, delay_s: float, error: str) -> None:
         self._finish(claim, "ready", delay_s, error, attempts=claim.attempts + 1)
 
-    def park(self, claim: Claim, error: str) -> None:
-        """Set aside until an operator fixes the cause or a new event arrives for it."""
-        self._finish(claim, "parked", 0.0, error, attempts=claim.attempts + 1)
+    def park(self, claim: Claim, error: str, reason: str) -> None:
+        """Set aside, and listed with ``reason`` for the operator, until they replay it or a
+        new event arrives for it. In one transaction: a parked job is always on the list."""
+
+        def listed(db: sqlite3.Connection, now: float) -> None:
+            (state,) = db.execute("SELECT state FROM job WHERE key = ?", (claim.key,)).fetchone()
+            if state == "parked":  # not when an event came meanwhile: the job runs again
+                tries = claim.attempts + 1
+                setaside.record(db, claim.key, claim.kind, claim.object_id, reason, tries, now)
+
+        self._finish(claim, "parked", 0.0, error, attempts=claim.attempts + 1, then=listed)
 
     def _finish(
-        self, claim: Claim, state: str, delay_s: float, error: str | None, *, attempts: int
+        self,
+        claim: Claim,
+        state: str,
+        delay_s: float,
+        error: str | None,
+        *,
+        attempts: int,
+        then: Callable[[sqlite3.Connection, float], None] | None = None,
     ) -> None:
         now = time.time()
-        # An event that came in meanwhile (a new generation) means: run again, at once.
-        self._db().execute(
-            """
-            UPDATE job SET
-                state = CASE WHEN generation = :gen THEN :state ELSE 'ready' END,
-                attempts = CASE WHEN generation = :gen THEN :attempts ELSE 0 END,
-                due_at = CASE WHEN generation = :gen THEN :due ELSE :now END,
-                last_error = :error, updated_at = :now
-            WHERE key = :key
-            """,
-            {
-                "gen": claim.generation,
-                "state": state,
-                "attempts": attempts,
-                "due": now + delay_s,
-                "now": now,
-                "error": error,
-                "key": claim.key,
-            },
-        )
+        with self._transaction() as db:
+            # An event that came in meanwhile (a new generation) means: run again, at once.
+            db.execute(
+                """
+                UPDATE job SET
+                    state = CASE WHEN generation = :gen THEN :state ELSE 'ready' END,
+                    attempts = CASE WHEN generation = :gen THEN :attempts ELSE 0 END,
+                    due_at = CASE WHEN generation = :gen THEN :due ELSE :now END,
+                    last_error = :error, updated_at = :now
+                WHERE key = :key
+                """,
+                {
+                    "gen": claim.generation,
+                    "state": state,
+                    "attempts": attempts,
+                    "due": now + delay_s,
+                    "now": now,
+                    "error": error,
+                    "key": claim.key,
+                },
+            )
+            if then is not None:
+                then(db, now)
         with self.wake:
             self.wake.notify_all()
+
+    # the set-aside list (docs/exceptions.md) -----------------------------------------------
+    def set_aside(self) -> list[dict[str, Any]]:
+        return setaside.listed(self._db())
+
+    def replay(self, ids: list[str] | None) -> tuple[list[str], list[str]]:
+        """Queue set-aside jobs again (all, or those item ids): the ids replayed, and the
+        unknown ones."""
+        with self._transaction() as db:
+            outcome = setaside.replay(db, ids, time.time())
+        with self.wake:
+            self.wake.notify_all()
+        return outcome
 
     def next_due_in(self) -> float | None:
         """Seconds until the earliest ready job is due (0 when one is due now)."""
@@ -223,6 +280,7 @@ class WorkQueue:
         db.execute(
             "DELETE FROM job WHERE state = 'done' AND updated_at < ?", (now - DONE_JOBS_KEPT_S,)
         )
+        setaside.prune(db, now)
 
     def events_watermark(self) -> int | None:
         """The latest ``created`` of any event received, None before the first."""

@@ -13,6 +13,7 @@ import pytest
 
 from harness.invariants import REGISTRY
 from harness.mutants import load_mutants, materialize, subject
+from tests.examples.test_connector_exceptions import inactive_at_renewal, paid_while_ar_locked
 from tests.examples.test_connector_world import (
     PACKAGE,
     REPO,
@@ -187,6 +188,29 @@ def _negative(w: ConnectorWorld) -> None:
     assert negative.total == -13548
     assert w.record("creditMemo", f"eid:STRIPE-{negative.id}") is None
     assert w.count("type = 'CustCred'") == 0
+
+
+@check("swallows_refusal", JAN_15)
+def _swallowed(w: ConnectorWorld) -> None:
+    _, renewal = inactive_at_renewal(w)
+    assert w.record("invoice", f"eid:STRIPE-{renewal}") is None
+    assert w.set_aside().items == ()  # refused, and on no list
+
+
+@check("replay_leaves_items_open", JAN_15)
+def _left_open(w: ConnectorWorld) -> None:
+    customer, renewal = inactive_at_renewal(w)
+    w.set_inactive(customer, False)
+    w.replay()
+    w.document("invoice", f"STRIPE-{renewal}")  # posted by the replay …
+    assert [i.status for i in w.set_aside().items] == ["open"]  # … and still listed open
+
+
+@check("posts_past_an_ar_lock", JAN_15)
+def _past_the_lock(w: ConnectorWorld) -> None:
+    invoice = paid_while_ar_locked(w)
+    payment = w.document("customerPayment", f"PMT-{invoice}")
+    assert payment["tranDate"] == "2026-01-22" and w.period_of(payment) == "Feb 2026"
 
 
 def test_every_mutant_is_declared_completely_and_checked_here() -> None:

@@ -124,6 +124,10 @@ def test_dates_are_utc_days_and_periods_skip_closed_months() -> None:
     assert posting_period(periods, "2026-02-28") == periods[2]
     assert posting_period(periods, "2026-03-15") == periods[0]
     assert posting_period(periods, "2026-04-01") is None
+    # AR locked while January closes: January's documents wait in it (the ledger refuses
+    # them until the unlock); they do not slip into February.
+    locked = [Period("1", "2026-01-01", True, ar_locked=True), Period("2", "2026-02-01", True)]
+    assert posting_period(locked, "2026-01-20") == locked[0]
 
 
 def test_drawn_credit_is_what_the_balance_moved_towards_zero() -> None:
@@ -229,7 +233,7 @@ def test_an_event_during_a_run_makes_the_job_run_again(tmp_path: Path) -> None:
     queue.done(claim)
     again = queue.claim(set())
     assert again is not None and again.generation == claim.generation + 1
-    queue.park(again, "refused")
+    queue.park(again, "refused", "Stripe invoice in_1 not posted to NetSuite: refused")
     assert queue.open_jobs() == 0 and queue.counts() == {"parked": 1}
 
 

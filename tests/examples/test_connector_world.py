@@ -6,6 +6,7 @@ other ``test_connector_*`` modules, and tests that its ``harness.toml`` and sett
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import httpx
 import stripe
 
 from harness.config import HarnessConfig, SimulatorsConfig, load_config, render_template
+from harness.exceptions import Exceptions
 from harness.judging import Judge
 from harness.session import Session, open_session
 
@@ -119,6 +121,41 @@ class ConnectorWorld:
     def close_period(self, entity: str, month: str) -> None:
         self.sim("POST", f"/periods/{entity}/{month}", {"state": "closed"})
 
+    def set_inactive(self, stripe_customer: str, inactive: bool) -> None:
+        """A finance user makes the customer's ERP record (in)active, as `erp.deactivate`."""
+        found = self.document("customer", f"STRIPE-{stripe_customer}")
+        self._as_finance("PATCH", f"/customer/{found['id']}", {"isInactive": inactive})
+
+    def lock_ar(self, entity: str, month: str, locked: bool) -> None:
+        """AR (un)locked for the month with the administrator's token, as `erp.lock_ar`."""
+        admin = {"Authorization": f"Bearer {self.ctx['erp']['admin_token']}"}
+        self._as_finance(
+            "PATCH", f"/accountingPeriod/eid:{entity}-{month}", {"arLocked": locked}, admin
+        )
+
+    def _as_finance(
+        self, method: str, path: str, body: Any, headers: dict[str, str] | None = None
+    ) -> None:
+        answer = self.erp.request(
+            method, f"/services/rest/record/v1{path}", json=body, headers=headers or {}
+        )
+        assert answer.is_success, answer.text
+
+    def set_aside(self) -> Exceptions:
+        """The connector's declared exception list, as the harness reads it."""
+        probe = self.connector.exceptions
+        assert probe is not None
+        listed = probe.read()
+        assert listed.error is None, listed.error
+        return listed
+
+    def replay(self) -> None:
+        """The operator replays every open item; the connector then settles."""
+        probe = self.connector.exceptions
+        assert probe is not None
+        probe.replay(None)
+        self.settle(errors_allowed=True)
+
     @property
     def connector(self) -> Any:
         assert self.session.integration is not None
@@ -136,9 +173,13 @@ class ConnectorWorld:
 
     def violations(self, rules: list[str] | None = None) -> list[str]:
         """What the harness's judges find, reading the connector's documents through its
-        declared links and judging the hand-offs it declares it owns."""
+        declared links (and its exception list, while it runs) and judging the hand-offs it
+        declares it owns."""
         judge = Judge.from_config(DECLARATION, base=str(PACKAGE), only=rules)
-        return [str(v) for v in judge.check(judge.books(self.session.stack.world))]
+        books = judge.books(self.session.stack.world)
+        if self.connector.running:  # its exception list too, as `harness run` reads it
+            books = dataclasses.replace(books, exceptions=self.set_aside())
+        return [str(v) for v in judge.check(books)]
 
     # billing, as the finance team ------------------------------------------------------------
     def price(self, unit_amount: int, currency: str = "usd", interval: str = "month") -> str:
