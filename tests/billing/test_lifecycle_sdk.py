@@ -803,3 +803,34 @@ def test_sdk_integer_beyond_64_bits_is_a_400(billing: Harness) -> None:
         billing.client.v1.customers.create(params={"balance": 10**23})
     assert failed.value.code == "parameter_invalid_integer"
     assert failed.value.param == "balance"
+
+
+def test_a_new_subscription_leaves_another_subscriptions_prorations_pending(
+    billing: Harness,
+) -> None:
+    """Found by `harness fuzz --seed 13`: a second subscription's first invoice swept up the
+    first subscription's pending prorations. Each waits for its own subscription's invoice."""
+    client = billing.client
+    seats = monthly_price(client, "Seats", 1000)
+    team = monthly_price(client, "Team", 5000)
+    customer = paying_customer(client)
+    first = client.v1.subscriptions.create(
+        params={"customer": customer.id, "items": [{"price": seats.id, "quantity": 2}]}
+    )
+    (item,) = first["items"].data
+    client.v1.subscriptions.update(
+        first.id,
+        params={
+            "items": [{"id": item.id, "quantity": 4}],
+            "proration_behavior": "create_prorations",
+        },
+    )
+    pending = client.v1.invoice_items.list(params={"customer": customer.id, "pending": True})
+    assert len(pending.data) == 2  # the credit for 2 seats and the charge for 4, same instant
+    second = client.v1.subscriptions.create(
+        params={"customer": customer.id, "items": [{"price": team.id, "quantity": 1}]}
+    )
+    (opening,) = sub_invoices(client, second.id)
+    assert [line.amount for line in lines_of(opening)] == [5000]
+    still = client.v1.invoice_items.list(params={"customer": customer.id, "pending": True})
+    assert {ii.id for ii in still.data} == {ii.id for ii in pending.data}
