@@ -97,7 +97,10 @@ def _book(stack: Stack, support_amount: int, discounts: list[dict[str, Any]]) ->
                 },
             ],
             "discounts": [
-                {"amount_minor": d["amount_minor"], "lines": [(pro_item, support_item)[n] for n in d["lines"]]}
+                {
+                    "amount_minor": d["amount_minor"],
+                    "lines": [(pro_item, support_item)[n] for n in d["lines"]],
+                }
                 for d in discounts
             ],
         },
