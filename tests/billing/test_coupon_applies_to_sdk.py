@@ -23,6 +23,25 @@ def _pro_and_support(client: stripe.StripeClient) -> tuple[Any, Any]:
     return monthly_price(client, "Pro", 10_000), monthly_price(client, "Support", 5_001)
 
 
+def _restricted_subscription(
+    client: stripe.StripeClient, terms: dict[str, Any], *, pro_seats: int
+) -> tuple[Any, Any, Any]:
+    """Pro seats and support on one subscription with a coupon of ``terms`` restricted to
+    support: (Pro price, support price, subscription)."""
+    pro, support = _pro_and_support(client)
+    coupon = client.v1.coupons.create(
+        params={**terms, "applies_to": {"products": [support.product]}}  # type: ignore[typeddict-item]
+    )
+    sub = client.v1.subscriptions.create(
+        params={
+            "customer": paying_customer(client).id,
+            "items": [{"price": pro.id, "quantity": pro_seats}, {"price": support.id}],
+            "discounts": [{"coupon": coupon.id}],
+        }
+    )
+    return pro, support, sub
+
+
 def test_a_restricted_coupon_shows_its_products_only_when_expanded(billing: Harness) -> None:
     client = billing.client
     _, support = _pro_and_support(client)
@@ -60,20 +79,8 @@ def test_an_unknown_product_is_refused_and_nothing_is_made(billing: Harness) -> 
 
 def test_a_percent_off_one_product_leaves_the_other_lines_alone(billing: Harness) -> None:
     client = billing.client
-    pro, support = _pro_and_support(client)
-    coupon = client.v1.coupons.create(
-        params={
-            "percent_off": 50,
-            "duration": "forever",
-            "applies_to": {"products": [support.product]},
-        }
-    )
-    sub = client.v1.subscriptions.create(
-        params={
-            "customer": paying_customer(client).id,
-            "items": [{"price": pro.id, "quantity": 3}, {"price": support.id}],
-            "discounts": [{"coupon": coupon.id}],
-        }
+    pro, support, sub = _restricted_subscription(
+        client, {"percent_off": 50, "duration": "forever"}, pro_seats=3
     )
     inv = client.v1.invoices.retrieve(sub.latest_invoice)
     (discount,) = inv.discounts
@@ -86,20 +93,8 @@ def test_a_percent_off_one_product_leaves_the_other_lines_alone(billing: Harness
 
 def test_an_amount_off_goes_to_the_restricted_lines_only(billing: Harness) -> None:
     client = billing.client
-    pro, support = _pro_and_support(client)
-    coupon = client.v1.coupons.create(
-        params={
-            "amount_off": 7_000,
-            "currency": "usd",
-            "applies_to": {"products": [support.product]},
-        }
-    )
-    sub = client.v1.subscriptions.create(
-        params={
-            "customer": paying_customer(client).id,
-            "items": [{"price": pro.id}, {"price": support.id}],
-            "discounts": [{"coupon": coupon.id}],
-        }
+    pro, support, sub = _restricted_subscription(
+        client, {"amount_off": 7_000, "currency": "usd"}, pro_seats=1
     )
     inv = client.v1.invoices.retrieve(sub.latest_invoice)
     # Never more than the support line comes to, and nothing off Pro.
@@ -110,20 +105,8 @@ def test_an_amount_off_goes_to_the_restricted_lines_only(billing: Harness) -> No
 
 def test_prorations_are_discounted_only_for_the_restricted_product(billing: Harness) -> None:
     client = billing.client
-    pro, support = _pro_and_support(client)
-    coupon = client.v1.coupons.create(
-        params={
-            "percent_off": 40,
-            "duration": "forever",
-            "applies_to": {"products": [support.product]},
-        }
-    )
-    sub = client.v1.subscriptions.create(
-        params={
-            "customer": paying_customer(client).id,
-            "items": [{"price": pro.id}, {"price": support.id}],
-            "discounts": [{"coupon": coupon.id}],
-        }
+    pro, support, sub = _restricted_subscription(
+        client, {"percent_off": 40, "duration": "forever"}, pro_seats=1
     )
     items = {i.price.id: i for i in sub["items"].data}
     start, end = items[pro.id].current_period_start, items[pro.id].current_period_end
