@@ -158,7 +158,6 @@ def apply_fixtures(run: Run) -> None:
                 },
             )
             run.names[f"pricebook_entry:{price.key}"] = entry["id"]
-
     for coupon in f.coupons:  # after the products it may be restricted to
         fields: dict[str, Any] = {"percent_off": coupon.percent_off, "duration": coupon.duration}
         if coupon.applies_to:
