@@ -117,6 +117,9 @@ class Coupon(Strict):
     key: str = Field(pattern=_KEY)
     percent_off: str = Field(pattern=r"^\d{1,2}(\.\d{1,2})?$|^100$")
     duration: Literal["forever", "once"] = "forever"
+    applies_to: list[str] | None = Field(
+        None, min_length=1, max_length=20, description="fixture product keys it is restricted to"
+    )
 
 
 class Fixtures(Strict):
@@ -331,6 +334,14 @@ def _check_references(
                 f"prices {first} and {price.key} are both {price.product} in {price.currency}: "
                 "the CRM price book holds one entry per product and currency",
             )
+    products = {p.key for p in fixtures.products}
+    for n, coupon in enumerate(fixtures.coupons):
+        for k, key in enumerate(coupon.applies_to or []):
+            if key not in products:
+                problem(
+                    ("fixtures", "coupons", n, "applies_to", k),
+                    f"coupon {coupon.key} applies to {key!r}, which is not a fixture product",
+                )
     for index, step in enumerate(steps):
         if step is None:
             # Not valid: still, later steps may use the names it gives without a second report.

@@ -17,6 +17,7 @@ from examples.reference_integration.conventions import Conventions
 from examples.reference_integration.crm import Crm
 from examples.reference_integration.erp import NetSuite, quoted
 from examples.reference_integration.lines import earned, line_taxes
+from examples.reference_integration.pricing import price_line, specific
 from examples.reference_integration.retry import (
     PermanentError,
     Refusal,
@@ -88,10 +89,6 @@ def prorated(amount_minor: int, start_s: int, end_s: int, at_s: int) -> int:
     """Stripe's proration of ``amount_minor`` for [at, end) of [start, end): half-up per line."""
     exact = Decimal(amount_minor) * (end_s - at_s) / (end_s - start_s)
     return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))
-
-
-def _half_up(value: Decimal) -> int:
-    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 def split_by_weight(total: int, weights: dict[str, int]) -> dict[str, int]:
@@ -847,7 +844,7 @@ class Syncer:
             "metadata": {"crm_opportunity_id": meta.get(self._opportunity_key, "")},
             "lines": [self._contract_line(i, start, end, term) for i in sub["items"]["data"]],
         }
-        self._discount_lines(sub, body["lines"], term)
+        self._discount_lines(sub, body, term)
         if functional != currency:
             # The booking rate: the ERP's dated rate on the booking day, so both books agree.
             rate = self.erp.rate(currency, functional, utc_date(start, "start_date"))
@@ -856,14 +853,14 @@ class Syncer:
         log.info("contract %s booked for %s (%s)", contract["id"], sub["id"], entity)
         return contract
 
-    def _discount_lines(self, sub: dict[str, Any], lines: list[dict[str, Any]], term: int) -> None:
+    def _discount_lines(self, sub: dict[str, Any], body: dict[str, Any], term: int) -> None:
         """The transaction price is what the customer pays less tax: each fixed line's amount
         is what billing will charge for it over the term net of the subscription's percentage
-        coupons (off every period when ``forever``, off the first when ``once``, rounded
-        half-up per period as billing rounds each line) and of the tax its inclusive tax rates
-        hold (``net − round½↑(net / (1 + Σp))``, none for an exempt customer). The subledger
-        then allocates the price by relative SSP (ASC 606-10-32-36), so a discount falls on
-        every obligation in proportion."""
+        coupons and of the tax its inclusive tax rates hold (none for an exempt customer;
+        ``pricing.over_term``). The subledger allocates the price by relative SSP (ASC
+        606-10-32-36), so a coupon for every product falls on every obligation in proportion;
+        a coupon restricted to products (``applies_to``) is sent as a discount on the lines
+        of those products (ASC 606-10-32-37), the lines priced before it."""
         inclusive = sum(
             (
                 Decimal(str(r["percentage"]))
@@ -878,21 +875,16 @@ class Syncer:
         if not coupons and not inclusive:
             return
         by_item = {self._line_id(i["id"]): i for i in sub["items"]["data"]}
-        for line in lines:
+        discounts: dict[str, dict[str, Any]] = {}
+        for line in body["lines"]:
             item = by_item.get(line["external_id"])
             if line["pattern"] == "usage" or item is None:
                 continue
             gross = int(item["price"]["unit_amount"]) * int(item["quantity"])
             periods = self._periods_in(item["price"], term) if term else 1
-            first = later = gross
-            for coupon in coupons:
-                off = _half_up(Decimal(gross) * Decimal(str(coupon["percent_off"])) / 100)
-                first -= off
-                later -= off if coupon.get("duration") == "forever" else 0
-            if inclusive:
-                first = _half_up(first / (1 + inclusive / 100))
-                later = _half_up(later / (1 + inclusive / 100))
-            line["amount_minor"] = first + later * (periods - 1)
+            price_line(line, gross, periods, coupons, inclusive, discounts)
+        if specific(discounts):
+            body["discounts"] = specific(discounts)
 
     def _coupons(self, sub: dict[str, Any]) -> list[dict[str, Any]]:
         """The subscription's live percentage coupons (an amount off is not apportioned to
@@ -914,7 +906,9 @@ class Syncer:
 
     def _coupon(self, coupon_id: str) -> dict[str, Any]:
         return with_retries(
-            lambda: self.stripe.v1.coupons.retrieve(coupon_id).to_dict(),
+            lambda: self.stripe.v1.coupons.retrieve(
+                coupon_id, params={"expand": ["applies_to"]}
+            ).to_dict(),
             what=f"coupon {coupon_id}",
         )
 

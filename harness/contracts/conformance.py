@@ -132,6 +132,25 @@ def _empty_object_in_form(response: schemathesis.Response, _sim: Any) -> bool:
     )
 
 
+def _unindexed_array_in_form(response: schemathesis.Response, _sim: Any) -> bool:
+    """schemathesis's own form encoding sends an array inside a deepObject property as
+    `a[b]=v`, unindexed: a string where Stripe takes only an array (the SDKs send
+    `a[b][0]=v`). Matched by the refused parameter being sent in exactly that form."""
+    if response.status_code != 400:
+        return False
+    try:
+        param = json.loads(response.content)["error"]["param"]
+    except (ValueError, KeyError, TypeError):
+        return False
+    body = response.request.body
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body or "")
+    return (
+        isinstance(param, str)
+        and "[" in param
+        and any(pair.startswith(f"{quote_plus(param)}=") for pair in text.split("&"))
+    )
+
+
 def _internal_id_to_an_upsert(response: schemathesis.Response, _sim: Any) -> bool:
     """NetSuite upserts by external id only (``PUT …/{type}/eid:<external id>``, the contract's
     pattern); the stateful phase's inferred links still send a record's internal id there."""
@@ -188,6 +207,13 @@ KNOWN_FAILURES: tuple[KnownFailure, ...] = (
         "schemathesis form-encodes an empty object as `key=`; Stripe refuses the empty string "
         "where its contract takes only an object (the stripe SDK omits an empty object)",
         _empty_object_in_form,
+    ),
+    KnownFailure(
+        frozenset({"positive_data_acceptance"}),
+        frozenset(),
+        "schemathesis form-encodes an array inside a deepObject property unindexed (`a[b]=v`); "
+        "Stripe reads that as a string where only an array is accepted (the SDKs index it)",
+        _unindexed_array_in_form,
     ),
     KnownFailure(
         frozenset({"positive_data_acceptance"}),

@@ -15,6 +15,7 @@ from simulators.billing.amounts import LineTax as _LineTax
 from simulators.billing.amounts import allocate
 from simulators.billing.models import CreditNoteLine, InvoiceLine
 from simulators.erp.models import Transaction
+from simulators.revrec import models as rm
 
 
 def earned(line: InvoiceLine | CreditNoteLine) -> int:
@@ -157,16 +158,11 @@ def _half_up(value: Fraction) -> int:
     return int(value + Fraction(1, 2)) if value >= 0 else -_half_up(-value)
 
 
-def _term_price(books: Books, sub: bm.Subscription, item: bm.SubscriptionItem) -> int | None:
-    """What billing charges for an item over the contract term, less discount and tax: the
-    subscription's live ``forever`` percentage coupons off every period, rounded half-up per
-    period, and the tax its inclusive rates hold (none for an exempt customer). None when
-    the subscription has a discount this rule does not follow (an amount off, a ``once`` or
-    ``repeating`` coupon)."""
+def _coupons(books: Books, sub: bm.Subscription) -> list[bm.Coupon] | None:
+    """The subscription's live coupons, or None when one is a discount this rule does not
+    follow (an amount off, a ``once`` or ``repeating`` coupon)."""
     store = books.billing_store
-    price = books.prices[item.price]
-    gross = price.unit_amount * item.quantity
-    net = gross
+    found = []
     for d in sub.discounts:
         discount = store.discounts.get(d)
         if discount is None or discount.end is not None:
@@ -174,7 +170,22 @@ def _term_price(books: Books, sub: bm.Subscription, item: bm.SubscriptionItem) -
         coupon = store.coupons[discount.coupon]
         if coupon.duration != "forever" or coupon.percent_off is None:
             return None
-        net -= _half_up(gross * Fraction(Decimal(coupon.percent_off)) / 100)
+        found.append(coupon)
+    return found
+
+
+def _term_price(
+    books: Books, sub: bm.Subscription, item: bm.SubscriptionItem, coupons: list[bm.Coupon]
+) -> int:
+    """What billing charges for an item over the contract term less ``coupons`` (each off
+    every period, rounded half-up per period) and less the tax its inclusive rates hold
+    (none for an exempt customer)."""
+    store = books.billing_store
+    price = books.prices[item.price]
+    gross = price.unit_amount * item.quantity
+    net = gross
+    for coupon in coupons:
+        net -= _half_up(gross * Fraction(Decimal(coupon.percent_off or "0")) / 100)
     exempt = books.customers[sub.customer].tax_exempt != "none"
     share = sum(
         (
@@ -189,15 +200,51 @@ def _term_price(books: Books, sub: bm.Subscription, item: bm.SubscriptionItem) -
     return net * periods_in_term(sub, price)
 
 
+def _specific_off(
+    books: Books,
+    sub: bm.Subscription,
+    items: dict[str, bm.SubscriptionItem],
+    lines: list[rm.Line],
+    coupons: list[bm.Coupon],
+) -> dict[str, int]:
+    """Each line's share of the coupons restricted to products (ASC 606-10-32-37): what a
+    coupon takes off its products' lines over the term (after the coupons for every product,
+    then the earlier restricted ones), split between those lines by relative SSP."""
+    spread = [c for c in coupons if c.applies_to is None]
+    taken = {ln.id: list(spread) for ln in lines if ln.id in items}
+    off: dict[str, int] = {}
+    for coupon in coupons:
+        named = [
+            ln
+            for ln in lines
+            if ln.id in items and coupon.applies(books.prices[items[ln.id].price].product)
+        ]
+        if coupon.applies_to is None or not named:
+            continue
+        total = 0
+        for ln in named:
+            before = _term_price(books, sub, items[ln.id], taken[ln.id])
+            taken[ln.id].append(coupon)
+            total += before - _term_price(books, sub, items[ln.id], taken[ln.id])
+        weights = [ln.quantity * ln.unit_ssp_minor for ln in named]
+        if total and sum(weights) > 0:
+            for ln, part in zip(named, allocate(total, weights), strict=True):
+                off[ln.id] = off.get(ln.id, 0) + part
+    return off
+
+
 @invariant("INV-52", group="subledger", handoffs=("revrec.contracts",))
 def price_net_of_discounts_allocated_by_ssp(books: Books) -> Iterator[Violation]:
     """A contract's transaction price is what the customer pays for what was sold, less tax:
     for a subscription with a percentage coupon for ever or an inclusive tax rate, each
-    fixed line's consideration is the term's price net of the coupon (off every period,
-    rounded half-up per period) and of the tax it includes — a discount never left in the
-    price; and, until a modification, the price is allocated by relative standalone selling
-    price (quantity × unit SSP, largest remainder: ASC 606-10-32-36), so a discount falls on
-    every obligation in proportion."""
+    fixed line's consideration is the term's price net of the coupons for every product
+    (off every period, rounded half-up per period) and of the tax it includes — a discount
+    never left in the price. A coupon restricted to products (``applies_to``) is a discount
+    on those obligations alone (ASC 606-10-32-37): it is the lines' ``discount_minor``,
+    split between them by relative SSP, and never spread over the others. Until a
+    modification, the undiscounted price is allocated by relative standalone selling price
+    (quantity × unit SSP, largest remainder: ASC 606-10-32-36) less each line's own
+    discount."""
     modified = {m.contract for m in books.rr_modifications.values()}
     for sub in books.subscriptions.values():
         if not sub.discounts and not sub.default_tax_rates:
@@ -207,28 +254,54 @@ def price_net_of_discounts_allocated_by_ssp(books: Books) -> Iterator[Violation]
             continue
         lines = [ln for ln in books.rr_contract_lines(contract) if ln.pattern != "usage"]
         named = (refs.billing(sub.id), refs.revrec(contract.id))
+        coupons = _coupons(books, sub)
+        items = {
+            ln.id: item
+            for ln in lines
+            if (item := books.subscription_items.get(books.links.source("revrec.line", ln) or ""))
+        }
+        off = {} if coupons is None else _specific_off(books, sub, items, lines, coupons)
         for line in lines:
-            item = books.subscription_items.get(books.links.source("revrec.line", line) or "")
-            want = None if item is None else _term_price(books, sub, item)
-            if want is not None and line.amount_minor != want:
+            item = items.get(line.id)
+            if item is None or coupons is None:
+                continue
+            spread = [c for c in coupons if c.applies_to is None]
+            want = _term_price(books, sub, item, spread)
+            if line.amount_minor + line.discount_minor != want:
                 yield Violation(
                     "INV-52",
-                    f"contract line {line.id} of {contract.id} is priced {line.amount_minor}; "
-                    f"billing charges {want} for item {item.id if item else '?'} over the term, "
-                    "net of discounts and tax",
+                    f"contract line {line.id} of {contract.id} is priced {line.amount_minor} "
+                    f"(+ {line.discount_minor} specific discount); billing charges {want} for "
+                    f"item {item.id} over the term, net of discounts for every product and tax",
                     (*named, refs.revrec(line.id)),
-                    {"line_amount_minor": line.amount_minor, "term_price": want},
+                    {
+                        "line_amount_minor": line.amount_minor + line.discount_minor,
+                        "term_price": want,
+                    },
                 )
-        price = sum(ln.amount_minor for ln in lines)
+            if line.discount_minor != off.get(line.id, 0):
+                yield Violation(
+                    "INV-52",
+                    f"contract line {line.id} of {contract.id} takes {line.discount_minor} of "
+                    f"discounts on specific obligations; the coupons restricted to products give "
+                    f"it {off.get(line.id, 0)} (item {item.id})",
+                    (*named, refs.revrec(line.id)),
+                    {"discount_minor": line.discount_minor, "specific": off.get(line.id, 0)},
+                )
+        price = sum(ln.amount_minor + ln.discount_minor for ln in lines)
         weights = [ln.quantity * ln.unit_ssp_minor for ln in lines]
         if sum(weights) <= 0:
             continue
-        wanted = allocate(price, weights)
+        wanted = [
+            part - ln.discount_minor
+            for ln, part in zip(lines, allocate(price, weights), strict=True)
+        ]
         got = [ln.allocated_minor for ln in lines]
         if got != wanted:
             yield Violation(
                 "INV-52",
-                f"contract {contract.id} allocates {got}; relative SSP gives {wanted}",
+                f"contract {contract.id} allocates {got}; relative SSP less each line's own "
+                f"discount gives {wanted}",
                 named,
                 {"allocated": got, "by_ssp": wanted},
             )

@@ -21,7 +21,7 @@ from harness.oracle.model import (
 )
 
 if TYPE_CHECKING:
-    from harness.scenario import Price, Scenario
+    from harness.scenario import Coupon, Price, Scenario
 
 FINALIZE_AFTER_S = 3600  # Stripe finalises a renewal draft about an hour after creating it
 DAY_S = 86400
@@ -54,6 +54,7 @@ class Booking:
     percent_off: str | None = None  # the subscription's coupon: off every period, or the first
     forever: bool = True
     inclusive_percent: Fraction = Fraction(0)  # Σ inclusive tax rates (0 for an exempt customer)
+    applies_to: list[str] | None = None  # the product keys the coupon is restricted to
 
 
 @dataclass
@@ -235,6 +236,7 @@ class BillingReplay:
                 [ExpectedItem(i.price, i.quantity) for i in sub.items],
                 *self._coupon_terms(coupon),
                 self._inclusive_share(sub),
+                self.coupons[coupon].applies_to if coupon else None,
             )
         )
         licensed = [
@@ -557,11 +559,16 @@ class BillingReplay:
         rates = [self.tax_rates[key] for key in sub.tax_rates]
         return sum((Fraction(Decimal(r.percentage)) for r in rates if r.inclusive), Fraction(0))
 
+    def _applies(self, coupon: Coupon, price: str) -> bool:
+        """Whether the coupon comes off lines of ``price`` (``applies_to``: its products)."""
+        return coupon.applies_to is None or self.prices[price].product in coupon.applies_to
+
     def _price(self, sub: ExpectedSubscription, lines: list[ExpectedLine]) -> list[ExpectedLine]:
         """Discount and tax on each line (docs/tax-and-discounts.md): the coupon's percentage
-        off every line but prorations (their amounts are not discountable), rounded half-up
-        per line; then the tax of the amount left: inclusive rates take ``net − round(net /
-        (1 + Σp))``, exclusive ones ``round(taxable × p)`` each; an exempt customer pays none."""
+        off every line of the products it applies to but prorations (their amounts are not
+        discountable), rounded half-up per line; then the tax of the amount left: inclusive
+        rates take ``net − round(net / (1 + Σp))``, exclusive ones ``round(taxable × p)``
+        each; an exempt customer pays none."""
         coupon = self.coupons.get(sub.coupon or "") if not sub.coupon_used else None
         rates = [self.tax_rates[key] for key in sub.tax_rates]
         exempt = self.customers[sub.customer].tax_exempt != "none"
@@ -569,7 +576,7 @@ class BillingReplay:
         priced = []
         for line in lines:
             off = 0
-            if coupon is not None and not line.proration:
+            if coupon is not None and not line.proration and self._applies(coupon, line.price):
                 off = round_half_up(line.amount_minor * Fraction(Decimal(coupon.percent_off)) / 100)
             net = line.amount_minor - off
             tax = exclusive = 0

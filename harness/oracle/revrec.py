@@ -123,7 +123,13 @@ class Contracts:
                     self._ssp(item.price) * intervals,
                     booking.start_at,
                     end,
-                    amount_minor=_discounted(booking, item.quantity * price.unit_amount, intervals),
+                    amount_minor=_discounted(
+                        booking
+                        if booking.applies_to is None
+                        else replace(booking, percent_off=None),
+                        item.quantity * price.unit_amount,
+                        intervals,
+                    ),
                 )
             )
         fixed = [line for line in lines if line.pattern != "usage"]
@@ -131,7 +137,10 @@ class Contracts:
             sum(line.amount_minor for line in fixed),
             [line.quantity * line.unit_ssp_minor for line in fixed],
         )
+        off = _specific(booking, fixed, intervals)
         for line, part in zip(fixed, parts, strict=True):
+            line.amount_minor -= off.get(id(line), 0)
+            part -= off.get(id(line), 0)
             line.allocated_minor = part
             ratable = line.pattern == "ratable"
             line.segments.append(
@@ -370,6 +379,24 @@ def _discounted(booking: Booking, per_period: int, periods: int) -> int:
         first = round_half_up(first / (1 + booking.inclusive_percent / 100))
         later = round_half_up(later / (1 + booking.inclusive_percent / 100))
     return first + later * (periods - 1)
+
+
+def _specific(booking: Booking, fixed: list[ExpectedContractLine], periods: int) -> dict[int, int]:
+    """A coupon restricted to products as a discount on those lines alone (ASC
+    606-10-32-37): what it takes off each of them over the term (net of included tax),
+    summed, then split between them by relative SSP (largest remainder); by ``id`` of line."""
+    if booking.applies_to is None or booking.percent_off is None:
+        return {}
+    named = [line for line in fixed if line.product in booking.applies_to]
+    total = 0
+    for line in named:
+        per_period = line.quantity * line.unit_price_minor // periods
+        undiscounted = _discounted(replace(booking, percent_off=None), per_period, periods)
+        total += undiscounted - _discounted(booking, per_period, periods)
+    weights = [line.quantity * line.unit_ssp_minor for line in named]
+    if not total or not any(weights):
+        return {}
+    return {id(ln): part for ln, part in zip(named, largest_remainder(total, weights), strict=True)}
 
 
 def _terms_of(line: ExpectedContractLine) -> Terms:

@@ -99,13 +99,6 @@ def apply_fixtures(run: Run) -> None:
             rate_fields["jurisdiction"] = tax_rate.jurisdiction
         created = a.stripe("POST", "/v1/tax_rates", rate_fields)
         run.names[f"tax_rate:{tax_rate.key}"] = created["id"]
-    for coupon in f.coupons:
-        created = a.stripe(
-            "POST",
-            "/v1/coupons",
-            {"percent_off": coupon.percent_off, "duration": coupon.duration},
-        )
-        run.names[f"coupon:{coupon.key}"] = created["id"]
     for product in f.products:
         metadata = {"key": product.key, "recognition": product.recognition}
         if product.ssp_minor is not None:
@@ -165,6 +158,13 @@ def apply_fixtures(run: Run) -> None:
                 },
             )
             run.names[f"pricebook_entry:{price.key}"] = entry["id"]
+    for coupon in f.coupons:  # after the products it may be restricted to
+        fields: dict[str, Any] = {"percent_off": coupon.percent_off, "duration": coupon.duration}
+        if coupon.applies_to:
+            products = [run.names[f"product:{key}"] for key in coupon.applies_to]
+            fields["applies_to"] = {"products": products}
+        created = a.stripe("POST", "/v1/coupons", fields)
+        run.names[f"coupon:{coupon.key}"] = created["id"]
 
 
 def _erp_currencies(run: Run, books: Books) -> None:

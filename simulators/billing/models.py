@@ -75,6 +75,7 @@ class Coupon:
     times_redeemed: int = 0
     metadata: dict[str, str] = field(default_factory=dict)
     deleted: bool = False
+    applies_to: list[str] | None = None  # products it is restricted to; None: every line
 
     @property
     def valid(self) -> bool:
@@ -83,6 +84,10 @@ class Coupon:
         return not self.deleted and (
             self.max_redemptions is None or self.times_redeemed < self.max_redemptions
         )
+
+    def applies(self, product: str | None) -> bool:
+        """Whether it takes anything off a line of ``product`` (``applies_to[products]``)."""
+        return self.applies_to is None or product in self.applies_to
 
 
 @dataclass

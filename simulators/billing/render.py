@@ -115,7 +115,10 @@ def tax_id(s: BillingStore, t: TaxIdRecord) -> Json:
     }
 
 
-def coupon(s: BillingStore, c: Coupon) -> Json:
+def coupon(s: BillingStore, c: Coupon, *, applies_to: bool = False) -> Json:
+    """``applies_to``: show the products it is restricted to (includable: only when asked,
+    and only when it is restricted)."""
+    shown = {"applies_to": {"products": list(c.applies_to)}} if applies_to and c.applies_to else {}
     return {
         "id": c.id,
         "object": "coupon",
@@ -132,6 +135,7 @@ def coupon(s: BillingStore, c: Coupon) -> Json:
         "redeem_by": c.redeem_by,
         "times_redeemed": c.times_redeemed,
         "valid": c.valid,
+        **shown,
     }
 
 

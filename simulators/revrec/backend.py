@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
 from simulators.common.world import World
 from simulators.revrec import errors, render
+from simulators.revrec.discounts import deduct, specific_discounts
 from simulators.revrec.models import (
     ALL_KNOWN,
     ROLES,
@@ -186,6 +188,7 @@ class RevrecBackend:
         fixed = [(i, t) for i, t in enumerate(parsed) if t.pattern != "usage"]
         price = sum(t.amount_minor for _, t in fixed)
         _bounded(price, "lines", rate, currency, entity.functional_currency)
+        off = specific_discounts(body.get("discounts") or [], specs, parsed)
         try:
             shares = allocate(price, [t.unit_ssp_minor * t.quantity for _, t in fixed])
         except ValueError:
@@ -194,6 +197,11 @@ class RevrecBackend:
                 "The transaction price cannot be allocated: every standalone selling price is 0.",
                 "lines",
             ) from None
+        # ASC 606-10-32-37: the undiscounted price by relative SSP, less each line's own
+        # discount; the line keeps its consideration net of it (modifications start there).
+        share_of = deduct(dict(zip((i for i, _ in fixed), shares, strict=True)), off, specs, parsed)
+        for i, part in off.items():
+            parsed[i] = replace(parsed[i], amount_minor=parsed[i].amount_minor - part)
         seq = self.store.next_seq()
         now = self.now()
         contract = Contract(
@@ -211,9 +219,9 @@ class RevrecBackend:
             terms=terms,
             metadata=dict(body.get("metadata") or {}),
         )
-        share_of = dict(zip((i for i, _ in fixed), shares, strict=True))
         for i, (spec, t) in enumerate(zip(specs, parsed, strict=True)):
             line = self._new_line(contract, spec, t, seq)
+            line.discount_minor = off.get(i, 0)
             if t.pattern == "usage":
                 line.versions.append(Version(0, seq, unit_price_minor=line.unit_price_minor))
             else:

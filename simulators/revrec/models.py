@@ -291,6 +291,7 @@ class Line:
     service_start_at: int | None = None
     service_end_at: int | None = None
     series: bool = True
+    discount_minor: int = 0  # its share of discounts given on specific obligations
     terminated_at: int | None = None
     versions: list[Version] = field(default_factory=list)
     deliveries: list[Delivery] = field(default_factory=list)

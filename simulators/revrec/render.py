@@ -62,6 +62,7 @@ def line(row: Line) -> Json:
         "quantity": None if usage else row.quantity,
         "unit_price_minor": row.unit_price_minor,
         "amount_minor": None if usage else row.amount_minor,
+        "discount_minor": None if usage else row.discount_minor,
         "unit_ssp_minor": None if usage else row.unit_ssp_minor,
         "allocated_minor": sum(u.amount_minor for u in row.usage) if usage else row.allocated_minor,
         "service_start_at": row.service_start_at,

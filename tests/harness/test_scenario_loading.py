@@ -185,6 +185,20 @@ def test_a_deal_used_before_it_is_won_or_after_it_is_cancelled_is_a_load_error(
     assert len(message.splitlines()) == 3
 
 
+def test_a_coupon_restricted_to_an_unknown_product_is_a_load_error(tmp_path: Path) -> None:
+    text = GOOD.replace(
+        "  customers: [{key: acme",
+        "  coupons: [{key: half, percent_off: '50', applies_to: [pro, support]}]\n"
+        "  customers: [{key: acme",
+    )
+    path = _write(tmp_path, text)
+    with pytest.raises(ScenarioError) as failed:
+        load_scenario(path)
+    assert str(failed.value).splitlines() == [
+        f"{path}:8: coupon half applies to 'support', which is not a fixture product"
+    ]
+
+
 def test_a_scenario_that_fails_validation_exits_2_naming_every_problem_and_runs_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

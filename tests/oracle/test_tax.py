@@ -67,6 +67,21 @@ def test_a_discount_lowers_the_price_and_is_allocated_by_relative_ssp() -> None:
     ) == [pro + support, pro + support, int(share), price - int(share)]
 
 
+def test_a_coupon_on_one_product_is_that_obligations_discount_alone() -> None:
+    pro, support = 30000, 5000 - 5000 // 2  # 50 % off support only
+    undiscounted, discount = 12 * (30000 + 5000), 12 * (5000 // 2)
+    ssp_pro, ssp_support = 3 * 10000 * 12, 1 * 10000 * 12
+    share = Fraction(undiscounted * ssp_pro, ssp_pro + ssp_support)
+    assert share.denominator == 1
+    assert predicted(
+        "55_coupon_on_one_product.yaml",
+        "invoice_total:acme_sub:1",
+        "invoice_total:acme_sub:2",
+        "allocated:acme_sub:pro_monthly",
+        "allocated:acme_sub:support_monthly",
+    ) == [pro + support, pro + support, int(share), undiscounted - int(share) - discount]
+
+
 def test_a_trial_bills_nothing_then_anchors_the_cycle_at_its_end() -> None:
     expected = expect(load_scenario(SCENARIOS / "54_trial_converts_to_paid.yaml"))
     first, paid, renewal = expected.invoices["acme_sub"][:3]

@@ -14,6 +14,7 @@ from simulators.billing.params import UNSET, DiscountSpec, MetadataUpdate, Opt, 
 from simulators.common.clock import add_months
 
 MAX_DISCOUNTS = 20  # per subscription, invoice or item (Stripe's limit)
+MAX_COUPON_PRODUCTS = 100  # applies_to[products]: our bound (Stripe publishes none)
 # A checked discounts[] entry: the coupon (and promotion code) to redeem, or a discount to reuse.
 DiscountPlan = list[tuple[Coupon | None, PromotionCode | None, Discount | None]]
 
@@ -33,7 +34,10 @@ class DiscountOps(BackendBase):
         max_redemptions: int | None = None,
         redeem_by: int | None = None,
         metadata: dict[str, str] | None = None,
+        applies_to: list[str] | None = None,
     ) -> Coupon:
+        """``applies_to``: the products it is restricted to (``applies_to[products][]``); it
+        then comes off those products' lines only."""
         if (percent_off is None) == (amount_off is None):
             raise errors.invalid(
                 "Provide exactly one of percent_off and amount_off.", "percent_off"
@@ -54,6 +58,7 @@ class DiscountOps(BackendBase):
         now = self.world.clock.now()
         if redeem_by is not None and redeem_by <= now:
             raise errors.invalid("redeem_by must be in the future.", "redeem_by")
+        products = None if applies_to is None else self._coupon_products(applies_to)
         coupon = Coupon(
             coupon_id,
             now,
@@ -66,10 +71,26 @@ class DiscountOps(BackendBase):
             max_redemptions,
             redeem_by,
             metadata=dict(metadata or {}),
+            applies_to=products,
         )
         self.store.coupons[coupon.id] = coupon
         self.event("coupon.created", render.coupon(self.store, coupon), now)
         return coupon
+
+    def _coupon_products(self, products: list[str]) -> list[str]:
+        if not products:
+            raise errors.invalid(
+                "applies_to[products] must name at least one product.", "applies_to[products]"
+            )
+        if len(products) > MAX_COUPON_PRODUCTS:
+            raise errors.invalid(
+                f"A coupon applies to at most {MAX_COUPON_PRODUCTS} products.",
+                "applies_to[products]",
+            )
+        for n, product in enumerate(products):
+            if product not in self.store.products:
+                raise errors.no_such("product", product, f"applies_to[products][{n}]")
+        return list(dict.fromkeys(products))
 
     def coupon(self, coupon_id: str, param: str = "coupon") -> Coupon:
         return self._get(self.store.coupons, coupon_id, "coupon", param)
@@ -376,13 +397,14 @@ class DiscountOps(BackendBase):
         """Each discountable line's discounts: its own first, then the invoice's, each taken
         from what the previous ones left. A percentage comes off every line, rounded half-up
         per line; a fixed amount off the invoice is split across its lines in proportion
-        (largest remainder), never more than they come to. Credit lines take none."""
+        (largest remainder), never more than they come to. Credit lines take none, nor do
+        lines of products a coupon is not restricted to (``applies_to``)."""
         remaining = {n: line.amount if line.discountable else 0 for n, line in enumerate(inv.lines)}
         taken: dict[int, dict[str, int]] = {n: {} for n in remaining}
         for n, line in enumerate(inv.lines):
             for d in line.discounts:
                 coupon = self._coupon_of(d, inv.currency)
-                if coupon is None or remaining[n] <= 0:
+                if coupon is None or remaining[n] <= 0 or not coupon.applies(line.product):
                     continue
                 off = self._off(coupon, remaining[n])
                 taken[n][d] = off
@@ -391,7 +413,9 @@ class DiscountOps(BackendBase):
             coupon = self._coupon_of(d, inv.currency)
             if coupon is None:
                 continue
-            eligible = [n for n in remaining if remaining[n] > 0]
+            eligible = [
+                n for n in remaining if remaining[n] > 0 and coupon.applies(inv.lines[n].product)
+            ]
             if coupon.amount_off is not None:
                 total = min(coupon.amount_off, sum(remaining[n] for n in eligible))
                 shares = allocate(total, [remaining[n] for n in eligible])
@@ -420,16 +444,16 @@ class DiscountOps(BackendBase):
             return percent_of(amount, coupon.percent_off)
         return min(coupon.amount_off or 0, amount)
 
-    def discounted(self, amount: int, discount_ids: list[str], at: int) -> int:
-        """``amount`` less the percentage discounts among ``discount_ids`` active at ``at``:
-        what a period of an item costs, so its prorations include the discount (Stripe's
-        classic billing: proration lines are not discountable)."""
+    def discounted(self, amount: int, discount_ids: list[str], at: int, product: str) -> int:
+        """``amount`` less the percentage discounts among ``discount_ids`` active at ``at``
+        that apply to ``product``: what a period of an item costs, so its prorations include
+        the discount (Stripe's classic billing: proration lines are not discountable)."""
         for d in discount_ids:
             discount = self.store.discounts.get(d)
             if discount is None or not discount.active(at):
                 continue
             coupon = self.store.coupons[discount.coupon]
-            if coupon.percent_off is not None:
+            if coupon.percent_off is not None and coupon.applies(product):
                 amount -= percent_of(amount, coupon.percent_off)
         return amount
 

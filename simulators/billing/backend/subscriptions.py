@@ -536,7 +536,7 @@ class SubscriptionOps(BackendBase):
         c = self.store.customers[sub.customer]
         invoice_level = sub.discounts or ([c.discount] if c.discount else [])
         return self.billing.discounted(
-            price.amount_for(quantity), [*si.discounts, *invoice_level], at
+            price.amount_for(quantity), [*si.discounts, *invoice_level], at, price.product
         )
 
     def _end_subscription(self, sub: Subscription, at: int, reason: str) -> None:

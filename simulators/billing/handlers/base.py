@@ -27,8 +27,14 @@ class HandlerBase:
             if not name.startswith("_"):
                 setattr(self, name, _int64_only(getattr(self, name)))
 
-    def _ok(self, call: Call, obj: Json) -> Reply:
-        expand = list(call.query.get("expand") or []) + list(call.body.get("expand") or [])
+    @staticmethod
+    def _expand_list(call: Call) -> list[str]:
+        return list(call.query.get("expand") or []) + list(call.body.get("expand") or [])
+
+    def _ok(self, call: Call, obj: Json, included: tuple[str, ...] = ()) -> Reply:
+        """``obj`` with ``expand`` done; ``included``: paths of includable fields (Stripe's
+        "not included by default") the renderer has already added."""
+        expand = [p for p in self._expand_list(call) if p not in included]
         if expand:
             obj = expand_paths(self.s, obj, expand)
         return obj, 200
@@ -45,9 +51,16 @@ class HandlerBase:
     def _page(self, call: Call, rows: Any, fn: Callable[[Any], Json], url: str) -> Reply:
         return self._ok(call, render.page(rows, fn, url, **self._paging(call)))
 
-    def _list(self, call: Call, listing: Listing, fn: Callable[[Any], Json], url: str) -> Reply:
+    def _list(
+        self,
+        call: Call,
+        listing: Listing,
+        fn: Callable[[Any], Json],
+        url: str,
+        included: tuple[str, ...] = (),
+    ) -> Reply:
         page = render.table_page(listing.table, listing.keep, fn, url, **self._paging(call))
-        return self._ok(call, page)
+        return self._ok(call, page, included)
 
 
 def _int64_only(handler: Callable[[Call], Reply]) -> Callable[[Call], Reply]:

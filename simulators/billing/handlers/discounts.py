@@ -4,13 +4,23 @@ from __future__ import annotations
 
 from simulators.billing import params, render
 from simulators.billing.handlers.base import HandlerBase
+from simulators.billing.models import Coupon
 from simulators.common.app import Call, Reply
+
+# ``applies_to`` is includable: a coupon shows it only when asked to (``expand[]=applies_to``).
+_APPLIES_TO = ("applies_to",)
+_LIST_APPLIES_TO = ("data.applies_to",)
 
 
 class DiscountHandlers(HandlerBase):
     # coupons -----------------------------------------------------------------------------
+    def _coupon(self, call: Call, coupon: Coupon) -> Reply:
+        shown = "applies_to" in self._expand_list(call)
+        return self._ok(call, render.coupon(self.s, coupon, applies_to=shown), _APPLIES_TO)
+
     def create_coupon(self, call: Call) -> Reply:
         b = call.body
+        applies = b.get("applies_to")
         coupon = self.b.create_coupon(
             coupon_id=b.get("id") or None,
             duration=b.get("duration", "once"),
@@ -22,15 +32,27 @@ class DiscountHandlers(HandlerBase):
             max_redemptions=b.get("max_redemptions"),
             redeem_by=b.get("redeem_by"),
             metadata=params.metadata(b),
+            applies_to=(
+                params.id_list(applies, "products")
+                if isinstance(applies, dict) and "products" in applies
+                else None
+            ),
         )
-        return self._ok(call, render.coupon(self.s, coupon))
+        return self._coupon(call, coupon)
 
     def list_coupons(self, call: Call) -> Reply:
         listing = self.b.list_coupons(created=call.query.get("created"))
-        return self._list(call, listing, lambda c: render.coupon(self.s, c), "/v1/coupons")
+        shown = "data.applies_to" in self._expand_list(call)
+        return self._list(
+            call,
+            listing,
+            lambda c: render.coupon(self.s, c, applies_to=shown),
+            "/v1/coupons",
+            _LIST_APPLIES_TO,
+        )
 
     def retrieve_coupon(self, call: Call) -> Reply:
-        return self._ok(call, render.coupon(self.s, self.b.coupon(call.path["coupon"])))
+        return self._coupon(call, self.b.coupon(call.path["coupon"]))
 
     def update_coupon(self, call: Call) -> Reply:
         b = call.body
@@ -39,7 +61,7 @@ class DiscountHandlers(HandlerBase):
             name=params.opt_text(b, "name"),
             metadata=params.metadata_update(b),
         )
-        return self._ok(call, render.coupon(self.s, coupon))
+        return self._coupon(call, coupon)
 
     def delete_coupon(self, call: Call) -> Reply:
         coupon = self.b.delete_coupon(call.path["coupon"])
