@@ -307,6 +307,11 @@ class Contracts:
                 continue
             part = parts.get(id(x), 0)
             x.allocated_minor = earned[id(x)] + part
+            if pool < 0 and id(x) in parts:
+                # More taken back than is left to recognise: reversed at once, and nothing
+                # more to earn (docs/revrec.md).
+                x.segments.append(Segment(at, earned[id(x)] + part))
+                continue
             if id(x) not in parts or x.pattern != "ratable":
                 x.segments.append(Segment(at, earned[id(x)], part))
                 continue

@@ -555,6 +555,13 @@ def modify(
         if ln.id not in shares:
             versions[ln.id] = _stamp(Version(0, 0), at, seq, earned[ln.id], 0, modification)
             continue
+        if pool < 0:
+            # The change takes back more than is left to recognise (a concession after a
+            # cancellation, say): no service can earn a negative amount, so the excess already
+            # recognised is reversed at once and the rest of the service earns nothing.
+            now = earned[ln.id] + shares[ln.id]
+            versions[ln.id] = _stamp(Version(0, 0), at, seq, now, 0, modification)
+            continue
         start = end = None
         if t.start_at is not None and t.end_at is not None:
             # What remains starts at ``at``; a period inside one unit that has not ended yet

@@ -299,6 +299,32 @@ def test_upgrade_mid_month_is_prospective_as_in_stripes_example(revrec: Harness)
     assert schedule["periods"] == [{"period": "2026-04", "amount_minor": 10000, "closed": True}]
 
 
+def test_a_prospective_change_taking_back_more_than_is_left_reverses_at_once(
+    revrec: Harness,
+) -> None:
+    # 300 USD over April (30 days, 10 USD a day); on April 11 (10 days, 100 USD recognised)
+    # the price falls to 40 USD (a concession after a cancellation, say). The pool is
+    # (300 − 100) + (40 − 300) = −60: no day can earn a negative amount, so 60 USD is reversed
+    # on April 11 and nothing more is earned: 40 USD recognised, none above the allocation.
+    h = revrec
+    entity(h)
+    h.advance_to("2026-04-01T00:00:00Z")
+    contract = book(
+        h, "opp_back", [ratable("sub", 30000, "2026-04-01T00:00:00Z", "2026-05-01T00:00:00Z")]
+    )
+    h.advance_to("2026-04-11T00:00:00Z")
+    assert totals(h, contract["id"], "2026-04-11T00:00:00Z")["recognised_minor"] == 10000
+    h.ok(
+        "POST",
+        f"/v1/contracts/{contract['id']}/modifications",
+        {"external_id": "back", "changes": [{"line": "sub", "amount_minor": 4000}]},
+    )
+    for when in ("2026-04-11T00:00:00Z", "2026-04-20T00:00:00Z", "2026-04-30T23:59:59Z"):
+        assert totals(h, contract["id"], when)["recognised_minor"] == 4000, when
+    (line,) = h.ok("GET", f"/v1/contracts/{contract['id']}")["lines"]
+    assert line["allocated_minor"] == 4000
+
+
 def test_single_obligation_change_catches_up_cumulatively(revrec: Harness) -> None:
     # A 304-day implementation (one obligation, not a series: series=false) priced 304 USD,
     # 1 USD a day. On March 1 (59 days done) the price doubles. Cumulative catch-up (ASC
