@@ -13,9 +13,11 @@ from harness.invariants.registry import invariant
 from harness.violations import Violation
 
 # What a reason must not read like: a stack trace, an exception's repr, a raw JSON body.
+# A trace, an ``…Error(``/``…Exception(`` repr anywhere, any class's repr as the whole reason
+# (``Refusal('…')``), or a JSON body.
 _UNREADABLE = re.compile(
     r"Traceback \(most recent call last\)|File \"[^\"]+\", line \d+|\b\w+(Error|Exception)\(|"
-    r"^\s*[\[{]"
+    r"^\s*[A-Z]\w*\(\s*['\"]|^\s*[\[{]"
 )
 MAX_REASON = 1000
 

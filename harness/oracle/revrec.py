@@ -3,10 +3,10 @@ billing and usage per line, by day — the oracle's own ASC 606 arithmetic (docs
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from fractions import Fraction
-from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from harness.oracle.arithmetic import (

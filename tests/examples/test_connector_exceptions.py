@@ -26,7 +26,7 @@ EXC = ["EXC-01", "EXC-02", "EXC-03", "EXC-04"]
 INACTIVE = ErpRefusal(
     400,
     "USER_ERROR",
-    "The customer Acme Corp is inactive.",
+    "Error while accessing a resource. Invalid entity reference key 1 for subsidiary 1.",
     "POST /services/rest/record/v1/invoice",
 )
 
@@ -53,7 +53,8 @@ def test_a_refused_job_is_listed_once_replayed_and_resolved(tmp_path: Path) -> N
     assert item.attempts == 1 and item.resolved_at is None
     assert item.reason == (
         "Stripe invoice in_1 not posted to NetSuite: NetSuite refused to create the invoice: "
-        "The customer Acme Corp is inactive. (USER_ERROR)"
+        "Error while accessing a resource. Invalid entity reference key 1 for subsidiary 1. "
+        "(USER_ERROR)"
     )
     assert queue.open_jobs() == 0  # set aside: the integration is idle, nothing is lost
 
@@ -221,7 +222,8 @@ def test_an_inactive_erp_customer_sets_the_invoice_aside_until_replayed() -> Non
         assert w.record("invoice", f"eid:STRIPE-{renewal}") is None
         (item,) = w.set_aside().items
         assert (item.source.document, item.status) == (renewal, "open")
-        assert "Acme Corp is inactive" in item.reason and renewal in item.reason
+        # NetSuite's own words for a posting to an inactive customer (docs/erp.md).
+        assert "Invalid entity reference key" in item.reason and renewal in item.reason
         # Surfaced, whole, true and readable (the gap itself is owed: deferred, as in a run).
         assert w.violations(EXC) == []
 

@@ -113,6 +113,7 @@ def test_exc04_violated(stack: Stack) -> None:
     cases = {
         "stack trace": item(doc, reason=trace),
         "repr": item(doc, reason=f"PermanentError('netsuite 400 {doc}')"),
+        "a class's repr": item(doc, reason=f"Refusal('invoice {doc}: the customer is inactive')"),
         "raw body": item(doc, reason=f'{{"o:errorDetails": [{{"detail": "{doc}"}}]}}'),
         "no document": item(doc, reason="The customer Acme is inactive."),
     }

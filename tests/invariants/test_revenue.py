@@ -9,6 +9,7 @@ Expected figures are worked out here by hand from the documented rules.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import textwrap
 from fractions import Fraction
@@ -381,11 +382,28 @@ def test_inv33_holds(stack: Stack) -> None:
 
 
 def test_inv33_violated(stack: Stack) -> None:
+    # The wrong downgrade (the new quantity priced over the whole term) takes back more than
+    # is left to recognise. The revrec simulator reverses that at once (docs/revrec.md); a
+    # subledger that spread the negative pool over the rest of the term instead — what ours
+    # did before — leaves the line above its allocation. Its version is written here.
     deal = _downgraded(stack, whole_term=True)
-    found = fires(stack, "INV-33", f"revrec:{deal.contract}")
-    # By Jul 20, 186 days of 120000 are earned (Jan 15 – Jul 19): more than the 12000 the
-    # line is now allocated, since revenue before the change is never restated.
+    store = stack.world.systems["revrec"].store  # type: ignore[attr-defined]
+    (line,) = [ln for ln in store.lines.values() if ln.external_id == deal.items[0]]
+    # By Jul 20, 186 days of 120000 are earned (Jan 15 – Jul 19).
     months = [17, 28, 31, 30, 31, 30, 31]
     earned = earned_by_day(120000, months, 17 + 28 + 31 + 30 + 31 + 30 + 19)
-    assert found[0].details["recognised_minor"] == earned
+    booked, change = line.versions[0], line.versions[-1]
+    assert change.base_minor + change.amount_minor == 12000  # reversed at once: 12000 left
+    line.versions[-1] = dataclasses.replace(
+        change,
+        base_minor=earned,
+        amount_minor=12000 - earned,
+        offset_minor=0,
+        start_at=change.effective_at,
+        end_at=booked.end_at,
+        convention=booked.convention,
+    )
+    found = fires(stack, "INV-33", f"revrec:{deal.contract}")
     assert found[0].details["allocated_minor"] == 12000
+    assert found[0].details["recognised_minor"] > 12000
+    assert "by 2026-07-20" in found[0].message  # now, the day of the change
