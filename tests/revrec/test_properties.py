@@ -241,7 +241,8 @@ def test_a_modification_never_changes_earlier_revenue_and_conserves_the_price(
 
 def _earns_the_rest_over_what_remains(line: Line, t: int, earned_at_t: int) -> None:
     """After a prospective change, what was not yet earned at t is spread by day over the days
-    of the service left from t's day on (or earned at t when no day is left)."""
+    of the service left from t's day on (or earned at t when no day is left); a line whose
+    allocation fell below what it had earned (a negative pool) stands at it from t on."""
     start, end = line.service_start_at, line.service_end_at
     assert start is not None and end is not None
     first = datetime.fromtimestamp(start, UTC).date()
@@ -249,7 +250,7 @@ def _earns_the_rest_over_what_remains(line: Line, t: int, earned_at_t: int) -> N
     today = datetime.fromtimestamp(t, UTC).date()
     rest = line.allocated_minor - earned_at_t
     later = [m for m in month_starts(t, max(end, t) + 40 * DAY) if m > t]
-    if today >= stop or end <= start:
+    if today >= stop or end <= start or rest < 0:
         assert all(recognised(line, m) == line.allocated_minor for m in later)
         return
     plan = oracle.schedule(rest, max(start, t), max(end, t + 1), "day")
