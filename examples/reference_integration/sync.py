@@ -1149,6 +1149,7 @@ class Syncer:
         if not entity:
             raise PermanentError(f"opportunity {opp['Id']} has no contracting entity")
         self.check_entity(opp["Id"], entity.upper())
+        self.check_currency(opp["Id"], lines)
         self.check_mapped(opp["Id"], lines)
         writeback = self.owns("crm.writeback")
         customer_id = account.get(self._field("account_customer")) or self._customer_of(
@@ -1199,6 +1200,25 @@ class Syncer:
                 f"opportunity {opp_id}: contracting entity {entity} is not a subsidiary in the "
                 f"ERP (known: {names}); correct Contracting_Entity__c in the CRM, then replay"
             )
+
+    def check_currency(self, opp_id: str, lines: list[dict[str, Any]]) -> None:
+        """Control point before anything is created: the deal's currency is one the ERP has
+        and keeps active (else finance enables it, then the deal is replayed)."""
+        if not self.owns("erp.customers", "erp.invoices"):
+            return
+        codes = {
+            str(self._price(str(line["Billing_Price_Id__c"]))["currency"]).upper()
+            for line in lines
+            if line.get("Billing_Price_Id__c")
+        }
+        for code in sorted(codes):
+            record = self.erp.get("currency", code)
+            if record is None or record.get("isInactive"):
+                state = "is not a currency" if record is None else "is inactive"
+                raise Refusal(
+                    f"opportunity {opp_id}: currency {code} {state} in the ERP; finance "
+                    "enables it, then replay"
+                )
 
     def check_mapped(self, opp_id: str, lines: list[dict[str, Any]]) -> None:
         """Control point before anything is created: every product sold has a revenue mapping

@@ -35,7 +35,8 @@ _ITEM_KINDS = ("subscription", "other")
 
 class ErpRecord(StepKind):
     """One ERP master record made (in)active: the ERP customer of a fixture customer, an
-    account (by number), a service sale item, or the subsidiary of a fixture entity."""
+    account (by number), a service sale item, the subsidiary of a fixture entity, or a
+    currency (by ISO code)."""
 
     customer: CustomerName | None = None
     account: str | None = Field(None, pattern=r"^\d{3,8}$", description="an account number")
@@ -46,14 +47,17 @@ class ErpRecord(StepKind):
         "those invoice lines; or an ERP item's external id, e.g. `SERVICES`",
     )
     entity: EntityName | None = Field(None, description="the entity's ERP subsidiary")
+    currency: str | None = Field(
+        None, pattern=r"^[A-Za-z]{3}$", description="an ERP currency by ISO code, e.g. `eur`"
+    )
     not_generated: ClassVar[str | None] = _NO_MONEY
     inactive: ClassVar[bool] = True
 
     @model_validator(mode="after")
     def _one(self) -> ErpRecord:
-        named = [self.customer, self.account, self.item, self.entity]
+        named = [self.customer, self.account, self.item, self.entity, self.currency]
         if sum(x is not None for x in named) != 1:
-            raise ValueError("name one of customer, account, item or entity")
+            raise ValueError("name one of customer, account, item, entity or currency")
         return self
 
     def key(self) -> str:
@@ -64,6 +68,7 @@ class ErpRecord(StepKind):
                 ("account", self.account),
                 ("item", self.item),
                 ("subsidiary", self.entity),
+                ("currency", self.currency and self.currency.upper()),
             )
             if n is not None
         )
@@ -72,7 +77,7 @@ class ErpRecord(StepKind):
     def execute(self, run: Run) -> str:
         kind, record_id = self._record(run)
         headers = None
-        if kind == "subsidiary":
+        if kind in ("subsidiary", "currency"):
             # An administrator's change in NetSuite, made with the administrator's token.
             admin = str(run.actors.context["erp"]["admin_token"])
             headers = {"Authorization": f"Bearer {admin}"}
@@ -102,6 +107,12 @@ class ErpRecord(StepKind):
             if item is None:
                 raise StepFailed(f"the ERP has no service sale item {eid}")
             return "serviceSaleItem", str(item.id)
+        if self.currency is not None:
+            code = self.currency.upper()
+            found = [c for c in store.currencies.values() if c.symbol.upper() == code]
+            if not found:
+                raise StepFailed(f"the ERP has no currency {code}")
+            return "currency", str(found[0].id)
         eid = entity_id(str(self.entity))
         sub = store.by_external_id("subsidiary", eid)
         if sub is None:
@@ -111,8 +122,8 @@ class ErpRecord(StepKind):
 
 @register("erp.deactivate")
 class ErpDeactivate(ErpRecord):
-    """A finance user makes an ERP customer, account, item or subsidiary inactive: postings
-    that name it are refused."""
+    """A finance user makes an ERP customer, account, item, subsidiary or currency inactive:
+    postings that name it are refused."""
 
 
 @register("erp.reactivate")

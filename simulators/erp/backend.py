@@ -623,6 +623,8 @@ class ErpBackend:
         self._unique("customer", p.get("externalId"))
         sub = self._active_subsidiary(self.ref("subsidiary", p["subsidiary"], "subsidiary"))
         currency = self._opt_ref("currency", p, "currency")
+        if currency is not None and currency.is_inactive:
+            raise errors.inactive_reference("currency", currency.id, "currency")
         now = self.now()
         customer = Customer(
             self._next_id("customer"),
@@ -885,6 +887,8 @@ class ErpBackend:
                 "subsidiary",
             )
         currency = self.store.currencies[customer.currency]
+        if currency.is_inactive:
+            raise errors.inactive_reference("currency", currency.id, "currency")
         given_currency = self._opt_ref("currency", p, "currency")
         if given_currency is not None and given_currency.id != currency.id:
             raise errors.user_error(

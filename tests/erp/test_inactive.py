@@ -124,3 +124,37 @@ def test_an_inactive_customer_or_account_is_an_invalid_reference_key(erp: Erp) -
         "USER_ERROR",
         f"Error while accessing a resource. Invalid account reference key {bank}.",
     )
+
+
+def test_an_inactive_currency_takes_no_postings_and_no_new_customers(erp: Erp) -> None:
+    customer = erp.customer("Euro Buyer", "US", "EUR")
+    eur = str(erp.get("currency", "eid:EUR")["id"])
+    invoice = {"entity": {"id": customer}, "item": _lines("SERVICES")}
+    erp.create("invoice", invoice)  # holding: while EUR is active, it posts
+    made = erp.request("PATCH", f"{RECORD}/currency/{eur}", json={"isInactive": True}, admin=True)
+    assert made.status_code == 204, made.text
+    assert erp.get("currency", eur)["isInactive"] is True
+    before = erp.state()
+    expected = f"Error while accessing a resource. Invalid currency reference key {eur}."
+    refused = [
+        erp.request("POST", f"{RECORD}/invoice", json=invoice),
+        erp.request(
+            "POST",
+            f"{RECORD}/customer",
+            json={
+                "companyName": "New Euro",
+                "subsidiary": {"externalId": "US"},
+                "currency": {"externalId": "EUR"},
+            },
+        ),
+    ]
+    for response in refused:
+        assert error_of(response) == (400, "USER_ERROR", expected)
+    assert erp.state() == before
+    # A customer in another currency is untouched; reactivated, EUR takes postings again.
+    erp.create(
+        "invoice",
+        {"entity": {"id": erp.customer("Dollar Buyer", "US")}, "item": _lines("SERVICES")},
+    )
+    erp.request("PATCH", f"{RECORD}/currency/{eur}", json={"isInactive": False}, admin=True)
+    erp.create("invoice", invoice)
