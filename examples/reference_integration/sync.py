@@ -1203,9 +1203,8 @@ class Syncer:
 
     def check_currency(self, opp_id: str, lines: list[dict[str, Any]]) -> None:
         """Control point before anything is created: the deal's currency is one the ERP has
-        and keeps active (else finance enables it, then the deal is replayed)."""
-        if not self.owns("erp.customers", "erp.invoices"):
-            return
+        and keeps active (else finance enables it, then the deal is replayed). Whoever posts
+        to the ERP, the deal is refused before billing has anything of it."""
         codes = {
             str(self._price(str(line["Billing_Price_Id__c"]))["currency"]).upper()
             for line in lines
