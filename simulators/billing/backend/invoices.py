@@ -55,7 +55,6 @@ class InvoiceOps(BackendBase):
         end: int,
         lines: list[InvoiceLine],
         *,
-        pending_for: str | None = None,
         include_pending: bool = True,
         collection: str | None = None,
         default_tax_rates: list[str] | None = None,
@@ -88,7 +87,9 @@ class InvoiceOps(BackendBase):
         for line in lines:
             self._attach_line(inv, line)
         if include_pending:
-            for ii in self._pending(c.id, pending_for if sub else None):
+            # A subscription's invoice takes the customer's loose items and its own
+            # prorations, never another subscription's (those wait for that one's invoice).
+            for ii in self._pending(c.id, sub.id if sub else None):
                 if ii.currency != inv.currency:
                     continue
                 self._attach_item(inv, ii)
@@ -308,7 +309,6 @@ class InvoiceOps(BackendBase):
             now,
             now,
             [],
-            pending_for=sub.id if sub else None,
             include_pending=pending_invoice_items_behavior == "include",
             collection=collection_method,
             default_tax_rates=rates,
@@ -523,9 +523,7 @@ class InvoiceOps(BackendBase):
                 )
                 if behavior == "always_invoice":
                     now = self.now(sub.test_clock)
-                    return self._new_invoice(
-                        c, sub, "subscription_update", now, now, now, [], pending_for=sub.id
-                    )
+                    return self._new_invoice(c, sub, "subscription_update", now, now, now, [])
             return self.billing._renewal_invoice(sub, sub.current_period_end, finalize=False)
         assert c is not None
         now = self.now(c.test_clock)

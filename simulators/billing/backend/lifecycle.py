@@ -127,7 +127,6 @@ class Lifecycle(BackendBase):
                     sub.current_period_start,
                     sub.current_period_end,
                     usage,
-                    pending_for=sub.id,
                 )
                 self.billing._finalize(inv, at)
             return
@@ -162,9 +161,7 @@ class Lifecycle(BackendBase):
             amount -= proration(amount, start, end, stop)  # the part after cancel_at, if any
             lines.append(self.billing._sub_line(sub, si, price, amount, start, stop))
         c = self.store.customers[sub.customer]
-        inv = self.billing._new_invoice(
-            c, sub, "subscription_cycle", at, old_start, old_end, lines, pending_for=sub.id
-        )
+        inv = self.billing._new_invoice(c, sub, "subscription_cycle", at, old_start, old_end, lines)
         inv.auto_advance = finalize
         keys = ("items", "status") if ended_trial else ("items",)
         self._updated("customer.subscription.updated", before, self._sub_json(sub), at, keys=keys)

@@ -158,11 +158,7 @@ class SubscriptionOps(BackendBase):
             if trial_ends is not None:
                 line.description = f"Trial period for {self.store.products[price.product].name}"
             lines.append(line)
-        # The customer's pending items come along, but never another subscription's prorations:
-        # those wait for that subscription's own next invoice (found by `harness fuzz --seed 13`).
-        inv = self.billing._new_invoice(
-            c, sub, "subscription_create", now, now, now, lines, pending_for=sub.id
-        )
+        inv = self.billing._new_invoice(c, sub, "subscription_create", now, now, now, lines)
         self.billing._finalize(inv, now, charge=payment_behavior != "default_incomplete")
         before_status = sub.status
         if sub.status == "trialing":
@@ -326,9 +322,7 @@ class SubscriptionOps(BackendBase):
             self.billing._move_trial_end(sub, trial_end, now)
         if proration_behavior == "always_invoice" and prorations:
             c = self.customer(sub.customer)
-            inv = self.billing._new_invoice(
-                c, sub, "subscription_update", now, now, now, [], pending_for=sub.id
-            )
+            inv = self.billing._new_invoice(c, sub, "subscription_update", now, now, now, [])
             self.billing._finalize(inv, now)
             self.billing._after_payment(sub, inv, now)
         return sub
@@ -515,7 +509,6 @@ class SubscriptionOps(BackendBase):
                     sub.current_period_start,
                     min(now, end),
                     usage,
-                    pending_for=sub.id,
                 )
                 self.billing._finalize(inv, now)
         return sub
