@@ -127,7 +127,9 @@ def finish(run: Run, result: ScenarioResult, tally: Tally) -> None:
     verdict, SLA figures, lineage, revenue, faults and fingerprint."""
     final = StepResult(len(result.steps), "final", None, run.now_iso())
     running = alive(run, "the last step", final, tally) and run.expect_running
-    settle = run.session.settle(SETTLE_WINDOW_S, SETTLE_TIMEOUT_S, wait_for_integration=running)
+    settle = run.session.settle(
+        run.session.quiet_window(SETTLE_WINDOW_S), SETTLE_TIMEOUT_S, wait_for_integration=running
+    )
     final.settle, final.settled = str(settle), settle.settled
     if running and not settle.settled:
         tally([Violation("SETTLE", f"the end of the scenario: {settle}")], final.violations)

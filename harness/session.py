@@ -25,6 +25,10 @@ from harness.up import SYSTEMS, Stack, UpOptions, build_stack
 from simulators.common.server import ThreadedServer
 
 
+# The quiet window when every process declares an idle probe (see Session.quiet_window).
+PROBED_WINDOW_S = 0.05
+
+
 @dataclass
 class SettleResult:
     settled: bool
@@ -82,6 +86,15 @@ class Session:
                 run_dir = context.get("run_dir")
                 if run_dir:
                     shutil.rmtree(run_dir, ignore_errors=True)
+
+    def quiet_window(self, unprobed_s: float) -> float:
+        """How long nothing may happen before the world counts as quiet: ``unprobed_s`` when a
+        process declares no idle probe (its work can only be guessed from silence), else
+        PROBED_WINDOW_S — its probe says whether work is queued, and the window only has to
+        cover a delivery it just acknowledged reaching its queue."""
+        processes = [p for p in (self.integration, self.standin) if p is not None]
+        probed = all(p.config.idle is not None and p.config.idle.http for p in processes)
+        return min(unprobed_s, PROBED_WINDOW_S) if probed else unprobed_s
 
     def settle(
         self, window_s: float = 0.2, timeout_s: float = 30.0, *, wait_for_integration: bool = True

@@ -13,9 +13,7 @@ import hmac
 import json
 import logging
 import os
-import select
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,6 +31,7 @@ from starlette.routing import Route
 
 from examples.reference_integration.conventions import Conventions
 from examples.reference_integration.inbox import Inbox
+from examples.reference_integration.launch import Workers
 
 log = logging.getLogger("reference_integration")
 
@@ -238,36 +237,14 @@ def build_app(settings: Settings, inbox: Inbox) -> Starlette:
     )
 
 
-# How long the worker process may take to start (imports on a busy machine).
-WORKERS_START_S = 120.0
-
-
-def start_workers() -> subprocess.Popen[bytes]:
-    """The worker process, started and ready before we answer /healthz: whoever waits for us
-    to be ready (the harness) then knows events will be worked on. It inherits our
-    environment, output and working directory (and so this copy of the package)."""
-    ready, tell = os.pipe()
-    workers = subprocess.Popen(
-        [sys.executable, "-m", "examples.reference_integration.workers"],
-        env={**os.environ, "WORKERS_READY_FD": str(tell)},
-        pass_fds=(tell,),
-    )
-    os.close(tell)
-    with os.fdopen(ready, "rb") as pipe:
-        readable, _, _ = select.select([pipe], [], [], WORKERS_START_S)
-        if not readable or not pipe.read(1):  # timed out, or it exited before saying so
-            workers.kill()
-            raise SystemExit("the inbox workers did not start")
-    return workers
-
-
-def main() -> None:
+def main(workers: Workers) -> None:
+    """Serve the receivers once ``workers`` (started before our imports) are working."""
     logging.basicConfig(
         stream=sys.stdout, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
     )
     settings = Settings.from_env()
     inbox = Inbox(settings.inbox_path, sync=settings.inbox_sync)
-    workers = start_workers()
+    workers.ready()
     config = uvicorn.Config(
         build_app(settings, inbox),
         host="127.0.0.1",
@@ -286,9 +263,5 @@ def main() -> None:
     try:
         server.run()
     finally:
-        workers.terminate()
-        try:
-            workers.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            workers.kill()
+        workers.stop()
         inbox.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import ssl
 import time
 from dataclasses import dataclass
 from decimal import Decimal
@@ -67,7 +68,7 @@ class NetSuite:
         url: str,
         token: str,
         *,
-        verify: str | bool = True,
+        verify: ssl.SSLContext | str | bool = True,
         headers: dict[str, str] | None = None,
         reads: Reads | None = None,
         gate: Gate | None = None,

@@ -62,18 +62,21 @@ class Inbox:
             raise ValueError(f"INBOX_SYNC is one of {', '.join(SYNC_MODES)} (got {sync!r})")
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        # The wait first: the receiver and the workers open the inbox at the same moment.
+        self._db.execute("PRAGMA busy_timeout=10000")
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={sync.upper()}")
-        self._db.execute("PRAGMA busy_timeout=10000")
-        self._db.execute(SCHEMA)
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(inbox)")}
-        if "lane" not in columns:  # an inbox written before lanes: each event its own lane
-            self._db.execute("ALTER TABLE inbox ADD COLUMN lane TEXT NOT NULL DEFAULT ''")
-            self._db.execute("UPDATE inbox SET lane = source || ':' || event_id")
-        if "subject" not in columns:
-            self._db.execute("ALTER TABLE inbox ADD COLUMN subject TEXT NOT NULL DEFAULT ''")
-        self._db.execute(PENDING_INDEX)
-        exceptions.create(self._db)
+        # One process at a time makes or upgrades the tables (both may find them missing).
+        with self._atomic():
+            self._db.execute(SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(inbox)")}
+            if "lane" not in columns:  # an inbox written before lanes: each event its own lane
+                self._db.execute("ALTER TABLE inbox ADD COLUMN lane TEXT NOT NULL DEFAULT ''")
+                self._db.execute("UPDATE inbox SET lane = source || ':' || event_id")
+            if "subject" not in columns:
+                self._db.execute("ALTER TABLE inbox ADD COLUMN subject TEXT NOT NULL DEFAULT ''")
+            self._db.execute(PENDING_INDEX)
+            exceptions.create(self._db)
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         # The worker's view, in memory: pending seqs per lane (the head may be in progress),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 import httpx
@@ -28,6 +29,7 @@ class Revrec:
         headers: dict[str, str] | None = None,
         reads: Reads | None = None,
         gate: Gate | None = None,
+        verify: ssl.SSLContext | str | bool = True,
     ) -> None:
         self.reads = reads or Reads()
         self.gate = gate or Gate()
@@ -36,6 +38,7 @@ class Revrec:
             headers={"Authorization": f"Bearer {token}", **(headers or {})},
             timeout=httpx.Timeout(30.0),
             trust_env=False,
+            verify=verify,
         )
 
     def close(self) -> None:

@@ -251,10 +251,17 @@ class Syncer:
 
     # Stripe reads, retried ----------------------------------------------------------------
     def _invoice(self, invoice_id: str) -> dict[str, Any]:
+        """The invoice with its customer expanded: one read where two were."""
         return with_retries(
-            lambda: self.stripe.v1.invoices.retrieve(invoice_id).to_dict(),
+            lambda: self.stripe.v1.invoices.retrieve(
+                invoice_id, params={"expand": ["customer"]}
+            ).to_dict(),
             what=f"invoice {invoice_id}",
         )
+
+    def _invoice_customer(self, invoice: dict[str, Any]) -> dict[str, Any]:
+        customer = invoice["customer"]
+        return customer if isinstance(customer, dict) else self._customer(customer)
 
     def _customer(self, customer_id: str) -> dict[str, Any]:
         return with_retries(
@@ -276,7 +283,14 @@ class Syncer:
             )
         return self._products[product_id]
 
-    def _lines(self, invoice_id: str) -> list[dict[str, Any]]:
+    def _lines(self, invoice: dict[str, Any]) -> list[dict[str, Any]]:
+        """The invoice's lines: those it carries when it carries them all (``has_more`` false,
+        as Stripe says of a list), else every page of them."""
+        embedded = invoice.get("lines")
+        if isinstance(embedded, dict) and embedded.get("has_more") is False:
+            data: list[dict[str, Any]] = embedded.get("data") or []
+            return data
+        invoice_id: str = invoice["id"]
         return with_retries(
             lambda: [
                 line.to_dict()
@@ -316,7 +330,7 @@ class Syncer:
         if status in ("draft", None) or invoice["status_transitions"].get("finalized_at") is None:
             log.info("invoice %s is not finalised; nothing to post", invoice_id)
             return
-        customer = self._customer(_id_of(invoice["customer"]))
+        customer = self._invoice_customer(invoice)
         if self.owns("revrec.contracts") and self.owns("erp.invoices"):
             # Control point: the subledger takes the contract (its products mapped) before
             # the ERP is posted, so a refusal there leaves nothing posted in part.
@@ -399,7 +413,7 @@ class Syncer:
         sign = 1 if kind == "invoice" else -1
         groups: dict[tuple[str, str], int] = defaultdict(int)
         taxed: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
-        for line in self._lines(invoice_id):
+        for line in self._lines(invoice):
             key = (item_for(line, self.conv.items), subscription_item_of(line) or line["id"])
             groups[key] += sign * earned(line)
             for code, tax in line_taxes(line).items():
@@ -548,7 +562,7 @@ class Syncer:
         customer = self._customer(_id_of(note["customer"]))
         self.sync_invoice(invoice, customer)  # the memo applies to it, so it must be there
         self.bill_in_subledger(invoice)
-        lines = self._lines(invoice["id"])
+        lines = self._lines(invoice)
         by_line = {line["id"]: line for line in lines}
         currency: str = note["currency"]
         entity = self._entity(customer)
@@ -693,7 +707,7 @@ class Syncer:
     def _billing_lines(self, invoice: dict[str, Any]) -> dict[str, int]:
         """Net billed per subscription item (prorations included)."""
         net: dict[str, int] = defaultdict(int)
-        for line in self._lines(invoice["id"]):
+        for line in self._lines(invoice):
             item = subscription_item_of(line)
             if item is not None:
                 net[item] += earned(line)
@@ -709,7 +723,7 @@ class Syncer:
         # Changes made in billing reach the contract before the invoice that bills them.
         starts = [
             line["period"]["start"]
-            for line in self._lines(invoice["id"])
+            for line in self._lines(invoice)
             if subscription_item_of(line) and not _is_proration(line)
         ]
         if self.owns("revrec.contracts"):
@@ -749,7 +763,7 @@ class Syncer:
             if line["pattern"] == "usage"
         }
         customer = _id_of(invoice["customer"])
-        for line in self._lines(invoice["id"]):
+        for line in self._lines(invoice):
             item = subscription_item_of(line)
             if item is None or item not in usage or _is_proration(line) or not line["quantity"]:
                 continue

@@ -91,7 +91,7 @@ class Journal:
         if not entry.control:
             self.in_flight -= 1
             if self._activity is not None:
-                self._activity.end()
+                self._activity.end(touch=entry.actor != "harness")
 
     def last_seq(self) -> int:
         """The highest sequence number of any closed entry (0 when none)."""

@@ -22,6 +22,7 @@ from jsonschema import Draft4Validator
 from jsonschema.exceptions import ValidationError, best_match
 from starlette.types import Receive, Scope, Send
 
+from simulators.common.compiled import compiled_validator
 from simulators.common.formcodec import FormDecodeError, coerce, decode_form
 from simulators.common.simulator import RequestViolation
 
@@ -82,7 +83,7 @@ class _Compiled:
         """The validator for requests: a compiled fast path in front of ``get(schema)``."""
         hit = self._checkers.get(id(schema))
         if hit is None:
-            hit = (schema, _Checker(self.get(schema), _fast(json_schema(schema))))
+            hit = (schema, _Checker(self.get(schema), compiled_validator(json_schema(schema))))
             self._checkers[id(schema)] = hit
         return hit[1]
 
@@ -125,10 +126,10 @@ def _translated(node: Any, done: dict[int, Any]) -> Any:
 class _Checker:
     """jsonschema's validator, asked only when the compiled one (jsonschema-rs) refuses a value.
 
-    The compiled validator is plain Draft 4 without formats: never laxer than connexion's
-    Draft4RequestValidator (whose extensions — nullable, readOnly — only accept more, and whose
-    format checker knows none of the formats our contracts use), so accepting on its word is
-    exact; everything it refuses is decided, and explained, by jsonschema itself."""
+    The compiled validator is Draft 4 without formats, with nullable spelled as Draft 4 types
+    (`compiled.py`): never laxer than connexion's validators (whose format checker knows none
+    of the formats our contracts use), so accepting on its word is exact; everything it refuses
+    is decided, and explained, by jsonschema itself."""
 
     __slots__ = ("_fast", "_slow")
 
@@ -153,17 +154,6 @@ class _Checker:
         """Raise jsonschema's ValidationError for a value the schema refuses."""
         if not self.is_valid(value):
             self._slow.validate(value)
-
-
-def _fast(schema: Mapping[str, Any]) -> Any:
-    try:
-        import jsonschema_rs
-    except ImportError:  # optional: the pure-Python validator alone gives the same answers
-        return None
-    try:
-        return jsonschema_rs.Draft4Validator(dict(schema), validate_formats=False)
-    except Exception:  # a schema it does not support: jsonschema alone
-        return None
 
 
 _INT64 = (-(2**63), 2**63 - 1)

@@ -68,6 +68,9 @@ DEFAULT_SCHEDULE_S: tuple[float, ...] = (
 # time_scale: the next event comes at the pace of the caller's requests, not of the retry
 # schedule, and a scaled bound (60 us at 1e-6) would release the hold before the next publish.
 DEFAULT_REORDER_HOLD_S = 2.0
+# A held delivery goes as soon as the world has been this quiet (no request in flight, nothing
+# delivered): no later delivery is coming to overtake it, so the rest of the hold is dead time.
+REORDER_QUIET_S = 0.25
 USER_AGENT = "finsim-webhooks/1.0"
 # Settled delivery records kept for the log (as the request journal keeps 100,000 entries).
 DEFAULT_MAX_SETTLED = 100_000
@@ -142,7 +145,8 @@ class _Job:
     due: float
     injected_left: int = 0
     inject_rule: str | None = None
-    # Reorder: held until a later delivery to the same endpoint is attempted or this deadline.
+    # Reorder: held until a later delivery to the same endpoint is attempted, the world has
+    # gone quiet (REORDER_QUIET_S) or this deadline.
     held_until: float | None = None
     in_flight: bool = False
 
@@ -198,6 +202,7 @@ class Dispatcher:
         self.timeout_s = timeout_s
         self.max_concurrency = max_concurrency
         self.reorder_hold_s = reorder_hold_s
+        self._published_at = float("-inf")  # when anything was last published
         self.max_settled = max_settled
         self._monotonic = monotonic
         self._wall = wall
@@ -243,6 +248,7 @@ class Dispatcher:
         sim_at = self.world.clock.now()
         created: list[Delivery] = []
         with self._lock:
+            self._published_at = self._monotonic()
             # Decisions and ids under one lock so one publish is atomic against another.
             for endpoint in endpoints:
                 refusal = _refusal(endpoint.url, self.world.webhook_hosts)
@@ -459,6 +465,14 @@ class Dispatcher:
                 if timer is not None:
                     timer.cancel()
 
+    def _quiet_enough(self) -> bool:
+        """Nothing published, delivered, in delivery or in flight for REORDER_QUIET_S (the
+        lock is held)."""
+        if self._busy or self._monotonic() - self._published_at < REORDER_QUIET_S:
+            return False
+        quiet_for = self.world.activity.quiet_for()
+        return quiet_for is not None and quiet_for >= REORDER_QUIET_S
+
     def _take_due(self, capacity: int) -> tuple[list[_Job], float | None]:
         """Due jobs to start now (one per idle lane) and when the next waiting one is due.
 
@@ -468,11 +482,18 @@ class Dispatcher:
         now = self._monotonic()
         ready: list[_Job] = []
         next_at: float | None = None
+        quiet = self._quiet_enough()
         for lane, jobs in self._lanes.items():
             if lane in self._busy:
                 continue
             for job in jobs:
                 at = job.ready_at()
+                if at > now and job.due <= now and job.held_until is not None:
+                    if quiet:
+                        job.held_until = None
+                        at = now
+                    else:  # look again once the world may have gone quiet
+                        at = min(at, now + REORDER_QUIET_S)
                 if at <= now:
                     ready.append(job)
                     break
@@ -494,6 +515,9 @@ class Dispatcher:
         except Exception as exc:  # a bug in signing, say: record it rather than kill the runner
             log.exception("webhook delivery %s failed inside the dispatcher", job.delivery.id)
             attempt = Attempt(self._wall(), self.world.clock.now(), None, f"internal: {exc!r}", 0.0)
+        # A runner waiting for quiet gives the receiver its window from here: acknowledged
+        # work may still be on its way to the receiver's first request.
+        self.world.activity.touch()
         self._finish(job, attempt, epoch)
 
     async def _send(self, client: httpx.AsyncClient, job: _Job) -> Attempt:

@@ -45,3 +45,26 @@ def test_times_out_when_requests_never_stop() -> None:
     activity = Activity()
     activity.begin()
     assert activity.wait_quiet(window_s=0.01, timeout_s=0.1) is False
+
+
+def test_the_harness_own_requests_start_no_quiet_window() -> None:
+    clock = FakeTime()
+    activity = Activity(clock)
+    activity.begin()
+    activity.end()  # the integration's last request
+    clock.now += 5.0
+    activity.begin()  # the harness plays a step: in flight, so not quiet…
+    assert activity.wait_quiet(window_s=1.0, timeout_s=0.0) is False
+    activity.end(touch=False)  # …and once it ends, nothing it did needs a window
+    assert activity.wait_quiet(window_s=1.0, timeout_s=0.0) is True
+
+
+def test_a_delivery_to_the_integration_starts_the_window() -> None:
+    clock = FakeTime()
+    activity = Activity(clock)
+    clock.now += 5.0
+    assert activity.wait_quiet(window_s=1.0, timeout_s=0.0) is True
+    activity.touch()  # a webhook delivered: the receiver may act on it
+    assert activity.wait_quiet(window_s=1.0, timeout_s=0.0) is False
+    clock.now += 1.0
+    assert activity.wait_quiet(window_s=1.0, timeout_s=0.0) is True

@@ -603,3 +603,16 @@ def test_the_delivery_log_keeps_the_newest_settled_records(start: Callable[..., 
     for n in range(5):
         env.publish(f"evt_{n}")
     assert [d.event_id for d in env.dispatcher.deliveries()] == ["evt_2", "evt_3", "evt_4"]
+
+
+def test_a_held_delivery_goes_once_the_world_is_quiet(start: Callable[..., Env]) -> None:
+    # Nothing else is published and nothing is in flight: no later delivery can come to
+    # overtake it, so it does not sit out the whole hold.
+    env = start(reorder_hold_s=30.0)
+    env.endpoint()
+    add_rule(env.world, kind="reorder")
+    published = time.monotonic()
+    env.publish("evt_alone")
+    assert env.drain(5.0)
+    waited = env.receiver.requests[0].at - published
+    assert 0.2 <= waited < 5.0
