@@ -11,6 +11,7 @@ from simulators.common.formcodec import encode_form
 
 CRM_API = "/services/data/v62.0"
 ERP_RECORD = "/services/rest/record/v1"
+CLOCK_TIMEOUT_S = 900.0
 
 
 class StepFailed(RuntimeError):
@@ -64,9 +65,25 @@ class Actors:
         if form is not None:
             content = encode_form(form)
             headers["Content-Type"] = "application/x-www-form-urlencoded"
-        response = client.request(
-            method, path, json=json, content=content, params=params, headers=headers
-        )
+        # Moving the clock runs every renewal, finalisation and retry it reaches inside the one
+        # request: a big book's month takes longer than any single vendor call.
+        timeout = CLOCK_TIMEOUT_S if path.startswith("/_sim/clock") else client.timeout
+        try:
+            response = client.request(
+                method,
+                path,
+                json=json,
+                content=content,
+                params=params,
+                headers=headers,
+                timeout=timeout,
+            )
+        except httpx.TimeoutException:
+            raise StepFailed(
+                f"{system} {method} {path} did not answer within {_seconds(timeout)}"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise StepFailed(f"{system} {method} {path} failed: {exc}") from None
         if response.is_success or response.status_code in ok:
             return response.json() if response.content else None
         raise StepFailed(
@@ -92,3 +109,8 @@ class Actors:
 def _credential(system: str, context: dict[str, Any]) -> str:
     keys = {"billing": "api_key", "crm": "session_id", "erp": "token", "revrec": "token"}
     return str(context[system].get(keys[system], ""))
+
+
+def _seconds(timeout: httpx.Timeout | float) -> str:
+    read = timeout.read if isinstance(timeout, httpx.Timeout) else timeout
+    return f"{read:g} s"

@@ -24,7 +24,6 @@ from harness.standin import standin_config
 from harness.up import SYSTEMS, Stack, UpOptions, build_stack
 from simulators.common.server import ThreadedServer
 
-
 # The quiet window when every process declares an idle probe (see Session.quiet_window).
 PROBED_WINDOW_S = 0.05
 

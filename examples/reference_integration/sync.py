@@ -15,6 +15,7 @@ import stripe
 
 from examples.reference_integration.conventions import Conventions
 from examples.reference_integration.crm import Crm
+from examples.reference_integration.customers import CustomerIndex
 from examples.reference_integration.erp import NetSuite, quoted
 from examples.reference_integration.lines import earned, line_taxes
 from examples.reference_integration.pricing import price_line, specific
@@ -198,12 +199,14 @@ class Syncer:
         revrec: Revrec | None = None,
         crm: Crm | None = None,
         conventions: Conventions | None = None,
+        customers: CustomerIndex | None = None,
     ) -> None:
         self.stripe = stripe_client
         self.erp = erp
         self.revrec = revrec
         self.crm = crm
         self.conv = conventions or Conventions()
+        self.customers = customers  # shared by the process's workers when given
         self._products: dict[str, dict[str, Any]] = {}
 
     def owns(self, *handoffs: str) -> bool:
@@ -1269,17 +1272,9 @@ class Syncer:
     def _customer_of(self, account_id: str) -> str | None:
         """The billing customer an earlier attempt (or another integration) made for a CRM
         account, found by its metadata."""
-        key = self._account_key
-        for customer in with_retries(
-            lambda: [
-                c.to_dict()
-                for c in self.stripe.v1.customers.list(params={"limit": 100}).auto_paging_iter()
-            ],
-            what="customers",
-        ):
-            if (customer.get("metadata") or {}).get(key) == account_id:
-                return str(customer["id"])
-        return None
+        if self.customers is None or self.customers.key != self._account_key:
+            self.customers = CustomerIndex(self._account_key)
+        return self.customers.find(self.stripe, account_id)
 
     def _subscription_of(self, customer_id: str, opp_id: str) -> dict[str, Any] | None:
         """The deal's subscription if an earlier attempt made it (idempotency keys expire)."""

@@ -26,6 +26,7 @@ import stripe
 
 from examples.reference_integration.app import Settings
 from examples.reference_integration.crm import Crm
+from examples.reference_integration.customers import CustomerIndex
 from examples.reference_integration.erp import NetSuite
 from examples.reference_integration.inbox import Inbox, Message
 from examples.reference_integration.reads import CachingRequestsClient, Reads
@@ -201,7 +202,7 @@ def tls_context(ca_bundle: str) -> ssl.SSLContext:
 
 
 @contextlib.contextmanager
-def connect(settings: Settings, gates: Gates) -> Iterator[Connection]:
+def connect(settings: Settings, gates: Gates, customers: CustomerIndex) -> Iterator[Connection]:
     """One worker's clients: each keeps its connections alive between calls."""
     session = requests.Session()
     session.headers.update(settings.headers)
@@ -246,7 +247,7 @@ def connect(settings: Settings, gates: Gates) -> Iterator[Connection]:
     )
     reads = [stripe_reads, erp.reads, *([revrec.reads] if revrec is not None else [])]
     try:
-        yield Connection(Syncer(client, erp, revrec, crm, conventions), reads)
+        yield Connection(Syncer(client, erp, revrec, crm, conventions, customers), reads)
     finally:
         session.close()
         erp.close()
@@ -266,7 +267,8 @@ def main() -> None:
     settings = Settings.from_env()
     inbox = Inbox(settings.inbox_path, sync=settings.inbox_sync)
     gates = Gates.of(settings.vendor_concurrency)
-    workers = Workers(inbox, lambda: connect(settings, gates), settings.workers)
+    customers = CustomerIndex(settings.conventions.metadata_key("billing.customer"))
+    workers = Workers(inbox, lambda: connect(settings, gates, customers), settings.workers)
     # SIGTERM (the receiver stopping): finish the events in hand, then leave.
     signal.signal(signal.SIGTERM, lambda *_: workers.halt())
     workers.start()

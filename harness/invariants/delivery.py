@@ -226,12 +226,16 @@ def key_mismatch_is_never_success(books: Books) -> Iterator[Violation]:
     IDEMPOTENCY_ERROR cannot be told from its other 400s in the journal."""
     for system in ("billing", "revrec"):
         entries = [e for e in books.journal(system) if e.actor == "integration" and not e.control]
+        refused = [e for e in entries if _idempotency_refusal(system, e)]
+        if not refused:  # the usual case: nothing to follow up, so no index of successes
+            continue
+        asked = {(e.method, e.path) for e in refused}
         last_ok: dict[tuple[str, str], int] = {}
         for e in entries:
-            if 200 <= e.status < 300:
+            if 200 <= e.status < 300 and (e.method, e.path) in asked:
                 last_ok[(e.method, e.path)] = e.seq
-        for e in entries:
-            if _idempotency_refusal(system, e) and last_ok.get((e.method, e.path), 0) < e.seq:
+        for e in refused:
+            if last_ok.get((e.method, e.path), 0) < e.seq:
                 yield Violation(
                     "INV-29",
                     f"{e.method} {e.path} was refused for its idempotency key ({e.status}) and "

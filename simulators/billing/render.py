@@ -565,7 +565,7 @@ def invoice(s: BillingStore, inv: Invoice, *, preview_id: str | None = None) -> 
         "issuer": {"type": "self"},
         "last_finalization_error": None,
         "latest_revision": None,
-        "lines": envelope(lines, f"/v1/invoices/{invoice_id}/lines"),
+        "lines": first_page(lines, f"/v1/invoices/{invoice_id}/lines"),
         "livemode": False,
         "metadata": dict(inv.metadata),
         "next_payment_attempt": inv.next_payment_attempt,
@@ -813,6 +813,16 @@ def webhook_endpoint(s: BillingStore, w: WebhookEndpointRecord, *, secret: bool 
 
 def envelope(data: list[Json], url: str, has_more: bool = False) -> Json:
     return {"object": "list", "url": url, "has_more": has_more, "data": data}
+
+
+# Lines an invoice carries in itself, as Stripe's: "the first handful", the list endpoint's
+# default page; the rest only through GET /v1/invoices/{invoice}/lines (``url``). A credit
+# note still carries all of its lines: its lines endpoint is not served.
+EMBEDDED_LINES = 10
+
+
+def first_page(data: list[Json], url: str) -> Json:
+    return envelope(data[:EMBEDDED_LINES], url, len(data) > EMBEDDED_LINES)
 
 
 def page(

@@ -44,6 +44,12 @@ class Endpoint:
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
 
+    def copy(self) -> Endpoint:
+        """A copy of its own (``events`` too); ``asdict`` took a third of a month's renewals."""
+        return Endpoint(
+            self.id, self.system, self.url, self.secret, list(self.events), self.enabled
+        )
+
 
 def hmac_signature(secret: str, payload: bytes, timestamp: int) -> str:
     """HMAC-SHA256 over ``"<timestamp>.<payload>"``, hex: Stripe's v1 scheme, reused by all."""
@@ -280,7 +286,7 @@ class Dispatcher:
             # The first fired rule of a kind applies; every fired rule is listed on the record.
             first.setdefault(rule.kind, rule)
         fault_ids = [r.id for r in rules]
-        endpoint = Endpoint(**endpoint.as_json())
+        endpoint = endpoint.copy()
 
         def record() -> Delivery:
             return self._record(system, endpoint, event_id, event_type, sim_at, fault_ids)

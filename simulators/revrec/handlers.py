@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from simulators.common.app import Call, Reply
 from simulators.revrec import render
 from simulators.revrec.backend import RevrecBackend
-from simulators.revrec.models import parse_period
+from simulators.revrec.models import Contract, parse_period
 from simulators.revrec.store import RevrecStore
 
 Json = dict[str, Any]
@@ -62,9 +62,14 @@ class RevrecHandlers:
 
     def list_contracts(self, call: Call) -> Reply:
         q = call.query
+        candidates: Iterable[Contract] = self.s.contracts.values()
+        if q.get("external_id") is not None:
+            # The lookup integrations make per document: by the store's index, not a scan.
+            found = self.s.contract_by_external_id.get(q["external_id"])
+            candidates = [self.s.contracts[found]] if found in self.s.contracts else []
         rows = [
             c
-            for c in self.s.contracts.values()
+            for c in candidates
             if q.get("entity") in (None, c.entity)
             and q.get("customer") in (None, c.customer)
             and q.get("external_id") in (None, c.external_id)

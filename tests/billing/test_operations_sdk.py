@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from fractions import Fraction
+from typing import cast
 
 import pytest
 import stripe
 
+from examples.reference_integration.erp import NetSuite
+from examples.reference_integration.sync import Syncer
 from tests.billing.conftest import Harness, monthly_price, paying_customer
 
 DAY = 86400
@@ -232,3 +235,34 @@ def test_a_test_card_token_pays_for_any_number_of_customers(billing: Harness) ->
         client.v1.invoices.finalize_invoice(draft.id, params={"auto_advance": False})
         paid = client.v1.invoices.pay(draft.id, params={"payment_method": "pm_card_visa"})
         assert paid.status == "paid" and paid.amount_paid == amount
+
+
+def test_an_invoice_carries_its_first_ten_lines_and_lists_them_all(billing: Harness) -> None:
+    # Stripe's invoice holds "the first handful" of its lines (the list's default page of
+    # ten); a reader that trusts the embedded list alone misses the rest.
+    client = billing.client
+    customer = client.v1.customers.create(params={"name": "Many lines"})
+    amounts = [100 * (n + 1) for n in range(12)]
+    for amount in amounts:
+        client.v1.invoice_items.create(
+            params={"customer": customer.id, "amount": amount, "currency": "usd"}
+        )
+    draft = client.v1.invoices.create(
+        params={"customer": customer.id, "pending_invoice_items_behavior": "include"}
+    )
+    invoice = client.v1.invoices.retrieve(draft.id)
+    assert invoice.total == sum(amounts)
+    assert len(invoice.lines.data) == 10 and invoice.lines.has_more is True
+    listed = list(client.v1.invoices.line_items.list(draft.id).auto_paging_iter())
+    assert sorted(line.amount for line in listed) == amounts
+    # The reference integration reads the embedded lines only when they are all there.
+    reader = Syncer(client, cast(NetSuite, None))
+    assert sorted(line["amount"] for line in reader._lines(invoice.to_dict())) == amounts
+
+    few = client.v1.customers.create(params={"name": "Few lines"})
+    client.v1.invoice_items.create(params={"customer": few.id, "amount": 700, "currency": "usd"})
+    small = client.v1.invoices.create(
+        params={"customer": few.id, "pending_invoice_items_behavior": "include"}
+    )
+    assert [line.amount for line in small.lines.data] == [700]
+    assert small.lines.has_more is False

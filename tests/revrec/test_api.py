@@ -671,6 +671,25 @@ def test_external_ids_and_idempotency_keys_never_duplicate(revrec: Harness) -> N
     assert len(listed["data"]) == 1
 
 
+def test_contracts_are_found_by_external_id_with_the_other_filters(revrec: Harness) -> None:
+    h = revrec
+    entity(h)
+    entity(h, "uk", "gbp")
+    line = [ratable("sub", 1200, "2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z")]
+    ids = {ext: book(h, ext, line)["id"] for ext in ("opp_1", "opp_2")}
+    book(h, "opp_3", line, entity="uk", currency="gbp")
+
+    def found(**params: str) -> list[str]:
+        return [c["id"] for c in h.ok("GET", "/v1/contracts", params=params)["data"]]
+
+    assert found(external_id="opp_2") == [ids["opp_2"]]
+    assert found(external_id="opp_2", entity="us") == [ids["opp_2"]]
+    assert found(external_id="opp_2", entity="uk") == []
+    assert found(external_id="opp_2", customer="cus_other") == []
+    assert found(external_id="nothing") == []
+    assert len(found(entity="us")) == 2 and len(found()) == 3
+
+
 def test_an_ambiguous_commit_is_safe_to_retry_by_external_id(revrec: Harness) -> None:
     h = revrec
     entity(h)
