@@ -7,7 +7,7 @@ session's app over a world that is as new: same seed, same start, no records, no
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +17,9 @@ from starlette.types import ASGIApp
 
 from simulators.billing.simulator import BillingSimulator
 from simulators.common.app import build_app
+from simulators.common.server import Site, ThreadedServer
 from simulators.common.simulator import Simulator
+from simulators.common.tls import LocalCA
 from simulators.common.world import World
 from simulators.crm.simulator import CrmSimulator
 from simulators.erp.simulator import ErpSimulator
@@ -92,6 +94,17 @@ async def billing(session_apps: SessionApps) -> AsyncIterator[InProcess]:
     served = session_apps.fresh("billing", 11, "2026-03-01T00:00:00Z", webhook_time_scale=0.001)
     async with served.client("http://billing.test") as client:
         yield InProcess(served.world, served.sim, client)
+
+
+@pytest.fixture(scope="session")
+def tls_billing(
+    session_apps: SessionApps, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, LocalCA]]:
+    """The billing app served over TLS by a CA of its own: its URL and the CA."""
+    ca = LocalCA.create(tmp_path_factory.mktemp("billing-ca"))
+    app = session_apps.get("billing").app
+    with ThreadedServer([Site("billing", app, tls=True)], ca=ca) as server:
+        yield server.urls["billing"], ca
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

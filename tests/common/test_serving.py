@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import ssl
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -12,29 +11,18 @@ import pytest
 import stripe
 
 from simulators.billing.simulator import BillingSimulator
-from simulators.common.server import Site, ThreadedServer
 from simulators.common.tls import LocalCA
 from simulators.common.world import DEFAULT_START, World
 from tests.common.helpers import harness_up
 from tests.conftest import SessionApps
 
 
-@pytest.fixture(scope="session")
-def _tls_billing(
-    session_apps: SessionApps, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[str, LocalCA]]:
-    ca = LocalCA.create(tmp_path_factory.mktemp("billing-ca"))
-    app = session_apps.get("billing").app
-    with ThreadedServer([Site("billing", app, tls=True)], ca=ca) as srv:
-        yield srv.urls["billing"], ca
-
-
 @pytest.fixture
 def served(
-    session_apps: SessionApps, _tls_billing: tuple[str, LocalCA]
+    session_apps: SessionApps, tls_billing: tuple[str, LocalCA]
 ) -> tuple[World, BillingSimulator, str, LocalCA]:
     fresh = session_apps.fresh("billing", 3, DEFAULT_START)
-    return fresh.world, fresh.sim, *_tls_billing
+    return fresh.world, fresh.sim, *tls_billing
 
 
 def _client(url: str, ca: LocalCA, sim: BillingSimulator) -> httpx.Client:

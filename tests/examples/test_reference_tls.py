@@ -3,26 +3,13 @@
 from __future__ import annotations
 
 import ssl
-from collections.abc import Iterator
 
 import certifi
 import pytest
 import requests
 
 from examples.reference_integration.crm import SharedTls
-from simulators.common.server import Site, ThreadedServer
 from simulators.common.tls import LocalCA
-from tests.conftest import SessionApps
-
-
-@pytest.fixture(scope="module")
-def tls_site(
-    session_apps: SessionApps, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[str, LocalCA]]:
-    ca = LocalCA.create(tmp_path_factory.mktemp("shared-tls-ca"))
-    app = session_apps.get("billing").app
-    with ThreadedServer([Site("billing", app, tls=True)], ca=ca) as server:
-        yield server.urls["billing"], ca
 
 
 def _session(context: ssl.SSLContext, verify: str | bool) -> requests.Session:
@@ -33,8 +20,8 @@ def _session(context: ssl.SSLContext, verify: str | bool) -> requests.Session:
     return session
 
 
-def test_a_context_holding_the_ca_connects(tls_site: tuple[str, LocalCA]) -> None:
-    url, ca = tls_site
+def test_a_context_holding_the_ca_connects(tls_billing: tuple[str, LocalCA]) -> None:
+    url, ca = tls_billing
     context = ssl.create_default_context(cafile=str(ca.write_bundle()))
     with _session(context, str(ca.write_bundle())) as session:
         # The simulator answers (401 without a key): the TLS handshake went through.
@@ -42,9 +29,9 @@ def test_a_context_holding_the_ca_connects(tls_site: tuple[str, LocalCA]) -> Non
 
 
 def test_a_context_without_the_ca_refuses_even_when_verify_names_it(
-    tls_site: tuple[str, LocalCA],
+    tls_billing: tuple[str, LocalCA],
 ) -> None:
-    url, ca = tls_site
+    url, ca = tls_billing
     public_only = ssl.create_default_context(cafile=certifi.where())
     with (
         _session(public_only, str(ca.write_bundle())) as session,
