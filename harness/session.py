@@ -132,10 +132,11 @@ class Session:
     def settle_progressing(
         self, window_s: float, timeout_s: float, bound_s: float, *, wait_for_integration: bool
     ) -> SettleResult:
-        """``settle``, given another ``timeout_s`` whenever the integration got writes accepted
-        or deliveries drained in the last one, up to ``bound_s`` in all: a thousand customers'
-        renewals take longer than any fixed deadline, while a stuck integration makes no
-        progress and is reported after ``timeout_s``."""
+        """``settle``, given another ``timeout_s`` whenever the integration wrote a document it
+        had not written before or deliveries drained in the last one, up to ``bound_s`` in all:
+        a thousand customers' renewals take longer than any fixed deadline, while a stuck
+        integration — even one repeating writes that succeed, around one that keeps failing —
+        makes no progress and is reported after ``timeout_s``."""
         started = time.monotonic()
         mark = self._progress()
         while True:
@@ -151,9 +152,9 @@ class Session:
             mark = now
 
     def _progress(self) -> tuple[int, int]:
-        """Writes accepted from the integration and stand-in so far, and deliveries pending."""
+        """Documents the integration and stand-in have written so far, and deliveries pending."""
         world = self.stack.world
-        writes = sum(sim.journal.writes_accepted for sim in world.systems.values())
+        writes = sum(sim.journal.documents_written for sim in world.systems.values())
         return writes, world.dispatcher.pending()
 
     def _result(self, settled: bool, started: float, idle: bool) -> SettleResult:

@@ -25,12 +25,14 @@ def tag(customer_id):
     if one_at_a_time is not None:
         one_at_a_time.acquire()
     time.sleep(delay)
-    if not stuck:
-        req = urllib.request.Request(f"{base}/v1/customers/{customer_id}",
-            data=b"metadata[synced]=yes", headers={"Authorization": f"Bearer {key}"})
+    req = urllib.request.Request(f"{base}/v1/customers/{customer_id}",
+        data=b"metadata[synced]=yes", headers={"Authorization": f"Bearer {key}"})
+    urllib.request.urlopen(req).read()
+    while stuck:  # the same accepted write again and again, never done
+        time.sleep(delay)
         urllib.request.urlopen(req).read()
-        with lock:
-            busy[0] -= 1
+    with lock:
+        busy[0] -= 1
     if one_at_a_time is not None:
         one_at_a_time.release()
 
@@ -131,7 +133,8 @@ def test_settling_waits_on_while_the_integration_makes_progress(tmp_path: Path) 
 
 
 def test_settling_gives_up_on_an_integration_making_no_progress(tmp_path: Path) -> None:
-    # Busy for ever, writing nothing: reported after one deadline, not after the bound.
+    # Busy for ever, repeating one accepted write (as a retry loop re-upserts the customer
+    # before the posting that keeps failing): reported after one deadline, not the bound.
     config = _config(tmp_path, delay=0.1, idle_probe=True, STUCK="1")
     with open_session(config, cwd=tmp_path) as session:
         _create_customer(session)
