@@ -26,8 +26,7 @@ from harness.violations import Violation
 from simulators.common.clock import iso
 
 SETTLE_WINDOW_S = 0.15  # quiet window for an integration without an idle probe
-SETTLE_TIMEOUT_S = 30.0  # without progress; while the integration progresses, up to:
-SETTLE_BOUND_S = 900.0
+SETTLE_TIMEOUT_S = 30.0
 FAULTED_SETTLE_S = 3.0
 Count = Callable[[Iterable[Violation], list[Violation]], None]
 
@@ -181,13 +180,9 @@ def play_step(run: Run, index: int, step: sc.Step, count: Count) -> StepResult:
     timeout_s = SETTLE_TIMEOUT_S if running and not run.faults else FAULTED_SETTLE_S
     if isinstance(step.params, Batch):
         timeout_s = step.params.settle_timeout_s(timeout_s)
-    window_s = run.session.quiet_window(SETTLE_WINDOW_S)
-    if run.faults:  # not expected to settle while they last: waited for once they are off
-        settle = run.session.settle(window_s, timeout_s, wait_for_integration=running)
-    else:
-        settle = run.session.settle_progressing(
-            window_s, timeout_s, SETTLE_BOUND_S, wait_for_integration=running
-        )
+    settle = run.session.settle(
+        run.session.quiet_window(SETTLE_WINDOW_S), timeout_s, wait_for_integration=running
+    )
     if step.kind != "integration" and not alive(run, f"step {index}", record, count):
         running = False
     record.wall_s = time.monotonic() - began

@@ -14,7 +14,6 @@ from harness.integration import IntegrationError
 from harness.judging import Judge
 from harness.lineage import fingerprint, lineage, sla
 from harness.play import (
-    SETTLE_BOUND_S,
     SETTLE_TIMEOUT_S,
     SETTLE_WINDOW_S,
     Run,
@@ -128,11 +127,8 @@ def finish(run: Run, result: ScenarioResult, tally: Tally) -> None:
     verdict, SLA figures, lineage, revenue, faults and fingerprint."""
     final = StepResult(len(result.steps), "final", None, run.now_iso())
     running = alive(run, "the last step", final, tally) and run.expect_running
-    settle = run.session.settle_progressing(
-        run.session.quiet_window(SETTLE_WINDOW_S),
-        SETTLE_TIMEOUT_S,
-        SETTLE_BOUND_S,
-        wait_for_integration=running,
+    settle = run.session.settle(
+        run.session.quiet_window(SETTLE_WINDOW_S), SETTLE_TIMEOUT_S, wait_for_integration=running
     )
     final.settle, final.settled = str(settle), settle.settled
     if running and not settle.settled:

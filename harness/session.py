@@ -129,34 +129,6 @@ class Session:
                 # Only the integration's own probe says busy: it has no event to wait on.
                 time.sleep(min(window_s, max(0.0, deadline - time.monotonic())))
 
-    def settle_progressing(
-        self, window_s: float, timeout_s: float, bound_s: float, *, wait_for_integration: bool
-    ) -> SettleResult:
-        """``settle``, given another ``timeout_s`` whenever the integration wrote a document it
-        had not written before or deliveries drained in the last one, up to ``bound_s`` in all:
-        a thousand customers' renewals take longer than any fixed deadline, while a stuck
-        integration — even one repeating writes that succeed, around one that keeps failing —
-        makes no progress and is reported after ``timeout_s``."""
-        started = time.monotonic()
-        mark = self._progress()
-        while True:
-            remaining = max(0.0, bound_s - (time.monotonic() - started))
-            result = self.settle(
-                window_s, min(timeout_s, remaining), wait_for_integration=wait_for_integration
-            )
-            now = self._progress()
-            progressed = now[0] > mark[0] or now[1] < mark[1]
-            spent = time.monotonic() - started >= bound_s
-            if result.settled or not wait_for_integration or not progressed or spent:
-                return self._result(result.settled, started, result.idle)
-            mark = now
-
-    def _progress(self) -> tuple[int, int]:
-        """Documents the integration and stand-in have written so far, and deliveries pending."""
-        world = self.stack.world
-        writes = sum(sim.journal.documents_written for sim in world.systems.values())
-        return writes, world.dispatcher.pending()
-
     def _result(self, settled: bool, started: float, idle: bool) -> SettleResult:
         world = self.stack.world
         return SettleResult(

@@ -42,10 +42,6 @@ class JournalEntry:
         return asdict(self)
 
 
-# Distinct (method, path) pairs of accepted writes remembered for ``documents_written``.
-WRITTEN_KEPT = 200_000
-
-
 class Journal:
     """A bounded, append-only log; the bound keeps a week-long soak from growing without end.
 
@@ -62,11 +58,6 @@ class Journal:
         self._lock = threading.Lock()
         self._max_seq = 0
         self.total = 0
-        # Documents the integration (or a stand-in) got a write accepted on for the first time:
-        # how a runner tells a slow integration making progress from a stuck one, which may
-        # repeat accepted writes (an upsert before the posting that keeps failing) for ever.
-        self.documents_written = 0
-        self._written: set[tuple[str, str]] = set()
         self.in_flight = 0
 
     def open(
@@ -97,25 +88,10 @@ class Journal:
             self.total += 1
             self._max_seq = max(self._max_seq, entry.seq)
             self._entries.append(entry)
-            if (
-                not entry.control
-                and entry.actor != "harness"
-                and entry.method != "GET"
-                and 200 <= entry.status < 300
-            ):
-                self._count_written((entry.method, entry.path))
         if not entry.control:
             self.in_flight -= 1
             if self._activity is not None:
                 self._activity.end(touch=entry.actor != "harness")
-
-    def _count_written(self, key: tuple[str, str]) -> None:
-        if key in self._written:
-            return
-        if len(self._written) >= WRITTEN_KEPT:  # bounded: a key seen again after this counts again
-            self._written.clear()
-        self._written.add(key)
-        self.documents_written += 1
 
     def last_seq(self) -> int:
         """The highest sequence number of any closed entry (0 when none)."""

@@ -18,23 +18,14 @@ port, base, key = int(os.environ["PORT"]), os.environ["BILLING"], os.environ["KE
 delay = float(os.environ["DELAY"])
 busy = [0]
 lock = threading.Lock()
-one_at_a_time = threading.Lock() if os.environ.get("SERIAL") == "1" else None
-stuck = os.environ.get("STUCK") == "1"
 
 def tag(customer_id):
-    if one_at_a_time is not None:
-        one_at_a_time.acquire()
     time.sleep(delay)
     req = urllib.request.Request(f"{base}/v1/customers/{customer_id}",
         data=b"metadata[synced]=yes", headers={"Authorization": f"Bearer {key}"})
     urllib.request.urlopen(req).read()
-    while stuck:  # the same accepted write again and again, never done
-        time.sleep(delay)
-        urllib.request.urlopen(req).read()
     with lock:
         busy[0] -= 1
-    if one_at_a_time is not None:
-        one_at_a_time.release()
 
 class H(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
@@ -55,7 +46,7 @@ http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
 """
 
 
-def _config(tmp_path: Path, delay: float, idle_probe: bool, **env: str) -> HarnessConfig:
+def _config(tmp_path: Path, delay: float, idle_probe: bool) -> HarnessConfig:
     (tmp_path / "integration.py").write_text(SLOW_SYNC)
     return HarnessConfig(
         simulators=SimulatorsConfig(systems=["billing"], tls=[], webhook_time_scale=1e-5),
@@ -66,7 +57,6 @@ def _config(tmp_path: Path, delay: float, idle_probe: bool, **env: str) -> Harne
                 "BILLING": "{billing.url}",
                 "KEY": "{billing.api_key}",
                 "DELAY": str(delay),
-                **env,
             },
             ready=Probe(http="http://127.0.0.1:{port}/ready", timeout_s=15),
             idle=Probe(http="http://127.0.0.1:{port}/idle") if idle_probe else None,
@@ -118,25 +108,3 @@ def test_settle_reports_failure_when_a_receiver_never_answers(tmp_path: Path) ->
         _create_customer(session)
         result = session.settle(window_s=0.05, timeout_s=0.5)
         assert not result.settled and result.pending_webhooks >= 1, result
-
-
-def test_settling_waits_on_while_the_integration_makes_progress(tmp_path: Path) -> None:
-    # Four events worked one at a time, 0.4 s each: 1.6 s of work, longer than a 0.6 s deadline,
-    # but each 0.6 s sees a write accepted — so it is waited for, up to the bound.
-    config = _config(tmp_path, delay=0.4, idle_probe=True, SERIAL="1")
-    with open_session(config, cwd=tmp_path) as session:
-        for _ in range(4):
-            _create_customer(session)
-        assert not session.settle(window_s=0.05, timeout_s=0.6).settled  # a fixed deadline
-        result = session.settle_progressing(0.05, 0.6, 20.0, wait_for_integration=True)
-        assert result.settled, result
-
-
-def test_settling_gives_up_on_an_integration_making_no_progress(tmp_path: Path) -> None:
-    # Busy for ever, repeating one accepted write (as a retry loop re-upserts the customer
-    # before the posting that keeps failing): reported after one deadline, not the bound.
-    config = _config(tmp_path, delay=0.1, idle_probe=True, STUCK="1")
-    with open_session(config, cwd=tmp_path) as session:
-        _create_customer(session)
-        result = session.settle_progressing(0.05, 0.6, 20.0, wait_for_integration=True)
-        assert not result.settled and result.waited_s < 5.0, result
