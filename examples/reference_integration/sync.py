@@ -206,7 +206,8 @@ class Syncer:
         self.revrec = revrec
         self.crm = crm
         self.conv = conventions or Conventions()
-        self.customers = customers  # shared by the process's workers when given
+        # Shared by the process's workers when given.
+        self.customers = customers or CustomerIndex(self.conv.metadata_key("billing.customer"))
         self._products: dict[str, dict[str, Any]] = {}
 
     def owns(self, *handoffs: str) -> bool:
@@ -1272,8 +1273,6 @@ class Syncer:
     def _customer_of(self, account_id: str) -> str | None:
         """The billing customer an earlier attempt (or another integration) made for a CRM
         account, found by its metadata."""
-        if self.customers is None or self.customers.key != self._account_key:
-            self.customers = CustomerIndex(self._account_key)
         return self.customers.find(self.stripe, account_id)
 
     def _subscription_of(self, customer_id: str, opp_id: str) -> dict[str, Any] | None:

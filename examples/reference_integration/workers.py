@@ -187,22 +187,27 @@ class Connection:
             reads.fresh()
 
 
-_TLS_LOCK = threading.Lock()
-_TLS: dict[str, ssl.SSLContext] = {}
+@dataclass(frozen=True)
+class Shared:
+    """What every worker of the process uses together, made once before they start: the
+    vendors' gates, the index of billing customers, and one TLS context (making one reads the
+    whole CA bundle, ~50 ms of CPU, which every client of eight workers paid at start-up)."""
 
+    gates: Gates
+    customers: CustomerIndex
+    tls: ssl.SSLContext
 
-def tls_context(ca_bundle: str) -> ssl.SSLContext:
-    """One TLS context for every worker's clients: building one reads the whole CA bundle
-    (~50 ms of CPU), which each of eight workers' clients paid at start-up, all at once, while
-    the first deal waited."""
-    with _TLS_LOCK:
-        if ca_bundle not in _TLS:
-            _TLS[ca_bundle] = ssl.create_default_context(cafile=ca_bundle or certifi.where())
-        return _TLS[ca_bundle]
+    @classmethod
+    def of(cls, settings: Settings) -> Shared:
+        return cls(
+            Gates.of(settings.vendor_concurrency),
+            CustomerIndex(settings.conventions.metadata_key("billing.customer")),
+            ssl.create_default_context(cafile=settings.ca_bundle or certifi.where()),
+        )
 
 
 @contextlib.contextmanager
-def connect(settings: Settings, gates: Gates, customers: CustomerIndex) -> Iterator[Connection]:
+def connect(settings: Settings, shared: Shared) -> Iterator[Connection]:
     """One worker's clients: each keeps its connections alive between calls."""
     session = requests.Session()
     session.headers.update(settings.headers)
@@ -211,22 +216,22 @@ def connect(settings: Settings, gates: Gates, customers: CustomerIndex) -> Itera
         settings.stripe_api_key,
         base_addresses={"api": settings.stripe_api_base},
         max_network_retries=0,  # our own retry loop decides, honouring Retry-After
-        http_client=CachingRequestsClient(stripe_reads, gates.stripe, session=session),
+        http_client=CachingRequestsClient(stripe_reads, shared.gates.stripe, session=session),
     )
     erp = NetSuite(
         settings.netsuite_url,
         settings.netsuite_token,
-        verify=tls_context(settings.ca_bundle),
+        verify=shared.tls,
         headers=settings.headers,
-        gate=gates.erp,
+        gate=shared.gates.erp,
     )
     revrec = (
         Revrec(
             settings.revrec_url,
             settings.revrec_token,
             headers=settings.headers,
-            gate=gates.revrec,
-            verify=tls_context(settings.ca_bundle),
+            gate=shared.gates.revrec,
+            verify=shared.tls,
         )
         if settings.revrec_url
         else None
@@ -237,17 +242,17 @@ def connect(settings: Settings, gates: Gates, customers: CustomerIndex) -> Itera
             settings.sf_instance_url,
             settings.sf_session_id,
             ca_bundle=settings.ca_bundle,
-            tls=tls_context(settings.ca_bundle),
+            tls=shared.tls,
             writeback=conventions.writeback,
             headers=settings.headers,
-            gate=gates.crm,
+            gate=shared.gates.crm,
         )
         if settings.sf_instance_url
         else None
     )
     reads = [stripe_reads, erp.reads, *([revrec.reads] if revrec is not None else [])]
     try:
-        yield Connection(Syncer(client, erp, revrec, crm, conventions, customers), reads)
+        yield Connection(Syncer(client, erp, revrec, crm, conventions, shared.customers), reads)
     finally:
         session.close()
         erp.close()
@@ -266,9 +271,8 @@ def main() -> None:
     parent = os.getppid()
     settings = Settings.from_env()
     inbox = Inbox(settings.inbox_path, sync=settings.inbox_sync)
-    gates = Gates.of(settings.vendor_concurrency)
-    customers = CustomerIndex(settings.conventions.metadata_key("billing.customer"))
-    workers = Workers(inbox, lambda: connect(settings, gates, customers), settings.workers)
+    shared = Shared.of(settings)
+    workers = Workers(inbox, lambda: connect(settings, shared), settings.workers)
     # SIGTERM (the receiver stopping): finish the events in hand, then leave.
     signal.signal(signal.SIGTERM, lambda *_: workers.halt())
     workers.start()
