@@ -447,6 +447,10 @@ class Books:
         """The contract's balances report as of now (per line and total)."""
         return self.revrec.balances(contract, self.now)
 
+    def rr_line_balances(self, contract: rm.Contract) -> list[dict[str, Any]]:
+        """The balances report's lines alone (not its totals), as of now."""
+        return self.revrec.line_balances(contract, self.now)
+
     def rr_waterfall(self, entity: str) -> dict[str, Any]:
         return self.revrec.waterfall(entity, self.now, None)
 

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import httpx
-
+from examples.reference_integration.http import Answer, Http
 from examples.reference_integration.reads import Reads
 from examples.reference_integration.retry import (
     Gate,
@@ -77,12 +76,8 @@ class NetSuite:
         self.gate = gate or Gate()
         self._periods: dict[str, tuple[float, list[Period]]] = {}
         self._stale_periods = False  # the last periods used came from an earlier read
-        self._client = httpx.Client(
-            base_url=url.rstrip("/"),
-            headers={"Authorization": f"Bearer {token}", **(headers or {})},
-            timeout=httpx.Timeout(30.0),
-            trust_env=False,
-            verify=verify,
+        self._client = Http(
+            url, headers={"Authorization": f"Bearer {token}", **(headers or {})}, verify=verify
         )
 
     def close(self) -> None:
@@ -209,13 +204,11 @@ class NetSuite:
         items: list[dict[str, Any]] = response.json()["items"]
         return items
 
-    def _send(
-        self, method: str, path: str, *, allow_404: bool = False, **kwargs: Any
-    ) -> httpx.Response:
+    def _send(self, method: str, path: str, *, allow_404: bool = False, **kwargs: Any) -> Answer:
         # SuiteQL is a POST that only reads.
         read = method == "GET" or path.endswith("/suiteql")
         key = (method, path, repr(kwargs)) if read else None
-        kept: httpx.Response | None = self.reads.get(key) if read else None
+        kept: Answer | None = self.reads.get(key) if read else None
         if kept is not None:
             return kept
         if not read:
@@ -268,7 +261,7 @@ def _record_of(path: str) -> str:
     return " ".join(path.removeprefix(RECORD).strip("/").split("/")[:2]) or path
 
 
-def _detail(response: httpx.Response) -> str:
+def _detail(response: Answer) -> str:
     """NetSuite's own words (`o:errorDetails[0].detail` and its code), not the raw body."""
     try:
         details = response.json().get("o:errorDetails") or [{}]
@@ -287,7 +280,7 @@ class PeriodRefused(Exception):
     a refusal then is permanent."""
 
 
-def _refuses_period(response: httpx.Response) -> bool:
+def _refuses_period(response: Answer) -> bool:
     """NetSuite's refusal of a posting into a closed or locked period (USER_ERROR)."""
     text = response.text
     return response.status_code == 400 and "USER_ERROR" in text and "accounting period" in text

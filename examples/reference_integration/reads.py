@@ -14,7 +14,8 @@ from typing import Any
 
 import stripe
 
-from examples.reference_integration.retry import Gate, parse_retry_after
+from examples.reference_integration.http import Http
+from examples.reference_integration.retry import Gate, TransientError, parse_retry_after
 
 
 class Reads:
@@ -37,24 +38,34 @@ class Reads:
         self._answers.clear()
 
 
-class CachingRequestsClient(stripe.RequestsClient):
-    """The Stripe SDK's own HTTP client, answering repeated GETs of one event from ``reads``
-    and taking its turn at ``gate`` (Retry-After holds every worker)."""
+class CachingStripeClient(stripe.HTTPClient):
+    """The Stripe SDK's HTTP client, on our keep-alive urllib3 connection (``http``): answers
+    repeated GETs of one event from ``reads`` and takes its turn at ``gate`` (Retry-After
+    holds every worker)."""
 
-    def __init__(self, reads: Reads, gate: Gate, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    name = "urllib3"
+
+    def __init__(self, reads: Reads, gate: Gate, http: Http) -> None:
+        super().__init__()
         self.reads = reads
         self.gate = gate
+        self.http = http
 
     def _send(
         self, method: str, url: str, headers: Mapping[str, str] | None, post_data: Any
     ) -> tuple[bytes, int, Mapping[str, str]]:
+        path = self.http.path_of(url)
+        if path is None:
+            raise _connection_error(f"{url} is not under {self.http.base}")
         with self.gate.turn():
-            answer = super().request(method, url, headers, post_data)
-            self.gate.answered(parse_retry_after(answer[2].get("Retry-After")))
-        return answer
+            try:
+                answer = self.http.request(method.upper(), path, body=post_data, headers=headers)
+            except TransientError as exc:  # the SDK's own kind: classify_stripe retries it
+                raise _connection_error(str(exc)) from exc
+            self.gate.answered(parse_retry_after(answer.headers.get("Retry-After")))
+        return answer.content, answer.status_code, answer.headers
 
-    # RequestsClient's own signature, which its base class (typed differently) does not share.
+    # The SDK's base class types `request` as returning str; it takes bytes as well.
     def request(  # type: ignore[override]
         self, method: str, url: str, headers: Mapping[str, str] | None, post_data: Any = None
     ) -> tuple[bytes, int, Mapping[str, str]]:
@@ -68,3 +79,13 @@ class CachingRequestsClient(stripe.RequestsClient):
         if answer[1] == 200:
             self.reads.keep(url, answer)
         return answer
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def _connection_error(message: str) -> stripe.APIConnectionError:
+    error: stripe.APIConnectionError = stripe.APIConnectionError(  # type: ignore[no-untyped-call]
+        message, should_retry=True
+    )
+    return error

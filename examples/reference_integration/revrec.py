@@ -5,8 +5,7 @@ from __future__ import annotations
 import ssl
 from typing import Any
 
-import httpx
-
+from examples.reference_integration.http import Answer, Http
 from examples.reference_integration.reads import Reads
 from examples.reference_integration.retry import (
     Gate,
@@ -33,12 +32,8 @@ class Revrec:
     ) -> None:
         self.reads = reads or Reads()
         self.gate = gate or Gate()
-        self._client = httpx.Client(
-            base_url=url.rstrip("/"),
-            headers={"Authorization": f"Bearer {token}", **(headers or {})},
-            timeout=httpx.Timeout(30.0),
-            trust_env=False,
-            verify=verify,
+        self._client = Http(
+            url, headers={"Authorization": f"Bearer {token}", **(headers or {})}, verify=verify
         )
 
     def close(self) -> None:
@@ -104,10 +99,10 @@ class Revrec:
         body: dict[str, Any] = response.json()
         return body
 
-    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def _send(self, method: str, path: str, **kwargs: Any) -> Answer:
         key = (path, repr(kwargs))
         if method == "GET":
-            kept: httpx.Response | None = self.reads.get(key)
+            kept: Answer | None = self.reads.get(key)
             if kept is not None:
                 return kept
         else:
@@ -130,7 +125,7 @@ class Revrec:
         return response
 
 
-def _detail(response: httpx.Response) -> str:
+def _detail(response: Answer) -> str:
     """The subledger's own words (its problem's detail and code), not the raw body."""
     try:
         problem = response.json()

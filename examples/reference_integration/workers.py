@@ -17,19 +17,19 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import certifi
-import requests
 import stripe
 
 from examples.reference_integration.app import Settings
 from examples.reference_integration.crm import Crm
 from examples.reference_integration.customers import CustomerIndex
 from examples.reference_integration.erp import NetSuite
+from examples.reference_integration.http import Http
 from examples.reference_integration.inbox import Inbox, Message
-from examples.reference_integration.reads import CachingRequestsClient, Reads
+from examples.reference_integration.reads import CachingStripeClient, Reads
 from examples.reference_integration.retry import Gate, PermanentError, with_retries
 from examples.reference_integration.revrec import Revrec
 from examples.reference_integration.sync import Syncer
@@ -183,6 +183,7 @@ class Connection:
     reads: list[Reads]
 
     def fresh(self) -> None:
+        self.syncer.fresh()
         for reads in self.reads:
             reads.fresh()
 
@@ -190,12 +191,14 @@ class Connection:
 @dataclass(frozen=True)
 class Shared:
     """What every worker of the process uses together, made once before they start: the
-    vendors' gates, the index of billing customers, and one TLS context (making one reads the
-    whole CA bundle, ~50 ms of CPU, which every client of eight workers paid at start-up)."""
+    vendors' gates, the index of billing customers, one TLS context (making one reads the
+    whole CA bundle, ~50 ms of CPU, which every client of eight workers paid at start-up), and
+    the ERP customers as this process last wrote them."""
 
     gates: Gates
     customers: CustomerIndex
     tls: ssl.SSLContext
+    customers_upserted: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, settings: Settings) -> Shared:
@@ -209,14 +212,13 @@ class Shared:
 @contextlib.contextmanager
 def connect(settings: Settings, shared: Shared) -> Iterator[Connection]:
     """One worker's clients: each keeps its connections alive between calls."""
-    session = requests.Session()
-    session.headers.update(settings.headers)
     stripe_reads = Reads()
+    stripe_http = Http(settings.stripe_api_base, headers=settings.headers, verify=shared.tls)
     client = stripe.StripeClient(
         settings.stripe_api_key,
         base_addresses={"api": settings.stripe_api_base},
         max_network_retries=0,  # our own retry loop decides, honouring Retry-After
-        http_client=CachingRequestsClient(stripe_reads, shared.gates.stripe, session=session),
+        http_client=CachingStripeClient(stripe_reads, shared.gates.stripe, stripe_http),
     )
     erp = NetSuite(
         settings.netsuite_url,
@@ -252,9 +254,14 @@ def connect(settings: Settings, shared: Shared) -> Iterator[Connection]:
     )
     reads = [stripe_reads, erp.reads, *([revrec.reads] if revrec is not None else [])]
     try:
-        yield Connection(Syncer(client, erp, revrec, crm, conventions, shared.customers), reads)
+        yield Connection(
+            Syncer(
+                client, erp, revrec, crm, conventions, shared.customers, shared.customers_upserted
+            ),
+            reads,
+        )
     finally:
-        session.close()
+        stripe_http.close()
         erp.close()
         if revrec is not None:
             revrec.close()

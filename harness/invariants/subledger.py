@@ -35,8 +35,7 @@ def subledger_billed_matches_billing(books: Books) -> Iterator[Violation]:
     less discounts and included tax, never tax (INV-51). Lines on no subscription item are not
     billed in the subledger."""
     for booked in books.rr_contracts.values():
-        report = books.rr_balances(booked)
-        for row in report["lines"]:
+        for row in books.rr_line_balances(booked):
             r, b = row["recognised_minor"], row["billed_minor"]
             d, u = row["deferred_minor"], row["unbilled_minor"]
             if r + d - u != b:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -121,8 +122,10 @@ def day_span(start: int, end: int) -> tuple[int, int]:
     return first, max(last, first + 1)
 
 
-def days_by_month(first: int, last: int) -> list[tuple[str, int]]:
-    """(``YYYY-MM``, days of [first, last) in it) for every month the days touch, in order."""
+@functools.lru_cache(maxsize=4096)
+def days_by_month(first: int, last: int) -> tuple[tuple[str, int], ...]:
+    """(``YYYY-MM``, days of [first, last) in it) for every month the days touch, in order
+    (kept: a book's subscriptions share a handful of periods, asked again for every month)."""
     months: list[tuple[str, int]] = []
     day = first
     while day < last:
@@ -132,7 +135,7 @@ def days_by_month(first: int, last: int) -> list[tuple[str, int]]:
         upto = min(next_month_day, last)
         months.append((moment.strftime("%Y-%m"), upto - day))
         day = upto
-    return months
+    return tuple(months)
 
 
 def ratable_by_day(amount: int, start: int, end: int) -> dict[str, int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -73,6 +74,8 @@ class BillingReplay:
     notes: list[str] = field(default_factory=list)
     _opportunities: dict[str, Any] = field(default_factory=dict)
     _meter_events: list[MeterEvent] = field(default_factory=list)
+    # Invoices per opportunity so far (numbering them without looking through all of them).
+    _invoice_count: Counter[str] = field(default_factory=Counter)
     _identifiers: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
@@ -400,6 +403,7 @@ class BillingReplay:
         self.subscriptions.pop(opportunity, None)
         self.bookings = [b for b in self.bookings if b.opportunity != opportunity]
         self.invoices = [i for i in self.invoices if i.opportunity != opportunity]
+        self._invoice_count.pop(opportunity, None)
 
     # --- the billing model --------------------------------------------------------------------
     def _sub_of(self, opportunity: str, index: int) -> ExpectedSubscription | None:
@@ -525,7 +529,7 @@ class BillingReplay:
         lines: list[ExpectedLine],
     ) -> ExpectedInvoice:
         """A draft with the given lines and every pending item of the subscription."""
-        n = 1 + sum(1 for i in self.invoices if i.opportunity == sub.opportunity)
+        n = 1 + self._invoice_count[sub.opportunity]
         inv = ExpectedInvoice(
             sub.opportunity,
             sub.customer,
@@ -545,6 +549,7 @@ class BillingReplay:
         # finalisation then applies the customer balance.
         inv.amount_due_minor = max(0, inv.total_minor)
         self.invoices.append(inv)
+        self._invoice_count[sub.opportunity] += 1
         return inv
 
     def _coupon_terms(self, key: str | None) -> tuple[str | None, bool]:

@@ -12,8 +12,31 @@ from collections.abc import Mapping
 from typing import Any
 
 Row = dict[str, Any]
-# The billing tables ``Links`` reads.
+# The billing and subledger tables ``Links`` reads.
 BILLING = ("invoices", "credit_notes", "customers", "subscription_items", "prices")
+REVREC = ("contracts", "lines")
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _fields(cls: type) -> tuple[str, ...]:
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
+def plain(value: Any) -> Any:
+    """A record as ``dataclasses.asdict`` makes it (the same dicts), without its deep copy of
+    every leaf, which the rows, only read, do not need: about half its time here."""
+    if hasattr(type(value), "__dataclass_fields__"):
+        return {name: plain(getattr(value, name)) for name in _fields(type(value))}
+    if isinstance(value, list | tuple) and not hasattr(value, "_fields"):
+        return type(value)(plain(v) for v in value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    return value
 
 
 def systems_of(books: Any) -> Mapping[str, Any]:
@@ -39,12 +62,10 @@ def _from_books(books: Any) -> dict[str, Any]:
     if "billing" in present:
         # Only the tables ``Links`` reads: the whole snapshot copies every event ever sent.
         store = books.billing_store
-        tables = {
-            name: [dataclasses.asdict(r) for r in store.table(name).values()] for name in BILLING
-        }
+        tables = {name: [plain(r) for r in store.table(name).values()] for name in BILLING}
         systems["billing"] = {"store": tables}
     if "erp" in present:
-        rows = [dataclasses.asdict(t) for t in books.erp_transactions.values()]
+        rows = [plain(t) for t in books.erp_transactions.values()]
         systems["erp"] = {"store": {"transactions": rows}}
     if "revrec" in present:
         reports = {
@@ -54,8 +75,9 @@ def _from_books(books: Any) -> dict[str, Any]:
             }
             for cid, contract in books.rr_contracts.items()
         }
+        revrec = books.revrec_store
         systems["revrec"] = {
-            "store": books.revrec_store.snapshot(),
+            "store": {name: [plain(r) for r in getattr(revrec, name).values()] for name in REVREC},
             "reports": {"contracts": reports},
         }
     return systems

@@ -721,13 +721,12 @@ class RevrecBackend:
             },
         }
 
-    def balances(self, contract: Contract, as_of: int) -> Json:
-        entity = self.entity(contract.entity)
-        before = as_of + 1
-        known = self.known(entity, month_index(as_of))
+    def line_balances(self, contract: Contract, as_of: int) -> list[Json]:
+        """Each line's recognised, billed, deferred and unbilled amounts as of ``as_of``."""
+        known = self.known(self.entity(contract.entity), month_index(as_of))
         rows = []
         for line in self.lines(contract):
-            r, b, d, u = line_balances(line, before, known)
+            r, b, d, u = line_balances(line, as_of + 1, known)
             rows.append(
                 {
                     "line": line.id,
@@ -738,13 +737,17 @@ class RevrecBackend:
                     "unbilled_minor": u,
                 }
             )
-        pos = position(contract, self.lines(contract), before, known)
+        return rows
+
+    def balances(self, contract: Contract, as_of: int) -> Json:
+        known = self.known(self.entity(contract.entity), month_index(as_of))
+        pos = position(contract, self.lines(contract), as_of + 1, known)
         return {
             "object": "balances",
             "contract": contract.id,
             "currency": contract.currency,
             "as_of": as_of,
-            "lines": rows,
+            "lines": self.line_balances(contract, as_of),
             "totals": _totals(pos),
             "functional": _functional(contract, pos),
         }

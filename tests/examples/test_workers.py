@@ -6,11 +6,8 @@ from __future__ import annotations
 import threading
 import time
 
-import httpx
-
-from examples.reference_integration.erp import NetSuite
-from examples.reference_integration.reads import Reads
 from examples.reference_integration.retry import Gate, TransientError, with_retries
+from tests.examples.vendor import recording_erp
 
 
 def test_a_retry_after_on_one_worker_holds_every_worker() -> None:
@@ -56,21 +53,9 @@ def test_a_gate_lets_so_many_requests_at_once() -> None:
     assert most == 1
 
 
-def _erp(calls: list[str]) -> NetSuite:
-    def answer(request: httpx.Request) -> httpx.Response:
-        calls.append(f"{request.method} {request.url.path}")
-        if request.method == "GET":
-            return httpx.Response(200, json={"id": "1", "status": f"read {len(calls)}"})
-        return httpx.Response(204, headers={"Location": "/record/v1/invoice/1"})
-
-    erp = NetSuite("http://erp.test", "token", reads=Reads())
-    erp._client = httpx.Client(base_url="http://erp.test", transport=httpx.MockTransport(answer))
-    return erp
-
-
 def test_a_read_repeated_within_an_event_is_answered_from_memory_until_a_write() -> None:
     calls: list[str] = []
-    erp = _erp(calls)
+    erp = recording_erp(calls)
     first = erp.get("invoice", "in_1")
     assert erp.get("invoice", "in_1") == first  # the same event: not asked again
     erp.upsert("invoice", "in_1", {"memo": "x"})  # a write: what was read may have changed
