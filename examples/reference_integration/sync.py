@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import stripe
@@ -304,7 +304,8 @@ class Syncer:
         turn them back into dicts (a quarter of the worker's CPU in a renewal run)."""
         path = f"/v1/{resource}/{quote(object_id, safe='')}"
         return with_retries(
-            lambda: dict(self.stripe.raw_request("get", path, **params).data), what=what
+            lambda: cast(dict[str, Any], self.stripe.raw_request("get", path, **params).data),
+            what=what,
         )
 
     def _invoice(self, invoice_id: str) -> dict[str, Any]:

@@ -20,14 +20,13 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
-import certifi
 import stripe
 
 from examples.reference_integration.app import Settings
 from examples.reference_integration.crm import Crm
 from examples.reference_integration.customers import CustomerIndex
 from examples.reference_integration.erp import NetSuite
-from examples.reference_integration.http import Http
+from examples.reference_integration.http import Http, tls_context
 from examples.reference_integration.inbox import Inbox, Message
 from examples.reference_integration.reads import CachingStripeClient, Reads
 from examples.reference_integration.retry import Gate, PermanentError, with_retries
@@ -205,7 +204,7 @@ class Shared:
         return cls(
             Gates.of(settings.vendor_concurrency),
             CustomerIndex(settings.conventions.metadata_key("billing.customer")),
-            ssl.create_default_context(cafile=settings.ca_bundle or certifi.where()),
+            tls_context(settings.ca_bundle or True),
         )
 
 
