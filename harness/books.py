@@ -71,17 +71,33 @@ def _shallow(row: T) -> T:
     return new
 
 
-def _table(rows: Mapping[str, T]) -> dict[str, T]:
-    return {key: _copy(row) for key, row in rows.items()}
+def _table(
+    rows: Mapping[str, T], before: Mapping[str, T] | None = None, copy: Any = _copy
+) -> dict[str, T]:
+    """Every row copied, or the earlier snapshot's copy kept where the row still equals it
+    (a comparison in C; a copy is an object and a dict built in Python for every row)."""
+    if not before:
+        return {key: copy(row) for key, row in rows.items()}
+    out: dict[str, T] = {}
+    for key, row in rows.items():
+        kept = before.get(key)
+        if kept is not None and type(kept) is type(row) and vars(kept) == vars(row):
+            out[key] = kept
+        else:
+            out[key] = copy(row)
+    return out
 
 
 S = TypeVar("S")
 
 
-def _copy_store(live: S, rows: Iterable[str], shallow_rows: Iterable[str] = ()) -> S:
+def _copy_store(
+    live: S, rows: Iterable[str], shallow_rows: Iterable[str] = (), before: S | None = None
+) -> S:
     """A detached copy of a store: every attribute's containers copied (so indexes the store
     keeps, whatever they are, stay consistent with the rows), the named row tables copied
-    row by row. Row tables become plain dicts: a snapshot never lists or pages."""
+    row by row — rows still equal to ``before``'s (an earlier snapshot's copy of the same
+    store) are kept from it. Row tables become plain dicts: a snapshot never lists or pages."""
     store = object.__new__(type(live))
     skip = set(rows) | set(shallow_rows)
     state: dict[str, Any] = {}
@@ -97,10 +113,11 @@ def _copy_store(live: S, rows: Iterable[str], shallow_rows: Iterable[str] = ()) 
             state[name] = value.copy()
         else:
             state[name] = value
+    kept = {} if before is None else vars(before)
     for name in rows:
-        state[name] = _table(getattr(live, name))
+        state[name] = _table(getattr(live, name), kept.get(name))
     for name in shallow_rows:
-        state[name] = {key: _shallow(row) for key, row in getattr(live, name).items()}
+        state[name] = _table(getattr(live, name), kept.get(name), _shallow)
     store.__dict__.update(state)
     return store
 
@@ -143,28 +160,29 @@ REVREC_ROWS = (
 )
 
 
-def _copy_billing(live: BillingStore) -> BillingStore:
+def _copy_billing(live: BillingStore, before: BillingStore | None = None) -> BillingStore:
     # Events and meter events are append-only records: copying their lists is enough.
     # Invoices carry their sums as fields (billing keeps them as lines change): copied as is.
-    return _copy_store(live, BILLING_ROWS)
+    return _copy_store(live, BILLING_ROWS, before=before)
 
 
-def _copy_crm(live: CrmStore) -> CrmStore:
+def _copy_crm(live: CrmStore, before: CrmStore | None = None) -> CrmStore:
     store = _copy_store(live, ())
-    store.tables = {name: _table(rows) for name, rows in live.tables.items()}
+    kept = {} if before is None else before.tables
+    store.tables = {name: _table(rows, kept.get(name)) for name, rows in live.tables.items()}
     return store
 
 
-def _copy_erp(live: ErpStore) -> ErpStore:
+def _copy_erp(live: ErpStore, before: ErpStore | None = None) -> ErpStore:
     # Transactions change by field assignment only: their sublists (items, lines, applies)
     # are rebuilt and reassigned, never edited, so a one-level copy is a true snapshot; at a
     # million GL lines it is most of what a snapshot costs. GL line lists are replaced, never
     # edited, when a transaction changes: the copied ``gl`` dict shares them.
-    return _copy_store(live, ERP_ROWS, shallow_rows=("transactions",))
+    return _copy_store(live, ERP_ROWS, shallow_rows=("transactions",), before=before)
 
 
-def _copy_revrec(live: RevrecStore) -> RevrecStore:
-    return _copy_store(live, REVREC_ROWS)
+def _copy_revrec(live: RevrecStore, before: RevrecStore | None = None) -> RevrecStore:
+    return _copy_store(live, REVREC_ROWS, before=before)
 
 
 @dataclass(frozen=True)
@@ -550,12 +568,15 @@ def take_books(
     standin_endpoints: Iterable[str] = (),
     base: str = ".",
     forged: Iterable[ForgedPush] = (),
+    before: Books | None = None,
 ) -> Books:
     """Copy every simulator's rows under the world lock (no HTTP, no derived figures yet);
     ``links``, ``scope`` and the stand-ins' endpoints say how to read and what to judge;
-    ``forged`` are the pushes the harness forged so far."""
+    ``forged`` are the pushes the harness forged so far. Rows and deliveries unchanged since
+    ``before`` (an earlier snapshot of the same world) are shared with it, not copied again:
+    a step that changed little costs little more than comparing."""
     with gc_paused():
-        books = _take(world, accounts)
+        books = _take(world, accounts, before)
     return dataclasses.replace(
         books,
         declared_links=links or LinksConfig(),
@@ -566,7 +587,17 @@ def take_books(
     )
 
 
-def _take(world: World, accounts: Mapping[str, str]) -> Books:
+def _take(world: World, accounts: Mapping[str, str], before: Books | None) -> Books:
+    kept = (
+        {}
+        if before is None
+        else {
+            "billing": before.billing_store,
+            "crm": before.crm_store,
+            "erp": before.erp_store,
+            "revrec": before.revrec_store,
+        }
+    )
     with world.lock:
         systems: dict[str, Any] = dict(world.systems)
         billing = systems.get("billing")
@@ -577,13 +608,21 @@ def _take(world: World, accounts: Mapping[str, str]) -> Books:
             now=world.clock.now(),
             seed=world.seed,
             accounts=dict(accounts),
-            billing_store=_copy_billing(billing.store) if billing else BillingStore(),
-            crm_store=_copy_crm(crm.store) if crm else CrmStore(),
-            erp_store=_copy_erp(erp.store) if erp else ErpStore(),
-            revrec_store=_copy_revrec(revrec.store) if revrec else RevrecStore(),
+            billing_store=_copy_billing(billing.store, kept.get("billing"))
+            if billing
+            else BillingStore(),
+            crm_store=_copy_crm(crm.store, kept.get("crm")) if crm else CrmStore(),
+            erp_store=_copy_erp(erp.store, kept.get("erp")) if erp else ErpStore(),
+            revrec_store=_copy_revrec(revrec.store, kept.get("revrec"))
+            if revrec
+            else RevrecStore(),
             # Closed entries are never edited again; copying the deque keeps them as they are.
             journals={name: tuple(sim.journal.snapshot()) for name, sim in systems.items()},
-            deliveries=tuple(world.dispatcher.deliveries()),
+            deliveries=tuple(
+                world.dispatcher.deliveries(
+                    unchanged=None if before is None else {d.id: d for d in before.deliveries}
+                )
+            ),
             revrec_convention=revrec.backend.convention if revrec else "day",
             systems=frozenset(systems),
         )

@@ -80,6 +80,7 @@ class Judge:
         world: World,
         standin_endpoints: Collection[str] = (),
         forged: Collection[ForgedPush] = (),
+        before: Books | None = None,
     ) -> Books:
         return take_books(
             world,
@@ -89,6 +90,7 @@ class Judge:
             standin_endpoints=standin_endpoints,
             base=self.base,
             forged=forged,
+            before=before,
         )
 
     def check(self, books: Books, expect: Expect | None = None) -> list[Violation]:

@@ -80,8 +80,9 @@ class Run:
 
     def snapshot(self) -> Books:
         """The books now, read as the judge reads them (declared links and scope)."""
+        # The last snapshot lends the rows that have not changed since (most, after a step).
         books = self.judge.books(
-            self.session.stack.world, self.session.standin_endpoints, self.forged
+            self.session.stack.world, self.session.standin_endpoints, self.forged, self.latest
         )
         process = self.session.integration
         probe = None if process is None else process.exceptions

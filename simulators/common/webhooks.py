@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -697,8 +697,11 @@ class Dispatcher:
         event_id: str | None = None,
         status: str | None = None,
         limit: int | None = None,
+        unchanged: Mapping[str, Delivery] | None = None,
     ) -> list[Delivery]:
-        """Copies of the matching records, oldest first; ``limit`` keeps the newest ``limit``."""
+        """Copies of the matching records, oldest first; ``limit`` keeps the newest ``limit``.
+        A copy in ``unchanged`` (by id, from an earlier call) is given again for a record that
+        still equals it: copies are never edited, so sharing them is safe."""
         with self._lock:
             found = [
                 d
@@ -709,7 +712,13 @@ class Dispatcher:
             ]
             if limit is not None:
                 found = found[-limit:] if limit > 0 else []
-            return [d.copy() for d in found]
+            if not unchanged:
+                return [d.copy() for d in found]
+            out = []
+            for d in found:
+                kept = unchanged.get(d.id)
+                out.append(kept if kept is not None and vars(kept) == vars(d) else d.copy())
+            return out
 
     def reset(self) -> None:
         """Forget every delivery, pending ones included; attempts in flight are not recorded."""

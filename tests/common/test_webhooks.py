@@ -222,6 +222,27 @@ def test_retries_after_500_then_succeeds(start: Callable[..., Env]) -> None:
     assert {r.headers["x-sim-delivery-id"] for r in env.receiver.requests} == {record.id}
 
 
+def test_copies_of_unchanged_deliveries_are_given_again(start: Callable[..., Env]) -> None:
+    env = start(schedule_s=(0.05,))
+    env.endpoint()
+    env.receiver.plan["/hook"] = [500]
+    env.publish("evt_1")
+    env.publish("evt_2")
+    assert env.drain()
+    first = {d.event_id: d for d in env.dispatcher.deliveries()}
+    env.publish("evt_3")
+    assert env.drain()
+    lent = {d.id: d for d in first.values()}
+    again = {d.event_id: d for d in env.dispatcher.deliveries(unchanged=lent)}
+    assert again["evt_1"] is first["evt_1"] and again["evt_2"] is first["evt_2"]
+    assert "evt_3" not in first and again["evt_3"].status == "delivered"
+    # A copy that no longer matches its record is not given again.
+    first["evt_1"].attempts.pop()
+    [one, *_] = env.dispatcher.deliveries(unchanged=lent)
+    assert one is not first["evt_1"] and one == env.dispatcher.deliveries()[0]
+    assert len(one.attempts) == 2
+
+
 def test_gives_up_after_schedule_scaled_by_time_scale(start: Callable[..., Env]) -> None:
     env = start(schedule_s=(10, 20), time_scale=0.001)
     env.endpoint()

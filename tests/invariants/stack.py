@@ -203,8 +203,13 @@ class Stack:
         assert self.world.dispatcher.wait_drained_threadsafe(10)
 
     # judging ---------------------------------------------------------------------------------
-    def books(self, links: LinksConfig | None = None, scope: Iterable[str] | None = None) -> Books:
-        return take_books(self.world, ACCOUNTS, links=links, scope=scope)
+    def books(
+        self,
+        links: LinksConfig | None = None,
+        scope: Iterable[str] | None = None,
+        before: Books | None = None,
+    ) -> Books:
+        return take_books(self.world, ACCOUNTS, links=links, scope=scope, before=before)
 
     def check(
         self, rule: str, links: LinksConfig | None = None, scope: Iterable[str] | None = None
