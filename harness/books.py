@@ -6,7 +6,8 @@ import contextlib
 import dataclasses
 import functools
 import gc
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -92,12 +93,17 @@ S = TypeVar("S")
 
 
 def _copy_store(
-    live: S, rows: Iterable[str], shallow_rows: Iterable[str] = (), before: S | None = None
+    live: S,
+    rows: Iterable[str],
+    shallow_rows: Iterable[str] = (),
+    before: S | None = None,
+    changed: set[str] | None = None,
 ) -> S:
     """A detached copy of a store: every attribute's containers copied (so indexes the store
     keeps, whatever they are, stay consistent with the rows), the named row tables copied
     row by row — rows still equal to ``before``'s (an earlier snapshot's copy of the same
-    store) are kept from it. Row tables become plain dicts: a snapshot never lists or pages."""
+    store) are kept from it, and the attributes that differ from ``before``'s are added to
+    ``changed``. Row tables become plain dicts: a snapshot never lists or pages."""
     store = object.__new__(type(live))
     skip = set(rows) | set(shallow_rows)
     state: dict[str, Any] = {}
@@ -119,7 +125,13 @@ def _copy_store(
     for name in shallow_rows:
         state[name] = _table(getattr(live, name), kept.get(name), _shallow)
     store.__dict__.update(state)
+    if changed is not None:
+        # Kept rows are the same objects, so this is mostly identity checks in C.
+        changed.update(name for name, value in state.items() if kept.get(name, _NONE) != value)
     return store
+
+
+_NONE = object()
 
 
 BILLING_ROWS = (
@@ -160,29 +172,43 @@ REVREC_ROWS = (
 )
 
 
-def _copy_billing(live: BillingStore, before: BillingStore | None = None) -> BillingStore:
+def _copy_billing(
+    live: BillingStore, before: BillingStore | None = None, changed: set[str] | None = None
+) -> BillingStore:
     # Events and meter events are append-only records: copying their lists is enough.
     # Invoices carry their sums as fields (billing keeps them as lines change): copied as is.
-    return _copy_store(live, BILLING_ROWS, before=before)
+    return _copy_store(live, BILLING_ROWS, before=before, changed=changed)
 
 
-def _copy_crm(live: CrmStore, before: CrmStore | None = None) -> CrmStore:
-    store = _copy_store(live, ())
+def _copy_crm(
+    live: CrmStore, before: CrmStore | None = None, changed: set[str] | None = None
+) -> CrmStore:
+    store = _copy_store(live, (), before=before, changed=changed)
     kept = {} if before is None else before.tables
     store.tables = {name: _table(rows, kept.get(name)) for name, rows in live.tables.items()}
+    if changed is not None:
+        changed.discard("tables")  # copied above as a dict of dicts, before its rows
+        changed.update(name for name, rows in store.tables.items() if kept.get(name) != rows)
+        changed.update(name for name in kept if name not in store.tables)
     return store
 
 
-def _copy_erp(live: ErpStore, before: ErpStore | None = None) -> ErpStore:
+def _copy_erp(
+    live: ErpStore, before: ErpStore | None = None, changed: set[str] | None = None
+) -> ErpStore:
     # Transactions change by field assignment only: their sublists (items, lines, applies)
     # are rebuilt and reassigned, never edited, so a one-level copy is a true snapshot; at a
     # million GL lines it is most of what a snapshot costs. GL line lists are replaced, never
     # edited, when a transaction changes: the copied ``gl`` dict shares them.
-    return _copy_store(live, ERP_ROWS, shallow_rows=("transactions",), before=before)
+    return _copy_store(
+        live, ERP_ROWS, shallow_rows=("transactions",), before=before, changed=changed
+    )
 
 
-def _copy_revrec(live: RevrecStore, before: RevrecStore | None = None) -> RevrecStore:
-    return _copy_store(live, REVREC_ROWS, before=before)
+def _copy_revrec(
+    live: RevrecStore, before: RevrecStore | None = None, changed: set[str] | None = None
+) -> RevrecStore:
+    return _copy_store(live, REVREC_ROWS, before=before, changed=changed)
 
 
 @dataclass(frozen=True)
@@ -215,6 +241,12 @@ class Books:
     forged: tuple[ForgedPush, ...] = ()
     # The integration's exception list at the same instant; None when it declares none.
     exceptions: Exceptions | None = None
+    # Which snapshot this is, the one it was taken after (``since``), and what changed since
+    # then (store attributes as ``system.name``, ``journal.system``, ``deliveries``, ``now``,
+    # ``exceptions``); ``changed`` is None when nothing says (taken from nothing).
+    generation: int = 0
+    since: int | None = None
+    changed: frozenset[str] | None = None
 
     # --- what is judged, and how documents link -------------------------------------------
     def owns(self, *handoffs: str) -> bool:
@@ -577,7 +609,7 @@ def take_books(
     a step that changed little costs little more than comparing."""
     with gc_paused():
         books = _take(world, accounts, before)
-    return dataclasses.replace(
+    books = dataclasses.replace(
         books,
         declared_links=links or LinksConfig(),
         scope=frozenset(HANDOFFS if scope is None else scope),
@@ -585,48 +617,91 @@ def take_books(
         base=base,
         forged=tuple(forged),
     )
+    if before is None or books.changed is None:
+        return books
+    # Another reading of the world (links, scope, accounts) is a change to everything.
+    if any(getattr(books, f) != getattr(before, f) for f in _READING):
+        return dataclasses.replace(books, changed=None)
+    if books.forged != before.forged:
+        return dataclasses.replace(books, changed=books.changed | {"forged"})
+    return books
+
+
+_READING = ("declared_links", "scope", "standin_endpoints", "base", "accounts", "seed")
+
+
+_COPIES: dict[str, tuple[Callable[..., Any], type, str]] = {
+    "billing": (_copy_billing, BillingStore, "billing_store"),
+    "crm": (_copy_crm, CrmStore, "crm_store"),
+    "erp": (_copy_erp, ErpStore, "erp_store"),
+    "revrec": (_copy_revrec, RevrecStore, "revrec_store"),
+}
+_GENERATIONS = itertools.count(1)
 
 
 def _take(world: World, accounts: Mapping[str, str], before: Books | None) -> Books:
-    kept = (
-        {}
-        if before is None
-        else {
-            "billing": before.billing_store,
-            "crm": before.crm_store,
-            "erp": before.erp_store,
-            "revrec": before.revrec_store,
-        }
-    )
+    lent = None if before is None else {d.id: d for d in before.deliveries}
+    stores: dict[str, Any] = {}
+    changed: dict[str, set[str]] = {name: set() for name in _COPIES}
     with world.lock:
         systems: dict[str, Any] = dict(world.systems)
-        billing = systems.get("billing")
-        crm = systems.get("crm")
-        erp = systems.get("erp")
+        for name, (copy, empty, field_name) in _COPIES.items():
+            sim = systems.get(name)
+            kept = None if before is None else getattr(before, field_name)
+            stores[field_name] = empty() if sim is None else copy(sim.store, kept, changed[name])
+        now = world.clock.now()
+        # Closed entries are never edited again; copying the deque keeps them as they are.
+        journals = {name: tuple(sim.journal.snapshot()) for name, sim in systems.items()}
+        deliveries = tuple(world.dispatcher.deliveries(unchanged=lent))
         revrec = systems.get("revrec")
-        books = Books(
-            now=world.clock.now(),
-            seed=world.seed,
-            accounts=dict(accounts),
-            billing_store=_copy_billing(billing.store, kept.get("billing"))
-            if billing
-            else BillingStore(),
-            crm_store=_copy_crm(crm.store, kept.get("crm")) if crm else CrmStore(),
-            erp_store=_copy_erp(erp.store, kept.get("erp")) if erp else ErpStore(),
-            revrec_store=_copy_revrec(revrec.store, kept.get("revrec"))
-            if revrec
-            else RevrecStore(),
-            # Closed entries are never edited again; copying the deque keeps them as they are.
-            journals={name: tuple(sim.journal.snapshot()) for name, sim in systems.items()},
-            deliveries=tuple(
-                world.dispatcher.deliveries(
-                    unchanged=None if before is None else {d.id: d for d in before.deliveries}
-                )
-            ),
-            revrec_convention=revrec.backend.convention if revrec else "day",
-            systems=frozenset(systems),
-        )
-    return books
+        convention = revrec.backend.convention if revrec else "day"
+    generation = next(_GENERATIONS)
+    since: Books | None = before if before is not None and before.systems == set(systems) else None
+    return Books(
+        now=now,
+        seed=world.seed,
+        accounts=dict(accounts),
+        journals=journals,
+        deliveries=deliveries,
+        revrec_convention=convention,
+        systems=frozenset(systems),
+        generation=generation,
+        since=None if since is None else since.generation,
+        changed=None if since is None else _changed(since, changed, now, journals, deliveries),
+        **stores,
+    )
+
+
+ERP_PERIODS = frozenset({"periods", "_period_index", "period_months"})
+
+
+def resource(system: str, name: str) -> str:
+    """How ``Books.changed`` and an invariant's ``reads`` name a store attribute:
+    ``system.name``, but the ERP's accounting periods are one resource of their own
+    (``erp_periods``): closing one changes nothing else, and most rules never read them."""
+    return "erp_periods" if system == "erp" and name in ERP_PERIODS else f"{system}.{name}"
+
+
+def _changed(
+    before: Books,
+    stores: Mapping[str, set[str]],
+    now: int,
+    journals: Mapping[str, Sequence[JournalEntry]],
+    deliveries: Sequence[Delivery],
+) -> frozenset[str]:
+    """What differs from ``before``: each store's attributes (see ``resource``),
+    ``journal.system``, ``deliveries`` and ``now`` (the clock, which every figure as of now
+    reads)."""
+    found = {resource(system, name) for system, names in stores.items() for name in names}
+    for system, entries in journals.items():
+        old = before.journal(system)
+        if len(entries) != len(old) or (entries and entries[-1] is not old[-1]):
+            found.add(f"journal.{system}")
+    if deliveries != tuple(before.deliveries):
+        found.add("deliveries")
+    if now != before.now:
+        found.add("now")
+    return frozenset(found)
 
 
 def _erp_json(store: ErpStore) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from harness.config import ConfigError, HarnessConfig, LinksConfig
 from harness.forgery import ForgedPush
 from harness.handoffs import HANDOFFS
 from harness.invariants import REGISTRY, check_all
+from harness.invariants.registry import Memo
 from harness.oracle.model import Expected
 from harness.scenario import Scenario
 from harness.steps import Expect
@@ -38,6 +39,8 @@ class Judge:
     only: frozenset[str] | None = None
     skip: Mapping[str, str] = field(default_factory=dict)  # rule → why it is not judged
     standins: bool = True
+    # Each rule's last findings, so a step is judged on what it changed (see check_all).
+    memo: Memo = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_config(
@@ -93,13 +96,18 @@ class Judge:
             before=before,
         )
 
-    def check(self, books: Books, expect: Expect | None = None) -> list[Violation]:
-        """The selected invariants the scope judges; an ``expect`` step may narrow them."""
+    def check(
+        self, books: Books, expect: Expect | None = None, *, afresh: bool = False
+    ) -> list[Violation]:
+        """The selected invariants the scope judges; an ``expect`` step may narrow them.
+        A rule whose reads did not change since the last step keeps its findings, unless
+        ``afresh`` (the final judgement runs every rule on the whole world)."""
         only: set[str] | None = None if self.only is None else set(self.only)
         if expect is not None and expect.invariants != "all":
             asked = {rule for rule in expect.invariants if rule in REGISTRY}
             only = asked if only is None else only & asked
-        return check_all(books, only=only, skip=set(self.skip) & set(REGISTRY))
+        memo = None if afresh else self.memo
+        return check_all(books, only=only, skip=set(self.skip) & set(REGISTRY), memo=memo)
 
     def oracle(self, scenario: Scenario, books: Books, names: Mapping[str, str]) -> list[Violation]:
         return self.oracle_compare(oracle.expect(scenario), books, names)

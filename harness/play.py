@@ -92,7 +92,10 @@ class Run:
                 listed = Exceptions(error="the integration is not running", down=True)
             listed = dataclasses.replace(listed, replays=tuple(self.replays))
             self.set_aside.observe(listed, books.now)
-            books = dataclasses.replace(books, exceptions=listed)
+            changed = books.changed
+            if changed is not None and (self.latest is None or listed != self.latest.exceptions):
+                changed |= {"exceptions"}
+            books = dataclasses.replace(books, exceptions=listed, changed=changed)
         self.latest = books
         return books
 

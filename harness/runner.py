@@ -135,7 +135,7 @@ def finish(run: Run, result: ScenarioResult, tally: Tally) -> None:
         tally([Violation("SETTLE", f"the end of the scenario: {settle}")], final.violations)
     books = run.snapshot()
     run.resolve_names()
-    tally(run.judge.check(books), final.violations)
+    tally(run.judge.check(books, afresh=True), final.violations)
     tally(run.judge.oracle(run.scenario, books, oracle_names(run)), final.violations)
     result.steps.append(final)
     result.violations = list(tally.counted.values())

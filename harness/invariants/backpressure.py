@@ -12,7 +12,7 @@ from harness.violations import Violation
 TOLERANCE_S = 0.05
 
 
-@invariant("INV-30", group="delivery")
+@invariant("INV-30", group="delivery", reads=("journal.*",))
 def retry_after_is_honoured(books: Books) -> Iterator[Violation]:
     """After a response that carries Retry-After (a 429 or 503), the integration sends that
     system no request until that many seconds have passed since the response (wall time: sim

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from harness.books import Books, ar_kind, ar_link
 from harness.invariants import refs
-from harness.invariants.registry import invariant
+from harness.invariants.registry import DOCUMENTS, invariant
 from harness.violations import Violation
 from simulators.billing.models import CreditNote, Invoice
 from simulators.erp.models import Transaction
@@ -16,7 +16,7 @@ def _currency(books: Books, txn: Transaction) -> str:
     return books.currency_code(txn.currency)
 
 
-@invariant("INV-06", group="billing_ar", handoffs=("erp.invoices",))
+@invariant("INV-06", group="billing_ar", handoffs=("erp.invoices",), reads=DOCUMENTS)
 def one_erp_invoice_per_finalised_invoice(books: Books) -> Iterator[Violation]:
     """Every finalised billing invoice has exactly one ERP AR document, linked as declared
     (default: external id = the invoice id), for the ERP customer of its Stripe customer, in
@@ -118,7 +118,7 @@ def _items_as_declared(
         )
 
 
-@invariant("INV-40", group="billing_ar", handoffs=("billing.writeback",))
+@invariant("INV-40", group="billing_ar", handoffs=("billing.writeback",), reads=DOCUMENTS)
 def erp_document_ids_written_back(books: Books) -> Iterator[Violation]:
     """Every finalised invoice whose ERP AR document exists (linked as declared) carries that
     document's internal id in its metadata (the declared key, default ``erp_document_id``), so
@@ -141,7 +141,10 @@ def erp_document_ids_written_back(books: Books) -> Iterator[Violation]:
 
 
 @invariant(
-    "INV-07", group="billing_ar", handoffs=("erp.invoices", "erp.payments", "erp.credit_memos")
+    "INV-07",
+    group="billing_ar",
+    handoffs=("erp.invoices", "erp.payments", "erp.credit_memos"),
+    reads=DOCUMENTS,
 )
 def invoice_arithmetic(books: Books) -> Iterator[Violation]:
     """Billing: amount_due = max(0, total + applied balance) − pre-payment credit notes,
@@ -192,7 +195,7 @@ def invoice_arithmetic(books: Books) -> Iterator[Violation]:
             )
 
 
-@invariant("INV-08", group="billing_ar", handoffs=("erp.credit_memos",))
+@invariant("INV-08", group="billing_ar", handoffs=("erp.credit_memos",), reads=DOCUMENTS)
 def credit_notes_conserved(books: Books) -> Iterator[Violation]:
     """A credit note's total = pre-payment + refund + balance credit + out-of-band; the credit
     notes on an invoice never exceed its total; every credit note has exactly one ERP credit
@@ -282,7 +285,9 @@ def _credit_note(books: Books, cn: CreditNote, inv: Invoice | None) -> Iterator[
         )
 
 
-@invariant("INV-09", group="billing_ar", handoffs=("erp.payments", "erp.credit_memos"))
+@invariant(
+    "INV-09", group="billing_ar", handoffs=("erp.payments", "erp.credit_memos"), reads=DOCUMENTS
+)
 def open_ar_matches_billing(books: Books) -> Iterator[Violation]:
     """Cash applied never exceeds an invoice's total, and each ERP invoice's open amount equals
     its billing invoice's ``amount_remaining`` — also when it drew on the customer's credit

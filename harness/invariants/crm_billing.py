@@ -8,7 +8,7 @@ from typing import Any
 
 from harness.books import Books
 from harness.invariants import refs
-from harness.invariants.registry import invariant
+from harness.invariants.registry import DOCUMENTS, invariant
 from harness.violations import Violation
 from simulators.crm.models import Record
 
@@ -42,7 +42,12 @@ def _licensed_amount(books: Books, opp: Record) -> Decimal:
     return amount
 
 
-@invariant("INV-24", group="crm_billing", handoffs=("crm.provision", "crm.amend", "crm.writeback"))
+@invariant(
+    "INV-24",
+    group="crm_billing",
+    handoffs=("crm.provision", "crm.amend", "crm.writeback"),
+    reads=(*DOCUMENTS, "journal.*"),
+)
 def one_subscription_per_won_opportunity(books: Books) -> Iterator[Violation]:
     """Every won new-business opportunity has exactly one subscription (linked as declared,
     default ``metadata.crm_opportunity_id``), written back (default fields
@@ -131,7 +136,7 @@ def one_subscription_per_won_opportunity(books: Books) -> Iterator[Violation]:
                 )
 
 
-@invariant("INV-25", group="crm_billing")
+@invariant("INV-25", group="crm_billing", reads=DOCUMENTS)
 def opportunity_amount_is_the_sum_of_its_lines(books: Books) -> Iterator[Violation]:
     """An opportunity with line items has Amount = Σ TotalPrice of its lines, and each line's
     TotalPrice = Quantity × UnitPrice (to the cent, half-up)."""

@@ -9,7 +9,7 @@ from harness.books import Books, ar_link
 from harness.handoffs import LINKS
 from harness.invariants import refs
 from harness.invariants.ledger import owes_journal
-from harness.invariants.registry import invariant
+from harness.invariants.registry import DOCUMENTS, invariant
 from harness.violations import Violation
 from simulators.common.journal import JournalEntry
 
@@ -48,6 +48,7 @@ _COPIES = {
         "revrec.contracts",
         "revrec.billing",
     ),
+    reads=DOCUMENTS,
 )
 def no_document_twice(books: Books) -> Iterator[Violation]:
     """Replaying a message changes nothing: no source has two copies. At most one Stripe
@@ -114,6 +115,7 @@ def _source_ref(kind: str, source: str) -> str:
     "INV-28",
     group="delivery",
     handoffs=("erp.invoices", "erp.payments", "erp.credit_memos", "erp.journals"),
+    reads=(*DOCUMENTS, "deliveries"),
 )
 def acknowledged_events_are_applied(books: Books) -> Iterator[Violation]:
     """Nothing acknowledged is lost: for every webhook delivery the integration acknowledged
@@ -217,7 +219,7 @@ def _idempotency_refusal(system: str, entry: JournalEntry) -> bool:
     )
 
 
-@invariant("INV-29", group="delivery")
+@invariant("INV-29", group="delivery", reads=("journal.*",))
 def key_mismatch_is_never_success(books: Books) -> Iterator[Violation]:
     """A write the integration sent that was refused for its idempotency key (a key reused
     with other parameters, or still in flight) did not happen: the integration must send it
@@ -245,7 +247,7 @@ def key_mismatch_is_never_success(books: Books) -> Iterator[Violation]:
                 )
 
 
-@invariant("CONTRACT", group="contract")
+@invariant("CONTRACT", group="contract", reads=("journal.*",))
 def integration_requests_honour_the_contracts(books: Books) -> Iterator[Violation]:
     """Every request the integration sent honours the vendor's contract: the journal marks
     none of them with a contract violation (harness and control-plane calls are left out)."""

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from harness.books import Books
 from harness.exceptions import Exceptions, Item
 from harness.invariants import refs
-from harness.invariants.registry import invariant
+from harness.invariants.registry import DOCUMENTS, invariant
 from harness.violations import Violation
 
 # What a reason must not read like: a stack trace, an exception's repr, a raw JSON body.
@@ -64,6 +64,7 @@ def _owed(books: Books) -> Iterator[tuple[str, str, str, tuple[str, ...]]]:
     "EXC-01",
     group="exceptions",
     handoffs=("crm.provision", "erp.invoices", "erp.payments"),
+    reads=(*DOCUMENTS, "exceptions"),
 )
 def owed_documents_are_surfaced(books: Books) -> Iterator[Violation]:
     """Every document the flow owes and the integration did not post (a finalised invoice's
@@ -93,7 +94,12 @@ def _names(item: Item, document: str) -> bool:
     return item.source.document == document or document in item.reason
 
 
-@invariant("EXC-02", group="exceptions", handoffs=("crm.provision", "erp.invoices"))
+@invariant(
+    "EXC-02",
+    group="exceptions",
+    handoffs=("crm.provision", "erp.invoices"),
+    reads=(*DOCUMENTS, "exceptions"),
+)
 def no_partial_document_after_a_refusal(books: Books) -> Iterator[Violation]:
     """A posting refused at a control point leaves nothing in part: while an item is open for a
     won deal, no billing subscription was made for it; while one is open for an invoice, its
@@ -140,7 +146,12 @@ def no_partial_document_after_a_refusal(books: Books) -> Iterator[Violation]:
             )
 
 
-@invariant("EXC-03", group="exceptions", handoffs=("crm.provision", "erp.invoices", "erp.payments"))
+@invariant(
+    "EXC-03",
+    group="exceptions",
+    handoffs=("crm.provision", "erp.invoices", "erp.payments"),
+    reads=(*DOCUMENTS, "exceptions"),
+)
 def open_items_are_still_owed(books: Books) -> Iterator[Violation]:
     """The list is true: no item is open for a document the books already have in full (once
     the cause is mended and the replay has run, the item is resolved and the list has nothing
@@ -183,7 +194,7 @@ def _ref(item: Item) -> str:
     return f"{item.source.system}:{item.source.document}"
 
 
-@invariant("EXC-04", group="exceptions")
+@invariant("EXC-04", group="exceptions", reads=(*DOCUMENTS, "exceptions"))
 def reasons_are_business_readable(books: Books) -> Iterator[Violation]:
     """Every exception's reason is for a finance user: it names the source document and the
     cause in one short text (at most 1000 characters) — never a stack trace, an exception's

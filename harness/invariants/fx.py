@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from harness.books import Books
 from harness.invariants import refs
-from harness.invariants.registry import invariant
+from harness.invariants.registry import DOCUMENTS, invariant
 from harness.violations import Violation
 
 
@@ -15,6 +15,7 @@ from harness.violations import Violation
     "INV-22",
     group="fx",
     handoffs=("erp.invoices", "erp.payments", "erp.credit_memos", "erp.journals"),
+    reads=DOCUMENTS,
 )
 def rates_have_provenance(books: Books) -> Iterator[Violation]:
     """Every ERP transaction in a currency other than its subsidiary's base uses the ERP's own
@@ -62,6 +63,7 @@ def rates_have_provenance(books: Books) -> Iterator[Violation]:
         "revrec.contracts",
         "revrec.billing",
     ),
+    reads=DOCUMENTS,
 )
 def one_currency_per_document_family(books: Books) -> Iterator[Violation]:
     """A subscription, its invoices and credit notes, their ERP invoices, credit memos and

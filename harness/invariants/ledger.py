@@ -10,7 +10,7 @@ from typing import Any
 
 from harness.books import Books, ar_link
 from harness.invariants import refs
-from harness.invariants.registry import invariant
+from harness.invariants.registry import DOCUMENTS, invariant
 from harness.violations import Violation
 from simulators.erp.models import Period
 from simulators.revrec.models import PeriodClose
@@ -19,7 +19,7 @@ from simulators.revrec.models import PeriodClose
 ERP_POSTINGS = ("erp.invoices", "erp.payments", "erp.credit_memos", "erp.journals")
 
 
-@invariant("INV-01", group="ledger", handoffs=ERP_POSTINGS)
+@invariant("INV-01", group="ledger", handoffs=ERP_POSTINGS, reads=DOCUMENTS)
 def journals_balance(books: Books) -> Iterator[Violation]:
     """Every ERP transaction balances per subsidiary (debits = credits in the transaction
     currency and in the subsidiary's base currency), and every subledger period-close journal
@@ -56,7 +56,7 @@ def journals_balance(books: Books) -> Iterator[Violation]:
                 )
 
 
-@invariant("INV-02", group="ledger", handoffs=ERP_POSTINGS)
+@invariant("INV-02", group="ledger", handoffs=ERP_POSTINGS, reads=(*DOCUMENTS, "erp_periods"))
 def trial_balance_per_entity_and_period(books: Books) -> Iterator[Violation]:
     """Per subsidiary and posting period, the general ledger's base-currency debits equal its
     credits (the trial balance of every entity and period is zero)."""
@@ -90,7 +90,7 @@ def _between_closed(books: Books, sub: str, first: str, last: str) -> bool:
     return True
 
 
-@invariant("INV-03", group="ledger", handoffs=ERP_POSTINGS)
+@invariant("INV-03", group="ledger", handoffs=ERP_POSTINGS, reads=(*DOCUMENTS, "erp_periods"))
 def postings_in_open_periods(books: Books) -> Iterator[Violation]:
     """Every posting sits in the period of its date; when that period is closed (or locked for
     everyone), in the first open period after it (every period in between is closed or locked)
@@ -215,7 +215,12 @@ def owes_journal(close: PeriodClose) -> bool:
     )
 
 
-@invariant("INV-05", group="ledger", handoffs=("erp.customers", *ERP_POSTINGS, "revrec.contracts"))
+@invariant(
+    "INV-05",
+    group="ledger",
+    handoffs=("erp.customers", *ERP_POSTINGS, "revrec.contracts"),
+    reads=DOCUMENTS,
+)
 def documents_in_routed_entity(books: Books) -> Iterator[Violation]:
     """Each ERP customer synced from billing sits in the subsidiary named by the Stripe
     customer's ``metadata.entity``, and so does every ERP document for it; each subledger

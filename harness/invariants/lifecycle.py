@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from harness.books import Books
 from harness.invariants import refs
-from harness.invariants.registry import invariant
+from harness.invariants.registry import DOCUMENTS, invariant
 from harness.violations import Violation
 from simulators.billing.models import Recurring, Subscription, period_end
 
@@ -34,7 +34,7 @@ def _period_start(sub: Subscription, recurring: Recurring, end: int) -> int | No
     return max(earlier) if earlier else None
 
 
-@invariant("INV-11", group="lifecycle")
+@invariant("INV-11", group="lifecycle", reads=DOCUMENTS)
 def prorations_follow_the_formula(books: Books) -> Iterator[Violation]:
     """A proration for a change at t in the period [s, e) is ±round_half_up(unit amount ×
     quantity × (e − t) / (e − s)), to the second, per line (billed lines and pending items)."""
@@ -84,7 +84,7 @@ def _day(ms_or_text: object) -> str:
     return str(ms_or_text)[:10]
 
 
-@invariant("INV-13", group="lifecycle", handoffs=("crm.amend",))
+@invariant("INV-13", group="lifecycle", handoffs=("crm.amend",), reads=DOCUMENTS)
 def renewals_make_no_prorations(books: Books) -> Iterator[Violation]:
     """A won renewal opportunity changes its subscription at the period end without
     prorations: no proration is dated from the renewal's close date until a later won
@@ -116,7 +116,7 @@ def renewals_make_no_prorations(books: Books) -> Iterator[Violation]:
                     )
 
 
-@invariant("INV-14", group="lifecycle")
+@invariant("INV-14", group="lifecycle", reads=DOCUMENTS)
 def cancellations_end_billing(books: Books) -> Iterator[Violation]:
     """A canceled subscription has ``canceled_at`` and ``ended_at`` set (and only a canceled one
     has ``ended_at``), and nothing is billed for service after it ended: no non-proration line
@@ -160,7 +160,7 @@ def cancellations_end_billing(books: Books) -> Iterator[Violation]:
                 )
 
 
-@invariant("INV-15", group="lifecycle")
+@invariant("INV-15", group="lifecycle", reads=DOCUMENTS)
 def billed_usage_matches_meter_events(books: Books) -> Iterator[Violation]:
     """Each metered invoice line bills the customer's meter events of its period, counted once
     per identifier and aggregated by the meter's formula (whole units, half-up), at the unit

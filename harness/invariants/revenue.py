@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from harness.books import Books
 from harness.invariants import refs
-from harness.invariants.registry import invariant
+from harness.invariants.registry import DOCUMENTS, invariant
 from harness.invariants.tax import earned
 from harness.violations import Violation
 from simulators.billing import models as bm
@@ -52,7 +52,9 @@ def _final(books: Books, sub: bm.Subscription) -> bool:
     )
 
 
-@invariant("INV-31", group="subledger", handoffs=("revrec.contracts", "revrec.billing"))
+@invariant(
+    "INV-31", group="subledger", handoffs=("revrec.contracts", "revrec.billing"), reads=DOCUMENTS
+)
 def ended_contracts_recognise_what_was_billed(books: Books) -> Iterator[Violation]:
     """When a subscription's service has ended (``ended_at`` passed) and its last invoice is
     final (no draft, no pending item), its contract recognises over its whole life exactly
@@ -103,7 +105,7 @@ def _unit_end(at: int, convention: str) -> int:
     return at + 1
 
 
-@invariant("INV-32", group="subledger", handoffs=("revrec.contracts",))
+@invariant("INV-32", group="subledger", handoffs=("revrec.contracts",), reads=DOCUMENTS)
 def no_revenue_after_the_service_ended(books: Books) -> Iterator[Violation]:
     """Nothing is recognised for service after it ended: no contract line earns anything after
     its own end (``service_end_at``, or its termination), nor after its subscription ended or
@@ -138,7 +140,7 @@ def _month_ends(line: Line, now: int) -> list[int]:
     return [month_start(m) for m in range(first + 1, month_index(now) + 1)] + [now + 1]
 
 
-@invariant("INV-33", group="subledger", handoffs=("revrec.contracts",))
+@invariant("INV-33", group="subledger", handoffs=("revrec.contracts",), reads=DOCUMENTS)
 def no_line_recognises_more_than_its_allocation(books: Books) -> Iterator[Violation]:
     """No contract line has recognised more than its allocated consideration: not at any month
     end so far, not now, and not over its whole life (the allocation in force at the time)."""

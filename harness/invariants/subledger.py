@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from harness.books import Books
 from harness.invariants import refs
 from harness.invariants.ledger import close_nets, owes_journal
-from harness.invariants.registry import invariant
+from harness.invariants.registry import DOCUMENTS, invariant
 from harness.invariants.tax import earned, periods_in_term
 from harness.violations import Violation
 from simulators.revrec.models import Contract, PeriodClose
@@ -21,7 +21,7 @@ ROLE_MAP = {
 }
 
 
-@invariant("INV-16", group="subledger", handoffs=("revrec.billing",))
+@invariant("INV-16", group="subledger", handoffs=("revrec.billing",), reads=DOCUMENTS)
 def subledger_billed_matches_billing(books: Books) -> Iterator[Violation]:
     """Billed = recognised + deferred − unbilled on every contract line, and what the
     subledger has billed is what billing invoiced, as the flow sends it: for every finalised
@@ -141,7 +141,7 @@ def _event(
         )
 
 
-@invariant("INV-18", group="subledger", handoffs=("revrec.contracts",))
+@invariant("INV-18", group="subledger", handoffs=("revrec.contracts",), reads=DOCUMENTS)
 def allocations_sum_to_the_price(books: Books) -> Iterator[Violation]:
     """A contract's allocations sum to its transaction price (the fixed lines' amounts), and it
     books what was sold: every subscription routed to an entity (a won opportunity's, or one
@@ -239,7 +239,7 @@ def _billed_this_period(books: Books, sub_id: str) -> dict[str, int]:
     return {item: qty for item, qty in billed.items() if item not in prorated}
 
 
-@invariant("INV-19", group="subledger", handoffs=("revrec.contracts",))
+@invariant("INV-19", group="subledger", handoffs=("revrec.contracts",), reads=DOCUMENTS)
 def changes_reach_the_subledger_prospectively(books: Books) -> Iterator[Violation]:
     """Every mid-period change of a subscription with a contract (its prorations, other than a
     cancellation's) reaches the subledger as a prospective modification effective at the
@@ -301,7 +301,7 @@ def _prospective_at(
     )
 
 
-@invariant("INV-21", group="subledger", handoffs=("erp.journals",))
+@invariant("INV-21", group="subledger", handoffs=("erp.journals",), reads=DOCUMENTS)
 def subledger_ties_to_the_gl(books: Books) -> Iterator[Violation]:
     """Each subledger period close that recognised anything reaches the ERP as one live
     journal entry (linked as declared, default external id = the close id), in the entity's

@@ -8,7 +8,7 @@ from fractions import Fraction
 
 from harness.books import Books, ar_link
 from harness.invariants import refs
-from harness.invariants.registry import invariant
+from harness.invariants.registry import DOCUMENTS, invariant
 from harness.violations import Violation
 from simulators.billing import models as bm
 from simulators.billing.amounts import LineTax as _LineTax
@@ -72,7 +72,9 @@ def _compare(
         )
 
 
-@invariant("INV-50", group="billing_ar", handoffs=("erp.invoices", "erp.credit_memos"))
+@invariant(
+    "INV-50", group="billing_ar", handoffs=("erp.invoices", "erp.credit_memos"), reads=DOCUMENTS
+)
 def erp_tax_equals_invoiced_tax(books: Books) -> Iterator[Violation]:
     """The tax on every ERP document copying a billing invoice or credit note (Σ line
     ``tax1Amt``, which the ERP credits to the tax-liability account) is the tax billing
@@ -100,7 +102,7 @@ _SIGN = {"invoice": 1, "credit_note": -1}
 _INVOICE_EVENTS = ("revrec.billing_event", "revrec.billing_credit", "revrec.billing_charge")
 
 
-@invariant("INV-51", group="subledger", handoffs=("revrec.billing",))
+@invariant("INV-51", group="subledger", handoffs=("revrec.billing",), reads=DOCUMENTS)
 def revenue_excludes_tax(books: Books) -> Iterator[Violation]:
     """Recognised revenue never includes tax: the subledger billing events copying a taxed
     invoice (its ``invoice`` and ``credit_note`` events, net) bill what its subscription
@@ -233,7 +235,7 @@ def _specific_off(
     return off
 
 
-@invariant("INV-52", group="subledger", handoffs=("revrec.contracts",))
+@invariant("INV-52", group="subledger", handoffs=("revrec.contracts",), reads=DOCUMENTS)
 def price_net_of_discounts_allocated_by_ssp(books: Books) -> Iterator[Violation]:
     """A contract's transaction price is what the customer pays for what was sold, less tax:
     for a subscription with a percentage coupon for ever or an inclusive tax rate, each
