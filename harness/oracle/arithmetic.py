@@ -21,6 +21,8 @@ def instant(text: str) -> int:
     return int(value.timestamp())
 
 
+# Kept (bounded): the oracle asks the same anchors and months again for every customer.
+@functools.lru_cache(maxsize=65536)
 def add_months(at: int, months: int) -> int:
     """The same day and time ``months`` later, the day clamped to the target month's length.
 
@@ -53,6 +55,7 @@ def month_of(at: int) -> str:
     return datetime.fromtimestamp(at, UTC).strftime("%Y-%m")
 
 
+@functools.lru_cache(maxsize=4096)
 def month_bounds(month: str) -> tuple[int, int]:
     """The first instant of a ``YYYY-MM`` month and of the month after it, UTC."""
     year, number = (int(part) for part in month.split("-"))
@@ -141,14 +144,20 @@ def days_by_month(first: int, last: int) -> tuple[tuple[str, int], ...]:
 def ratable_by_day(amount: int, start: int, end: int) -> dict[str, int]:
     """Per month: trunc(amount × days in the month ÷ all days); the last month takes the
     rounding remainder, so the schedule sums to ``amount`` exactly."""
+    return dict(_ratable_by_day(amount, start, end))
+
+
+@functools.lru_cache(maxsize=65536)
+def _ratable_by_day(amount: int, start: int, end: int) -> tuple[tuple[str, int], ...]:
     first, last = day_span(start, end)
     months = days_by_month(first, last)
     total_days = last - first
     schedule = {month: trunc(Fraction(amount * n, total_days)) for month, n in months[:-1]}
     schedule[months[-1][0]] = amount - sum(schedule.values())
-    return schedule
+    return tuple(schedule.items())
 
 
+@functools.lru_cache(maxsize=65536)
 def earned_by_day(amount: int, start: int, end: int, before: int) -> int:
     """What a ratable ``amount`` over [start, end) has earned by instant ``before``: the
     months whose days have all ended, then the month under way pro rata to its days ended
@@ -160,8 +169,8 @@ def earned_by_day(amount: int, start: int, end: int, before: int) -> int:
     if done >= last:
         return amount
     earned, day = 0, first
-    for (_, n), share in zip(
-        days_by_month(first, last), ratable_by_day(amount, start, end).values(), strict=True
+    for (_, n), (_, share) in zip(
+        days_by_month(first, last), _ratable_by_day(amount, start, end), strict=True
     ):
         if day + n <= done:
             earned += share
