@@ -120,3 +120,41 @@ async def test_real_billing_objects_with_nulls_pass_on_the_compiled_path(
     assert fast is not None
     assert fast.is_valid(body)
     assert interpreted(json_schema(schema)).is_valid(body)
+
+
+async def _answer(body: bytes) -> list[Any]:
+    """What the simulators' response validator lets through for ``body`` (or raises)."""
+    from simulators.common.validation import validator_map
+
+    schema = {
+        "type": "object",
+        "required": ["id", "amount"],
+        "properties": {"id": {"type": "string"}, "amount": {"type": "integer"}},
+    }
+    validator = validator_map(strict_parameters=True, max_body_bytes=1 << 20)["response"][
+        "application/json"
+    ](scope={"type": "http"}, schema=schema, encoding="utf-8")
+    sent: list[Any] = []
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    wrapped = validator.wrap_send(send)
+    await wrapped({"type": "http.response.start", "status": 200, "headers": []})
+    await wrapped({"type": "http.response.body", "body": body})
+    return sent
+
+
+async def test_responses_are_read_and_judged_before_they_leave() -> None:
+    from connexion.exceptions import NonConformingResponseBody
+
+    sent = await _answer(b'{"id": "in_1", "amount": 1200}')
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+    with pytest.raises(NonConformingResponseBody, match="amount"):
+        await _answer(b'{"id": "in_1", "amount": "1200"}')
+    # An integer past 64 bits is still read (by connexion's own parse), and judged.
+    big = b'"note": 123456789012345678901234567890'
+    sent = await _answer(b'{"id": "in_1", "amount": 1, ' + big + b"}")
+    assert len(sent) == 2
+    with pytest.raises(NonConformingResponseBody, match="id"):
+        await _answer(b'{"id": 7, "amount": 1, ' + big + b"}")
