@@ -98,14 +98,16 @@ def _copy_store(
     shallow_rows: Iterable[str] = (),
     before: S | None = None,
     changed: set[str] | None = None,
+    apart: Iterable[str] = (),
 ) -> S:
     """A detached copy of a store: every attribute's containers copied (so indexes the store
     keeps, whatever they are, stay consistent with the rows), the named row tables copied
     row by row — rows still equal to ``before``'s (an earlier snapshot's copy of the same
     store) are kept from it, and the attributes that differ from ``before``'s are added to
-    ``changed``. Row tables become plain dicts: a snapshot never lists or pages."""
+    ``changed``; attributes ``apart`` are left for the caller. Row tables become plain
+    dicts: a snapshot never lists or pages."""
     store = object.__new__(type(live))
-    skip = set(rows) | set(shallow_rows)
+    skip = set(rows) | set(shallow_rows) | set(apart)
     state: dict[str, Any] = {}
     for name, value in vars(live).items():
         if name in skip:
@@ -183,11 +185,11 @@ def _copy_billing(
 def _copy_crm(
     live: CrmStore, before: CrmStore | None = None, changed: set[str] | None = None
 ) -> CrmStore:
-    store = _copy_store(live, (), before=before, changed=changed)
+    # One resource per CRM object (``crm.Opportunity``): the tables are a dict of them.
+    store = _copy_store(live, (), before=before, changed=changed, apart=("tables",))
     kept = {} if before is None else before.tables
     store.tables = {name: _table(rows, kept.get(name)) for name, rows in live.tables.items()}
     if changed is not None:
-        changed.discard("tables")  # copied above as a dict of dicts, before its rows
         changed.update(name for name, rows in store.tables.items() if kept.get(name) != rows)
         changed.update(name for name in kept if name not in store.tables)
     return store

@@ -55,6 +55,13 @@ def test_books_taken_after_others_share_only_the_rows_that_did_not_change(stack:
     customer = first.invoices[deal.invoices[0]].customer
     assert lent.billing_store.customers[customer] is first.billing_store.customers[customer]
     assert other.invoices[0] in lent.invoices and other.invoices[0] not in first.invoices
+    # What changed is named; books taken again with nothing done in between name nothing.
+    assert lent.changed is not None and fresh.changed is None
+    assert {"billing.invoices", "crm.Opportunity", "journal.billing"} <= lent.changed
+    assert "erp_periods" not in lent.changed and "now" not in lent.changed
+    again = stack.books(before=lent)
+    assert again.changed == frozenset() and again.since == lent.generation
+    assert again.billing_store.invoices == lent.billing_store.invoices
     # and the lent books still do not move with the world
     stack.billing("POST", f"/v1/invoices/{other.invoices[0]}/void", harness=True)
     assert lent.invoices[other.invoices[0]].status == "open"
