@@ -47,6 +47,7 @@ _MONTHS_PER_INTERVAL = {"month": 1, "year": 12}
 _MONTH_OF_TERM = 12  # Term_Months__c when the opportunity leaves it empty
 RENEWS_AT = "renews_at"  # subscription metadata: when a won renewal's change takes effect
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9_-]{1,40}$")  # an entity key fit for a SuiteQL literal
+KEPT_PRICES = 4096  # prices a worker keeps (read once each: see Syncer._price)
 # The hand-off that writes the ERP records other hand-offs refer to.
 _WRITER = {"erp.customer": "erp.customers", "erp.invoice": "erp.invoices"}
 
@@ -247,6 +248,7 @@ class Syncer:
         # ERP customers this process wrote: external id -> (body as written, internal id).
         self.customers_upserted = {} if customers_upserted is None else customers_upserted
         self._products: dict[str, dict[str, Any]] = {}
+        self._prices: dict[str, dict[str, Any]] = {}
         # Customers this event has read already, expanded on its invoice: not read again.
         self._event_customers: dict[str, dict[str, Any]] = {}
 
@@ -1338,7 +1340,15 @@ class Syncer:
         return None
 
     def _price(self, price_id: str) -> dict[str, Any]:
-        return self._read(f"price {price_id}", "prices", price_id)
+        """A price, read once per worker: what the flow reads of it (currency, product,
+        recurrence, meter) cannot change once it is made (Stripe: prices are immutable but
+        for their metadata, nickname, lookup key, tax behaviour and active flag)."""
+        found = self._prices.get(price_id)
+        if found is None:
+            if len(self._prices) >= KEPT_PRICES:
+                self._prices.clear()  # bounded: a catalogue this large is read again
+            found = self._prices[price_id] = self._read(f"price {price_id}", "prices", price_id)
+        return found
 
     def _items(self, lines: list[dict[str, Any]]) -> dict[str, int]:
         """Quantity per Stripe price, from the opportunity's lines (same price lines add up)."""

@@ -61,3 +61,53 @@ def test_the_stripe_sdk_reads_and_writes_through_it(
     with pytest.raises(stripe.InvalidRequestError) as refused:
         client.v1.customers.retrieve("cus_missing")
     assert refused.value.http_status == 404
+
+
+def test_a_worker_reads_a_price_once(
+    tls_billing: tuple[str, LocalCA], session_apps: SessionApps
+) -> None:
+    """A price's currency, product and recurrence never change: each worker reads it once."""
+    from examples.reference_integration.sync import Syncer
+    from tests.examples.vendor import recording_erp
+
+    url, ca = tls_billing
+    sim = session_apps.get("billing").sim
+
+    event = Reads()  # the per-event read cache: started afresh below, as for a new event
+
+    def client() -> stripe.StripeClient:
+        http = Http(url, verify=str(ca.write_bundle()))
+        return stripe.StripeClient(
+            sim.api_key,
+            base_addresses={"api": url},
+            max_network_retries=0,
+            http_client=CachingStripeClient(event, Gate(), http),
+        )
+
+    product = client().v1.products.create(params={"name": "Pro"})
+    price = client().v1.prices.create(
+        params={
+            "product": product.id,
+            "currency": "usd",
+            "unit_amount": 1000,
+            "recurring": {"interval": "month"},
+        }
+    )
+
+    def reads() -> int:
+        return sum(
+            1
+            for e in sim.journal.snapshot()
+            if e.operation_id == "retrievePrice" and e.path.endswith(price.id)
+        )
+
+    worker = Syncer(client(), recording_erp([]))
+    before = reads()
+    assert worker._price(price.id)["currency"] == "usd"
+    event.fresh()  # the next event
+    assert worker._price(price.id)["product"] == product.id
+    assert reads() == before + 1
+    # Another worker (a process of its own) reads it for itself.
+    event.fresh()
+    assert Syncer(client(), recording_erp([]))._price(price.id)["recurring"]["interval"] == "month"
+    assert reads() == before + 2
