@@ -7,10 +7,11 @@ in one `billing.pay_many` step, then the clock runs BENCH_MONTHS (12) months wit
 and ERP close after each. The real runner plays each against harness.toml's integration
 (settling and every invariant after each step, the oracle at the end). The growth exponent
 through the two sizes (time ∝ customersᵏ) is set against "not faster than linear", and the
-larger run's time extrapolated to 1,000 customers against the 5-minute goal: the larger of
-the exponent's and the fixed-plus-per-customer extrapolation, with the linear one beside it;
-BENCH_DIRECT=1 also plays 1,000 customers and sets that measured time against the goal.
-Saved as JSON."""
+1,000 customers are played too (about five minutes), their measured time set against the
+5-minute goal. BENCH_DIRECT=0 skips that run and sets an extrapolation from the larger run
+against the goal instead (the larger of the exponent's and the fixed-plus-per-customer one,
+the linear one beside it), marked as such: small runs are mostly fixed cost, so it
+under-reads. Saved as JSON."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ SMALL = int(os.environ.get("BENCH_CUSTOMERS_SMALL", "25"))
 TARGET_CUSTOMERS = 1000
 MONTHS = int(os.environ.get("BENCH_MONTHS", "12"))
 TARGET_S = 300.0
-DIRECT = os.environ.get("BENCH_DIRECT") == "1"  # also play 1,000 customers (~15 minutes)
+DIRECT = os.environ.get("BENCH_DIRECT", "1") != "0"  # play 1,000 customers (~5 minutes)
 
 
 def lifecycle(customers: int, months: int) -> Scenario:
@@ -135,9 +136,10 @@ def main() -> int:
     # A fixed cost plus a cost per customer through the same two runs: what k < 1 hides.
     per = (large["wall_s"] - small["wall_s"]) / (CUSTOMERS - SMALL)
     affine = large["wall_s"] + per * (TARGET_CUSTOMERS - CUSTOMERS)
-    # The goal's figure: the size itself when asked for (BENCH_DIRECT=1, ~15 minutes), else
-    # the larger of the two extrapolations — at two small sizes the fixed cost makes k < 1
-    # and k alone would promise what the cost per customer does not.
+    # The goal's figure: the size itself (unless BENCH_DIRECT=0), else the larger of the two
+    # extrapolations — at two small sizes the fixed cost makes k < 1 and k alone would
+    # promise what the cost per customer does not; even so it under-reads (judging grows
+    # with customers × steps), and the note says so.
     direct = play(TARGET_CUSTOMERS, config) if DIRECT else None
     if direct is not None:
         runs.append(direct)
@@ -154,7 +156,7 @@ def main() -> int:
                 "s",
                 figure=figure,
                 how=MEASURED if direct is not None else EXTRAPOLATED,
-                note=f"{'played at that size; ' if direct is not None else ''}"
+                note=f"{'played at that size; ' if direct is not None else 'UNDER-READS, '}"
                 f"from {large['wall_s']:.1f} s measured at {CUSTOMERS} customers: with "
                 f"exponent {k:.2f} {at_target:.0f} s; fixed + {per:.2f} s per customer "
                 f"{affine:.0f} s; linear scaling {linear:.0f} s{verdicts}",
