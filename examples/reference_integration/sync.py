@@ -180,6 +180,8 @@ def _is_proration(line: dict[str, Any]) -> bool:
 
 # What a renewal moves on a subscription: its periods (top-level in older API versions, on
 # each item in newer ones) and its latest invoice. None of it changes the contract.
+# Where an invoice names the subscription it bills (expandable, as on Stripe).
+_SUBSCRIPTION_OF_INVOICE = "parent.subscription_details.subscription"
 _CYCLE_KEYS = frozenset({"current_period_start", "current_period_end", "latest_invoice"})
 
 
@@ -310,9 +312,16 @@ class Syncer:
             what=what,
         )
 
-    def _invoice(self, invoice_id: str) -> dict[str, Any]:
-        """The invoice with its customer expanded: one read where two were."""
-        return self._read(f"invoice {invoice_id}", "invoices", invoice_id, expand=["customer"])
+    def _invoice(self, invoice_id: str, *, subscribed: bool = False) -> dict[str, Any]:
+        """The invoice with its customer expanded, and its subscription when it has one (the
+        event said so: an invoice's parent never changes): one read where three were."""
+        expand = ["customer", *([_SUBSCRIPTION_OF_INVOICE] if subscribed else [])]
+        return self._read(f"invoice {invoice_id}", "invoices", invoice_id, expand=expand)
+
+    def _invoice_subscription(self, invoice: dict[str, Any]) -> dict[str, Any]:
+        """The subscription an invoice bills: as expanded on it, else read."""
+        found = invoice["parent"]["subscription_details"]["subscription"]
+        return found if isinstance(found, dict) else self._subscription(found)
 
     def _invoice_customer(self, invoice: dict[str, Any]) -> dict[str, Any]:
         customer = invoice["customer"]
@@ -364,7 +373,9 @@ class Syncer:
     def on_stripe(self, kind: str, payload: dict[str, Any]) -> None:
         obj = payload["data"]["object"]
         if kind in ("invoice.finalized", "invoice.paid", "invoice.voided"):
-            self.sync_invoice_state(obj["id"])
+            parent = obj.get("parent") or {}
+            subscribed = bool((parent.get("subscription_details") or {}).get("subscription"))
+            self.sync_invoice_state(obj["id"], subscribed=subscribed)
         elif kind == "credit_note.created":
             self.sync_credit_note(obj["id"])
         elif kind in ("customer.subscription.updated", "customer.subscription.deleted"):
@@ -379,9 +390,9 @@ class Syncer:
             if self.revrec is not None and self._sub_entity(sub) is not None:
                 self.book_contract(sub)
 
-    def sync_invoice_state(self, invoice_id: str) -> None:
+    def sync_invoice_state(self, invoice_id: str, *, subscribed: bool = False) -> None:
         """Whatever event arrived, post what the invoice is now: finalised, paid or voided."""
-        invoice = self._invoice(invoice_id)
+        invoice = self._invoice(invoice_id, subscribed=subscribed)
         status = invoice.get("status")
         if status in ("draft", None) or invoice["status_transitions"].get("finalized_at") is None:
             log.info("invoice %s is not finalised; nothing to post", invoice_id)
@@ -734,7 +745,7 @@ class Syncer:
         contract = self._contract_of(_id_of(sub_id))
         if contract is not None:
             return contract
-        sub = self._subscription(_id_of(sub_id))
+        sub = self._invoice_subscription(invoice)
         if self._sub_entity(sub) is None:
             return None
         if not self.owns("revrec.contracts"):
@@ -791,6 +802,7 @@ class Syncer:
                 self.mirror_subscription(
                     _id_of(invoice["parent"]["subscription_details"]["subscription"]),
                     billed_from=min(starts) if starts else None,
+                    sub=self._invoice_subscription(invoice),
                 )
                 or contract
             )
@@ -1016,7 +1028,12 @@ class Syncer:
 
     # Subscription changes made in billing ------------------------------------------------------
     def mirror_subscription(
-        self, sub_id: str, *, changed_at: int | None = None, billed_from: int | None = None
+        self,
+        sub_id: str,
+        *,
+        changed_at: int | None = None,
+        billed_from: int | None = None,
+        sub: dict[str, Any] | None = None,
     ) -> dict[str, Any] | None:
         """Bring the subscription's contract in line with the subscription now (billing-side
         changes: ``customer.subscription.updated`` / ``.deleted``; changes made from the CRM
@@ -1024,11 +1041,12 @@ class Syncer:
         ``<subscription>-<instant>``) adding, changing and ending lines at the change. The
         instant is the cancellation's ``ended_at``, else the start of the change's
         prorations, else the event's ``changed_at``, else (an invoice met the change first)
-        ``billed_from``, the period start of the invoice billing the new terms. Returns the
-        contract as it then is."""
+        ``billed_from``, the period start of the invoice billing the new terms; ``sub`` is
+        the subscription when the caller has it already (expanded on the invoice). Returns
+        the contract as it then is."""
         if self.revrec is None or not self.owns("revrec.contracts"):
             return None
-        sub = self._subscription(sub_id)
+        sub = sub if sub is not None else self._subscription(sub_id)
         if self._sub_entity(sub) is None:
             return None
         contract = self.book_contract(sub)

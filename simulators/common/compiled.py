@@ -70,27 +70,44 @@ def compilable(schema: Mapping[str, Any]) -> dict[str, Any]:
     return root
 
 
+# Keywords whose value maps names to schemas: such a map is not a schema itself, so a loop is
+# never cut there (a ``$ref`` in its place would be a property named "$ref").
+_SCHEMA_MAPS = frozenset({"properties", "patternProperties", "definitions"})
+
+
 def _loop_heads(schema: Any) -> set[int]:
-    """The ids of the mappings a depth-first walk reaches again while still inside them."""
+    """The ids of the schemas a depth-first walk reaches again while still inside them. When
+    the mapping met again is a map of named schemas (two schemas sharing one ``properties``
+    map, as YAML anchors make them), the loop is cut at the schema the walk entered from it."""
     heads: set[int] = set()
     finished: set[int] = set()
-    on_path: set[int] = set()
+    on_path: dict[int, int] = {}  # id → its place on the path
+    path: list[tuple[int, bool]] = []  # (id, is a map of schemas), root first
     # An explicit stack: contracts nest deeper than Python's recursion allows.
-    stack: list[tuple[Any, bool]] = [(schema, False)]
+    stack: list[tuple[Any, bool, bool]] = [(schema, False, False)]
     while stack:
-        node, leaving = stack.pop()
+        node, leaving, is_map = stack.pop()
         if leaving:
-            on_path.discard(id(node))
+            path.pop()
+            del on_path[id(node)]
             finished.add(id(node))
         elif isinstance(node, list):
             # Only mappings are named: a loop through a list is caught at a mapping in it.
-            stack.extend((child, False) for child in node if isinstance(child, Mapping | list))
-        elif id(node) in on_path:
-            heads.add(id(node))
-        elif id(node) not in finished:
-            on_path.add(id(node))
-            stack.append((node, True))
             stack.extend(
-                (child, False) for child in node.values() if isinstance(child, Mapping | list)
+                (child, False, False) for child in node if isinstance(child, Mapping | list)
+            )
+        elif id(node) in on_path:
+            at = on_path[id(node)]
+            while path[at][1]:  # a map of schemas: the schema entered from it instead
+                at += 1
+            heads.add(path[at][0])
+        elif id(node) not in finished:
+            on_path[id(node)] = len(path)
+            path.append((id(node), is_map))
+            stack.append((node, True, is_map))
+            stack.extend(
+                (child, False, not is_map and key in _SCHEMA_MAPS)
+                for key, child in node.items()
+                if isinstance(child, Mapping | list)
             )
     return heads

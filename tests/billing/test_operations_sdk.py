@@ -58,6 +58,15 @@ def test_expand_replaces_ids_with_objects(billing: Harness) -> None:
     with pytest.raises(stripe.InvalidRequestError) as failed:
         billing.client.v1.subscriptions.retrieve(sub.id, params={"expand": ["nothing_here"]})
     assert failed.value.param == "expand"
+    # An invoice's subscription is expandable, as on Stripe, and the answer honours the
+    # contract (the invoice holds the subscription, which holds its latest invoice's id).
+    invoice = billing.client.v1.invoices.retrieve(
+        sub.latest_invoice.id,
+        params={"expand": ["customer", "parent.subscription_details.subscription"]},
+    )
+    expanded = invoice.parent.subscription_details.subscription
+    assert expanded.object == "subscription" and expanded.id == sub.id
+    assert expanded.latest_invoice == invoice.id and invoice.customer.id == customer
 
 
 def test_expand_replaces_a_list_of_ids_with_the_objects(billing: Harness) -> None:

@@ -49,6 +49,27 @@ def test_a_schema_that_loops_compiles_and_judges_as_the_interpreted_one() -> Non
     assert verdicts == [True, True, True, False, False, False, False]
 
 
+def test_a_loop_through_a_shared_properties_map_is_cut_at_a_schema() -> None:
+    # Two schemas sharing one properties map (as a YAML anchor makes them), and a loop back
+    # through it: the loop must be cut at a schema, never at the map of named schemas.
+    shared: dict[str, Any] = {"id": {"type": "string"}}
+    node = {"type": "object", "required": ["id"], "properties": shared}
+    shared["child"] = {"anyOf": [{"type": "string"}, {"type": "object", "properties": shared}]}
+    fast = compiled_validator(node)
+    assert fast is not None
+    values: list[Any] = [
+        {"id": "a"},
+        {"id": "a", "child": "b"},
+        {"id": "a", "child": {"id": "b", "child": {"id": "c"}}},
+        {"id": "a", "child": {"id": 7}},
+        {"id": "a", "child": {"child": {"id": []}}},
+        {"child": "b"},
+    ]
+    verdicts = [fast.is_valid(v) for v in values]
+    assert verdicts == [interpreted(node).is_valid(v) for v in values]
+    assert verdicts == [True, True, True, False, False, False]
+
+
 @pytest.mark.parametrize(
     ("schema", "value", "valid"),
     [
