@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -258,7 +259,11 @@ def test_ctrl_c_stops_every_child_and_writes_the_report_of_what_ran(config: Path
         time.sleep(0.1)
     report = json.loads((config.parent / "r.json").read_text())
     (interrupted,) = report["scenarios"]
-    assert interrupted["error"].startswith("interrupted (Ctrl-C) after 1 of")
+    # The signal lands after the first step at the earliest; a quick second step may be
+    # done by then too. Either way the report says how far it got, short of the end.
+    said = re.fullmatch(r"interrupted \(Ctrl-C\) after (\d+) of (\d+) steps", interrupted["error"])
+    assert said is not None, interrupted["error"]
+    assert 1 <= int(said[1]) < int(said[2])
     assert interrupted["steps"][0]["kind"] == "crm.create_account"
 
 
