@@ -47,7 +47,7 @@ _MONTHS_PER_INTERVAL = {"month": 1, "year": 12}
 _MONTH_OF_TERM = 12  # Term_Months__c when the opportunity leaves it empty
 RENEWS_AT = "renews_at"  # subscription metadata: when a won renewal's change takes effect
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9_-]{1,40}$")  # an entity key fit for a SuiteQL literal
-KEPT_PRICES = 4096  # prices a worker keeps (read once each: see Syncer._price)
+KEPT = 4096  # products and prices a worker keeps, each (read once: see Syncer._kept)
 # The hand-off that writes the ERP records other hand-offs refer to.
 _WRITER = {"erp.customer": "erp.customers", "erp.invoice": "erp.invoices"}
 
@@ -340,9 +340,19 @@ class Syncer:
         return self._read(f"subscription {sub_id}", "subscriptions", sub_id)
 
     def _product(self, product_id: str) -> dict[str, Any]:
-        if product_id not in self._products:
-            self._products[product_id] = self._read(f"product {product_id}", "products", product_id)
-        return self._products[product_id]
+        return self._kept(self._products, "products", product_id)
+
+    def _kept(
+        self, cache: dict[str, dict[str, Any]], resource: str, object_id: str
+    ) -> dict[str, Any]:
+        """A Stripe object read once per worker and kept (bounded: past ``KEPT`` the cache
+        starts over), for what the flow reads of it that cannot change."""
+        found = cache.get(object_id)
+        if found is None:
+            if len(cache) >= KEPT:
+                cache.clear()
+            found = cache[object_id] = self._read(f"{resource} {object_id}", resource, object_id)
+        return found
 
     def _lines(self, invoice: dict[str, Any]) -> list[dict[str, Any]]:
         """The invoice's lines: those it carries when it carries them all (``has_more`` false,
@@ -1361,12 +1371,7 @@ class Syncer:
         """A price, read once per worker: what the flow reads of it (currency, product,
         recurrence, meter) cannot change once it is made (Stripe: prices are immutable but
         for their metadata, nickname, lookup key, tax behaviour and active flag)."""
-        found = self._prices.get(price_id)
-        if found is None:
-            if len(self._prices) >= KEPT_PRICES:
-                self._prices.clear()  # bounded: a catalogue this large is read again
-            found = self._prices[price_id] = self._read(f"price {price_id}", "prices", price_id)
-        return found
+        return self._kept(self._prices, "prices", price_id)
 
     def _items(self, lines: list[dict[str, Any]]) -> dict[str, int]:
         """Quantity per Stripe price, from the opportunity's lines (same price lines add up)."""
