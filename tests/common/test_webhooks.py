@@ -635,3 +635,44 @@ def test_the_delivery_log_keeps_the_newest_settled_records(start: Callable[..., 
     for n in range(5):
         env.publish(f"evt_{n}")
     assert [d.event_id for d in env.dispatcher.deliveries()] == ["evt_2", "evt_3", "evt_4"]
+
+
+def test_a_lanes_queued_deliveries_follow_each_other_without_the_runner() -> None:
+    # Each delivery that went back through the runner waited two more turns of the loop that
+    # serves every simulator; one attempt now carries the lane's queue while slots are left.
+    receiver = Receiver()
+    with ThreadedServer([Site("recv", receiver.app())]) as server:
+        world, sim = make_world()
+        sim.endpoints["we_1"] = Endpoint("we_1", "crm", f"{server.urls['recv']}/hook", SECRET)
+        dispatcher = Dispatcher(world, schedule_s=FAST, max_concurrency=2)
+        expected = [f"evt_{n}" for n in range(12)]
+        for event_id in expected:
+            dispatcher.publish("crm", event_id, "a.b", b"{}")
+        attempt = dispatcher._attempt
+        started: list[str] = []
+
+        async def counted(client: Any, job: Any, epoch: int) -> None:
+            started.append(job.delivery.event_id)
+            await attempt(client, job, epoch)
+
+        dispatcher._attempt = counted  # type: ignore[method-assign]
+        assert asyncio.run(dispatcher.run_until_drained(5.0))
+    assert receiver.event_ids() == expected  # in order, one at a time
+    assert receiver.max_in_flight == {"/hook": 1}
+    assert started == ["evt_0"], started
+
+
+def test_a_full_pool_goes_back_to_the_runner_so_no_lane_waits_behind_another() -> None:
+    receiver = Receiver()
+    with ThreadedServer([Site("recv", receiver.app())]) as server:
+        world, sim = make_world()
+        for name in ("a", "b"):
+            url = f"{server.urls['recv']}/{name}"
+            sim.endpoints[f"we_{name}"] = Endpoint(f"we_{name}", "crm", url, SECRET)
+        dispatcher = Dispatcher(world, schedule_s=FAST, max_concurrency=1)
+        for n in range(4):
+            dispatcher.publish("crm", f"evt_{n}", "a.b", b"{}")
+        assert asyncio.run(dispatcher.run_until_drained(5.0))
+    # One slot: oldest first across the endpoints, never one endpoint's whole queue first.
+    paths = [r.path for r in receiver.requests]
+    assert paths == ["/a", "/b"] * 4, paths
