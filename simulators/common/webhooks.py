@@ -534,8 +534,9 @@ class Dispatcher:
     def _next_in_lane(self, lane: Lane, epoch: int) -> _Job | None:
         """The lane's next due job, taken at once by the attempt that just ended: going back
         through the runner cost a delivery two more turns of a loop that is serving every
-        simulator (a third of each delivery's time under load). Only while a slot is left for
-        the other endpoints: with none, the runner picks among all of them, oldest first."""
+        simulator (about a quarter of each delivery's time under load). Only while a slot is
+        left for the other endpoints: with none, the runner picks among all of them, oldest
+        first."""
         with self._lock:
             jobs = self._lanes.get(lane)
             if epoch != self._epoch or lane in self._busy or not jobs:
