@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import select
 import signal
@@ -13,6 +14,7 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -22,6 +24,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from simulators.common.server import (
     ConnectionRegistry,
@@ -294,25 +297,38 @@ def test_a_request_that_is_not_http_gets_the_vendors_envelope(
             assert "not valid HTTP" in json.dumps(json.loads(body)), (name, body)
 
 
-def _held_app(started: threading.Event, release: threading.Event, chunks: int) -> object:
+def _held_app(started: threading.Event, release: threading.Event, chunks: int) -> ASGIApp:
     """A raw ASGI app: reads the body, sends the head, then ``chunks`` body chunks, the first
     only once the test sets ``release``."""
 
-    async def app(scope: dict[str, object], receive: object, send: object) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
         assert scope["type"] == "http"
-        got = await receive()  # type: ignore[operator]
-        body = bytes(got.get("body", b""))
+        body = bytes((await receive()).get("body", b""))
         # One chunk: a sized body; more: chunked.
         sized = [(b"content-length", b"%d" % (len(body) + 2))] if chunks == 1 else []
-        await send({"type": "http.response.start", "status": 200, "headers": sized})  # type: ignore[operator]
+        await send({"type": "http.response.start", "status": 200, "headers": sized})
         started.set()
         while not release.is_set():
             await asyncio.sleep(0.01)
         for n in range(chunks):
-            more = n < chunks - 1
-            await send({"type": "http.response.body", "body": body + b"|%d" % n, "more_body": more})  # type: ignore[operator]
+            chunk = body + b"|%d" % n
+            await send({"type": "http.response.body", "body": chunk, "more_body": n < chunks - 1})
 
     return app
+
+
+@contextlib.contextmanager
+def _held_connection(
+    chunks: int, *, released: bool = False
+) -> Iterator[tuple[socket.socket, threading.Event, threading.Event]]:
+    """A client socket to a server of ``_held_app``; yields it with the app's two events."""
+    started, release = threading.Event(), threading.Event()
+    if released:
+        release.set()
+    with ThreadedServer([Site("s", _held_app(started, release, chunks))]) as server:
+        host, port = server.urls["s"].removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=5) as sock:
+            yield sock, started, release
 
 
 def _readable(sock: socket.socket, wait_s: float) -> bool:
@@ -326,31 +342,27 @@ def _read_all(sock: socket.socket) -> bytes:
     return raw
 
 
+GET_AND_CLOSE = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+
+
 def test_a_response_head_leaves_with_its_body_in_one_segment() -> None:
     # uvicorn writes the head when the app starts the response; the client must not see it
     # before the body (two writes, two wake-ups of the client), only then both at once.
-    started, release = threading.Event(), threading.Event()
-    with ThreadedServer([Site("s", _held_app(started, release, 1))]) as server:  # type: ignore[arg-type]
-        host, port = server.urls["s"].removeprefix("http://").split(":")
-        with socket.create_connection((host, int(port)), timeout=5) as sock:
-            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            assert started.wait(5)
-            assert not _readable(sock, 0.3), "the head left before the body"
-            release.set()
-            assert _readable(sock, 5)
-            first = sock.recv(65536)
-            assert first.startswith(b"HTTP/1.1 200") and first.endswith(b"|0"), first
-            assert first + _read_all(sock) == first
+    with _held_connection(1) as (sock, started, release):
+        sock.sendall(GET_AND_CLOSE)
+        assert started.wait(5)
+        assert not _readable(sock, 0.3), "the head left before the body"
+        release.set()
+        assert _readable(sock, 5)
+        first = sock.recv(65536)
+        assert first.startswith(b"HTTP/1.1 200") and first.endswith(b"|0"), first
+        assert _read_all(sock) == b""
 
 
 def test_a_streamed_response_sends_each_later_chunk_as_it_comes() -> None:
-    started, release = threading.Event(), threading.Event()
-    with ThreadedServer([Site("s", _held_app(started, release, 3))]) as server:  # type: ignore[arg-type]
-        host, port = server.urls["s"].removeprefix("http://").split(":")
-        with socket.create_connection((host, int(port)), timeout=5) as sock:
-            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            release.set()
-            raw = _read_all(sock)
+    with _held_connection(3, released=True) as (sock, _, _):
+        sock.sendall(GET_AND_CLOSE)
+        raw = _read_all(sock)
     head, _, body = raw.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200") and b"transfer-encoding: chunked" in head.lower()
     assert body == b"2\r\n|0\r\n2\r\n|1\r\n2\r\n|2\r\n0\r\n\r\n"
@@ -358,17 +370,13 @@ def test_a_streamed_response_sends_each_later_chunk_as_it_comes() -> None:
 
 def test_a_100_continue_is_not_held_back() -> None:
     # The client waits for the 100 before it sends the body: holding it would hang both.
-    started, release = threading.Event(), threading.Event()
-    release.set()
-    with ThreadedServer([Site("s", _held_app(started, release, 1))]) as server:  # type: ignore[arg-type]
-        host, port = server.urls["s"].removeprefix("http://").split(":")
-        with socket.create_connection((host, int(port)), timeout=5) as sock:
-            sock.sendall(
-                b"POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-                b"Expect: 100-continue\r\nContent-Length: 4\r\n\r\n"
-            )
-            assert _readable(sock, 5), "no 100 Continue"
-            assert sock.recv(65536).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
-            sock.sendall(b"ping")
-            raw = _read_all(sock)
+    with _held_connection(1, released=True) as (sock, _, _):
+        sock.sendall(
+            b"POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            b"Expect: 100-continue\r\nContent-Length: 4\r\n\r\n"
+        )
+        assert _readable(sock, 5), "no 100 Continue"
+        assert sock.recv(65536).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
+        sock.sendall(b"ping")
+        raw = _read_all(sock)
     assert raw.startswith(b"HTTP/1.1 200") and raw.endswith(b"ping|0"), raw
