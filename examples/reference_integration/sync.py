@@ -182,6 +182,14 @@ def _is_proration(line: dict[str, Any]) -> bool:
 # each item in newer ones) and its latest invoice. None of it changes the contract.
 # Where an invoice names the subscription it bills (expandable, as on Stripe).
 _SUBSCRIPTION_OF_INVOICE = "parent.subscription_details.subscription"
+
+
+def billed_subscription(invoice: dict[str, Any]) -> Any:
+    """What an invoice says of the subscription it bills: its id, the subscription itself
+    when expanded, or None outside a subscription."""
+    return ((invoice.get("parent") or {}).get("subscription_details") or {}).get("subscription")
+
+
 _CYCLE_KEYS = frozenset({"current_period_start", "current_period_end", "latest_invoice"})
 
 
@@ -320,7 +328,7 @@ class Syncer:
 
     def _invoice_subscription(self, invoice: dict[str, Any]) -> dict[str, Any]:
         """The subscription an invoice bills: as expanded on it, else read."""
-        found = invoice["parent"]["subscription_details"]["subscription"]
+        found = billed_subscription(invoice)
         return found if isinstance(found, dict) else self._subscription(found)
 
     def _invoice_customer(self, invoice: dict[str, Any]) -> dict[str, Any]:
@@ -383,9 +391,7 @@ class Syncer:
     def on_stripe(self, kind: str, payload: dict[str, Any]) -> None:
         obj = payload["data"]["object"]
         if kind in ("invoice.finalized", "invoice.paid", "invoice.voided"):
-            parent = obj.get("parent") or {}
-            subscribed = bool((parent.get("subscription_details") or {}).get("subscription"))
-            self.sync_invoice_state(obj["id"], subscribed=subscribed)
+            self.sync_invoice_state(obj["id"], subscribed=bool(billed_subscription(obj)))
         elif kind == "credit_note.created":
             self.sync_credit_note(obj["id"])
         elif kind in ("customer.subscription.updated", "customer.subscription.deleted"):
@@ -748,8 +754,7 @@ class Syncer:
     def _contract_for(self, invoice: dict[str, Any]) -> dict[str, Any] | None:
         """The subledger contract of the invoice's subscription, booked now if it is missing;
         None for invoices outside a subscription, or of a customer routed to no entity."""
-        parent = invoice.get("parent") or {}
-        sub_id = (parent.get("subscription_details") or {}).get("subscription")
+        sub_id = billed_subscription(invoice)
         if self.revrec is None or not sub_id:
             return None
         contract = self._contract_of(_id_of(sub_id))
@@ -810,7 +815,7 @@ class Syncer:
         if self.owns("revrec.contracts"):
             contract = (
                 self.mirror_subscription(
-                    _id_of(invoice["parent"]["subscription_details"]["subscription"]),
+                    _id_of(billed_subscription(invoice)),
                     billed_from=min(starts) if starts else None,
                     sub=self._invoice_subscription(invoice),
                 )
