@@ -56,10 +56,11 @@ class Settings:
     # Extra headers on every vendor call: a stand-in tells the simulators who it is.
     headers: dict[str, str]
     workers: int = 8  # worker threads: lanes worked on at once
-    # Requests in flight to one vendor at once, from all workers together. One, so that no
-    # request is on its way while a throttle answers another (INV-30 cannot tell such a
-    # request from a hasty retry: the simulators see both arrive just after the answer).
-    vendor_concurrency: int = 1
+    # Requests in flight to one vendor at once, from all workers together. Each is a round
+    # trip through a vendor serving many others; one at a time, they were the month-end
+    # load's backlog. A throttle holds every worker at once (retry.Gate.answered), and what
+    # was already on its way when it came is not a hasty retry (INV-30 reads connections).
+    vendor_concurrency: int = 4
     inbox_sync: str = "normal"  # "full": also sync each event to the disk before the ack
 
     @classmethod
@@ -90,7 +91,7 @@ class Settings:
                 else {}
             ),
             workers=int(env.get("INBOX_WORKERS") or 8),
-            vendor_concurrency=int(env.get("VENDOR_CONCURRENCY") or 1),
+            vendor_concurrency=int(env.get("VENDOR_CONCURRENCY") or 4),
             inbox_sync=env.get("INBOX_SYNC") or "normal",
         )
 

@@ -63,8 +63,12 @@ class Gate:
             yield
 
     def answered(self, retry_after_s: float | None) -> None:
-        """This thread's answer from the vendor asked it to wait (or did not)."""
+        """This thread's answer from the vendor asked it to wait (or did not). A wait holds
+        every worker at once, not when the retry loop gets to it: with more than one turn,
+        another worker would send in between."""
         _throttled.gate = self if retry_after_s else None
+        if retry_after_s:
+            self.hold(retry_after_s)
 
     def hold(self, wait_s: float) -> None:
         """No request from any worker for ``wait_s``."""

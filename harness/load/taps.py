@@ -38,7 +38,9 @@ class Taps:
         dispatcher = self.session.stack.world.dispatcher
         publish = dispatcher.publish
 
-        def tapped_publish(system: str, event_id: str, event_type: str, payload: bytes) -> Any:
+        def tapped_publish(
+            system: str, event_id: str, event_type: str, payload: bytes, order_key: str = ""
+        ) -> Any:
             if system == "billing" and event_type == "invoice.finalized":
                 with contextlib.suppress(ValueError, KeyError, TypeError):
                     invoice = orjson.loads(payload)["data"]["object"]
@@ -46,7 +48,7 @@ class Taps:
                         self.finalised_wall.setdefault(invoice["id"], time.time())
                         if invoice.get("total") == 0:
                             self.zero_total.add(invoice["id"])
-            return publish(system, event_id, event_type, payload)
+            return publish(system, event_id, event_type, payload, order_key)
 
         dispatcher.publish = tapped_publish  # type: ignore[method-assign]
         self._undo.append(lambda: setattr(dispatcher, "publish", publish))

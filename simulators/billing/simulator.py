@@ -37,8 +37,10 @@ class BillingSimulator(Simulator):
         return errors.render(error)
 
     def _publish(self, event: Event) -> None:
-        payload = orjson.dumps(render.event(self.store, event))
-        self.world.dispatcher.publish(self.name, event.id, event.type, payload)
+        rendered = render.event(self.store, event)
+        self.world.dispatcher.publish(
+            self.name, event.id, event.type, orjson.dumps(rendered), _customer_of(rendered)
+        )
 
     # identity ----------------------------------------------------------------------------
     def credentials(self) -> dict[str, str]:
@@ -213,3 +215,13 @@ class BillingSimulator(Simulator):
     def restore(self, state: dict[str, Any]) -> None:
         super().restore(state)
         self.store.restore(state.get("store", {}))
+
+
+def _customer_of(event: dict[str, Any]) -> str:
+    """The customer an event is about (its order key: one customer's events arrive in order),
+    "" when it is about none (a price, a product)."""
+    obj = (event.get("data") or {}).get("object") or {}
+    customer = obj.get("id") if obj.get("object") == "customer" else obj.get("customer")
+    if isinstance(customer, dict):  # expanded
+        customer = customer.get("id")
+    return customer if isinstance(customer, str) else ""

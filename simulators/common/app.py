@@ -141,6 +141,9 @@ class EdgeMiddleware(_SimMiddleware):
             sim.world.clock.now(),
             control=scope["path"].startswith(CONTROL_PREFIX),
         )
+        client = scope.get("client")
+        if client:
+            entry.connection = f"{client[0]}:{client[1]}"
         scope["extensions"]["sim"] = RequestContext(sim, request_id, entry)
         started = time.perf_counter()
         response_started = False

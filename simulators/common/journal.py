@@ -37,6 +37,9 @@ class JournalEntry:
     parameters: list[str] = field(default_factory=list)  # declared query parameters sent
     wall_at: float = 0.0  # Unix time the request arrived: sim time stands still, waits do not
     retry_after_s: float | None = None  # the Retry-After the response asked the client to honour
+    # The client's end of the TCP connection ("host:port"): HTTP/1.1 sends one request at a
+    # time on a connection, so a request on it after an answer was sent after that answer.
+    connection: str = ""
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)

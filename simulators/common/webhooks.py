@@ -14,6 +14,7 @@ import hmac
 import logging
 import threading
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -86,6 +87,10 @@ DEFAULT_REORDER_HOLD_S = 2.0
 # delivered): no later delivery is coming to overtake it, so the rest of the hold is dead time.
 REORDER_QUIET_S = 0.25
 USER_AGENT = "finsim-webhooks/1.0"
+# Lanes an endpoint's deliveries are spread over by their order key (billing: the customer):
+# one at a time and in order within a lane, the lanes at once. Stripe sends to an endpoint in
+# parallel and promises no order; keeping one customer's events in order is stricter than it.
+DEFAULT_LANES_PER_ENDPOINT = 4
 # Settled delivery records kept for the log (as the request journal keeps 100,000 entries).
 DEFAULT_MAX_SETTLED = 100_000
 
@@ -128,6 +133,7 @@ class Delivery:
     status: DeliveryStatus = "pending"
     attempts: list[Attempt] = field(default_factory=list)
     faults: list[str] = field(default_factory=list)
+    lane: int = 0  # which of the endpoint's lanes it waits in (its order key's)
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -145,7 +151,7 @@ class Delivery:
         return dataclasses.replace(self, attempts=list(self.attempts), faults=list(self.faults))
 
 
-Lane = tuple[str, str]
+Lane = tuple[str, str, int]  # (system, endpoint id, lane of the endpoint)
 
 
 @dataclass
@@ -166,7 +172,7 @@ class _Job:
 
     @property
     def lane(self) -> Lane:
-        return (self.delivery.system, self.delivery.endpoint_id)
+        return (self.delivery.system, self.delivery.endpoint_id, self.delivery.lane)
 
     def ready_at(self) -> float:
         return self.due if self.held_until is None else max(self.due, self.held_until)
@@ -177,14 +183,16 @@ class Dispatcher:
 
     ``publish`` is synchronous and thread-safe; ``run`` is the runner task living in the
     server's event loop. Timing is wall time (``monotonic``), scaled by ``time_scale``; the
-    business clock only stamps ``sim_at`` and selects fault windows. Deliveries to one endpoint
-    go one at a time in enqueue order among those that are due; one waiting for a retry, a delay
-    or a reorder does not hold back later ones (Stripe promises no order either, and one bad
-    event must not block an endpoint for the three days of its retries). A delivery is bound to
-    the endpoint (URL, secret) as it was at publish. Deleting the endpoint cancels what is
-    queued for it (``cancel_endpoint``, and a check before every attempt), ``reset`` cancels
-    everything, and a URL that is not loopback or one of the world's ``webhook_hosts`` is
-    refused at publish without a request ever being sent.
+    business clock only stamps ``sim_at`` and selects fault windows. An endpoint has
+    ``lanes_per_endpoint`` lanes and an event goes to the one its order key picks (the same key,
+    the same lane; no key, the first): a lane's deliveries go one at a time in enqueue order
+    among those that are due, its lanes at once, as Stripe sends to an endpoint in parallel. One
+    waiting for a retry, a delay or a reorder does not hold back later ones (Stripe promises no
+    order, and one bad event must not block an endpoint for the three days of its retries). A
+    delivery is bound to the endpoint (URL, secret) as it was at publish. Deleting the endpoint
+    cancels what is queued for it (``cancel_endpoint``, and a check before every attempt),
+    ``reset`` cancels everything, and a URL that is not loopback or one of the world's
+    ``webhook_hosts`` is refused at publish without a request ever being sent.
     """
 
     def __init__(
@@ -195,6 +203,7 @@ class Dispatcher:
         schedule_s: Sequence[float] = DEFAULT_SCHEDULE_S,
         timeout_s: float = 10.0,
         max_concurrency: int = 16,
+        lanes_per_endpoint: int = DEFAULT_LANES_PER_ENDPOINT,
         max_settled: int = DEFAULT_MAX_SETTLED,
         reorder_hold_s: float = DEFAULT_REORDER_HOLD_S,
         monotonic: Callable[[], float] = time.monotonic,
@@ -206,6 +215,8 @@ class Dispatcher:
             raise ValueError("schedule_s delays must not be negative")
         if timeout_s <= 0 or max_concurrency < 1:
             raise ValueError("timeout_s and max_concurrency must be positive")
+        if lanes_per_endpoint < 1:
+            raise ValueError("lanes_per_endpoint must be positive")
         if reorder_hold_s < 0:
             raise ValueError("reorder_hold_s must not be negative")
         if max_settled < 1:
@@ -215,6 +226,7 @@ class Dispatcher:
         self.schedule_s = tuple(float(s) for s in schedule_s)
         self.timeout_s = timeout_s
         self.max_concurrency = max_concurrency
+        self.lanes_per_endpoint = lanes_per_endpoint
         self.reorder_hold_s = reorder_hold_s
         self._published_at = float("-inf")  # when anything was last published
         self.max_settled = max_settled
@@ -243,9 +255,10 @@ class Dispatcher:
 
     # publishing --------------------------------------------------------------------------
     def publish(
-        self, system: str, event_id: str, event_type: str, payload: bytes
+        self, system: str, event_id: str, event_type: str, payload: bytes, order_key: str = ""
     ) -> list[Delivery]:
-        """Enqueue ``payload`` for every matching endpoint of ``system``; returns the records."""
+        """Enqueue ``payload`` for every matching endpoint of ``system``; returns the records.
+        Events with the same ``order_key`` reach an endpoint in the order they were published."""
         if not isinstance(payload, bytes):
             raise TypeError("payload must be bytes")
         sim = self.world.systems.get(system)
@@ -273,7 +286,9 @@ class Dispatcher:
                     system, event_type, sim_at, inbound=False, detail=f"{event_id} -> {endpoint.id}"
                 )
                 created.extend(
-                    self._enqueue(system, endpoint, event_id, event_type, payload, sim_at, rules)
+                    self._enqueue(
+                        system, endpoint, event_id, event_type, payload, sim_at, rules, order_key
+                    )
                 )
             result = [d.copy() for d in created]
         self.wake()
@@ -288,6 +303,7 @@ class Dispatcher:
         payload: bytes,
         sim_at: int,
         rules: list[FaultRule],
+        order_key: str,
     ) -> list[Delivery]:
         first: dict[str, FaultRule] = {}
         for rule in rules:
@@ -308,9 +324,12 @@ class Dispatcher:
         copies = first["duplicate"].copies if "duplicate" in first else 1
         delay = first["delay"].delay_s * self.time_scale if "delay" in first else 0.0
         fail_first = first.get("fail_first")
+        # crc32, not hash(): the same lane in every process and run (seeded runs).
+        lane = zlib.crc32(order_key.encode()) % self.lanes_per_endpoint if order_key else 0
         created: list[Delivery] = []
         for _ in range(copies):
             delivery = record()
+            delivery.lane = lane
             self._next_seq += 1
             job = _Job(
                 delivery,
@@ -368,13 +387,18 @@ class Dispatcher:
 
         An attempt in flight is not recorded when it ends."""
         with self._lock:
-            jobs = list(self._lanes.get((system, endpoint_id), []))
+            lanes = self._lanes_of(system, endpoint_id)
+            jobs = [job for lane in lanes for job in self._lanes[lane]]
             for job in jobs:
                 self._settle(job, "cancelled")
-            self._busy.discard((system, endpoint_id))
+            self._busy.difference_update(lanes)
         if jobs:
             self.wake()
         return len(jobs)
+
+    def _lanes_of(self, system: str, endpoint_id: str) -> list[Lane]:
+        """The endpoint's lanes with something queued (the lock is held)."""
+        return [lane for lane in self._lanes if lane[:2] == (system, endpoint_id)]
 
     def _endpoint_gone(self, job: _Job) -> bool:
         sim = self.world.systems.get(job.delivery.system)
@@ -620,10 +644,13 @@ class Dispatcher:
             delivery.attempts.append(attempt)
             if attempt.fault is not None:
                 job.injected_left -= 1
-            for other in self._lanes.get(job.lane, []):
-                if other.seq >= job.seq:
-                    break
-                other.held_until = None
+            # A later delivery to the endpoint was attempted: what was held to let one
+            # overtake it goes now, whichever lane it waits in.
+            for lane in self._lanes_of(*job.lane[:2]):
+                for other in self._lanes[lane]:
+                    if other.seq >= job.seq:
+                        break
+                    other.held_until = None
             if attempt.ok:
                 self._settle(job, "delivered")
             elif len(delivery.attempts) > len(self.schedule_s):

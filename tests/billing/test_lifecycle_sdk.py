@@ -7,6 +7,7 @@ Every amount is checked against an independent computation written here (``fract
 from __future__ import annotations
 
 import itertools
+import zlib
 from typing import Any
 
 import pytest
@@ -505,6 +506,34 @@ def test_payment_failure_then_recovery(billing: Harness) -> None:
 
 
 # --- 4. webhooks --------------------------------------------------------------------------
+def test_a_customers_events_share_one_lane_of_the_endpoint(
+    billing: Harness, receiver: Receiver
+) -> None:
+    """Deliveries to an endpoint go in parallel over its lanes, one customer's in one lane
+    (so in order): the lane is crc32 of the customer id modulo the lanes (docs/simulators.md)."""
+    client = billing.client
+    client.v1.webhook_endpoints.create(params={"url": receiver.url, "enabled_events": ["*"]})
+    price = monthly_price(client, "Lanes", 900)
+    customers = [paying_customer(client) for _ in range(6)]
+    for customer in customers:
+        client.v1.subscriptions.create(
+            params={"customer": customer.id, "items": [{"price": price.id}]}
+        )
+    drained = billing.control("POST", "/_sim/webhooks/drain", {"timeout_s": 10})
+    assert drained == {"drained": True, "pending": 0}
+    about: dict[str, str] = {}
+    for event in client.v1.events.list(params={"limit": 100}).auto_paging_iter():
+        obj = event.data.object.to_dict()
+        about[event.id] = obj["id"] if obj["object"] == "customer" else obj.get("customer") or ""
+    lanes = {d.event_id: d.lane for d in billing.world.dispatcher.deliveries()}
+    assert set(lanes) == set(about)
+    lanes_per_endpoint = billing.world.dispatcher.lanes_per_endpoint
+    for event_id, customer in about.items():
+        want = zlib.crc32(customer.encode()) % lanes_per_endpoint if customer else 0
+        assert lanes[event_id] == want, (event_id, customer)
+    assert {about[e] for e in lanes} >= {c.id for c in customers}
+
+
 def test_webhook_deliveries_verify_with_the_sdk(billing: Harness, receiver: Receiver) -> None:
     client = billing.client
     everything = client.v1.webhook_endpoints.create(

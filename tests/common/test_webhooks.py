@@ -8,6 +8,7 @@ import random
 import socket
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,9 +104,11 @@ class Env:
         self.sim.endpoints[endpoint.id] = endpoint
         return endpoint
 
-    def publish(self, event_id: str, event_type: str = "account.updated") -> list[Any]:
+    def publish(
+        self, event_id: str, event_type: str = "account.updated", order_key: str = ""
+    ) -> list[Any]:
         payload = json.dumps({"id": event_id, "type": event_type}).encode()
-        return self.dispatcher.publish("crm", event_id, event_type, payload)
+        return self.dispatcher.publish("crm", event_id, event_type, payload, order_key)
 
     def drain(self, timeout_s: float = 5.0) -> bool:
         return self.dispatcher.wait_drained_threadsafe(timeout_s)
@@ -409,6 +412,107 @@ def test_per_endpoint_order_and_one_at_a_time(start: Callable[..., Env]) -> None
     assert env.receiver.event_ids("/a") == expected
     assert env.receiver.event_ids("/b") == expected
     assert env.receiver.max_in_flight == {"/a": 1, "/b": 1}
+
+
+def keys_in_separate_lanes(count: int, lanes: int) -> list[str]:
+    """``count`` order keys that fall in different lanes of an endpoint with ``lanes`` lanes,
+    found by the documented rule (crc32 of the key, modulo the lanes)."""
+    found: dict[int, str] = {}
+    for n in range(1000):
+        found.setdefault(zlib.crc32(f"cus_{n}".encode()) % lanes, f"cus_{n}")
+        if len(found) == count:
+            return list(found.values())
+    raise AssertionError("no such keys")
+
+
+def test_an_endpoints_lanes_go_at_once_and_each_keys_events_in_order(
+    start: Callable[..., Env],
+) -> None:
+    env = start(max_concurrency=8, lanes_per_endpoint=4)
+    env.receiver.hang_s = 0.05
+    env.endpoint("/hang")
+    keys = keys_in_separate_lanes(4, 4)
+    expected = {key: [f"evt_{key}_{n}" for n in range(5)] for key in keys}
+    for n in range(5):
+        for key in keys:
+            env.publish(expected[key][n], order_key=key)
+    assert env.drain(10.0)
+    # Four customers' events at once, as Stripe sends in parallel …
+    assert env.receiver.max_in_flight == {"/hang": 4}
+    got = env.receiver.event_ids()
+    # … and each one's in the order they were published.
+    for key in keys:
+        assert [e for e in got if e.startswith(f"evt_{key}_")] == expected[key]
+
+
+def test_events_of_one_key_or_of_none_go_one_at_a_time(start: Callable[..., Env]) -> None:
+    env = start(max_concurrency=8, lanes_per_endpoint=4)
+    env.receiver.jitter_s = 0.004
+    env.endpoint("/a")
+    env.endpoint("/b")
+    same = [f"evt_{n}" for n in range(12)]
+    for event_id in same:
+        env.publish(event_id, order_key="cus_same")
+    assert env.drain(10.0)
+    unkeyed = [f"evt_u{n}" for n in range(12)]
+    for event_id in unkeyed:
+        env.publish(event_id)
+    assert env.drain(10.0)
+    assert env.receiver.event_ids("/a") == same + unkeyed
+    assert env.receiver.max_in_flight == {"/a": 1, "/b": 1}
+
+
+def test_deleting_an_endpoint_cancels_what_waits_in_every_lane(start: Callable[..., Env]) -> None:
+    env = start(schedule_s=(0.2, 3600), lanes_per_endpoint=4)
+    endpoint = env.endpoint()
+    env.receiver.plan["/hook"] = [500] * 20
+    keys = keys_in_separate_lanes(4, 4)
+    for key in keys:
+        env.publish(f"evt_{key}", order_key=key)
+    deadline = time.monotonic() + 5
+    while len(env.receiver.requests) < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert env.sim.unregister_webhook(endpoint.id)
+    assert env.dispatcher.pending() == 0
+    assert {d.status for d in env.dispatcher.deliveries()} == {"cancelled"}
+    time.sleep(0.4)  # past the retries that would have come
+    assert len(env.receiver.requests) == 4
+
+
+def test_a_reorder_hold_ends_when_a_later_delivery_in_another_lane_went(
+    start: Callable[..., Env],
+) -> None:
+    env = start(reorder_hold_s=30.0, lanes_per_endpoint=4)
+    env.endpoint()
+    add_rule(env.world, kind="reorder", operation="first.*")
+    first, second = keys_in_separate_lanes(2, 4)
+    env.publish("evt_1", "first.event", order_key=first)
+    env.publish("evt_2", "second.event", order_key=second)
+    assert env.drain(3.0)  # not the 30 s hold
+    assert env.receiver.event_ids() == ["evt_2", "evt_1"]
+    # Released by the later delivery, not by the world going quiet (0.25 s) after it.
+    later, held = env.receiver.requests
+    assert held.at - later.at < 0.2
+
+
+def test_a_snapshot_keeps_each_deliverys_lane() -> None:
+    world, sim = make_world()
+    sim.endpoints["we_1"] = Endpoint("we_1", "crm", "http://127.0.0.1:9/hook", SECRET)
+    dispatcher = Dispatcher(world, schedule_s=FAST, lanes_per_endpoint=4)
+    keys = keys_in_separate_lanes(3, 4)
+    for key in keys:
+        dispatcher.publish("crm", f"evt_{key}", "a.b", b"{}", key)
+    state = json.loads(json.dumps(dispatcher.snapshot()))
+    restored = Dispatcher(make_world()[0], schedule_s=FAST, lanes_per_endpoint=4)
+    restored.restore(state)
+    lanes = {d.event_id: d.lane for d in restored.deliveries()}
+    assert lanes == {f"evt_{k}": zlib.crc32(k.encode()) % 4 for k in keys}
+    assert len(set(lanes.values())) == 3
+
+
+def test_lanes_per_endpoint_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="lanes_per_endpoint"):
+        Dispatcher(make_world()[0], lanes_per_endpoint=0)
 
 
 def test_wait_drained_true_when_delivered_false_on_timeout(start: Callable[..., Env]) -> None:

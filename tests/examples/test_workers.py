@@ -29,6 +29,27 @@ def test_a_retry_after_on_one_worker_holds_every_worker() -> None:
     assert len(sent) == 3 and min(sent) >= 0.29
 
 
+def test_a_throttled_answer_holds_every_worker_before_the_retry_loop_gets_to_it() -> None:
+    # With four turns, the other workers would otherwise send while this one's answer travels
+    # up to its retry loop: requests a vendor sees after its own throttle answer.
+    gate = Gate(concurrency=4)
+    started = time.monotonic()
+    with gate.turn():
+        gate.answered(0.3)  # the answer said Retry-After: 0.3; no retry decided yet
+    sent: list[float] = []
+
+    def worker() -> None:
+        with gate.turn():
+            sent.append(time.monotonic() - started)
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=5)
+    assert len(sent) == 3 and min(sent) >= 0.29
+
+
 def test_a_gate_lets_so_many_requests_at_once() -> None:
     gate = Gate(concurrency=1)
     inside = 0

@@ -114,3 +114,28 @@ def test_the_shipped_example_config_is_valid() -> None:
     config = load_config(Path(__file__).resolve().parents[2] / "harness.toml")
     assert config.integration is not None and config.integration.ready.http
     assert set(config.accounts) >= {"ar", "cash", "deferred_revenue", "revenue"}
+
+
+ANY_BYTES = r"""
+import sys, time
+out = sys.stdout.buffer
+out.write(b"caf\xe9 in latin-1\r\n"); out.flush()
+out.write(b"half "); out.flush(); time.sleep(0.1); out.write(b"and half\n"); out.flush()
+out.write(b"".join(b"line %d\n" % n for n in range(3000))); out.flush()
+out.write(b"ready\n"); out.flush()
+time.sleep(0.2)
+out.write(b"no newline at the end"); out.flush()
+"""
+
+
+def test_output_is_kept_whatever_its_bytes_and_however_it_is_cut(tmp_path: Path) -> None:
+    proc = _process(tmp_path, ANY_BYTES, Probe(log="^ready$", timeout_s=10), {})
+    proc.start()  # the probe sees "ready": the reader got past the bytes that are not UTF-8
+    deadline = time.monotonic() + 10
+    while "no newline at the end" not in proc.output() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.stop()
+    lines = proc.output()
+    assert lines[:2] == ["caf\ufffd in latin-1", "half and half"]
+    assert lines[2:3002] == [f"line {n}" for n in range(3000)]
+    assert lines[3002:] == ["ready", "no newline at the end"]
