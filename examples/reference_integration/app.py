@@ -2,8 +2,8 @@
 
 Two processes share the inbox: this one receives and acknowledges, and starts the worker
 process (`workers.py`) that does the work, so acknowledging never waits for a worker thread
-to let go of the interpreter lock — webhook vendors deliver one event at a time per endpoint,
-so the time to acknowledge is the most events an endpoint can deliver.
+to let go of the interpreter lock — a webhook vendor waits for each acknowledgement before it
+sends that lane's next event, so the time to acknowledge bounds what it can deliver.
 """
 
 from __future__ import annotations
