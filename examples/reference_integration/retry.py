@@ -34,6 +34,8 @@ class Refusal(PermanentError):
     set aside, listed with this reason, until a finance user mends the cause and replays it."""
 
 
+# How long a throttled vendor gets one request at a time once its wait is over.
+SERIAL_AFTER_THROTTLE_S = 10.0
 # The gate whose last answer to this thread asked it to wait (a 429 or 503 with Retry-After):
 # the retry loop, which decides how long to wait, holds every worker for that long.
 _throttled = threading.local()
@@ -42,25 +44,36 @@ _throttled = threading.local()
 class Gate:
     """One vendor as every worker of this process sees it: at most ``concurrency`` requests to
     it at once, and none while a worker waits to retry what it throttled (the vendor throttles
-    the account, not one thread)."""
+    the account, not one thread). For SERIAL_AFTER_THROTTLE_S after a throttle, one at a time:
+    requests sent together reach a throttled vendor just after its answer to one of them."""
 
     def __init__(self, concurrency: int = 1) -> None:
         self._turns = threading.BoundedSemaphore(max(1, concurrency))
+        self._one = threading.Lock()
         self._lock = threading.Lock()
         self._not_before = 0.0
+        self._serial_until = 0.0
 
     @contextlib.contextmanager
     def turn(self) -> Iterator[None]:
         """Hold a turn for one request: wait for a free one, then for any wait asked of us."""
         _throttled.gate = None
         with self._turns:
-            while True:
-                with self._lock:
-                    wait = self._not_before - time.monotonic()
-                if wait <= 0:
-                    break
-                time.sleep(wait)
-            yield
+            self._wait_out()
+            if time.monotonic() >= self._serial_until:
+                yield
+                return
+            with self._one:
+                self._wait_out()
+                yield
+
+    def _wait_out(self) -> None:
+        while True:
+            with self._lock:
+                wait = self._not_before - time.monotonic()
+            if wait <= 0:
+                return
+            time.sleep(wait)
 
     def answered(self, retry_after_s: float | None) -> None:
         """This thread's answer from the vendor asked it to wait (or did not). A wait holds
@@ -73,7 +86,9 @@ class Gate:
     def hold(self, wait_s: float) -> None:
         """No request from any worker for ``wait_s``."""
         with self._lock:
-            self._not_before = max(self._not_before, time.monotonic() + wait_s)
+            now = time.monotonic()
+            self._not_before = max(self._not_before, now + wait_s)
+            self._serial_until = max(self._serial_until, now + wait_s + SERIAL_AFTER_THROTTLE_S)
 
 
 def parse_retry_after(value: str | None) -> float | None:

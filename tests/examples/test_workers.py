@@ -50,6 +50,37 @@ def test_a_throttled_answer_holds_every_worker_before_the_retry_loop_gets_to_it(
     assert len(sent) == 3 and min(sent) >= 0.29
 
 
+def _most_at_once(gate: Gate, workers: int = 4) -> int:
+    inside = 0
+    most = 0
+    lock = threading.Lock()
+
+    def worker() -> None:
+        nonlocal inside, most
+        with gate.turn():
+            with lock:
+                inside += 1
+                most = max(most, inside)
+            time.sleep(0.05)
+            with lock:
+                inside -= 1
+
+    threads = [threading.Thread(target=worker) for _ in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=5)
+    return most
+
+
+def test_a_throttled_vendor_gets_one_request_at_a_time_for_a_while() -> None:
+    gate = Gate(concurrency=4)
+    assert _most_at_once(gate) == 4
+    with gate.turn():
+        gate.answered(0.05)
+    assert _most_at_once(gate) == 1  # well within SERIAL_AFTER_THROTTLE_S of the wait
+
+
 def test_a_gate_lets_so_many_requests_at_once() -> None:
     gate = Gate(concurrency=1)
     inside = 0

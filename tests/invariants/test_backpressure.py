@@ -92,14 +92,14 @@ def test_the_journal_names_the_connection_each_request_came_on(stack: Stack) -> 
     assert elsewhere.startswith("127.0.0.1:") and elsewhere != first
 
 
-def test_inv30_after_an_answer_its_own_connection_has_no_grace_and_others_a_short_one(
+def test_inv30_after_an_answer_one_request_per_other_connection_may_be_on_its_way(
     stack: Stack,
 ) -> None:
     # HTTP/1.1: the next request on the throttled one's connection was sent after its answer
-    # was read, so it is early at once; another connection's may have been on its way for
-    # IN_FLIGHT_S. The answer went out at 100.5 s and asked for 5 s.
+    # was read, so it is early at once; another connection may have had one on its way for
+    # IN_FLIGHT_S, but not two. The answer went out at 100.5 s and asked for 5 s.
     throttled = entry(1, 100.0, status=429, duration_ms=500.0, retry_after_s=5.0, connection="a")
-    soon = 100.5 + IN_FLIGHT_S / 2
+    soon, sooner = 100.5 + IN_FLIGHT_S / 2, 100.5 + IN_FLIGHT_S / 4
     late = 100.5 + IN_FLIGHT_S * 2
 
     def found(*later: JournalEntry) -> list[tuple[str, ...]]:
@@ -107,5 +107,9 @@ def test_inv30_after_an_answer_its_own_connection_has_no_grace_and_others_a_shor
         return [v.records for v in check_all(books, only=["INV-30"])]
 
     assert found(entry(2, soon, connection="b")) == []
+    assert found(entry(2, sooner, connection="b"), entry(3, soon, connection="c")) == []
     assert found(entry(2, soon, connection="a")) == [("billing:req_1", "billing:req_2")]
     assert found(entry(2, late, connection="b")) == [("billing:req_1", "billing:req_2")]
+    assert found(entry(2, sooner, connection="b"), entry(3, soon, connection="b")) == [
+        ("billing:req_1", "billing:req_3")
+    ]
