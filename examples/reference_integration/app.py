@@ -58,8 +58,8 @@ class Settings:
     workers: int = 8  # worker threads: lanes worked on at once
     # Requests in flight to one vendor at once, from all workers together. Each is a round
     # trip through a vendor serving many others; one at a time, they were the month-end
-    # load's backlog. A throttle holds every worker at once (retry.Gate.answered), and what
-    # was already on its way when it came is not a hasty retry (INV-30 reads connections).
+    # load's backlog. A throttle holds every worker at once, then one request at a time for
+    # a while (retry.Gate); one already on its way is not a hasty retry (INV-30).
     vendor_concurrency: int = 4
     inbox_sync: str = "normal"  # "full": also sync each event to the disk before the ack
 

@@ -88,8 +88,8 @@ DEFAULT_REORDER_HOLD_S = 2.0
 REORDER_QUIET_S = 0.25
 USER_AGENT = "finsim-webhooks/1.0"
 # Lanes an endpoint's deliveries are spread over by their order key (billing: the customer):
-# one at a time and in order within a lane, the lanes at once. Stripe sends to an endpoint in
-# parallel and promises no order; keeping one customer's events in order is stricter than it.
+# one at a time and in order within a lane, the lanes at once. Stripe promises no order at
+# all; keeping one customer's events in order is stricter than it.
 DEFAULT_LANES_PER_ENDPOINT = 4
 # Settled delivery records kept for the log (as the request journal keeps 100,000 entries).
 DEFAULT_MAX_SETTLED = 100_000
@@ -186,13 +186,13 @@ class Dispatcher:
     business clock only stamps ``sim_at`` and selects fault windows. An endpoint has
     ``lanes_per_endpoint`` lanes and an event goes to the one its order key picks (the same key,
     the same lane; no key, the first): a lane's deliveries go one at a time in enqueue order
-    among those that are due, its lanes at once, as Stripe sends to an endpoint in parallel. One
-    waiting for a retry, a delay or a reorder does not hold back later ones (Stripe promises no
-    order, and one bad event must not block an endpoint for the three days of its retries). A
-    delivery is bound to the endpoint (URL, secret) as it was at publish. Deleting the endpoint
-    cancels what is queued for it (``cancel_endpoint``, and a check before every attempt),
-    ``reset`` cancels everything, and a URL that is not loopback or one of the world's
-    ``webhook_hosts`` is refused at publish without a request ever being sent.
+    among those that are due, its lanes at once. One waiting for a retry, a delay or a reorder
+    does not hold back later ones (Stripe promises no order at all, and one bad event must not
+    block an endpoint for the three days of its retries). A delivery is bound to the endpoint
+    (URL, secret) as it was at publish. Deleting the endpoint cancels what is queued for it
+    (``cancel_endpoint``, and a check before every attempt), ``reset`` cancels everything, and
+    a URL that is not loopback or one of the world's ``webhook_hosts`` is refused at publish
+    without a request ever being sent.
     """
 
     def __init__(

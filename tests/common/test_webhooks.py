@@ -437,7 +437,7 @@ def test_an_endpoints_lanes_go_at_once_and_each_keys_events_in_order(
         for key in keys:
             env.publish(expected[key][n], order_key=key)
     assert env.drain(10.0)
-    # Four customers' events at once, as Stripe sends in parallel …
+    # Four customers' events at once …
     assert env.receiver.max_in_flight == {"/hang": 4}
     got = env.receiver.event_ids()
     # … and each one's in the order they were published.

@@ -5,27 +5,56 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 from examples.reference_integration.retry import Gate, TransientError, with_retries
 from tests.examples.vendor import recording_erp
+
+
+def _in_parallel(gate: Gate, work: Callable[[], None], workers: int) -> None:
+    """``workers`` threads each doing ``work`` in a turn of ``gate``, all joined."""
+
+    def worker() -> None:
+        with gate.turn():
+            work()
+
+    threads = [threading.Thread(target=worker) for _ in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=5)
+
+
+def _first_sent_after(gate: Gate, started: float) -> list[float]:
+    """When each of three other workers got its turn, in seconds after ``started``."""
+    sent: list[float] = []
+    _in_parallel(gate, lambda: sent.append(time.monotonic() - started), 3)
+    return sent
+
+
+def _most_at_once(gate: Gate, workers: int = 4) -> int:
+    inside = 0
+    most = 0
+    lock = threading.Lock()
+
+    def work() -> None:
+        nonlocal inside, most
+        with lock:
+            inside += 1
+            most = max(most, inside)
+        time.sleep(0.05)
+        with lock:
+            inside -= 1
+
+    _in_parallel(gate, work, workers)
+    return most
 
 
 def test_a_retry_after_on_one_worker_holds_every_worker() -> None:
     gate = Gate(concurrency=4)
     with gate.turn():
         gate.hold(0.3)  # one worker's answer said Retry-After: 0.3
-    sent: list[float] = []
-    started = time.monotonic()
-
-    def worker() -> None:
-        with gate.turn():
-            sent.append(time.monotonic() - started)
-
-    threads = [threading.Thread(target=worker) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=5)
+    sent = _first_sent_after(gate, time.monotonic())
     assert len(sent) == 3 and min(sent) >= 0.29
 
 
@@ -36,41 +65,8 @@ def test_a_throttled_answer_holds_every_worker_before_the_retry_loop_gets_to_it(
     started = time.monotonic()
     with gate.turn():
         gate.answered(0.3)  # the answer said Retry-After: 0.3; no retry decided yet
-    sent: list[float] = []
-
-    def worker() -> None:
-        with gate.turn():
-            sent.append(time.monotonic() - started)
-
-    threads = [threading.Thread(target=worker) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=5)
+    sent = _first_sent_after(gate, started)
     assert len(sent) == 3 and min(sent) >= 0.29
-
-
-def _most_at_once(gate: Gate, workers: int = 4) -> int:
-    inside = 0
-    most = 0
-    lock = threading.Lock()
-
-    def worker() -> None:
-        nonlocal inside, most
-        with gate.turn():
-            with lock:
-                inside += 1
-                most = max(most, inside)
-            time.sleep(0.05)
-            with lock:
-                inside -= 1
-
-    threads = [threading.Thread(target=worker) for _ in range(workers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=5)
-    return most
 
 
 def test_a_throttled_vendor_gets_one_request_at_a_time_for_a_while() -> None:
@@ -82,27 +78,7 @@ def test_a_throttled_vendor_gets_one_request_at_a_time_for_a_while() -> None:
 
 
 def test_a_gate_lets_so_many_requests_at_once() -> None:
-    gate = Gate(concurrency=1)
-    inside = 0
-    most = 0
-    lock = threading.Lock()
-
-    def worker() -> None:
-        nonlocal inside, most
-        with gate.turn():
-            with lock:
-                inside += 1
-                most = max(most, inside)
-            time.sleep(0.02)
-            with lock:
-                inside -= 1
-
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=5)
-    assert most == 1
+    assert _most_at_once(Gate(concurrency=1)) == 1
 
 
 def test_a_read_repeated_within_an_event_is_answered_from_memory_until_a_write() -> None:
