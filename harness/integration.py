@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import sys
+import termios
 import threading
 import time
 from collections.abc import Callable
@@ -55,6 +56,7 @@ class IntegrationProcess:
         self.lines: collections.deque[str] = collections.deque(maxlen=5000)
         self._new_line = threading.Condition()
         self._total = 0  # lines ever read, so a probe only looks at this run's output
+        self._reads = 0  # reads of the pipe so far (output() waits for the next one)
         self._proc: subprocess.Popen[bytes] | None = None
         self._reader: threading.Thread | None = None
         self.starts = 0
@@ -122,8 +124,27 @@ class IntegrationProcess:
         return self._proc is not None and self._proc.poll() is None
 
     def output(self) -> list[str]:
+        """Every line kept, up to what the integration had written when asked."""
+        self._catch_up()
         with self._new_line:
             return list(self.lines)
+
+    def _catch_up(self, timeout_s: float = 1.0) -> None:
+        """When the pipe holds output the reader has not taken yet, wait (bounded) for its
+        next read: a caller that saw the integration ready may look for a line it wrote first,
+        and the reader reads in beats, or may not have been scheduled yet on a busy machine."""
+        proc, reader = self._proc, self._reader
+        if proc is None or proc.stdout is None or reader is None or not reader.is_alive():
+            return
+        try:
+            waiting = fcntl.ioctl(proc.stdout.fileno(), termios.FIONREAD, b"\0\0\0\0")
+        except (OSError, ValueError):  # closed, or not a pipe
+            return
+        if int.from_bytes(waiting, sys.byteorder) == 0:
+            return
+        with self._new_line:
+            reads = self._reads
+            self._new_line.wait_for(lambda: self._reads != reads, timeout_s)
 
     # probes ----------------------------------------------------------------------------------
     def wait(self, probe: Probe, what: str) -> None:
@@ -194,6 +215,7 @@ class IntegrationProcess:
                 for line in complete:
                     self.lines.append(line.removesuffix("\r"))
                 self._total += len(complete)
+                self._reads += 1
                 self._new_line.notify_all()
             if not chunk:
                 return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 import time
@@ -139,3 +140,29 @@ def test_output_is_kept_whatever_its_bytes_and_however_it_is_cut(tmp_path: Path)
     assert lines[:2] == ["caf\ufffd in latin-1", "half and half"]
     assert lines[2:3002] == [f"line {n}" for n in range(3000)]
     assert lines[3002:] == ["ready", "no newline at the end"]
+
+
+def test_output_has_what_was_written_before_it_was_asked_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The reader thread late (a busy machine: it was not scheduled before the readiness probe
+    # passed): output() still has the line the integration wrote before it was ready.
+    real_read = os.read
+
+    def late_read(fd: int, size: int) -> bytes:
+        time.sleep(0.3)
+        return real_read(fd, size)
+
+    monkeypatch.setattr("harness.integration.os.read", late_read)
+    port = _port()
+    proc = _process(
+        tmp_path,
+        SERVER,
+        Probe(http=f"http://127.0.0.1:{port}/ready", timeout_s=10),
+        {"PORT": str(port), "GREETING": "early"},
+    )
+    proc.start()
+    try:
+        assert "booting with early" in proc.output()
+    finally:
+        proc.stop()
