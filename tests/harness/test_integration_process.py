@@ -43,14 +43,19 @@ def _process(tmp_path: Path, script: str, probe: Probe, env: dict[str, str]) -> 
     return IntegrationProcess(config, env, tmp_path)
 
 
-def test_starts_waits_for_http_readiness_and_captures_output(tmp_path: Path) -> None:
+def _greeting_server(tmp_path: Path, greeting: str) -> IntegrationProcess:
+    """SERVER, ready when it answers on /ready; it prints its greeting before it listens."""
     port = _port()
-    proc = _process(
+    return _process(
         tmp_path,
         SERVER,
         Probe(http=f"http://127.0.0.1:{port}/ready", timeout_s=10),
-        {"PORT": str(port), "GREETING": "hello"},
+        {"PORT": str(port), "GREETING": greeting},
     )
+
+
+def test_starts_waits_for_http_readiness_and_captures_output(tmp_path: Path) -> None:
+    proc = _greeting_server(tmp_path, "hello")
     proc.start()
     try:
         assert proc.running
@@ -154,13 +159,7 @@ def test_output_has_what_was_written_before_it_was_asked_for(
         return real_read(fd, size)
 
     monkeypatch.setattr("harness.integration.os.read", late_read)
-    port = _port()
-    proc = _process(
-        tmp_path,
-        SERVER,
-        Probe(http=f"http://127.0.0.1:{port}/ready", timeout_s=10),
-        {"PORT": str(port), "GREETING": "early"},
-    )
+    proc = _greeting_server(tmp_path, "early")
     proc.start()
     try:
         assert "booting with early" in proc.output()
