@@ -37,9 +37,9 @@ class BillingSimulator(Simulator):
         return errors.render(error)
 
     def _publish(self, event: Event) -> None:
-        rendered = render.event(self.store, event)
+        payload = orjson.dumps(render.event(self.store, event))
         self.world.dispatcher.publish(
-            self.name, event.id, event.type, orjson.dumps(rendered), _customer_of(rendered)
+            self.name, event.id, event.type, payload, _customer_of(event.data)
         )
 
     # identity ----------------------------------------------------------------------------
@@ -217,10 +217,9 @@ class BillingSimulator(Simulator):
         self.store.restore(state.get("store", {}))
 
 
-def _customer_of(event: dict[str, Any]) -> str:
-    """The customer an event is about (its order key: one customer's events arrive in order),
-    "" when it is about none (a price, a product)."""
-    obj = (event.get("data") or {}).get("object") or {}
+def _customer_of(obj: dict[str, Any]) -> str:
+    """The customer an event's object is about (its order key: one customer's events arrive
+    in order), "" when it is about none (a price, a product)."""
     customer = obj.get("id") if obj.get("object") == "customer" else obj.get("customer")
     if isinstance(customer, dict):  # expanded
         customer = customer.get("id")

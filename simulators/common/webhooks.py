@@ -559,7 +559,7 @@ class Dispatcher:
         """The lane's next due job, taken at once by the attempt that just ended: going back
         through the runner cost a delivery two more turns of a loop that is serving every
         simulator (about a quarter of each delivery's time under load). Only while a slot is
-        left for the other endpoints: with none, the runner picks among all of them, oldest
+        left for the other lanes: with none, the runner picks among all of them, oldest
         first."""
         with self._lock:
             jobs = self._lanes.get(lane)
