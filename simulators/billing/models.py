@@ -6,8 +6,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
 from simulators.billing.amounts import LineTax, unit_times_quantity
 from simulators.common.clock import add_months
+from simulators.common.jsonbytes import dumps_kept
 from simulators.common.money import div_round_half_up
 
 DAY = 86400
@@ -483,16 +486,46 @@ class TestClock:
     __test__ = False  # not a pytest class
 
 
-@dataclass
+@dataclass(slots=True)
 class Event:
+    """An event as it was sent: its object is kept serialised (JSON), as of the event.
+
+    Bytes, not the rendered dict: the log only grows, and a dict of lists and dicts per event
+    is what the cyclic collector walks on every request under load; one bytes object is not
+    walked at all, and a webhook payload embeds it without serialising it again."""
+
     id: str
     type: str
     created: int
-    data: dict[str, Any]
+    object_json: bytes
     previous_attributes: dict[str, Any] | None = None
     request_id: str | None = None
     idempotency_key: str | None = None
     seq: int = 0
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The event's object, decoded afresh (a copy: the event itself never changes)."""
+        obj: dict[str, Any] = orjson.loads(self.object_json)
+        return obj
+
+    def as_json(self) -> dict[str, Any]:
+        """The event as a JSON-able record (``restore`` takes it back)."""
+        return {
+            "id": self.id,
+            "type": self.type,
+            "created": self.created,
+            "data": self.data,
+            "previous_attributes": self.previous_attributes,
+            "request_id": self.request_id,
+            "idempotency_key": self.idempotency_key,
+            "seq": self.seq,
+        }
+
+    @classmethod
+    def from_json(cls, record: dict[str, Any]) -> Event:
+        fields = dict(record)
+        return cls(object_json=dumps_kept(fields.pop("data")), **fields)
 
 
 @dataclass

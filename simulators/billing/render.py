@@ -6,6 +6,8 @@ import itertools
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import orjson
+
 from simulators.billing.amounts import LineTax
 from simulators.billing.models import (
     FINALIZE_AFTER_S,
@@ -772,6 +774,15 @@ def test_clock(s: BillingStore, c: TestClock, *, full: bool = False) -> Json:
 
 
 def event(s: BillingStore, e: Event) -> Json:
+    return _event(e, e.data)
+
+
+def event_payload(e: Event) -> bytes:
+    """The event as a webhook's body: its object embedded as it was serialised at the event."""
+    return orjson.dumps(_event(e, orjson.Fragment(e.object_json)))
+
+
+def _event(e: Event, obj: Any) -> Json:
     return {
         "id": e.id,
         "object": "event",
@@ -780,9 +791,9 @@ def event(s: BillingStore, e: Event) -> Json:
         "type": e.type,
         # Stripe sends previous_attributes only on events that describe a change.
         "data": (
-            {"object": e.data}
+            {"object": obj}
             if e.previous_attributes is None
-            else {"object": e.data, "previous_attributes": e.previous_attributes}
+            else {"object": obj, "previous_attributes": e.previous_attributes}
         ),
         "livemode": False,
         "pending_webhooks": 0,

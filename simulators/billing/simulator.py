@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-import orjson
 from starlette.datastructures import Headers
 
 from simulators.billing import errors, render
@@ -36,10 +35,9 @@ class BillingSimulator(Simulator):
     def render(self, error: SimError) -> Rendered:
         return errors.render(error)
 
-    def _publish(self, event: Event) -> None:
-        payload = orjson.dumps(render.event(self.store, event))
+    def _publish(self, event: Event, obj: dict[str, Any]) -> None:
         self.world.dispatcher.publish(
-            self.name, event.id, event.type, payload, _customer_of(event.data)
+            self.name, event.id, event.type, render.event_payload(event), _customer_of(obj)
         )
 
     # identity ----------------------------------------------------------------------------

@@ -97,14 +97,28 @@ class BillingStore:
 
     def snapshot(self) -> dict[str, Any]:
         data = dump_tables(self, TABLES)
-        data["events"] = [dataclasses.asdict(e) for e in self.events]
+        data["events"] = [e.as_json() for e in self.events]
         data["meter_events"] = [dataclasses.asdict(m) for m in self.meter_events]
         return data
+
+    def checkpoint(self) -> tuple[dict[str, Any], int]:
+        """What ``rollback`` returns to: the tables copied; the event log, which only grows,
+        by its length (a preview rolls back without copying every event)."""
+        data = dump_tables(self, TABLES)
+        data["meter_events"] = [dataclasses.asdict(m) for m in self.meter_events]
+        return data, len(self.events)
+
+    def rollback(self, checkpoint: tuple[dict[str, Any], int]) -> None:
+        data, kept = checkpoint
+        events = self.events[:kept]
+        self.restore(data)
+        self.events = events
+        self.events_by_id = {e.id: e for e in events}
 
     def restore(self, data: dict[str, Any]) -> None:
         self.reset()
         load_tables(self, TABLES, data, _build)
-        self.events = [Event(**e) for e in data.get("events", [])]
+        self.events = [Event.from_json(e) for e in data.get("events", [])]
         self.events_by_id = {e.id: e for e in self.events}
         for m in data.get("meter_events", []):
             self.add_meter_event(MeterEvent(**m))

@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from simulators.common.errors import Rendered, SimError
 from simulators.common.idempotency import Outcome, StoredResponse
 from simulators.common.journal import JournalEntry
+from simulators.common.jsonbytes import trimmed
 from simulators.common.routing import IndexedRoutingMiddleware
 from simulators.common.server import abort_connection
 from simulators.common.simulator import CONTRACTS, RequestViolation, Simulator
@@ -424,7 +425,10 @@ class Dispatch:
             raise
         with sim.world.lock:
             sim.idempotency.finish(
-                key, StoredResponse(fingerprint, status, tuple(response_headers.items()), body, now)
+                key,
+                StoredResponse(
+                    fingerprint, status, tuple(response_headers.items()), trimmed(body), now
+                ),
             )
         await _send(send, status, response_headers, body)
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import aiohttp
 
+from simulators.common.jsonbytes import trimmed
 from simulators.common.receivers import ReceiverRefused, check_receiver_url
 
 if TYPE_CHECKING:
@@ -272,6 +273,7 @@ class Dispatcher:
         ]
         if not endpoints:
             return []
+        payload = trimmed(payload)  # kept while the deliveries are pending
         sim_at = self.world.clock.now()
         created: list[Delivery] = []
         with self._lock:

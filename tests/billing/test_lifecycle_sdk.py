@@ -7,6 +7,7 @@ Every amount is checked against an independent computation written here (``fract
 from __future__ import annotations
 
 import itertools
+import json
 import zlib
 from typing import Any
 
@@ -560,12 +561,24 @@ def test_webhook_deliveries_verify_with_the_sdk(billing: Harness, receiver: Rece
         expected.values()
     )
 
+    # Each event's object is as it was at the event: the first invoice, draft to paid.
+    statuses = {e.type: e.data.object.status for e in published.data if e.type[:8] == "invoice."}
+    assert statuses == {
+        "invoice.created": "draft",
+        "invoice.finalized": "open",
+        "invoice.paid": "paid",
+        "invoice.payment_succeeded": "paid",
+    }
+
+    served = {e["id"]: e for e in billing.raw("GET", "/v1/events?limit=100").json()["data"]}
     got: dict[str, list[str]] = {}
     for delivery in receiver.received():
         secret = everything.secret if delivery.path.endswith("/stripe") else filtered.secret
         event = stripe.Webhook.construct_event(
             delivery.body, delivery.headers["stripe-signature"], secret
         )
+        # The payload is the event /v1/events serves (its object kept as bytes, sent as is).
+        assert json.loads(delivery.body) == served[event.id]
         assert event.api_version == stripe.api_version
         assert delivery.headers["content-type"].startswith("application/json")
         got.setdefault(delivery.path, []).append(event.id)

@@ -368,11 +368,16 @@ async def test_clock_moves_forward_only(billing: InProcess) -> None:
 
 async def test_snapshot_restore_and_reset(billing: InProcess) -> None:
     created = (await create_customer(billing, name="Kept")).json()["id"]
+    events = (await billing.client.get("/v1/events", headers=billing.auth)).json()["data"]
+    assert [e["data"]["object"]["id"] for e in events] == [created]
     snap = (await billing.client.get("/_sim/snapshot", headers=billing.control)).json()
     await create_customer(billing, name="Later")
     r = await billing.client.post("/_sim/snapshot", json=snap, headers=billing.control)
     assert r.status_code == 200
     assert list(billing.sim.store.customers) == [created]
+    # The event log comes back as it was, each event's object with it.
+    again = (await billing.client.get("/v1/events", headers=billing.auth)).json()["data"]
+    assert again == events
     r = await billing.client.post("/_sim/reset", json={"seed": 99}, headers=billing.control)
     assert r.json()["seed"] == 99 and customer_count(billing) == 0
 

@@ -8,7 +8,7 @@ import time
 import httpx
 
 from harness.invariants import check_all
-from harness.invariants.backpressure import IN_FLIGHT_S
+from harness.invariants.backpressure import IN_FLIGHT_S, REACTION_S
 from simulators.common.journal import JournalEntry
 from tests.invariants.helpers import fires, holds
 from tests.invariants.stack import Stack
@@ -113,3 +113,8 @@ def test_inv30_after_an_answer_one_request_per_other_connection_may_be_on_its_wa
     assert found(entry(2, sooner, connection="b"), entry(3, soon, connection="b")) == [
         ("billing:req_1", "billing:req_3")
     ]
+    # Until the client can have read the answer, any request on another connection passes;
+    # on the answer's own connection, none does.
+    react = 100.5 + REACTION_S / 2
+    assert found(entry(2, react - 0.01, connection="b"), entry(3, react, connection="b")) == []
+    assert found(entry(2, react, connection="a")) == [("billing:req_1", "billing:req_2")]

@@ -16,6 +16,7 @@ from simulators.billing.models import (
     Subscription,
 )
 from simulators.billing.store import BillingStore
+from simulators.common.jsonbytes import dumps_kept
 from simulators.common.tables import Table
 from simulators.common.world import World
 
@@ -40,7 +41,8 @@ LOOKBACK_S = 35 * DAY  # meter events may be at most 35 days old
 FUTURE_S = 300  # and at most 5 minutes in the future
 
 Json = dict[str, Any]
-Emit = Callable[[Event], None]
+# Sends an event out: the event, and its object as rendered (not kept once sent).
+Emit = Callable[[Event, Json], None]
 T = TypeVar("T")
 # A `created` filter as Stripe takes it: an instant, or bounds {gt, gte, lt, lte}.
 Created = int | dict[str, int] | None
@@ -99,7 +101,7 @@ class BackendBase:
             self._ids("evt"),
             kind,
             created,
-            obj,
+            dumps_kept(obj),
             previous,
             self.request_id,
             self.idempotency_key,
@@ -107,7 +109,7 @@ class BackendBase:
         )
         self.store.events.append(evt)
         self.store.events_by_id[evt.id] = evt
-        self._emit(evt)
+        self._emit(evt, obj)
         return evt
 
     def _updated(

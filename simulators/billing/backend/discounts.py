@@ -424,9 +424,13 @@ class DiscountOps(BackendBase):
             for n, off in zip(eligible, shares, strict=True):
                 taken[n][d] = off
                 remaining[n] -= off
-        # Lines are replaced, never edited in place: copies of the invoice keep theirs.
+        # Lines are replaced, never edited in place: copies of the invoice keep theirs. A line
+        # whose discounts come out the same is kept (replacing it would copy it for nothing).
         inv.lines = [
-            dataclasses.replace(line, discount_amounts=taken[n]) for n, line in enumerate(inv.lines)
+            line
+            if line.discount_amounts == taken[n]
+            else dataclasses.replace(line, discount_amounts=taken[n])
+            for n, line in enumerate(inv.lines)
         ]
 
     def _coupon_of(self, discount_id: str, currency: str) -> Coupon | None:

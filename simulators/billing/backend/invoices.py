@@ -258,9 +258,10 @@ class InvoiceOps(BackendBase):
         inv.next_payment_attempt = None
         inv.paid_out_of_band = out_of_band
         inv.auto_advance = False
-        self.event("invoice.paid", render.invoice(self.store, inv), now)
+        paid = render.invoice(self.store, inv)
+        self.event("invoice.paid", paid, now)
         if not out_of_band and inv.amount_paid > 0:
-            self.event("invoice.payment_succeeded", render.invoice(self.store, inv), now)
+            self.event("invoice.payment_succeeded", paid, now)  # the same invoice, as paid
 
     def _after_payment(self, sub: Subscription, inv: Invoice, now: int) -> None:
         if inv.status == "paid" and sub.status in ("incomplete", "past_due"):
@@ -484,14 +485,14 @@ class InvoiceOps(BackendBase):
         changes: PreviewChanges | None = None,
     ) -> None:
         """Show the next invoice, computed on state that is thrown away afterwards."""
-        snapshot = self.store.snapshot()
+        checkpoint = self.store.checkpoint()
         ids = self.world.ids.snapshot()
-        emit, self._emit = self._emit, lambda _e: None
+        emit, self._emit = self._emit, lambda _e, _o: None
         try:
             show(self._preview(customer, subscription, changes))
         finally:
             self._emit = emit
-            self.store.restore(snapshot)
+            self.store.rollback(checkpoint)
             self.world.ids.restore(ids)
 
     def _preview(

@@ -182,8 +182,9 @@ class TaxOps(BackendBase):
             else:
                 specs = [self._spec(r) for r in (line.tax_rates or inv.default_tax_rates)]
                 taxes = line_taxes(net, specs, exempt)
-            # Lines are replaced, never edited in place: copies of the invoice keep theirs.
-            taxed.append(dataclasses.replace(line, taxes=taxes))
+            # Lines are replaced, never edited in place: copies of the invoice keep theirs (and
+            # a line whose taxes come out the same is kept as it is).
+            taxed.append(line if line.taxes == taxes else dataclasses.replace(line, taxes=taxes))
         inv.lines = taxed
 
     def _spec(self, rate_id: str) -> RateSpec:
