@@ -20,8 +20,8 @@ from harness.handoffs import HANDOFFS
 from harness.links import LinkIndex
 from simulators.billing import models as bm
 from simulators.billing.store import BillingStore
+from simulators.common.deliveries import Delivery
 from simulators.common.journal import JournalEntry
-from simulators.common.webhooks import Delivery
 from simulators.common.world import World
 from simulators.crm.models import Record
 from simulators.crm.store import CrmStore

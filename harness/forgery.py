@@ -22,7 +22,7 @@ import httpx
 
 from harness.actors import StepFailed
 from harness.config import render_template
-from simulators.common.webhooks import Endpoint
+from simulators.common.deliveries import Endpoint
 
 if TYPE_CHECKING:
     from harness.books import Books

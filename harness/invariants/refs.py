@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from simulators.common.deliveries import Delivery
 from simulators.common.journal import JournalEntry
 from simulators.common.money import exponent
-from simulators.common.webhooks import Delivery
 from simulators.erp.models import Transaction
 
 

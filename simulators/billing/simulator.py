@@ -12,10 +12,10 @@ from simulators.billing.backend import BillingBackend
 from simulators.billing.handlers import BillingHandlers
 from simulators.billing.models import Event
 from simulators.billing.store import BillingStore
+from simulators.common.deliveries import Endpoint, hmac_signature
 from simulators.common.errors import Rendered, SimError
 from simulators.common.faults import FaultRule
 from simulators.common.simulator import RequestViolation, Simulator
-from simulators.common.webhooks import Endpoint, hmac_signature
 from simulators.common.world import World
 
 

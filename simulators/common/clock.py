@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 import threading
 from collections.abc import Callable
@@ -110,8 +111,12 @@ def month_start_at(year: int, month: int) -> int:
     return (era * 146097 + day_of_era - 719468) * 86400
 
 
+@functools.lru_cache(maxsize=4096)
 def add_months(at: int, months: int) -> int:
-    """Same day and time ``months`` later, clamped to the month's last day (Jan 31 + 1 → Feb 28)."""
+    """Same day and time ``months`` later, clamped to the month's last day (Jan 31 + 1 → Feb 28).
+
+    Cached: a request asks it of the same instant several times (every period end of a new
+    subscription and its invoice), and the simulated clock stands still between steps."""
     moment = datetime.fromtimestamp(at, UTC)
     index = moment.month - 1 + months
     year, month = moment.year + index // 12, index % 12 + 1

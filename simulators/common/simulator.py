@@ -10,13 +10,13 @@ from typing import Any, ClassVar
 import yaml
 from starlette.datastructures import Headers
 
+from simulators.common.deliveries import Endpoint, hmac_signature
 from simulators.common.errors import Rendered, SimError, render_problem
 from simulators.common.faults import FaultRule, Targets
 from simulators.common.idempotency import IdempotencyCache
 from simulators.common.ids import IdFactory
 from simulators.common.journal import Journal
 from simulators.common.receivers import check_receiver_url
-from simulators.common.webhooks import Endpoint, hmac_signature
 from simulators.common.world import World
 
 # Package data: simulators/_data/contracts links to the repository's contracts/ and the wheel

@@ -1,27 +1,31 @@
-"""Outbound webhooks: endpoints, signatures and the at-least-once dispatcher with its faults."""
+"""Outbound webhooks: the at-least-once dispatcher, its lanes and its faults."""
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import collections
 import contextlib
-import dataclasses
-import fnmatch
 import functools
-import hashlib
-import hmac
 import logging
 import threading
 import time
 import zlib
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
+from simulators.common.deliveries import (
+    TERMINAL,
+    Attempt,
+    Delivery,
+    DeliveryStatus,
+    Endpoint,
+    Job,
+    Lane,
+    subscribed,
+)
 from simulators.common.jsonbytes import trimmed
 from simulators.common.receivers import ReceiverRefused, check_receiver_url
 
@@ -31,40 +35,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("simulators.webhooks")
 KEEPALIVE_S = 4.0
-
-
-@dataclass
-class Endpoint:
-    """Where a system pushes its events; ``events`` are globs over event types (``*`` is all)."""
-
-    id: str
-    system: str
-    url: str
-    secret: str
-    events: list[str] = field(default_factory=lambda: ["*"])
-    enabled: bool = True
-
-    def as_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def copy(self) -> Endpoint:
-        """A copy of its own (``events`` too); ``asdict`` took a third of a month's renewals."""
-        return Endpoint(
-            self.id, self.system, self.url, self.secret, list(self.events), self.enabled
-        )
-
-
-@functools.lru_cache(maxsize=4096)
-def subscribed(events: tuple[str, ...], event_type: str) -> bool:
-    """Whether an endpoint listening to ``events`` (globs) takes ``event_type``: asked of every
-    endpoint for every event published, from a handful of distinct answers."""
-    return any(fnmatch.fnmatchcase(event_type, glob) for glob in events)
-
-
-def hmac_signature(secret: str, payload: bytes, timestamp: int) -> str:
-    """HMAC-SHA256 over ``"<timestamp>.<payload>"``, hex: Stripe's v1 scheme, reused by all."""
-    signed = f"{timestamp}.".encode() + payload
-    return hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
 
 
 # Seconds to wait after the n-th failed attempt, shaped like Stripe's exponential backoff
@@ -94,89 +64,6 @@ USER_AGENT = "finsim-webhooks/1.0"
 DEFAULT_LANES_PER_ENDPOINT = 4
 # Settled delivery records kept for the log (as the request journal keeps 100,000 entries).
 DEFAULT_MAX_SETTLED = 100_000
-
-# refused: the URL is not one webhooks may go to (receivers.py), never attempted;
-# cancelled: its endpoint was deleted while it waited.
-DeliveryStatus = Literal["pending", "delivered", "dropped", "gave_up", "refused", "cancelled"]
-TERMINAL: frozenset[str] = frozenset({"delivered", "dropped", "gave_up", "refused", "cancelled"})
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """One try at a delivery; ``fault`` names the rule whose injected failure this was."""
-
-    at_wall: float
-    sim_at: int
-    status_code: int | None
-    error: str | None
-    duration_ms: float
-    fault: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None and self.status_code is not None and 200 <= self.status_code < 300
-
-    def as_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class Delivery:
-    """One event on its way to one endpoint (a duplicated event has several)."""
-
-    id: str
-    system: str
-    endpoint_id: str
-    url: str
-    event_id: str
-    event_type: str
-    created_sim_at: int
-    status: DeliveryStatus = "pending"
-    attempts: list[Attempt] = field(default_factory=list)
-    faults: list[str] = field(default_factory=list)
-    lane: int = 0  # which of the endpoint's lanes it waits in (its order key's)
-
-    def as_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Delivery:
-        fields = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in data.items() if k in fields}
-        values["attempts"] = [Attempt(**a) for a in data.get("attempts", [])]
-        values["faults"] = list(data.get("faults", []))
-        return cls(**values)
-
-    def copy(self) -> Delivery:
-        # Attempts are frozen, so copying the lists is enough to detach from the runner.
-        return dataclasses.replace(self, attempts=list(self.attempts), faults=list(self.faults))
-
-
-Lane = tuple[str, str, int]  # (system, endpoint id, lane of the endpoint)
-
-
-@dataclass
-class _Job:
-    """Runner state of a pending delivery; the payload lives only as long as the job."""
-
-    delivery: Delivery
-    seq: int
-    endpoint: Endpoint
-    payload: bytes
-    due: float
-    injected_left: int = 0
-    inject_rule: str | None = None
-    # Reorder: held until a later delivery to the same endpoint is attempted, the world has
-    # gone quiet (REORDER_QUIET_S) or this deadline.
-    held_until: float | None = None
-    in_flight: bool = False
-
-    @property
-    def lane(self) -> Lane:
-        return (self.delivery.system, self.delivery.endpoint_id, self.delivery.lane)
-
-    def ready_at(self) -> float:
-        return self.due if self.held_until is None else max(self.due, self.held_until)
 
 
 class Dispatcher:
@@ -241,8 +128,8 @@ class Dispatcher:
         # Settled records, oldest first: beyond max_settled the oldest are forgotten, so the
         # log of a long soak stays bounded (pending deliveries are always kept).
         self._settled: collections.deque[str] = collections.deque()
-        self._jobs: dict[str, _Job] = {}
-        self._lanes: dict[Lane, list[_Job]] = {}
+        self._jobs: dict[str, Job] = {}
+        self._lanes: dict[Lane, list[Job]] = {}
         self._busy: set[Lane] = set()
         self._pending: Counter[str] = Counter()
         self._next_id = 0
@@ -333,7 +220,7 @@ class Dispatcher:
             delivery = record()
             delivery.lane = lane
             self._next_seq += 1
-            job = _Job(
+            job = Job(
                 delivery,
                 self._next_seq,
                 endpoint,
@@ -402,14 +289,14 @@ class Dispatcher:
         """The endpoint's lanes with something queued (the lock is held)."""
         return [lane for lane in self._lanes if lane[:2] == (system, endpoint_id)]
 
-    def _endpoint_gone(self, job: _Job) -> bool:
+    def _endpoint_gone(self, job: Job) -> bool:
         sim = self.world.systems.get(job.delivery.system)
         if sim is None:
             return True
         with self.world.lock:
             return all(e.id != job.endpoint.id for e in sim.webhook_endpoints())
 
-    def _add_job(self, job: _Job) -> None:
+    def _add_job(self, job: Job) -> None:
         self._deliveries[job.delivery.id] = job.delivery
         self._jobs[job.delivery.id] = job
         lane = self._lanes.setdefault(job.lane, [])
@@ -514,14 +401,14 @@ class Dispatcher:
         quiet_for = self.world.activity.quiet_for()
         return quiet_for is not None and quiet_for >= REORDER_QUIET_S
 
-    def _take_due(self, capacity: int) -> tuple[list[_Job], float | None]:
+    def _take_due(self, capacity: int) -> tuple[list[Job], float | None]:
         """Due jobs to start now (one per idle lane) and when the next waiting one is due.
 
         Jobs that are ready but blocked by a busy lane or by capacity add no deadline: the
         attempt that blocks them wakes the runner when it ends.
         """
         now = self._monotonic()
-        ready: list[_Job] = []
+        ready: list[Job] = []
         next_at: float | None = None
         quiet = self._quiet_enough()
         for lane, jobs in self._lanes.items():
@@ -540,7 +427,7 @@ class Dispatcher:
         return started, next_at
 
     @staticmethod
-    def _first_ready(jobs: list[_Job], now: float, quiet: bool) -> tuple[_Job | None, float | None]:
+    def _first_ready(jobs: list[Job], now: float, quiet: bool) -> tuple[Job | None, float | None]:
         """A lane's first job that is due now, else when its soonest one will be (the lock
         is held)."""
         next_at: float | None = None
@@ -557,7 +444,7 @@ class Dispatcher:
             next_at = at if next_at is None else min(next_at, at)
         return None, next_at
 
-    def _next_in_lane(self, lane: Lane, epoch: int) -> _Job | None:
+    def _next_in_lane(self, lane: Lane, epoch: int) -> Job | None:
         """The lane's next due job, taken at once by the attempt that just ended: going back
         through the runner cost a delivery two more turns of a loop that is serving every
         simulator (about a quarter of each delivery's time under load). Only while a slot is
@@ -575,9 +462,9 @@ class Dispatcher:
                 self._busy.add(lane)
             return job
 
-    async def _attempt(self, client: aiohttp.ClientSession, job: _Job, epoch: int) -> None:
+    async def _attempt(self, client: aiohttp.ClientSession, job: Job, epoch: int) -> None:
         """Deliver ``job``, then each next due job of its lane in turn."""
-        next_job: _Job | None = job
+        next_job: Job | None = job
         while next_job is not None:
             job = next_job
             try:
@@ -597,7 +484,7 @@ class Dispatcher:
             self._finish(job, attempt, epoch)
             next_job = self._next_in_lane(job.lane, epoch)
 
-    async def _send(self, client: aiohttp.ClientSession, job: _Job) -> Attempt:
+    async def _send(self, client: aiohttp.ClientSession, job: Job) -> Attempt:
         at_wall, sim_at = self._wall(), self.world.clock.now()
         if job.injected_left > 0:
             return Attempt(at_wall, sim_at, None, "injected", 0.0, job.inject_rule)
@@ -636,7 +523,7 @@ class Dispatcher:
         duration_ms = round((self._monotonic() - started) * 1000, 3)
         return Attempt(at_wall, sim_at, status_code, error, duration_ms)
 
-    def _finish(self, job: _Job, attempt: Attempt, epoch: int) -> None:
+    def _finish(self, job: Job, attempt: Attempt, epoch: int) -> None:
         with self._lock:
             if epoch != self._epoch or self._jobs.get(job.delivery.id) is not job:
                 return
@@ -668,7 +555,7 @@ class Dispatcher:
         while len(self._settled) > self.max_settled:
             self._deliveries.pop(self._settled.popleft(), None)
 
-    def _settle(self, job: _Job, status: DeliveryStatus) -> None:
+    def _settle(self, job: Job, status: DeliveryStatus) -> None:
         job.delivery.status = status
         self._remember_settled(job.delivery.id)
         del self._jobs[job.delivery.id]
@@ -812,7 +699,7 @@ class Dispatcher:
                 item = delivery.as_json()
                 job = self._jobs.get(delivery.id)
                 if job is not None:
-                    item["job"] = _job_json(job, now)
+                    item["job"] = job.as_json(now)
                 items.append(item)
             return {"next_id": self._next_id, "next_seq": self._next_seq, "deliveries": items}
 
@@ -833,7 +720,7 @@ class Dispatcher:
                     self._deliveries[delivery.id] = delivery
                     self._remember_settled(delivery.id)
                     continue
-                self._add_job(_job_from_json(delivery, job_data, now))
+                self._add_job(Job.from_json(delivery, job_data, now))
             if not self._pending:
                 self._notify_drained()
         self.wake()
@@ -859,39 +746,3 @@ def _free_slot(
 def _resolve(future: asyncio.Future[bool]) -> None:
     if not future.done():
         future.set_result(True)
-
-
-def _job_json(job: _Job, now: float) -> dict[str, Any]:
-    try:
-        payload, encoding = job.payload.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        payload, encoding = base64.b64encode(job.payload).decode("ascii"), "base64"
-    return {
-        "seq": job.seq,
-        "endpoint": job.endpoint.as_json(),
-        "payload": payload,
-        "payload_encoding": encoding,
-        "due_in_s": max(0.0, job.due - now),
-        "held_for_s": None if job.held_until is None else max(0.0, job.held_until - now),
-        "injected_left": job.injected_left,
-        "inject_rule": job.inject_rule,
-    }
-
-
-def _job_from_json(delivery: Delivery, data: dict[str, Any], now: float) -> _Job:
-    text: str = data["payload"]
-    if data.get("payload_encoding", "utf-8") == "base64":
-        payload = base64.b64decode(text)
-    else:
-        payload = text.encode("utf-8")
-    held = data.get("held_for_s")
-    return _Job(
-        delivery,
-        int(data["seq"]),
-        Endpoint(**data["endpoint"]),
-        payload,
-        due=now + float(data.get("due_in_s", 0.0)),
-        injected_left=int(data.get("injected_left", 0)),
-        inject_rule=data.get("inject_rule"),
-        held_until=None if held is None else now + float(held),
-    )

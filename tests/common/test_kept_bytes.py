@@ -10,8 +10,9 @@ import ctypes.util
 import orjson
 import pytest
 
+from simulators.common.deliveries import Endpoint
 from simulators.common.jsonbytes import trimmed
-from simulators.common.webhooks import Dispatcher, Endpoint
+from simulators.common.webhooks import Dispatcher
 from simulators.common.world import World
 from tests.common.test_webhooks import Crm
 from tests.conftest import InProcess

@@ -20,11 +20,12 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from simulators.common.deliveries import Endpoint, hmac_signature
 from simulators.common.faults import FaultRule
 from simulators.common.server import Site, ThreadedServer
 from simulators.common.simulator import Simulator
 from simulators.common.tls import LocalCA
-from simulators.common.webhooks import Dispatcher, Endpoint, hmac_signature
+from simulators.common.webhooks import Dispatcher
 from simulators.common.world import World
 from tests.conftest import SessionApps
 
