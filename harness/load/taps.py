@@ -14,6 +14,7 @@ import orjson
 if TYPE_CHECKING:
     from harness.session import Session
     from simulators.common.journal import JournalEntry
+    from simulators.common.webhooks import Payload
 
 # A NetSuite write by external id (the flow's upsert): PUT …/record/v1/<kind>/eid:<id>.
 ERP_WRITE = re.compile(r"/record/v1/([A-Za-z]+)/eid:([^/?]+)$")
@@ -39,9 +40,11 @@ class Taps:
         publish = dispatcher.publish
 
         def tapped_publish(
-            system: str, event_id: str, event_type: str, payload: bytes, order_key: str = ""
+            system: str, event_id: str, event_type: str, payload: Payload, order_key: str = ""
         ) -> Any:
             if system == "billing" and event_type == "invoice.finalized":
+                if not isinstance(payload, bytes):
+                    payload = payload()  # made here once; the dispatcher takes the bytes
                 with contextlib.suppress(ValueError, KeyError, TypeError):
                     invoice = orjson.loads(payload)["data"]["object"]
                     with self._lock:

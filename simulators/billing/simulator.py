@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 from typing import Any
 
 from starlette.datastructures import Headers
@@ -37,7 +38,11 @@ class BillingSimulator(Simulator):
 
     def _publish(self, event: Event, obj: dict[str, Any]) -> None:
         self.world.dispatcher.publish(
-            self.name, event.id, event.type, render.event_payload(event), _customer_of(obj)
+            self.name,
+            event.id,
+            event.type,
+            functools.partial(render.event_payload, event),
+            _customer_of(obj),
         )
 
     # identity ----------------------------------------------------------------------------

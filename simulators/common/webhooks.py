@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("simulators.webhooks")
 KEEPALIVE_S = 4.0
+# An event's body, or a function that makes it (called only if some endpoint takes the event).
+Payload = bytes | Callable[[], bytes]
 
 
 # Seconds to wait after the n-th failed attempt, shaped like Stripe's exponential backoff
@@ -143,12 +145,14 @@ class Dispatcher:
 
     # publishing --------------------------------------------------------------------------
     def publish(
-        self, system: str, event_id: str, event_type: str, payload: bytes, order_key: str = ""
+        self, system: str, event_id: str, event_type: str, payload: Payload, order_key: str = ""
     ) -> list[Delivery]:
         """Enqueue ``payload`` for every matching endpoint of ``system``; returns the records.
-        Events with the same ``order_key`` reach an endpoint in the order they were published."""
-        if not isinstance(payload, bytes):
-            raise TypeError("payload must be bytes")
+        Events with the same ``order_key`` reach an endpoint in the order they were published.
+        ``payload`` may be a function that makes the bytes: it is called (once) only when an
+        endpoint takes the event, so an event nobody listens to is never serialised."""
+        if not isinstance(payload, bytes) and not callable(payload):
+            raise TypeError("payload must be bytes, or a function that makes them")
         sim = self.world.systems.get(system)
         if sim is None:
             raise KeyError(f"no {system!r} simulator in this world")
@@ -160,7 +164,10 @@ class Dispatcher:
         ]
         if not endpoints:
             return []
-        payload = trimmed(payload)  # kept while the deliveries are pending
+        made = payload if isinstance(payload, bytes) else payload()
+        if not isinstance(made, bytes):
+            raise TypeError("the payload function must return bytes")
+        body = trimmed(made)  # kept while the deliveries are pending
         sim_at = self.world.clock.now()
         created: list[Delivery] = []
         with self._lock:
@@ -176,7 +183,7 @@ class Dispatcher:
                 )
                 created.extend(
                     self._enqueue(
-                        system, endpoint, event_id, event_type, payload, sim_at, rules, order_key
+                        system, endpoint, event_id, event_type, body, sim_at, rules, order_key
                     )
                 )
             result = [d.copy() for d in created]

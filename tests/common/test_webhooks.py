@@ -208,6 +208,31 @@ def test_event_globs_and_disabled_endpoints(start: Callable[..., Env]) -> None:
     assert env.receiver.event_ids("/off") == []
 
 
+def test_a_payload_function_is_called_only_when_an_endpoint_takes_the_event(
+    start: Callable[..., Env],
+) -> None:
+    env = start()
+    env.endpoint("/invoices", events=["invoice.*"])
+    env.endpoint("/also-invoices", events=["invoice.paid"])
+    made: list[str] = []
+
+    def payload(event_id: str) -> Callable[[], bytes]:
+        def make() -> bytes:
+            made.append(event_id)
+            return json.dumps({"id": event_id}).encode()
+
+        return make
+
+    assert env.dispatcher.publish("crm", "evt_none", "account.updated", payload("evt_none")) == []
+    assert len(env.dispatcher.publish("crm", "evt_two", "invoice.paid", payload("evt_two"))) == 2
+    assert made == ["evt_two"]  # not for the event nobody takes; once for two endpoints
+    assert env.drain()
+    bodies = {r.path: json.loads(r.body) for r in env.receiver.requests}
+    assert bodies == {"/invoices": {"id": "evt_two"}, "/also-invoices": {"id": "evt_two"}}
+    with pytest.raises(TypeError):
+        env.dispatcher.publish("crm", "evt_bad", "invoice.paid", "not bytes")  # type: ignore[arg-type]
+
+
 def test_retries_after_500_then_succeeds(start: Callable[..., Env]) -> None:
     env = start(schedule_s=(0.05, 0.05, 0.05))
     env.endpoint()
