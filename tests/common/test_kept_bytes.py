@@ -80,3 +80,42 @@ def test_a_pending_delivery_keeps_its_payload_at_its_own_size() -> None:
     job = dispatcher._jobs[delivery.id]
     assert job.payload == orjson.dumps(BIG)
     assert fits(job.payload)
+
+
+async def test_two_events_about_one_rendering_share_one_copy(billing: InProcess) -> None:
+    """invoice.paid and invoice.payment_succeeded carry the same invoice: kept once."""
+    h = billing.auth
+    customer = (
+        await billing.client.post(
+            "/v1/customers",
+            data={
+                "payment_method": "pm_card_visa",
+                "invoice_settings[default_payment_method]": "pm_card_visa",
+            },
+            headers=h,
+        )
+    ).json()["id"]
+    product = (await billing.client.post("/v1/products", data={"name": "P"}, headers=h)).json()
+    price = (
+        await billing.client.post(
+            "/v1/prices",
+            data={
+                "product": product["id"],
+                "unit_amount": "1500",
+                "currency": "usd",
+                "recurring[interval]": "month",
+            },
+            headers=h,
+        )
+    ).json()["id"]
+    r = await billing.client.post(
+        "/v1/subscriptions",
+        data={"customer": customer, "items[0][price]": price},
+        headers=h,
+    )
+    assert r.status_code == 200, r.text
+    by_type = {e.type: e for e in billing.sim.store.events}
+    paid, succeeded = by_type["invoice.paid"], by_type["invoice.payment_succeeded"]
+    assert paid.data == succeeded.data and paid.data["status"] == "paid"
+    assert paid.object_json is succeeded.object_json
+    assert by_type["invoice.finalized"].data["status"] == "open"  # not shared: another state

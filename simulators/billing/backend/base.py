@@ -78,6 +78,9 @@ class BackendBase:
         self._emit = emit
         self.request_id: str | None = None
         self.idempotency_key: str | None = None
+        # The last event's object and its bytes: two events about one rendering of an object
+        # (invoice.paid, then invoice.payment_succeeded) share one copy of it.
+        self._last_object: tuple[Json, bytes] | None = None
 
     @property
     def billing(self) -> BillingBackend:
@@ -97,11 +100,14 @@ class BackendBase:
     def event(
         self, kind: str, obj: Json, created: int, previous: dict[str, Any] | None = None
     ) -> Event:
+        last = self._last_object
+        raw = last[1] if last is not None and last[0] is obj else dumps_kept(obj)
+        self._last_object = (obj, raw)
         evt = Event(
             self._ids("evt"),
             kind,
             created,
-            dumps_kept(obj),
+            raw,
             previous,
             self.request_id,
             self.idempotency_key,
