@@ -4,6 +4,8 @@ One run, one machine, printed as figures and ratios and saved as JSON under out/
 
 1. our stack (request validation, journal, fault layer with an idle rule, idempotency) on an
    empty world — requests/s, p50/p99 at 32 connections, errors;
+   then the same as default `harness up` serves it (response validation on too), whose
+   throughput against the README's targets and worst p99 go in `make bench`'s goals table;
 2. the same operations on the bare Starlette app (the same handlers and stores, nothing else):
    the practical ceiling, and our ratio to it;
 3. our stack again on a world preloaded with BENCH_OBJECTS objects (1,000,000 by default):
@@ -36,6 +38,7 @@ from typing import Any
 import httpx
 
 from bench import inproc
+from bench.goals import Goal, record
 from bench.ops import Operation, build_world, operations, seed_world
 from bench.preload import MIX, preload
 
@@ -263,6 +266,38 @@ def _report(results: dict[str, Any]) -> None:
         print("every target met")
 
 
+def _target(results: dict[str, Any], name: str) -> int:
+    return 2000 if name in results["posts"] else 2500
+
+
+def _record_goals(results: dict[str, Any]) -> None:
+    """Issue #13's point 5 in the goals table: default `harness up` (response validation on)
+    against the README's targets, each operation's throughput, and the worst p99."""
+    default = results["default"]["operations"]
+    load = results["loadavg_start"][0]
+    goals = [
+        Goal(
+            f"default harness up meets its target: {name}",
+            1.0,
+            "×",
+            figure=_target(results, name) / max(r["rps"], 1e-9),
+            note=f"{r['rps']:,.0f} req/s, target {_target(results, name):,}; load {load:.1f}",
+        )
+        for name, r in default.items()
+    ]
+    worst = max(default, key=lambda name: default[name]["p99_ms"])
+    goals.append(
+        Goal(
+            f"default harness up p99 at {CONNECTIONS} connections, worst operation",
+            TARGET_P99_MS,
+            " ms",
+            figure=default[worst]["p99_ms"],
+            note=worst,
+        )
+    )
+    record("http", goals)
+
+
 def _short(n: int) -> str:
     return f"{n // 1_000_000}M" if n >= 1_000_000 and n % 1_000_000 == 0 else f"{n // 1000}k"
 
@@ -290,6 +325,10 @@ def main() -> int:
         op.name for op in operations(_fake_credentials(), _fake_ids()) if op.method == "POST"
     ]
     results["empty"] = _phase("our stack, empty world", [])
+    # What a user starts: `harness up` checks every answer against its contract by default.
+    results["default"] = _phase(
+        "default harness up (response validation on), empty world", ["--validate-responses"]
+    )
     results["bare"] = _phase("bare Starlette, same handlers and stores", ["--bare"])
     results["preloaded"] = _phase(
         f"our stack, {OBJECTS:,} objects preloaded",
@@ -309,6 +348,7 @@ def main() -> int:
     }
     results["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     _report(results)
+    _record_goals(results)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     for path in (OUT / f"bench-{stamp}.json", OUT / "latest.json"):
         path.write_text(json.dumps(results, indent=2))
