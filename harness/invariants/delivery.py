@@ -111,6 +111,12 @@ def _source_ref(kind: str, source: str) -> str:
     return refs.revrec(source) if kind == "close" else refs.billing(source)
 
 
+# The billing events whose delivery owes an ERP document (when the hand-off is owned).
+_OWES_A_DOCUMENT = frozenset(
+    {"invoice.finalized", "invoice.paid", "invoice.voided", "credit_note.created"}
+)
+
+
 @invariant(
     "INV-28",
     group="delivery",
@@ -130,9 +136,10 @@ def acknowledged_events_are_applied(books: Books) -> Iterator[Violation]:
     links = books.links
     for d, kind in _acknowledged(books, "billing"):
         event = events.get(d.event_id)
-        if event is None:
+        if event is None or kind not in _OWES_A_DOCUMENT:
             continue
-        # Billing keeps the event's object itself as ``data`` (rendered as data.object).
+        # The event's object as it was at the event (rendered as data.object), decoded here:
+        # only for the kinds that owe a document.
         obj = event.data
         oid = str(obj.get("id", ""))
         owed: str | None = None
