@@ -232,7 +232,7 @@ def _report(results: dict[str, Any]) -> None:
     )
     missed: list[str] = []
     for name, r in ours.items():
-        target = 2000 if name in results["posts"] else 2500
+        target = _target(results, name)
         b = bare.get(name, {}).get("rps", float("nan"))
         g = big.get(name, {})
         print(

@@ -111,10 +111,13 @@ def _source_ref(kind: str, source: str) -> str:
     return refs.revrec(source) if kind == "close" else refs.billing(source)
 
 
-# The billing events whose delivery owes an ERP document (when the hand-off is owned).
-_OWES_A_DOCUMENT = frozenset(
-    {"invoice.finalized", "invoice.paid", "invoice.voided", "credit_note.created"}
-)
+# The billing events whose delivery owes an ERP document, and the hand-off that owes it.
+_HANDOFF_OF = {
+    "invoice.finalized": "erp.invoices",
+    "invoice.paid": "erp.payments",
+    "invoice.voided": "erp.invoices",
+    "credit_note.created": "erp.credit_memos",
+}
 
 
 @invariant(
@@ -136,26 +139,23 @@ def acknowledged_events_are_applied(books: Books) -> Iterator[Violation]:
     links = books.links
     for d, kind in _acknowledged(books, "billing"):
         event = events.get(d.event_id)
-        if event is None or kind not in _OWES_A_DOCUMENT:
+        handoff = _HANDOFF_OF.get(kind)
+        if event is None or handoff is None or not books.owns(handoff):
             continue
-        # The event's object as it was at the event (rendered as data.object), decoded here:
-        # only for the kinds that owe a document.
+        # The event's object as it was at the event (rendered as data.object), decoded only
+        # for a delivery that owes a document.
         obj = event.data
         oid = str(obj.get("id", ""))
         owed: str | None = None
-        if kind == "invoice.finalized" and books.owns("erp.invoices"):
+        if kind == "invoice.finalized":
             # The invoice as it is now (its total does not change after finalisation).
             inv = books.invoices.get(oid)
             owed = ar_link(inv.total if inv is not None else int(obj.get("total") or 0))
-        elif (
-            kind == "invoice.paid"
-            and int(obj.get("amount_paid") or 0) > 0
-            and books.owns("erp.payments")
-        ):
+        elif kind == "invoice.paid" and int(obj.get("amount_paid") or 0) > 0:
             owed = "erp.payment"
-        elif kind == "invoice.voided" and books.owns("erp.invoices"):
+        elif kind == "invoice.voided":
             owed = "erp.invoice"
-        elif kind == "credit_note.created" and books.owns("erp.credit_memos"):
+        elif kind == "credit_note.created":
             owed = "erp.credit_memo"
         if owed is None:
             continue

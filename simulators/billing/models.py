@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any
 
@@ -511,21 +511,13 @@ class Event:
 
     def as_json(self) -> dict[str, Any]:
         """The event as a JSON-able record (``restore`` takes it back)."""
-        return {
-            "id": self.id,
-            "type": self.type,
-            "created": self.created,
-            "data": self.data,
-            "previous_attributes": self.previous_attributes,
-            "request_id": self.request_id,
-            "idempotency_key": self.idempotency_key,
-            "seq": self.seq,
-        }
+        record = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "object_json"}
+        return {**record, "data": self.data}
 
     @classmethod
     def from_json(cls, record: dict[str, Any]) -> Event:
-        fields = dict(record)
-        return cls(object_json=dumps_kept(fields.pop("data")), **fields)
+        values = dict(record)
+        return cls(object_json=dumps_kept(values.pop("data")), **values)
 
 
 @dataclass

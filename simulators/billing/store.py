@@ -96,14 +96,13 @@ class BillingStore:
         return table
 
     def snapshot(self) -> dict[str, Any]:
-        data = dump_tables(self, TABLES)
+        data, _ = self.checkpoint()
         data["events"] = [e.as_json() for e in self.events]
-        data["meter_events"] = [dataclasses.asdict(m) for m in self.meter_events]
         return data
 
     def checkpoint(self) -> tuple[dict[str, Any], int]:
-        """What ``rollback`` returns to: the tables copied; the event log, which only grows,
-        by its length (a preview rolls back without copying every event)."""
+        """What ``rollback`` returns to: the tables and meter events copied; the event log,
+        which only grows, by its length (a preview rolls back without copying every event)."""
         data = dump_tables(self, TABLES)
         data["meter_events"] = [dataclasses.asdict(m) for m in self.meter_events]
         return data, len(self.events)

@@ -16,6 +16,6 @@ def trimmed(data: bytes) -> bytes:
     return memoryview(data).tobytes()
 
 
-def dumps_kept(obj: Any, option: int | None = None) -> bytes:
+def dumps_kept(obj: Any) -> bytes:
     """``orjson.dumps`` for a body that is kept (see ``trimmed``)."""
-    return trimmed(orjson.dumps(obj, option=option))
+    return trimmed(orjson.dumps(obj))
